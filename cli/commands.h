@@ -1,0 +1,7 @@
+/* The subcommands of the `unetcl` tool. Each returns a process exit code. */
+#ifndef UNETCL_CLI_COMMANDS_H
+#define UNETCL_CLI_COMMANDS_H
+
+int cmd_devices(int argc, char **argv);
+
+#endif

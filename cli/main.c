@@ -1,0 +1,45 @@
+#include "commands.h"
+#include "unetcl/unetcl.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct command {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} command;
+
+static const command commands[] = {
+    {"devices", cmd_devices, "list OpenCL platforms and devices"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "unetcl %s: U-Net segmentation on any OpenCL device\n\nusage: unetcl COMMAND [options]\n\ncommands:\n",
+            unet_version());
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\n`unetcl COMMAND --help` describes a command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("unetcl %s\n", unet_version());
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "unetcl: unknown command \"%s\"\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,66 @@
+/* Internal: the OpenCL context, the program builder/cache and launch helpers. */
+#ifndef UNETCL_OCL_H
+#define UNETCL_OCL_H
+
+#include "error.h"
+#include "unetcl/unetcl.h"
+#include <CL/cl.h>
+
+#define UNET_MAX_PROGRAMS 32
+#define UNET_MAX_KERNELS 256
+
+typedef struct unet_kernel_entry {
+    char name[64];
+    cl_kernel kernel;
+} unet_kernel_entry;
+
+struct unet_context {
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_context ctx;
+    cl_command_queue queue;
+    unet_device_info info;
+    char cache_dir[1024];
+    int cache_enabled;
+    int verbose;
+    int profiling;
+    cl_program programs[UNET_MAX_PROGRAMS]; /* by index into unet_cl_sources */
+    unet_kernel_entry kernels[UNET_MAX_KERNELS];
+    int nkernels;
+    unet_cache_stats stats;
+    void *blas_state; /* owned by gemm.c (tuned parameters, custom GEMM) */
+    void (*blas_free)(void *);
+};
+
+/* The options every program is compiled with (one place). */
+const char *unet_program_options(const unet_context *ctx);
+
+/* Returns the built program of a kernel family (file name of src/cl/ without
+ * .cl), compiling it or loading it from the binary cache on first use. */
+unet_status unet_program_get(unet_context *ctx, const char *family, cl_program *prog);
+
+/* Returns a kernel by name from the given family (cached per context). */
+unet_status unet_kernel_get(unet_context *ctx, const char *family, const char *name,
+                            cl_kernel *kernel);
+
+/* Enqueues a kernel; global sizes are rounded up to multiples of local sizes
+ * (lws may be NULL). Errors name the kernel. */
+unet_status unet_enqueue(unet_context *ctx, cl_kernel k, const char *name, cl_uint dims,
+                         const size_t *gws, const size_t *lws);
+
+/* Waits for the queue. */
+unet_status unet_finish(unet_context *ctx);
+
+/* Sets kernel argument i to the value v (an lvalue). */
+#define UNET_ARG(k, i, v) clSetKernelArg((k), (cl_uint)(i), sizeof(v), &(v))
+
+/* Sets arguments in order, stopping at the first error: use with
+ * UNET_CL_TRY(unet_args(...)). Each pair is (size_t size, const void *ptr),
+ * terminated by size 0. */
+cl_int unet_args(cl_kernel k, ...);
+
+/* 64-bit FNV-1a, used for cache keys. */
+uint64_t unet_hash64(uint64_t h, const void *data, size_t n);
+#define UNET_HASH_INIT 1469598103934665603ULL
+
+#endif

@@ -1,0 +1,314 @@
+/* Program builder with an on-disk binary cache.
+ *
+ * Cache entry: <cache_dir>/<family>-<key>.bin where key is a 128-bit hash
+ * (two FNV-1a streams) of the source, the build options, the device name,
+ * the device and driver versions and the platform. The file starts with a
+ * header {magic, key, payload length, payload hash}; an entry that does not
+ * verify, or that the driver refuses, is ignored and the program compiled
+ * from source. Entries are written to a temporary file in the same folder,
+ * fsync'ed and renamed, so a reader never sees a partial file. */
+#define _POSIX_C_SOURCE 200809L
+#include "cl_sources.h"
+#include "ocl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CACHE_MAGIC "UNETCLB1"
+
+uint64_t unet_hash64(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+const char *unet_program_options(const unet_context *ctx)
+{
+    (void)ctx;
+    /* No fast-relaxed math: results are compared with double references. */
+    return "-cl-std=CL1.2";
+}
+
+cl_int unet_args(cl_kernel k, ...)
+{
+    va_list ap;
+    va_start(ap, k);
+    cl_uint i = 0;
+    cl_int err = CL_SUCCESS;
+    for (;;) {
+        size_t sz = va_arg(ap, size_t);
+        if (sz == 0) break;
+        const void *ptr = va_arg(ap, const void *);
+        err = clSetKernelArg(k, i++, sz, ptr);
+        if (err != CL_SUCCESS) break;
+    }
+    va_end(ap);
+    return err;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int find_source(const char *family)
+{
+    for (size_t i = 0; i < unet_cl_source_count; i++)
+        if (strcmp(unet_cl_sources[i].name, family) == 0) return (int)i;
+    return -1;
+}
+
+static void cache_key(const unet_context *ctx, const unet_cl_source *src, const char *opts,
+                      uint64_t key[2])
+{
+    const unet_device_info *d = &ctx->info;
+    const char *parts[] = {src->text, opts, d->name, d->vendor, d->device_version,
+                           d->driver_version, d->platform_name, "unetcl-cache-v1"};
+    uint64_t a = UNET_HASH_INIT, b = 0x9e3779b97f4a7c15ULL;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        size_t n = strlen(parts[i]) + 1; /* include NUL as separator */
+        a = unet_hash64(a, parts[i], n);
+        b = unet_hash64(b ^ (uint64_t)i, parts[i], n);
+    }
+    key[0] = a;
+    key[1] = b;
+}
+
+static void cache_path(const unet_context *ctx, const char *family, const uint64_t key[2],
+                       char *out, size_t n)
+{
+    snprintf(out, n, "%s/%s-%016llx%016llx.bin", ctx->cache_dir, family,
+             (unsigned long long)key[0], (unsigned long long)key[1]);
+}
+
+typedef struct cache_header {
+    char magic[8];
+    uint64_t key[2];
+    uint64_t length;
+    uint64_t hash;
+} cache_header;
+
+/* Reads a cache entry; returns malloc'ed binary or NULL (any problem). */
+static unsigned char *cache_read(const char *path, const uint64_t key[2], size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    cache_header h;
+    unsigned char *buf = NULL;
+    if (fread(&h, sizeof h, 1, f) != 1 || memcmp(h.magic, CACHE_MAGIC, 8) != 0 ||
+        h.key[0] != key[0] || h.key[1] != key[1] || h.length == 0 || h.length > (1u << 30))
+        goto bad;
+    buf = malloc(h.length);
+    if (!buf || fread(buf, 1, h.length, f) != h.length) goto bad;
+    if (fgetc(f) != EOF) goto bad; /* trailing garbage */
+    if (unet_hash64(UNET_HASH_INIT, buf, h.length) != h.hash) goto bad;
+    fclose(f);
+    *len = h.length;
+    return buf;
+bad:
+    free(buf);
+    fclose(f);
+    return NULL;
+}
+
+static int mkdir_p(const char *path)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+    return 0;
+}
+
+/* Writes atomically; failures are not errors (the cache is an optimisation). */
+static void cache_write(const unet_context *ctx, const char *path, const uint64_t key[2],
+                        const unsigned char *bin, size_t len)
+{
+    if (mkdir_p(ctx->cache_dir) != 0) return;
+    char tmp[1300];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return;
+    cache_header h;
+    memcpy(h.magic, CACHE_MAGIC, 8);
+    h.key[0] = key[0];
+    h.key[1] = key[1];
+    h.length = len;
+    h.hash = unet_hash64(UNET_HASH_INIT, bin, len);
+    int ok = write(fd, &h, sizeof h) == (ssize_t)sizeof h && write(fd, bin, len) == (ssize_t)len &&
+             fsync(fd) == 0;
+    ok = (close(fd) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) unlink(tmp);
+}
+
+static unet_status build_log_error(unet_context *ctx, cl_program p, const char *family, cl_int err)
+{
+    size_t n = 0;
+    clGetProgramBuildInfo(p, ctx->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &n);
+    char *log = malloc(n + 1);
+    if (log) {
+        log[0] = '\0';
+        clGetProgramBuildInfo(p, ctx->device, CL_PROGRAM_BUILD_LOG, n, log, NULL);
+        log[n] = '\0';
+    }
+    unet_status st = unet_seterr(UNET_ERR_BUILD,
+                                 "building OpenCL program \"%s\" for %s failed (%s); build log:\n%s",
+                                 family, ctx->info.name, unet_cl_errname(err), log ? log : "(none)");
+    free(log);
+    return st;
+}
+
+static cl_program try_binary(unet_context *ctx, const unsigned char *bin, size_t len, const char *opts)
+{
+    cl_int err, bstatus;
+    const unsigned char *bins[1] = {bin};
+    cl_program p = clCreateProgramWithBinary(ctx->ctx, 1, &ctx->device, &len, bins, &bstatus, &err);
+    if (err != CL_SUCCESS || bstatus != CL_SUCCESS) {
+        if (p) clReleaseProgram(p);
+        return NULL;
+    }
+    if (clBuildProgram(p, 1, &ctx->device, opts, NULL, NULL) != CL_SUCCESS) {
+        clReleaseProgram(p);
+        return NULL;
+    }
+    return p;
+}
+
+unet_status unet_program_get(unet_context *ctx, const char *family, cl_program *out)
+{
+    int idx = find_source(family);
+    if (idx < 0 || idx >= UNET_MAX_PROGRAMS)
+        return unet_seterr(UNET_ERR_INTERNAL, "no embedded OpenCL source named \"%s\"", family);
+    if (ctx->programs[idx]) {
+        *out = ctx->programs[idx];
+        return UNET_OK;
+    }
+    const unet_cl_source *src = &unet_cl_sources[idx];
+    const char *opts = unet_program_options(ctx);
+    double t0 = now_s();
+    uint64_t key[2];
+    char path[1200];
+    cache_key(ctx, src, opts, key);
+    cache_path(ctx, family, key, path, sizeof path);
+
+    cl_program p = NULL;
+    if (ctx->cache_enabled) {
+        size_t len;
+        unsigned char *bin = cache_read(path, key, &len);
+        if (bin) {
+            p = try_binary(ctx, bin, len, opts);
+            free(bin);
+            if (p) {
+                ctx->stats.programs_loaded++;
+                if (ctx->verbose) fprintf(stderr, "unetcl: program %s loaded from %s\n", family, path);
+            }
+        }
+    }
+    if (!p) {
+        cl_int err;
+        const char *text = src->text;
+        size_t len = src->length;
+        p = clCreateProgramWithSource(ctx->ctx, 1, &text, &len, &err);
+        if (err != CL_SUCCESS) return unet_cl_fail(err, __FILE__, __LINE__, "clCreateProgramWithSource");
+        err = clBuildProgram(p, 1, &ctx->device, opts, NULL, NULL);
+        if (err != CL_SUCCESS) {
+            unet_status st = build_log_error(ctx, p, family, err);
+            clReleaseProgram(p);
+            return st;
+        }
+        ctx->stats.programs_compiled++;
+        if (ctx->verbose) fprintf(stderr, "unetcl: program %s compiled (%.2f s)\n", family, now_s() - t0);
+        if (ctx->cache_enabled) {
+            size_t blen = 0;
+            if (clGetProgramInfo(p, CL_PROGRAM_BINARY_SIZES, sizeof blen, &blen, NULL) == CL_SUCCESS &&
+                blen > 0) {
+                unsigned char *bin = malloc(blen);
+                unsigned char *bins[1] = {bin};
+                if (bin && clGetProgramInfo(p, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) == CL_SUCCESS)
+                    cache_write(ctx, path, key, bin, blen);
+                free(bin);
+            }
+        }
+    }
+    ctx->stats.build_seconds += now_s() - t0;
+    ctx->programs[idx] = p;
+    *out = p;
+    return UNET_OK;
+}
+
+unet_status unet_kernel_get(unet_context *ctx, const char *family, const char *name, cl_kernel *out)
+{
+    for (int i = 0; i < ctx->nkernels; i++)
+        if (strcmp(ctx->kernels[i].name, name) == 0) {
+            *out = ctx->kernels[i].kernel;
+            return UNET_OK;
+        }
+    if (ctx->nkernels >= UNET_MAX_KERNELS)
+        return unet_seterr(UNET_ERR_INTERNAL, "kernel table full (raise UNET_MAX_KERNELS)");
+    cl_program p;
+    UNET_TRY(unet_program_get(ctx, family, &p));
+    cl_int err;
+    cl_kernel k = clCreateKernel(p, name, &err);
+    if (err != CL_SUCCESS) {
+        char what[160];
+        snprintf(what, sizeof what, "clCreateKernel(%s/%s)", family, name);
+        return unet_cl_fail(err, __FILE__, __LINE__, what);
+    }
+    unet_kernel_entry *e = &ctx->kernels[ctx->nkernels++];
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->kernel = k;
+    *out = k;
+    return UNET_OK;
+}
+
+unet_status unet_context_build_all(unet_context *ctx)
+{
+    for (size_t i = 0; i < unet_cl_source_count; i++) {
+        cl_program p;
+        UNET_TRY(unet_program_get(ctx, unet_cl_sources[i].name, &p));
+    }
+    return UNET_OK;
+}
+
+unet_status unet_enqueue(unet_context *ctx, cl_kernel k, const char *name, cl_uint dims,
+                         const size_t *gws, const size_t *lws)
+{
+    size_t g[3];
+    for (cl_uint i = 0; i < dims; i++) {
+        g[i] = gws[i];
+        if (g[i] == 0) return UNET_OK; /* nothing to do */
+        if (lws && lws[i]) g[i] = (g[i] + lws[i] - 1) / lws[i] * lws[i];
+    }
+    cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, dims, NULL, g, lws, 0, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        char what[160];
+        snprintf(what, sizeof what, "launching kernel %s", name);
+        return unet_cl_fail(err, __FILE__, __LINE__, what);
+    }
+    return UNET_OK;
+}
+
+unet_status unet_finish(unet_context *ctx)
+{
+    UNET_CL_TRY(clFinish(ctx->queue), "clFinish");
+    return UNET_OK;
+}

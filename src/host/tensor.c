@@ -1,0 +1,99 @@
+#include "tensor.h"
+
+#include <stdio.h>
+
+const char *unet_format_bytes(double b, char *buf, size_t n)
+{
+    if (b >= 1024.0 * 1024 * 1024) snprintf(buf, n, "%.2f GiB", b / (1024.0 * 1024 * 1024));
+    else if (b >= 1024.0 * 1024) snprintf(buf, n, "%.1f MiB", b / (1024.0 * 1024));
+    else if (b >= 1024.0) snprintf(buf, n, "%.1f KiB", b / 1024.0);
+    else snprintf(buf, n, "%.0f B", b);
+    return buf;
+}
+
+unet_status unet_buffer_alloc(unet_context *ctx, cl_mem *mem, size_t bytes, const char *what)
+{
+    *mem = NULL;
+    if (bytes == 0) bytes = sizeof(float); /* OpenCL refuses size 0 */
+    if ((uint64_t)bytes > ctx->info.max_alloc_bytes) {
+        char a[32], b[32];
+        return unet_seterr(UNET_ERR_DOES_NOT_FIT,
+                           "%s needs one buffer of %s but %s allows at most %s per buffer "
+                           "(CL_DEVICE_MAX_MEM_ALLOC_SIZE): use a smaller tile size",
+                           what ? what : "a tensor", unet_format_bytes((double)bytes, a, sizeof a),
+                           ctx->info.name, unet_format_bytes((double)ctx->info.max_alloc_bytes, b, sizeof b));
+    }
+    cl_int err;
+    *mem = clCreateBuffer(ctx->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (err != CL_SUCCESS) {
+        *mem = NULL;
+        char msg[160];
+        snprintf(msg, sizeof msg, "allocating %zu bytes for %s", bytes, what ? what : "a tensor");
+        return unet_cl_fail(err, __FILE__, __LINE__, msg);
+    }
+    return UNET_OK;
+}
+
+unet_status unet_tensor_alloc(unet_context *ctx, unet_tensor *t, int c, int h, int w, const char *what)
+{
+    t->mem = NULL;
+    t->c = c;
+    t->h = h;
+    t->w = w;
+    if (c <= 0 || h <= 0 || w <= 0)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "tensor %s has an empty shape %dx%dx%d",
+                           what ? what : "", c, h, w);
+    return unet_buffer_alloc(ctx, &t->mem, unet_tensor_bytes(t), what);
+}
+
+void unet_tensor_free(unet_tensor *t)
+{
+    if (t && t->mem) {
+        clReleaseMemObject(t->mem);
+        t->mem = NULL;
+    }
+}
+
+unet_status unet_buffer_write(unet_context *ctx, cl_mem m, size_t off, size_t n, const void *host)
+{
+    if (n == 0) return UNET_OK;
+    UNET_CL_TRY(clEnqueueWriteBuffer(ctx->queue, m, CL_TRUE, off, n, host, 0, NULL, NULL),
+                "clEnqueueWriteBuffer");
+    return UNET_OK;
+}
+
+unet_status unet_buffer_read(unet_context *ctx, cl_mem m, size_t off, size_t n, void *host)
+{
+    if (n == 0) return UNET_OK;
+    UNET_CL_TRY(clEnqueueReadBuffer(ctx->queue, m, CL_TRUE, off, n, host, 0, NULL, NULL),
+                "clEnqueueReadBuffer");
+    return UNET_OK;
+}
+
+unet_status unet_tensor_upload(unet_context *ctx, unet_tensor *t, const float *host)
+{
+    return unet_buffer_write(ctx, t->mem, 0, unet_tensor_bytes(t), host);
+}
+
+unet_status unet_tensor_download(unet_context *ctx, const unet_tensor *t, float *host)
+{
+    return unet_buffer_read(ctx, t->mem, 0, unet_tensor_bytes(t), host);
+}
+
+unet_status unet_buffer_fill(unet_context *ctx, cl_mem m, size_t off, size_t n, float value)
+{
+    if (n == 0) return UNET_OK;
+    UNET_CL_TRY(clEnqueueFillBuffer(ctx->queue, m, &value, sizeof value, off * sizeof(float),
+                                    n * sizeof(float), 0, NULL, NULL),
+                "clEnqueueFillBuffer");
+    return UNET_OK;
+}
+
+unet_status unet_buffer_copy(unet_context *ctx, cl_mem src, size_t so, cl_mem dst, size_t doff, size_t n)
+{
+    if (n == 0) return UNET_OK;
+    UNET_CL_TRY(clEnqueueCopyBuffer(ctx->queue, src, dst, so * sizeof(float), doff * sizeof(float),
+                                    n * sizeof(float), 0, NULL, NULL),
+                "clEnqueueCopyBuffer");
+    return UNET_OK;
+}
