@@ -115,6 +115,107 @@ void unet_context_cache_stats(const unet_context *ctx, unet_cache_stats *stats);
 /* Compiles (or loads from cache) every embedded kernel program now. */
 unet_status unet_context_build_all(unet_context *ctx);
 
+
+/* ---- model -------------------------------------------------------------- */
+
+typedef struct unet_model_config {
+    int in_channels;   /* 1 */
+    int classes;       /* K = 2 */
+    int depth;         /* levels including the bottleneck: 5 */
+    int base_channels; /* channels of the first level: 64 (doubling per level) */
+    float dropout;     /* drop-out rate at the end of the contracting path: 0.5 */
+    int upconv_relu;   /* ReLU after each up-convolution (as the authors' Caffe model): 1 */
+} unet_model_config;
+
+/* The paper's network: 1 input channel, 2 classes, 5 levels, 64 channels. */
+void unet_model_config_default(unet_model_config *cfg);
+
+/* Output size of an input tile of size `in` along one axis, or 0 if `in`
+ * is not a valid tile (every max-pool must see an even size). */
+int unet_tile_output(const unet_model_config *cfg, int in);
+
+/* UNET_OK if `in` is valid; else UNET_ERR_INVALID_ARGUMENT with a message
+ * naming the nearest valid sizes. */
+unet_status unet_tile_check(const unet_model_config *cfg, int in);
+
+/* The largest valid tile <= limit (0 if none), and the smallest valid tile
+ * whose output is >= out_size. */
+int unet_tile_valid_below(const unet_model_config *cfg, int limit);
+int unet_tile_for_output(const unet_model_config *cfg, int out_size);
+
+typedef struct unet_model unet_model;
+
+/* Creates a model on the context's device with weights initialised as the
+ * paper says: Gaussian, std sqrt(2/fan_in), from `seed`; biases zero. */
+unet_status unet_model_create(unet_context *ctx, const unet_model_config *cfg, uint64_t seed,
+                              unet_model **model);
+void unet_model_destroy(unet_model *model);
+size_t unet_model_param_count(const unet_model *model);
+const unet_model_config *unet_model_get_config(const unet_model *model);
+
+/* Parameters as named tensors (names like "enc1.conv1.weight"). */
+int unet_model_tensor_count(const unet_model *model);
+unet_status unet_model_tensor_info(const unet_model *model, int i, const char **name, int shape[4],
+                                   int *ndim, size_t *offset, size_t *count);
+/* Host copies of all parameters / gradients / momenta (param_count floats). */
+unet_status unet_model_get_params(unet_model *model, float *host);
+unet_status unet_model_set_params(unet_model *model, const float *host);
+unet_status unet_model_get_grads(unet_model *model, float *host);
+unet_status unet_model_get_momentum(unet_model *model, float *host);
+unet_status unet_model_set_momentum(unet_model *model, const float *host);
+
+/* ---- network plan: every buffer for one tile size, allocated once ------- */
+
+typedef struct unet_net unet_net;
+
+typedef struct unet_plan_info {
+    int in_h, in_w, out_h, out_w;
+    int training;
+    uint64_t activation_bytes, gradient_bytes, parameter_bytes, workspace_bytes, total_bytes;
+    uint64_t largest_buffer_bytes;
+    char largest_buffer[72];
+    double forward_flops; /* multiply-add = 2 */
+} unet_plan_info;
+
+/* Sizes the buffers of a forward (training=0) or forward+backward
+ * (training=1) pass over an in_h x in_w tile, without allocating. Returns
+ * UNET_ERR_DOES_NOT_FIT with what it needs, what the device has and what to
+ * change when it does not fit. */
+unet_status unet_plan(const unet_model *model, int in_h, int in_w, int training, unet_plan_info *info);
+
+/* Plans and allocates. */
+unet_status unet_net_create(unet_model *model, int in_h, int in_w, int training, unet_net **net);
+void unet_net_destroy(unet_net *net);
+const unet_plan_info *unet_net_info(const unet_net *net);
+
+/* Forward pass of one tile: input host [in_channels][in_h][in_w]; on return
+ * probs (may be NULL) receives softmax probabilities [classes][out_h][out_w]
+ * and logits (may be NULL) the raw scores. `train_mode` enables drop-out
+ * with the given seed. */
+unet_status unet_net_forward(unet_net *net, const float *input, int train_mode, uint64_t dropout_seed,
+                             float *probs, float *logits);
+
+typedef struct unet_step_result {
+    double loss;        /* weighted loss of the tile (normalised by pixel count) */
+    double weight_sum;  /* sum of weights of labelled pixels */
+    double correct;     /* labelled pixels whose arg-max equals the label */
+    double labelled;    /* labelled pixels */
+} unet_step_result;
+
+/* Forward + weighted softmax cross-entropy + backward, leaving the gradients
+ * in the model (overwritten). labels: int32 [out_h][out_w] (outside [0,K):
+ * ignored); weights: float [out_h][out_w] or NULL (all ones). */
+unet_status unet_net_loss_backward(unet_net *net, const float *input, const int32_t *labels,
+                                   const float *weights, uint64_t dropout_seed,
+                                   unet_step_result *result);
+
+/* One SGD-with-momentum update of all parameters from the current gradients. */
+unet_status unet_model_sgd(unet_model *model, float lr, float momentum, float weight_decay);
+
+/* Forward only, with loss and accuracy (validation): no gradients. */
+unet_status unet_net_evaluate(unet_net *net, const float *input, const int32_t *labels,
+                              const float *weights, float *probs, unet_step_result *result);
+
 #ifdef __cplusplus
 }
 #endif

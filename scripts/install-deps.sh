@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages unetcl needs to build, run and test.
+# Usage: install-deps.sh [--test]   (--test adds cmocka and PyTorch for the reference tests)
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config ocl-icd-opencl-dev opencl-headers libclblast-dev
+      pocl-opencl-icd clinfo libpng-dev libtiff-dev libinih-dev libcjson-dev)
+if [[ "${1:-}" == "--test" ]]; then
+  pkgs+=(libcmocka-dev python3 python3-numpy python3-torch)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  echo "unetcl: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

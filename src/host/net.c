@@ -1,0 +1,730 @@
+/* The U-Net graph: parameters, shapes, memory plan, forward and backward. */
+#include "net.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- model configuration and tile sizes --------------------------------- */
+
+void unet_model_config_default(unet_model_config *c)
+{
+    c->in_channels = 1;
+    c->classes = 2;
+    c->depth = 5;
+    c->base_channels = 64;
+    c->dropout = 0.5f;
+    c->upconv_relu = 1;
+}
+
+static unet_status check_config(const unet_model_config *c)
+{
+    if (c->in_channels < 1 || c->in_channels > 64)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "model.in_channels = %d: must be 1..64", c->in_channels);
+    if (c->classes < 2 || c->classes > 256)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "model.classes = %d: must be 2..256", c->classes);
+    if (c->depth < 2 || c->depth > UNET_MAX_DEPTH)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "model.depth = %d: must be 2..%d", c->depth, UNET_MAX_DEPTH);
+    if (c->base_channels < 1 || ((long)c->base_channels << (c->depth - 1)) > 8192)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
+                           "model.base_channels = %d: must be >= 1 with base_channels*2^(depth-1) <= 8192",
+                           c->base_channels);
+    if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "model.dropout = %g: must be in [0, 1)", c->dropout);
+    return UNET_OK;
+}
+
+int unet_tile_output(const unet_model_config *c, int in)
+{
+    long s = in;
+    for (int l = 0; l < c->depth - 1; l++) {
+        s -= 4;
+        if (s <= 0 || (s & 1)) return 0;
+        s /= 2;
+    }
+    s -= 4;
+    if (s <= 0) return 0;
+    for (int l = 0; l < c->depth - 1; l++) s = 2 * s - 4;
+    return s > 0 ? (int)s : 0;
+}
+
+int unet_tile_valid_below(const unet_model_config *c, int limit)
+{
+    for (int t = limit; t > 0; t--)
+        if (unet_tile_output(c, t)) return t;
+    return 0;
+}
+
+int unet_tile_for_output(const unet_model_config *c, int out)
+{
+    for (int t = 1; t < (1 << 20); t++) {
+        int o = unet_tile_output(c, t);
+        if (o && o >= out) return t;
+    }
+    return 0;
+}
+
+unet_status unet_tile_check(const unet_model_config *c, int in)
+{
+    if (unet_tile_output(c, in)) return UNET_OK;
+    int lo = unet_tile_valid_below(c, in), hi = 0;
+    for (int t = in + 1; t < in + (16 << c->depth) + 64; t++)
+        if (unet_tile_output(c, t)) {
+            hi = t;
+            break;
+        }
+    if (lo)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
+                           "tile size %d is not valid for a depth-%d U-Net (every max-pool needs an even size); "
+                           "nearest valid sizes: %d (output %d) and %d (output %d)",
+                           in, c->depth, lo, unet_tile_output(c, lo), hi, unet_tile_output(c, hi));
+    return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
+                       "tile size %d is too small for a depth-%d U-Net; the smallest valid size is %d (output %d)",
+                       in, c->depth, hi, unet_tile_output(c, hi));
+}
+
+/* ---- parameters ------------------------------------------------------------ */
+
+static int add_tensor(unet_model *m, const char *name, int ndim, int s0, int s1, int s2, int s3)
+{
+    unet_param_tensor *t = &m->t[m->nt];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->ndim = ndim;
+    t->shape[0] = s0;
+    t->shape[1] = s1;
+    t->shape[2] = s2;
+    t->shape[3] = s3;
+    t->count = 1;
+    for (int i = 0; i < ndim; i++) t->count *= (size_t)t->shape[i];
+    t->off = m->nparams;
+    m->nparams += t->count;
+    return m->nt++;
+}
+
+static void layout_params(unet_model *m)
+{
+    const unet_model_config *c = &m->cfg;
+    char n[48];
+    int cin = c->in_channels;
+    for (int l = 0; l < c->depth; l++) {
+        int o = c->base_channels << l;
+        m->channels[l] = o;
+        for (int j = 0; j < 2; j++) {
+            int ci = j == 0 ? cin : o;
+            snprintf(n, sizeof n, "enc%d.conv%d.weight", l + 1, j + 1);
+            m->enc[l][j].w = add_tensor(m, n, 4, o, ci, 3, 3);
+            snprintf(n, sizeof n, "enc%d.conv%d.bias", l + 1, j + 1);
+            m->enc[l][j].b = add_tensor(m, n, 1, o, 0, 0, 0);
+        }
+        cin = o;
+    }
+    for (int l = c->depth - 2; l >= 0; l--) {
+        int o = m->channels[l];
+        snprintf(n, sizeof n, "dec%d.up.weight", l + 1);
+        m->up[l].w = add_tensor(m, n, 4, cin, o, 2, 2);
+        snprintf(n, sizeof n, "dec%d.up.bias", l + 1);
+        m->up[l].b = add_tensor(m, n, 1, o, 0, 0, 0);
+        for (int j = 0; j < 2; j++) {
+            int ci = j == 0 ? 2 * o : o;
+            snprintf(n, sizeof n, "dec%d.conv%d.weight", l + 1, j + 1);
+            m->dec[l][j].w = add_tensor(m, n, 4, o, ci, 3, 3);
+            snprintf(n, sizeof n, "dec%d.conv%d.bias", l + 1, j + 1);
+            m->dec[l][j].b = add_tensor(m, n, 1, o, 0, 0, 0);
+        }
+        cin = o;
+    }
+    m->out.w = add_tensor(m, "out.weight", 4, c->classes, cin, 1, 1);
+    m->out.b = add_tensor(m, "out.bias", 1, c->classes, 0, 0, 0);
+}
+
+/* splitmix64 + Box-Muller: the same weights for the same seed everywhere. */
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static double gauss(uint64_t *s)
+{
+    double u1 = ((double)(splitmix64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+    double u2 = (double)(splitmix64(s) >> 11) * (1.0 / 9007199254740992.0);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+static void init_params(const unet_model *m, uint64_t seed, float *h)
+{
+    for (int i = 0; i < m->nt; i++) {
+        const unet_param_tensor *t = &m->t[i];
+        float *p = h + t->off;
+        if (t->ndim == 1) {
+            memset(p, 0, t->count * sizeof *p);
+            continue;
+        }
+        /* fan-in: incoming connections of one output unit. Conv: cin*k*k;
+         * up-convolution [cin][cout][2][2]: each output pixel sees one tap
+         * of each input channel, so cin. */
+        int is_up = strstr(t->name, ".up.") != NULL;
+        double fan_in = is_up ? (double)t->shape[0] : (double)t->shape[1] * t->shape[2] * t->shape[3];
+        double std = sqrt(2.0 / fan_in);
+        uint64_t s = seed ^ (0xA0761D6478BD642FULL * (uint64_t)(i + 1));
+        for (size_t k = 0; k < t->count; k++) p[k] = (float)(std * gauss(&s));
+    }
+}
+
+unet_status unet_model_create(unet_context *ctx, const unet_model_config *cfg, uint64_t seed, unet_model **out)
+{
+    if (!ctx || !cfg || !out) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_model_create: NULL argument");
+    *out = NULL;
+    UNET_TRY(check_config(cfg));
+    unet_model *m = calloc(1, sizeof *m);
+    if (!m) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory");
+    m->ctx = ctx;
+    m->cfg = *cfg;
+    layout_params(m);
+    size_t bytes = m->nparams * sizeof(float);
+    unet_status st;
+    float *h = malloc(bytes);
+    if (!h) {
+        size_t np = m->nparams;
+        free(m);
+        return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for %zu parameters", np);
+    }
+    init_params(m, seed, h);
+    if ((st = unet_buffer_alloc(ctx, &m->params, bytes, "model parameters")) != UNET_OK ||
+        (st = unet_buffer_alloc(ctx, &m->grads, bytes, "parameter gradients")) != UNET_OK ||
+        (st = unet_buffer_alloc(ctx, &m->momentum, bytes, "momentum")) != UNET_OK ||
+        (st = unet_buffer_write(ctx, m->params, 0, bytes, h)) != UNET_OK ||
+        (st = unet_buffer_fill(ctx, m->grads, 0, m->nparams, 0.0f)) != UNET_OK ||
+        (st = unet_buffer_fill(ctx, m->momentum, 0, m->nparams, 0.0f)) != UNET_OK ||
+        (st = unet_finish(ctx)) != UNET_OK) {
+        free(h);
+        unet_model_destroy(m);
+        return st;
+    }
+    free(h);
+    *out = m;
+    return UNET_OK;
+}
+
+void unet_model_destroy(unet_model *m)
+{
+    if (!m) return;
+    if (m->params) clReleaseMemObject(m->params);
+    if (m->grads) clReleaseMemObject(m->grads);
+    if (m->momentum) clReleaseMemObject(m->momentum);
+    free(m);
+}
+
+size_t unet_model_param_count(const unet_model *m) { return m ? m->nparams : 0; }
+const unet_model_config *unet_model_get_config(const unet_model *m) { return m ? &m->cfg : NULL; }
+int unet_model_tensor_count(const unet_model *m) { return m ? m->nt : 0; }
+
+unet_status unet_model_tensor_info(const unet_model *m, int i, const char **name, int shape[4], int *ndim,
+                                   size_t *offset, size_t *count)
+{
+    if (!m || i < 0 || i >= m->nt)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "tensor index %d out of range", i);
+    const unet_param_tensor *t = &m->t[i];
+    if (name) *name = t->name;
+    if (shape) memcpy(shape, t->shape, sizeof t->shape);
+    if (ndim) *ndim = t->ndim;
+    if (offset) *offset = t->off;
+    if (count) *count = t->count;
+    return UNET_OK;
+}
+
+unet_status unet_model_get_params(unet_model *m, float *h) { return unet_buffer_read(m->ctx, m->params, 0, m->nparams * 4, h); }
+unet_status unet_model_set_params(unet_model *m, const float *h) { return unet_buffer_write(m->ctx, m->params, 0, m->nparams * 4, h); }
+unet_status unet_model_get_grads(unet_model *m, float *h) { return unet_buffer_read(m->ctx, m->grads, 0, m->nparams * 4, h); }
+unet_status unet_model_get_momentum(unet_model *m, float *h) { return unet_buffer_read(m->ctx, m->momentum, 0, m->nparams * 4, h); }
+unet_status unet_model_set_momentum(unet_model *m, const float *h) { return unet_buffer_write(m->ctx, m->momentum, 0, m->nparams * 4, h); }
+
+unet_status unet_model_sgd(unet_model *m, float lr, float momentum, float weight_decay)
+{
+    unet_slice w = {m->params, 0}, g = {m->grads, 0}, v = {m->momentum, 0};
+    return unet_sgd_update(m->ctx, w, g, v, m->nparams, lr, momentum, weight_decay);
+}
+
+/* ---- shapes and plan ------------------------------------------------------- */
+
+typedef struct shapes {
+    int in_h, in_w;
+    int eh[UNET_MAX_DEPTH][2], ew[UNET_MAX_DEPTH][2]; /* encoder conv outputs */
+    int ph[UNET_MAX_DEPTH], pw[UNET_MAX_DEPTH];       /* pooled */
+    int uh[UNET_MAX_DEPTH], uw[UNET_MAX_DEPTH];       /* up-conv outputs = concat */
+    int dh[UNET_MAX_DEPTH][2], dw[UNET_MAX_DEPTH][2]; /* decoder conv outputs */
+    int out_h, out_w;
+} shapes;
+
+static void compute_shapes(const unet_model_config *c, int in_h, int in_w, shapes *s)
+{
+    memset(s, 0, sizeof *s);
+    s->in_h = in_h;
+    s->in_w = in_w;
+    int h = in_h, w = in_w;
+    for (int l = 0; l < c->depth; l++) {
+        s->eh[l][0] = h - 2;
+        s->ew[l][0] = w - 2;
+        s->eh[l][1] = h - 4;
+        s->ew[l][1] = w - 4;
+        h -= 4;
+        w -= 4;
+        if (l < c->depth - 1) {
+            s->ph[l] = h / 2;
+            s->pw[l] = w / 2;
+            h /= 2;
+            w /= 2;
+        }
+    }
+    for (int l = c->depth - 2; l >= 0; l--) {
+        s->uh[l] = 2 * h;
+        s->uw[l] = 2 * w;
+        s->dh[l][0] = 2 * h - 2;
+        s->dw[l][0] = 2 * w - 2;
+        s->dh[l][1] = 2 * h - 4;
+        s->dw[l][1] = 2 * w - 4;
+        h = 2 * h - 4;
+        w = 2 * w - 4;
+    }
+    s->out_h = h;
+    s->out_w = w;
+}
+
+typedef struct plan_acc {
+    uint64_t act, grad, largest;
+    char largest_name[72];
+    size_t ws;
+    size_t max_alloc;
+    double flops;
+} plan_acc;
+
+static void acc_buf(plan_acc *a, uint64_t bytes, const char *name, int is_grad)
+{
+    if (is_grad) a->grad += bytes;
+    else a->act += bytes;
+    if (bytes > a->largest) {
+        a->largest = bytes;
+        snprintf(a->largest_name, sizeof a->largest_name, "%s", name);
+    }
+}
+
+static void acc_t(plan_acc *a, int training, const char *name, int c, int h, int w)
+{
+    uint64_t b = (uint64_t)c * h * w * 4;
+    acc_buf(a, b, name, 0);
+    if (training) {
+        char g[72];
+        snprintf(g, sizeof g, "d%s", name);
+        acc_buf(a, b, g, 1);
+    }
+}
+
+static void acc_conv(plan_acc *a, int cin, int h, int w, int cout, int k)
+{
+    size_t ws = unet_conv_workspace_floats(cin, h, w, k, a->max_alloc);
+    if (ws != (size_t)-1 && ws > a->ws) a->ws = ws;
+    if (ws == (size_t)-1) a->ws = (size_t)-1;
+    a->flops += 2.0 * cout * cin * k * k * (double)(h - k + 1) * (w - k + 1);
+}
+
+/* Workspace buffers are capped so that im2col is chunked rather than huge. */
+static size_t workspace_cap(const unet_context *ctx)
+{
+    uint64_t cap = ctx->info.max_alloc_bytes;
+    if (cap > (512ull << 20)) cap = 512ull << 20;
+    return (size_t)cap;
+}
+
+static unet_status plan_core(const unet_model *m, int in_h, int in_w, int training, unet_plan_info *info,
+                             int report)
+{
+    const unet_model_config *c = &m->cfg;
+    const unet_context *ctx = m->ctx;
+    if (report) {
+        UNET_TRY(unet_tile_check(c, in_h));
+        UNET_TRY(unet_tile_check(c, in_w));
+    } else if (!unet_tile_output(c, in_h) || !unet_tile_output(c, in_w)) {
+        return UNET_ERR_INVALID_ARGUMENT;
+    }
+    shapes s;
+    compute_shapes(c, in_h, in_w, &s);
+    plan_acc a;
+    memset(&a, 0, sizeof a);
+    a.max_alloc = workspace_cap(ctx);
+    char n[64];
+    acc_buf(&a, (uint64_t)c->in_channels * in_h * in_w * 4, "input", 0);
+    int cin = c->in_channels, h = in_h, w = in_w;
+    for (int l = 0; l < c->depth; l++) {
+        int o = m->channels[l];
+        for (int j = 0; j < 2; j++) {
+            snprintf(n, sizeof n, "enc%d.conv%d", l + 1, j + 1);
+            acc_conv(&a, j ? o : cin, j ? s.eh[l][0] : h, j ? s.ew[l][0] : w, o, 3);
+            acc_t(&a, training, n, o, s.eh[l][j], s.ew[l][j]);
+        }
+        if (l < c->depth - 1) {
+            snprintf(n, sizeof n, "enc%d.pool", l + 1);
+            acc_t(&a, training, n, o, s.ph[l], s.pw[l]);
+            acc_buf(&a, (uint64_t)o * s.ph[l] * s.pw[l], "argmax", 0);
+            h = s.ph[l];
+            w = s.pw[l];
+        }
+        cin = o;
+    }
+    int ih = s.eh[c->depth - 1][1], iw = s.ew[c->depth - 1][1];
+    for (int l = c->depth - 2; l >= 0; l--) {
+        int o = m->channels[l];
+        snprintf(n, sizeof n, "dec%d.up", l + 1);
+        acc_t(&a, training, n, o, s.uh[l], s.uw[l]);
+        size_t uws = unet_upconv_workspace_floats(o, ih, iw);
+        if (a.ws != (size_t)-1 && uws > a.ws) a.ws = uws;
+        a.flops += 2.0 * cin * o * 4 * (double)ih * iw;
+        snprintf(n, sizeof n, "dec%d.concat", l + 1);
+        acc_t(&a, training, n, 2 * o, s.uh[l], s.uw[l]);
+        for (int j = 0; j < 2; j++) {
+            snprintf(n, sizeof n, "dec%d.conv%d", l + 1, j + 1);
+            acc_conv(&a, j ? o : 2 * o, j ? s.dh[l][0] : s.uh[l], j ? s.dw[l][0] : s.uw[l], o, 3);
+            acc_t(&a, training, n, o, s.dh[l][j], s.dw[l][j]);
+        }
+        ih = s.dh[l][1];
+        iw = s.dw[l][1];
+        cin = o;
+    }
+    acc_conv(&a, cin, s.out_h, s.out_w, c->classes, 1);
+    acc_t(&a, training, "logits", c->classes, s.out_h, s.out_w);
+    acc_buf(&a, (uint64_t)c->classes * s.out_h * s.out_w * 4, "probs", 0);
+    uint64_t px = (uint64_t)s.out_h * s.out_w;
+    acc_buf(&a, px * 4 * 2 + (uint64_t)unet_xent_workspace_floats(px) * 4, "labels+weights", 0);
+
+    memset(info, 0, sizeof *info);
+    info->in_h = in_h;
+    info->in_w = in_w;
+    info->out_h = s.out_h;
+    info->out_w = s.out_w;
+    info->training = training;
+    info->activation_bytes = a.act;
+    info->gradient_bytes = a.grad;
+    info->parameter_bytes = (uint64_t)m->nparams * 4 * 3;
+    info->workspace_bytes = a.ws == (size_t)-1 ? 0 : (uint64_t)a.ws * 4;
+    info->total_bytes = a.act + a.grad + info->parameter_bytes + info->workspace_bytes;
+    info->largest_buffer_bytes = a.largest;
+    snprintf(info->largest_buffer, sizeof info->largest_buffer, "%s", a.largest_name);
+    info->forward_flops = a.flops;
+
+    int too_big = a.largest > ctx->info.max_alloc_bytes || a.ws == (size_t)-1;
+    int too_much = info->total_bytes > ctx->info.global_mem_bytes;
+    if (!too_big && !too_much) return UNET_OK;
+    if (!report) return UNET_ERR_DOES_NOT_FIT;
+    /* find the largest valid square tile that fits, to say what to change */
+    int best = 0;
+    for (int t = (in_h > in_w ? in_h : in_w) - 1; t > 0; t--) {
+        if (!unet_tile_output(c, t)) continue;
+        unet_plan_info tmp;
+        if (plan_core(m, t, t, training, &tmp, 0) == UNET_OK) {
+            best = t;
+            break;
+        }
+    }
+    char b1[32], b2[32], b3[32], b4[32];
+    char hint[160];
+    if (best)
+        snprintf(hint, sizeof hint, "use a tile of at most %d (output %d)", best, unet_tile_output(c, best));
+    else
+        snprintf(hint, sizeof hint, "no tile size fits this model on this device: use fewer base channels or another device");
+    if (too_big)
+        return unet_seterr(UNET_ERR_DOES_NOT_FIT,
+                           "a %dx%d %s tile does not fit on %s: buffer %s needs %s in one allocation but the "
+                           "device allows at most %s per buffer (CL_DEVICE_MAX_MEM_ALLOC_SIZE); %s",
+                           in_h, in_w, training ? "training" : "inference", ctx->info.name, a.largest_name,
+                           unet_format_bytes((double)a.largest, b1, sizeof b1),
+                           unet_format_bytes((double)ctx->info.max_alloc_bytes, b2, sizeof b2), hint);
+    char b5[32], b6[32];
+    return unet_seterr(UNET_ERR_DOES_NOT_FIT,
+                       "a %dx%d %s tile needs %s of device memory (activations %s, gradients %s, "
+                       "parameters+momentum %s, workspace %s) but %s has %s; %s",
+                       in_h, in_w, training ? "training" : "inference",
+                       unet_format_bytes((double)info->total_bytes, b1, sizeof b1),
+                       unet_format_bytes((double)a.act, b2, sizeof b2), unet_format_bytes((double)a.grad, b3, sizeof b3),
+                       unet_format_bytes((double)info->parameter_bytes, b4, sizeof b4),
+                       unet_format_bytes((double)info->workspace_bytes, b5, sizeof b5), ctx->info.name,
+                       unet_format_bytes((double)ctx->info.global_mem_bytes, b6, sizeof b6), hint);
+}
+
+unet_status unet_plan(const unet_model *m, int in_h, int in_w, int training, unet_plan_info *info)
+{
+    if (!m || !info) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_plan: NULL argument");
+    return plan_core(m, in_h, in_w, training, info, 1);
+}
+/* ---- allocation ------------------------------------------------------------ */
+
+void unet_net_destroy(unet_net *n)
+{
+    if (!n) return;
+    int D = UNET_MAX_DEPTH;
+    unet_tensor_free(&n->input);
+    for (int l = 0; l < D; l++) {
+        for (int j = 0; j < 2; j++) {
+            unet_tensor_free(&n->enc[l][j]);
+            unet_tensor_free(&n->dec[l][j]);
+            unet_tensor_free(&n->denc[l][j]);
+            unet_tensor_free(&n->ddec[l][j]);
+        }
+        unet_tensor_free(&n->pool[l]);
+        unet_tensor_free(&n->dpool[l]);
+        unet_tensor_free(&n->up[l]);
+        unet_tensor_free(&n->dup[l]);
+        unet_tensor_free(&n->cat[l]);
+        unet_tensor_free(&n->dcat[l]);
+        if (n->argmax[l]) clReleaseMemObject(n->argmax[l]);
+    }
+    unet_tensor_free(&n->logits);
+    unet_tensor_free(&n->dlogits);
+    unet_tensor_free(&n->probs);
+    if (n->ws) clReleaseMemObject(n->ws);
+    if (n->labels) clReleaseMemObject(n->labels);
+    if (n->weights) clReleaseMemObject(n->weights);
+    if (n->xent_ws) clReleaseMemObject(n->xent_ws);
+    free(n);
+}
+
+static unet_status alloc_pair(unet_context *ctx, unet_tensor *t, unet_tensor *g, int training, int c, int h,
+                              int w, const char *name)
+{
+    UNET_TRY(unet_tensor_alloc(ctx, t, c, h, w, name));
+    if (training) UNET_TRY(unet_tensor_alloc(ctx, g, c, h, w, name));
+    return UNET_OK;
+}
+
+static unet_status net_alloc(unet_net *n)
+{
+    unet_model *m = n->m;
+    unet_context *ctx = m->ctx;
+    const unet_model_config *c = &m->cfg;
+    int tr = n->training;
+    shapes s;
+    compute_shapes(c, n->info.in_h, n->info.in_w, &s);
+    char nm[64];
+    UNET_TRY(unet_tensor_alloc(ctx, &n->input, c->in_channels, s.in_h, s.in_w, "input tile"));
+    for (int l = 0; l < c->depth; l++) {
+        int o = m->channels[l];
+        for (int j = 0; j < 2; j++) {
+            snprintf(nm, sizeof nm, "enc%d.conv%d output", l + 1, j + 1);
+            UNET_TRY(alloc_pair(ctx, &n->enc[l][j], &n->denc[l][j], tr, o, s.eh[l][j], s.ew[l][j], nm));
+        }
+        if (l < c->depth - 1) {
+            snprintf(nm, sizeof nm, "enc%d.pool output", l + 1);
+            UNET_TRY(alloc_pair(ctx, &n->pool[l], &n->dpool[l], tr, o, s.ph[l], s.pw[l], nm));
+            UNET_TRY(unet_buffer_alloc(ctx, &n->argmax[l], (size_t)o * s.ph[l] * s.pw[l], "pooling argmax"));
+        }
+    }
+    for (int l = c->depth - 2; l >= 0; l--) {
+        int o = m->channels[l];
+        snprintf(nm, sizeof nm, "dec%d.up output", l + 1);
+        UNET_TRY(alloc_pair(ctx, &n->up[l], &n->dup[l], tr, o, s.uh[l], s.uw[l], nm));
+        snprintf(nm, sizeof nm, "dec%d.concat output", l + 1);
+        UNET_TRY(alloc_pair(ctx, &n->cat[l], &n->dcat[l], tr, 2 * o, s.uh[l], s.uw[l], nm));
+        for (int j = 0; j < 2; j++) {
+            snprintf(nm, sizeof nm, "dec%d.conv%d output", l + 1, j + 1);
+            UNET_TRY(alloc_pair(ctx, &n->dec[l][j], &n->ddec[l][j], tr, o, s.dh[l][j], s.dw[l][j], nm));
+        }
+    }
+    UNET_TRY(alloc_pair(ctx, &n->logits, &n->dlogits, tr, c->classes, s.out_h, s.out_w, "logits"));
+    UNET_TRY(unet_tensor_alloc(ctx, &n->probs, c->classes, s.out_h, s.out_w, "probabilities"));
+    n->ws_floats = (size_t)(n->info.workspace_bytes / 4);
+    UNET_TRY(unet_buffer_alloc(ctx, &n->ws, n->ws_floats * 4, "convolution workspace"));
+    size_t px = (size_t)s.out_h * s.out_w;
+    UNET_TRY(unet_buffer_alloc(ctx, &n->labels, px * 4, "labels"));
+    UNET_TRY(unet_buffer_alloc(ctx, &n->weights, px * 4, "weight map"));
+    UNET_TRY(unet_buffer_alloc(ctx, &n->xent_ws, unet_xent_workspace_floats(px) * 4, "loss workspace"));
+    return UNET_OK;
+}
+
+unet_status unet_net_create(unet_model *m, int in_h, int in_w, int training, unet_net **out)
+{
+    if (!m || !out) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_net_create: NULL argument");
+    *out = NULL;
+    unet_net *n = calloc(1, sizeof *n);
+    if (!n) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory");
+    n->m = m;
+    n->training = training ? 1 : 0;
+    unet_status st = unet_plan(m, in_h, in_w, n->training, &n->info);
+    if (st == UNET_OK) st = net_alloc(n);
+    if (st != UNET_OK) {
+        unet_net_destroy(n);
+        return st;
+    }
+    *out = n;
+    return UNET_OK;
+}
+
+const unet_plan_info *unet_net_info(const unet_net *n) { return n ? &n->info : NULL; }
+
+/* ---- forward ---------------------------------------------------------------- */
+
+unet_status unet_net_forward_device(unet_net *n, int train_mode, uint64_t seed)
+{
+    unet_model *m = n->m;
+    unet_context *ctx = m->ctx;
+    const unet_model_config *c = &m->cfg;
+    const unet_tensor *x = &n->input;
+    for (int l = 0; l < c->depth; l++) {
+        for (int j = 0; j < 2; j++) {
+            UNET_TRY(unet_conv_forward(ctx, x, unet_pslice(m, m->enc[l][j].w), unet_pslice(m, m->enc[l][j].b), 3, 1,
+                                       &n->enc[l][j], n->ws, n->ws_floats));
+            x = &n->enc[l][j];
+        }
+        if (l < c->depth - 1) {
+            UNET_TRY(unet_maxpool_forward(ctx, x, &n->pool[l], n->argmax[l]));
+            x = &n->pool[l];
+        }
+    }
+    if (train_mode && c->dropout > 0.0f)
+        UNET_TRY(unet_dropout_forward(ctx, &n->enc[c->depth - 1][1], c->dropout, seed));
+    for (int l = c->depth - 2; l >= 0; l--) {
+        UNET_TRY(unet_upconv_forward(ctx, x, unet_pslice(m, m->up[l].w), unet_pslice(m, m->up[l].b), c->upconv_relu,
+                                     &n->up[l], n->ws, n->ws_floats));
+        UNET_TRY(unet_crop_concat_forward(ctx, &n->enc[l][1], &n->up[l], &n->cat[l]));
+        x = &n->cat[l];
+        for (int j = 0; j < 2; j++) {
+            UNET_TRY(unet_conv_forward(ctx, x, unet_pslice(m, m->dec[l][j].w), unet_pslice(m, m->dec[l][j].b), 3, 1,
+                                       &n->dec[l][j], n->ws, n->ws_floats));
+            x = &n->dec[l][j];
+        }
+    }
+    UNET_TRY(unet_conv_forward(ctx, x, unet_pslice(m, m->out.w), unet_pslice(m, m->out.b), 1, 0, &n->logits, n->ws,
+                               n->ws_floats));
+    return UNET_OK;
+}
+
+static unet_status upload_input(unet_net *n, const float *input)
+{
+    if (!input) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "NULL input tile");
+    return unet_tensor_upload(n->m->ctx, &n->input, input);
+}
+
+unet_status unet_net_forward(unet_net *n, const float *input, int train_mode, uint64_t seed, float *probs,
+                             float *logits)
+{
+    if (!n) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_net_forward: NULL net");
+    UNET_TRY(upload_input(n, input));
+    UNET_TRY(unet_net_forward_device(n, train_mode, seed));
+    if (logits) UNET_TRY(unet_tensor_download(n->m->ctx, &n->logits, logits));
+    if (probs) {
+        UNET_TRY(unet_softmax_forward(n->m->ctx, &n->logits, &n->probs));
+        UNET_TRY(unet_tensor_download(n->m->ctx, &n->probs, probs));
+    }
+    return UNET_OK;
+}
+
+/* ---- loss and backward -------------------------------------------------------- */
+
+static unet_status upload_targets(unet_net *n, const int32_t *labels, const float *weights)
+{
+    if (!labels) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "NULL labels");
+    size_t px = (size_t)n->info.out_h * n->info.out_w;
+    UNET_TRY(unet_buffer_write(n->m->ctx, n->labels, 0, px * 4, labels));
+    if (weights) UNET_TRY(unet_buffer_write(n->m->ctx, n->weights, 0, px * 4, weights));
+    return UNET_OK;
+}
+
+static unet_status loss(unet_net *n, int has_weights, int with_grad, unet_step_result *r)
+{
+    size_t px = (size_t)n->info.out_h * n->info.out_w;
+    double loss = 0, wsum = 0, correct = 0;
+    UNET_TRY(unet_softmax_xent(n->m->ctx, &n->logits, n->labels, has_weights ? n->weights : NULL,
+                               (float)(1.0 / (double)px), with_grad ? &n->dlogits : NULL, n->xent_ws, &loss,
+                               &wsum, &correct));
+    if (r) {
+        r->loss = loss;
+        r->weight_sum = wsum;
+        r->correct = correct;
+        r->labelled = 0;
+    }
+    return UNET_OK;
+}
+
+unet_status unet_net_loss_backward_device(unet_net *n, int has_weights, uint64_t seed, unet_step_result *r)
+{
+    unet_model *m = n->m;
+    unet_context *ctx = m->ctx;
+    const unet_model_config *c = &m->cfg;
+    if (!n->training)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "this network was planned for inference: create it with training=1");
+    UNET_TRY(unet_net_forward_device(n, 1, seed));
+    UNET_TRY(loss(n, has_weights, 1, r));
+    int D = c->depth;
+    /* output 1x1 convolution */
+    unet_tensor *xin = D >= 2 ? &n->dec[0][1] : NULL;
+    UNET_TRY(unet_conv_backward(ctx, xin, &n->logits, &n->dlogits, unet_pslice(m, m->out.w), 1, 0, &n->ddec[0][1], 0,
+                                unet_gslice(m, m->out.w), unet_gslice(m, m->out.b), 0, n->ws, n->ws_floats));
+    /* expansive path, from the output upwards in depth */
+    for (int l = 0; l <= D - 2; l++) {
+        UNET_TRY(unet_conv_backward(ctx, &n->dec[l][0], &n->dec[l][1], &n->ddec[l][1], unet_pslice(m, m->dec[l][1].w), 3,
+                                    1, &n->ddec[l][0], 0, unet_gslice(m, m->dec[l][1].w), unet_gslice(m, m->dec[l][1].b),
+                                    0, n->ws, n->ws_floats));
+        UNET_TRY(unet_conv_backward(ctx, &n->cat[l], &n->dec[l][0], &n->ddec[l][0], unet_pslice(m, m->dec[l][0].w), 3, 1,
+                                    &n->dcat[l], 0, unet_gslice(m, m->dec[l][0].w), unet_gslice(m, m->dec[l][0].b), 0,
+                                    n->ws, n->ws_floats));
+        /* first gradient into the skip feature map: overwrite */
+        UNET_TRY(unet_crop_concat_backward(ctx, &n->dcat[l], &n->denc[l][1], 0, &n->dup[l], 0));
+        unet_tensor *uin = (l == D - 2) ? &n->enc[D - 1][1] : &n->dec[l + 1][1];
+        unet_tensor *duin = (l == D - 2) ? &n->denc[D - 1][1] : &n->ddec[l + 1][1];
+        UNET_TRY(unet_upconv_backward(ctx, uin, &n->up[l], &n->dup[l], unet_pslice(m, m->up[l].w), c->upconv_relu, duin,
+                                      0, unet_gslice(m, m->up[l].w), unet_gslice(m, m->up[l].b), 0, n->ws,
+                                      n->ws_floats));
+    }
+    /* contracting path, from the bottleneck down */
+    for (int l = D - 1; l >= 0; l--) {
+        if (l == D - 1) {
+            if (c->dropout > 0.0f) UNET_TRY(unet_dropout_backward(ctx, &n->denc[l][1], c->dropout, seed));
+        } else {
+            UNET_TRY(unet_maxpool_backward(ctx, &n->dpool[l], n->argmax[l], &n->denc[l][1], 1));
+        }
+        UNET_TRY(unet_conv_backward(ctx, &n->enc[l][0], &n->enc[l][1], &n->denc[l][1], unet_pslice(m, m->enc[l][1].w), 3,
+                                    1, &n->denc[l][0], 0, unet_gslice(m, m->enc[l][1].w), unet_gslice(m, m->enc[l][1].b),
+                                    0, n->ws, n->ws_floats));
+        const unet_tensor *in = l == 0 ? &n->input : &n->pool[l - 1];
+        unet_tensor *din = l == 0 ? NULL : &n->dpool[l - 1];
+        UNET_TRY(unet_conv_backward(ctx, in, &n->enc[l][0], &n->denc[l][0], unet_pslice(m, m->enc[l][0].w), 3, 1, din, 0,
+                                    unet_gslice(m, m->enc[l][0].w), unet_gslice(m, m->enc[l][0].b), 0, n->ws,
+                                    n->ws_floats));
+    }
+    return UNET_OK;
+}
+
+unet_status unet_net_loss_backward(unet_net *n, const float *input, const int32_t *labels, const float *weights,
+                                   uint64_t seed, unet_step_result *r)
+{
+    if (!n) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_net_loss_backward: NULL net");
+    UNET_TRY(upload_input(n, input));
+    UNET_TRY(upload_targets(n, labels, weights));
+    UNET_TRY(unet_net_loss_backward_device(n, weights != NULL, seed, r));
+    if (r) {
+        size_t px = (size_t)n->info.out_h * n->info.out_w, k = 0;
+        for (size_t i = 0; i < px; i++) k += labels[i] >= 0 && labels[i] < n->m->cfg.classes;
+        r->labelled = (double)k;
+    }
+    return UNET_OK;
+}
+
+unet_status unet_net_evaluate(unet_net *n, const float *input, const int32_t *labels, const float *weights,
+                              float *probs, unet_step_result *r)
+{
+    if (!n) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_net_evaluate: NULL net");
+    UNET_TRY(upload_input(n, input));
+    UNET_TRY(upload_targets(n, labels, weights));
+    UNET_TRY(unet_net_forward_device(n, 0, 0));
+    UNET_TRY(loss(n, weights != NULL, 0, r));
+    if (r) {
+        size_t px = (size_t)n->info.out_h * n->info.out_w, k = 0;
+        for (size_t i = 0; i < px; i++) k += labels[i] >= 0 && labels[i] < n->m->cfg.classes;
+        r->labelled = (double)k;
+    }
+    if (probs) {
+        UNET_TRY(unet_softmax_forward(n->m->ctx, &n->logits, &n->probs));
+        UNET_TRY(unet_tensor_download(n->m->ctx, &n->probs, probs));
+    }
+    return UNET_OK;
+}

@@ -1,0 +1,65 @@
+/* Internal: model parameters and the planned network. */
+#ifndef UNETCL_NET_H
+#define UNETCL_NET_H
+
+#include "layers.h"
+#include "unetcl/unetcl.h"
+
+#define UNET_MAX_DEPTH 8
+#define UNET_MAX_TENSORS 128
+
+typedef struct unet_param_tensor {
+    char name[48];
+    int shape[4];
+    int ndim;
+    size_t off, count;
+} unet_param_tensor;
+
+typedef struct unet_layer_params {
+    int w, b; /* indices into model->t */
+} unet_layer_params;
+
+struct unet_model {
+    unet_context *ctx;
+    unet_model_config cfg;
+    int nt;
+    unet_param_tensor t[UNET_MAX_TENSORS];
+    size_t nparams;
+    cl_mem params, grads, momentum;
+    unet_layer_params enc[UNET_MAX_DEPTH][2];
+    unet_layer_params up[UNET_MAX_DEPTH];
+    unet_layer_params dec[UNET_MAX_DEPTH][2];
+    unet_layer_params out;
+    int channels[UNET_MAX_DEPTH];
+};
+
+struct unet_net {
+    unet_model *m;
+    unet_plan_info info;
+    int training;
+    unet_tensor input;
+    unet_tensor enc[UNET_MAX_DEPTH][2], pool[UNET_MAX_DEPTH];
+    cl_mem argmax[UNET_MAX_DEPTH];
+    unet_tensor up[UNET_MAX_DEPTH], cat[UNET_MAX_DEPTH], dec[UNET_MAX_DEPTH][2];
+    unet_tensor logits, probs;
+    /* gradients (training only) */
+    unet_tensor denc[UNET_MAX_DEPTH][2], dpool[UNET_MAX_DEPTH];
+    unet_tensor dup[UNET_MAX_DEPTH], dcat[UNET_MAX_DEPTH], ddec[UNET_MAX_DEPTH][2];
+    unet_tensor dlogits;
+    cl_mem ws;
+    size_t ws_floats;
+    cl_mem labels, weights, xent_ws;
+    int has_weights;
+};
+
+/* Slices of the flat parameter/gradient/momentum buffers for tensor i. */
+static inline unet_slice unet_pslice(const unet_model *m, int i) { unet_slice s = {m->params, m->t[i].off}; return s; }
+static inline unet_slice unet_gslice(const unet_model *m, int i) { unet_slice s = {m->grads, m->t[i].off}; return s; }
+
+/* Forward pass on the device-resident input (net->input already filled). */
+unet_status unet_net_forward_device(unet_net *net, int train_mode, uint64_t dropout_seed);
+/* Loss+backward with labels/weights already in net->labels / net->weights. */
+unet_status unet_net_loss_backward_device(unet_net *net, int has_weights, uint64_t dropout_seed,
+                                          unet_step_result *r);
+
+#endif
