@@ -216,6 +216,20 @@ unet_status unet_model_sgd(unet_model *model, float lr, float momentum, float we
 unet_status unet_net_evaluate(unet_net *net, const float *input, const int32_t *labels,
                               const float *weights, float *probs, unet_step_result *result);
 
+/* ---- overlap-tile prediction --------------------------------------------- */
+
+/* Called after each tile with (done, total, user); return non-zero to stop
+ * (the prediction then returns UNET_ERR_INTERRUPTED). */
+typedef int (*unet_progress_fn)(int done, int total, void *user);
+
+/* Segments an image of any size with the overlap-tile strategy of the
+ * paper: tiles of the net's input size, outputs stitched without blending,
+ * context beyond the border mirrored. Tile output origins lie on a grid of
+ * 2^(depth-1) pixels so the result does not depend on the tile size.
+ * image: [in_channels][h][w] normalised; probs: [classes][h][w]. */
+unet_status unet_predict_image(unet_net *net, const float *image, int h, int w, float *probs,
+                               unet_progress_fn progress, void *user);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,261 @@
+/* The whole U-Net: tile arithmetic, parameter count, memory plan, a
+ * finite-difference gradient check of the full network on a tiny
+ * configuration, and determinism. */
+#include "testutil.h"
+#include "net.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void test_tiles(void **state)
+{
+    (void)state;
+    unet_model_config c;
+    unet_model_config_default(&c);
+    assert_int_equal(unet_tile_output(&c, 572), 388);
+    assert_int_equal(unet_tile_output(&c, 700), 516);
+    assert_int_equal(unet_tile_output(&c, 188), 4);
+    assert_int_equal(unet_tile_output(&c, 571), 0);
+    assert_int_equal(unet_tile_output(&c, 574), 0);
+    /* valid sizes are 188 + 16k */
+    for (int t = 100; t < 1200; t++) assert_int_equal(unet_tile_output(&c, t) != 0, t >= 188 && (t - 188) % 16 == 0);
+    assert_int_equal(unet_tile_valid_below(&c, 600), 588);
+    assert_int_equal(unet_tile_for_output(&c, 512), 700);
+    assert_int_equal(unet_tile_check(&c, 572), UNET_OK);
+    assert_int_equal(unet_tile_check(&c, 570), UNET_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(unet_last_error(), "556"));
+    assert_non_null(strstr(unet_last_error(), "572"));
+    assert_int_equal(unet_tile_check(&c, 100), UNET_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(unet_last_error(), "188"));
+    c.depth = 3;
+    assert_int_equal(unet_tile_output(&c, 44), 4); /* 44-4=40,/2=20,-4=16,/2=8,-4=4, up 8-4=4, up 8-4=4 */
+}
+
+static void test_paper_model_and_plan(void **state)
+{
+    (void)state;
+    unet_model_config c;
+    unet_model_config_default(&c);
+    unet_model *m;
+    TU_OK(unet_model_create(tu_ctx(), &c, 1, &m));
+    assert_int_equal(unet_model_param_count(m), 31030658);
+    assert_int_equal(unet_model_tensor_count(m), 46); /* 23 convolutions: weight + bias */
+    const char *name;
+    int shape[4], ndim;
+    TU_OK(unet_model_tensor_info(m, 0, &name, shape, &ndim, NULL, NULL));
+    assert_string_equal(name, "enc1.conv1.weight");
+    assert_int_equal(shape[0], 64);
+    assert_int_equal(shape[1], 1);
+    /* initialisation: std sqrt(2/fan_in) (enc2.conv2: fan-in 128*9) */
+    int idx = -1;
+    size_t off = 0, cnt = 0;
+    for (int i = 0; i < unet_model_tensor_count(m); i++) {
+        TU_OK(unet_model_tensor_info(m, i, &name, shape, &ndim, &off, &cnt));
+        if (!strcmp(name, "enc2.conv2.weight")) {
+            idx = i;
+            break;
+        }
+    }
+    assert_true(idx >= 0);
+    float *p = malloc(unet_model_param_count(m) * sizeof *p);
+    TU_OK(unet_model_get_params(m, p));
+    double s = 0, s2 = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        s += p[off + i];
+        s2 += (double)p[off + i] * p[off + i];
+    }
+    double mean = s / cnt, sd = sqrt(s2 / cnt - mean * mean), want = sqrt(2.0 / (128 * 9));
+    print_message("  enc2.conv2 init: mean %.2g std %.5f (want %.5f)\n", mean, sd, want);
+    assert_true(fabs(sd / want - 1) < 0.01);
+    assert_true(fabs(mean) < 0.01 * want);
+    free(p);
+
+    unet_plan_info info;
+    TU_OK(unet_plan(m, 572, 572, 1, &info));
+    assert_int_equal(info.out_h, 388);
+    print_message("  572 training plan: total %.2f GiB (act %.2f, grad %.2f, params %.2f, ws %.2f); %.1f GFLOP forward\n",
+                  info.total_bytes / 1073741824.0, info.activation_bytes / 1073741824.0,
+                  info.gradient_bytes / 1073741824.0, info.parameter_bytes / 1073741824.0,
+                  info.workspace_bytes / 1073741824.0, info.forward_flops * 1e-9);
+    assert_true(fabs(info.forward_flops * 1e-9 - 300.9) < 0.5);
+    TU_OK(unet_plan(m, 700, 700, 0, &info));
+    assert_true(fabs(info.forward_flops * 1e-9 - 493.3) < 0.5);
+    /* an impossible plan is a clear error, not a crash */
+    assert_int_equal(unet_plan(m, 4012, 4012, 1, &info), UNET_ERR_DOES_NOT_FIT);
+    print_message("  4012 tile: %s\n", unet_last_error());
+    assert_non_null(strstr(unet_last_error(), "use a tile of at most"));
+    unet_net *n = NULL;
+    assert_int_equal(unet_net_create(m, 4012, 4012, 1, &n), UNET_ERR_DOES_NOT_FIT);
+    assert_null(n);
+    unet_model_destroy(m);
+}
+
+typedef struct tiny {
+    unet_model *m;
+    unet_net *n;
+    float *x, *w;
+    int32_t *lab;
+    size_t nin, nout;
+} tiny;
+
+static void tiny_make(tiny *t, float dropout, uint64_t seed)
+{
+    unet_model_config c = {.in_channels = 2, .classes = 3, .depth = 3, .base_channels = 3, .dropout = dropout,
+                           .upconv_relu = 1};
+    TU_OK(unet_model_create(tu_ctx(), &c, seed, &t->m));
+    int tile = 60; /* output 20 */
+    assert_int_equal(unet_tile_output(&c, tile), 20);
+    TU_OK(unet_net_create(t->m, tile, tile, 1, &t->n));
+    const unet_plan_info *pi = unet_net_info(t->n);
+    t->nin = (size_t)2 * tile * tile;
+    t->nout = (size_t)pi->out_h * pi->out_w;
+    t->x = malloc(t->nin * 4);
+    t->w = malloc(t->nout * 4);
+    t->lab = malloc(t->nout * 4);
+    tu_rng r;
+    tu_seed(&r, seed + 7);
+    tu_fill_uniform(&r, t->x, t->nin, -1, 1);
+    for (size_t i = 0; i < t->nout; i++) {
+        t->w[i] = (float)(0.5 + 2 * tu_uniform(&r));
+        t->lab[i] = (int32_t)(tu_uniform(&r) * 3);
+    }
+    t->lab[5] = -1; /* ignored */
+}
+
+static void tiny_free(tiny *t)
+{
+    unet_net_destroy(t->n);
+    unet_model_destroy(t->m);
+    free(t->x);
+    free(t->w);
+    free(t->lab);
+}
+
+static void gradient_check(float dropout)
+{
+    tiny t;
+    tiny_make(&t, dropout, 3);
+    size_t np = unet_model_param_count(t.m);
+    float *p = malloc(np * 4), *g = malloc(np * 4);
+    TU_OK(unet_model_get_params(t.m, p));
+    /* non-zero biases so that bias gradients are exercised */
+    tu_rng r;
+    tu_seed(&r, 11);
+    for (int i = 0; i < unet_model_tensor_count(t.m); i++) {
+        int nd;
+        size_t off, cnt;
+        TU_OK(unet_model_tensor_info(t.m, i, NULL, NULL, &nd, &off, &cnt));
+        if (nd == 1)
+            for (size_t k = 0; k < cnt; k++) p[off + k] = (float)(0.1 * tu_normal(&r));
+    }
+    TU_OK(unet_model_set_params(t.m, p));
+    unet_step_result res;
+    const uint64_t seed = 1234;
+    TU_OK(unet_net_loss_backward(t.n, t.x, t.lab, t.w, seed, &res));
+    TU_OK(unet_model_get_grads(t.m, g));
+    print_message("  tiny net (dropout %.1f): loss %.6f over %.0f labelled pixels\n", dropout, res.loss, res.labelled);
+    assert_true(isfinite(res.loss) && res.loss > 0);
+    /* finite differences on a sample of weights of every tensor */
+    int checked = 0, bad = 0;
+    double worst = 0;
+    for (int i = 0; i < unet_model_tensor_count(t.m); i++) {
+        const char *name;
+        int nd;
+        size_t off, cnt;
+        TU_OK(unet_model_tensor_info(t.m, i, &name, NULL, &nd, &off, &cnt));
+        for (int s = 0; s < 4; s++) {
+            size_t k = off + (size_t)(tu_uniform(&r) * cnt);
+            float orig = p[k];
+            const float eps = 2e-3f;
+            double lp, lm;
+            p[k] = orig + eps;
+            TU_OK(unet_model_set_params(t.m, p));
+            TU_OK(unet_net_loss_backward(t.n, t.x, t.lab, t.w, seed, &res));
+            lp = res.loss;
+            p[k] = orig - eps;
+            TU_OK(unet_model_set_params(t.m, p));
+            TU_OK(unet_net_loss_backward(t.n, t.x, t.lab, t.w, seed, &res));
+            lm = res.loss;
+            p[k] = orig;
+            double fd = (lp - lm) / (2.0 * (double)eps);
+            double err = fabs(fd - g[k]);
+            double tol = 3e-4 + 3e-2 * fabs(fd);
+            checked++;
+            if (err > tol) {
+                bad++;
+                print_message("  %s[%zu]: analytic %.6g finite-difference %.6g\n", name, k - off, g[k], fd);
+            }
+            if (err / (fabs(fd) + 1e-3) > worst) worst = err / (fabs(fd) + 1e-3);
+        }
+    }
+    TU_OK(unet_model_set_params(t.m, p));
+    print_message("  %d weights checked, %d outside tolerance (3e-4 + 3%%), worst relative error %.3g\n", checked, bad,
+                  worst);
+    /* A ReLU or max-pool switching inside +-eps can spoil a single sample; allow at most 1 in 46. */
+    assert_true(bad <= checked / 46);
+    free(p);
+    free(g);
+    tiny_free(&t);
+}
+
+static void test_gradient_check(void **state)
+{
+    (void)state;
+    gradient_check(0.0f);
+}
+
+static void test_gradient_check_dropout(void **state)
+{
+    (void)state;
+    gradient_check(0.5f);
+}
+
+static void test_deterministic(void **state)
+{
+    (void)state;
+    tiny a, b;
+    tiny_make(&a, 0.5f, 5);
+    tiny_make(&b, 0.5f, 5);
+    size_t np = unet_model_param_count(a.m);
+    float *ga = malloc(np * 4), *gb = malloc(np * 4);
+    unet_step_result ra, rb;
+    for (int step = 0; step < 3; step++) {
+        TU_OK(unet_net_loss_backward(a.n, a.x, a.lab, a.w, 100 + step, &ra));
+        TU_OK(unet_model_sgd(a.m, 0.01f, 0.99f, 0.0f));
+        TU_OK(unet_net_loss_backward(b.n, b.x, b.lab, b.w, 100 + step, &rb));
+        TU_OK(unet_model_sgd(b.m, 0.01f, 0.99f, 0.0f));
+        assert_true(ra.loss == rb.loss);
+    }
+    TU_OK(unet_model_get_grads(a.m, ga));
+    TU_OK(unet_model_get_grads(b.m, gb));
+    assert_memory_equal(ga, gb, np * 4);
+    TU_OK(unet_model_get_params(a.m, ga));
+    TU_OK(unet_model_get_params(b.m, gb));
+    assert_memory_equal(ga, gb, np * 4);
+    /* training lowers the loss on a fixed sample */
+    double first = ra.loss;
+    for (int step = 0; step < 30; step++) {
+        TU_OK(unet_net_loss_backward(a.n, a.x, a.lab, a.w, 1000 + step, &ra));
+        TU_OK(unet_model_sgd(a.m, 0.05f, 0.9f, 0.0f));
+    }
+    print_message("  loss %.4f -> %.4f after 30 SGD steps on one sample\n", first, ra.loss);
+    assert_true(ra.loss < first);
+    free(ga);
+    free(gb);
+    tiny_free(&a);
+    tiny_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tiles),
+        cmocka_unit_test(test_paper_model_and_plan),
+        cmocka_unit_test(test_gradient_check),
+        cmocka_unit_test(test_gradient_check_dropout),
+        cmocka_unit_test(test_deterministic),
+    };
+    return TU_RUN("network", tests);
+}
