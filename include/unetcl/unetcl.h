@@ -216,6 +216,12 @@ unet_status unet_model_sgd(unet_model *model, float lr, float momentum, float we
 unet_status unet_net_evaluate(unet_net *net, const float *input, const int32_t *labels,
                               const float *weights, float *probs, unet_step_result *result);
 
+/* Per-layer timing of forward passes: with profiling on, every layer waits
+ * for the device and its wall time is added up by layer name. */
+void unet_net_set_profiling(unet_net *net, int on);
+/* Entry i of the profile (0 when i is past the end). */
+int unet_net_profile(const unet_net *net, int i, const char **name, double *seconds, int *calls);
+
 /* ---- overlap-tile prediction --------------------------------------------- */
 
 /* Called after each tile with (done, total, user); return non-zero to stop

@@ -1,7 +1,9 @@
 /* The U-Net graph: parameters, shapes, memory plan, forward and backward. */
+#define _POSIX_C_SOURCE 200809L
 #include "net.h"
 
 #include <math.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -563,37 +565,93 @@ const unet_plan_info *unet_net_info(const unet_net *n) { return n ? &n->info : N
 
 /* ---- forward ---------------------------------------------------------------- */
 
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void prof_add(unet_net *n, const char *name, double s)
+{
+    int i = 0;
+    for (; i < n->nprof; i++)
+        if (!strcmp(n->prof_name[i], name)) break;
+    if (i == n->nprof) {
+        if (n->nprof >= 64) return;
+        snprintf(n->prof_name[i], sizeof n->prof_name[i], "%s", name);
+        n->prof_seconds[i] = 0;
+        n->prof_calls[i] = 0;
+        n->nprof++;
+    }
+    n->prof_seconds[i] += s;
+    n->prof_calls[i]++;
+}
+
+/* Runs one layer; with profiling on, waits for it and records its time. */
+#define LAYER(n, name, call)                                                          \
+    do {                                                                               \
+        double t0_ = (n)->profile ? wall_s() : 0;                                      \
+        UNET_TRY(call);                                                                \
+        if ((n)->profile) {                                                            \
+            UNET_TRY(unet_finish((n)->m->ctx));                                        \
+            prof_add((n), (name), wall_s() - t0_);                                     \
+        }                                                                              \
+    } while (0)
+
+void unet_net_set_profiling(unet_net *n, int on)
+{
+    if (!n) return;
+    n->profile = on ? 1 : 0;
+    n->nprof = 0;
+}
+
+int unet_net_profile(const unet_net *n, int i, const char **name, double *seconds, int *calls)
+{
+    if (!n || i < 0 || i >= n->nprof) return 0;
+    if (name) *name = n->prof_name[i];
+    if (seconds) *seconds = n->prof_seconds[i];
+    if (calls) *calls = n->prof_calls[i];
+    return 1;
+}
+
 unet_status unet_net_forward_device(unet_net *n, int train_mode, uint64_t seed)
 {
     unet_model *m = n->m;
     unet_context *ctx = m->ctx;
     const unet_model_config *c = &m->cfg;
     const unet_tensor *x = &n->input;
+    char nm[24];
     for (int l = 0; l < c->depth; l++) {
         for (int j = 0; j < 2; j++) {
-            UNET_TRY(unet_conv_forward(ctx, x, unet_pslice(m, m->enc[l][j].w), unet_pslice(m, m->enc[l][j].b), 3, 1,
+            snprintf(nm, sizeof nm, "enc%d.conv%d", l + 1, j + 1);
+            LAYER(n, nm, unet_conv_forward(ctx, x, unet_pslice(m, m->enc[l][j].w), unet_pslice(m, m->enc[l][j].b), 3, 1,
                                        &n->enc[l][j], n->ws, n->ws_floats));
             x = &n->enc[l][j];
         }
         if (l < c->depth - 1) {
-            UNET_TRY(unet_maxpool_forward(ctx, x, &n->pool[l], n->argmax[l]));
+            snprintf(nm, sizeof nm, "enc%d.pool", l + 1);
+            LAYER(n, nm, unet_maxpool_forward(ctx, x, &n->pool[l], n->argmax[l]));
             x = &n->pool[l];
         }
     }
     if (train_mode && c->dropout > 0.0f)
         UNET_TRY(unet_dropout_forward(ctx, &n->enc[c->depth - 1][1], c->dropout, seed));
     for (int l = c->depth - 2; l >= 0; l--) {
-        UNET_TRY(unet_upconv_forward(ctx, x, unet_pslice(m, m->up[l].w), unet_pslice(m, m->up[l].b), c->upconv_relu,
+        snprintf(nm, sizeof nm, "dec%d.up", l + 1);
+        LAYER(n, nm, unet_upconv_forward(ctx, x, unet_pslice(m, m->up[l].w), unet_pslice(m, m->up[l].b), c->upconv_relu,
                                      &n->up[l], n->ws, n->ws_floats));
-        UNET_TRY(unet_crop_concat_forward(ctx, &n->enc[l][1], &n->up[l], &n->cat[l]));
+        snprintf(nm, sizeof nm, "dec%d.concat", l + 1);
+        LAYER(n, nm, unet_crop_concat_forward(ctx, &n->enc[l][1], &n->up[l], &n->cat[l]));
         x = &n->cat[l];
         for (int j = 0; j < 2; j++) {
-            UNET_TRY(unet_conv_forward(ctx, x, unet_pslice(m, m->dec[l][j].w), unet_pslice(m, m->dec[l][j].b), 3, 1,
+            snprintf(nm, sizeof nm, "dec%d.conv%d", l + 1, j + 1);
+            LAYER(n, nm, unet_conv_forward(ctx, x, unet_pslice(m, m->dec[l][j].w), unet_pslice(m, m->dec[l][j].b), 3, 1,
                                        &n->dec[l][j], n->ws, n->ws_floats));
             x = &n->dec[l][j];
         }
     }
-    UNET_TRY(unet_conv_forward(ctx, x, unet_pslice(m, m->out.w), unet_pslice(m, m->out.b), 1, 0, &n->logits, n->ws,
+    LAYER(n, "out.conv", unet_conv_forward(ctx, x, unet_pslice(m, m->out.w), unet_pslice(m, m->out.b), 1, 0, &n->logits, n->ws,
                                n->ws_floats));
     return UNET_OK;
 }

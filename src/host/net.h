@@ -50,6 +50,12 @@ struct unet_net {
     size_t ws_floats;
     cl_mem labels, weights, xent_ws;
     int has_weights;
+    /* per-layer wall times of forward passes (when profiling is on) */
+    int profile;
+    int nprof;
+    char prof_name[64][24];
+    double prof_seconds[64];
+    int prof_calls[64];
 };
 
 /* Slices of the flat parameter/gradient/momentum buffers for tensor i. */
