@@ -1,0 +1,321 @@
+/* Layer operations other than (up-)convolution: max-pooling, crop+concat,
+ * dropout, softmax / weighted cross-entropy and the SGD update.
+ * Kernels: src/cl/pool.cl, concat.cl, dropout.cl, loss.cl, sgd.cl. */
+#include "layers.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* ---- argument checks ------------------------------------------------------ */
+
+/* Size in bytes of a buffer (0 on failure). */
+static size_t mem_size(cl_mem m)
+{
+    size_t sz = 0;
+    if (!m || clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof sz, &sz, NULL) != CL_SUCCESS) return 0;
+    return sz;
+}
+
+static unet_status check_mem(const char *fn, const char *what, cl_mem m, size_t bytes)
+{
+    if (!m) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "%s: %s is NULL (no device buffer)", fn, what);
+    size_t sz = mem_size(m);
+    if (sz < bytes)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
+                           "%s: %s holds %zu bytes but %zu are needed: allocate it with the size the "
+                           "layer needs",
+                           fn, what, sz, bytes);
+    return UNET_OK;
+}
+
+static unet_status check_tensor(const char *fn, const char *what, const unet_tensor *t)
+{
+    if (!t) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, what);
+    if (t->c <= 0 || t->h <= 0 || t->w <= 0)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "%s: %s has shape %dx%dx%d: every size must be >= 1",
+                           fn, what, t->c, t->h, t->w);
+    if (unet_tensor_count(t) > (size_t)INT32_MAX)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "%s: %s has %zu elements, more than 2^31-1", fn,
+                           what, unet_tensor_count(t));
+    return check_mem(fn, what, t->mem, unet_tensor_bytes(t));
+}
+
+static unet_status check_shape(const char *fn, const char *what, const unet_tensor *t, int c, int h,
+                               int w)
+{
+    if (t->c != c || t->h != h || t->w != w)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "%s: %s has shape %dx%dx%d, expected %dx%dx%d", fn,
+                           what, t->c, t->h, t->w, c, h, w);
+    return UNET_OK;
+}
+
+#define ARG(v) sizeof(v), (const void *)&(v)
+
+/* ---- max-pooling ------------------------------------------------------------ */
+
+unet_status unet_maxpool_forward(unet_context *ctx, const unet_tensor *in, unet_tensor *out,
+                                 cl_mem argmax)
+{
+    static const char fn[] = "unet_maxpool_forward";
+    UNET_TRY(check_tensor(fn, "input", in));
+    if (in->h % 2 || in->w % 2)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
+                           "%s: input of %dx%d: 2x2 max-pooling needs even sizes (choose a valid tile "
+                           "size)",
+                           fn, in->h, in->w);
+    UNET_TRY(check_tensor(fn, "output", out));
+    UNET_TRY(check_shape(fn, "output", out, in->c, in->h / 2, in->w / 2));
+    UNET_TRY(check_mem(fn, "argmax buffer", argmax, unet_tensor_count(out)));
+    cl_kernel k;
+    UNET_TRY(unet_kernel_get(ctx, "pool", "pool_max_fwd", &k));
+    cl_int c = in->c, h = in->h, w = in->w;
+    UNET_CL_TRY(unet_args(k, ARG(in->mem), ARG(out->mem), ARG(argmax), ARG(c), ARG(h), ARG(w), (size_t)0),
+                "setting pool_max_fwd arguments");
+    size_t gws = unet_tensor_count(out);
+    return unet_enqueue(ctx, k, "pool_max_fwd", 1, &gws, NULL);
+}
+
+unet_status unet_maxpool_backward(unet_context *ctx, const unet_tensor *dout, cl_mem argmax,
+                                  unet_tensor *din, int accumulate)
+{
+    static const char fn[] = "unet_maxpool_backward";
+    UNET_TRY(check_tensor(fn, "input gradient", din));
+    if (din->h % 2 || din->w % 2)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "%s: input gradient of %dx%d: sizes must be even", fn,
+                           din->h, din->w);
+    UNET_TRY(check_tensor(fn, "output gradient", dout));
+    UNET_TRY(check_shape(fn, "output gradient", dout, din->c, din->h / 2, din->w / 2));
+    UNET_TRY(check_mem(fn, "argmax buffer", argmax, unet_tensor_count(dout)));
+    cl_kernel k;
+    UNET_TRY(unet_kernel_get(ctx, "pool", "pool_max_bwd", &k));
+    cl_int c = din->c, h = din->h, w = din->w, acc = accumulate ? 1 : 0;
+    UNET_CL_TRY(unet_args(k, ARG(dout->mem), ARG(argmax), ARG(din->mem), ARG(c), ARG(h), ARG(w), ARG(acc),
+                          (size_t)0),
+                "setting pool_max_bwd arguments");
+    size_t gws = unet_tensor_count(din);
+    return unet_enqueue(ctx, k, "pool_max_bwd", 1, &gws, NULL);
+}
+
+/* ---- crop + concat ------------------------------------------------------------ */
+
+static unet_status crop_offsets(const char *fn, int hs, int ws, int hu, int wu, cl_int *oy, cl_int *ox)
+{
+    if (hs < hu || ws < wu)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
+                           "%s: skip map %dx%d is smaller than the up-sampled map %dx%d: it cannot be "
+                           "cropped to it",
+                           fn, hs, ws, hu, wu);
+    *oy = (hs - hu) / 2;
+    *ox = (ws - wu) / 2;
+    return UNET_OK;
+}
+
+unet_status unet_crop_concat_forward(unet_context *ctx, const unet_tensor *skip, const unet_tensor *up,
+                                     unet_tensor *out)
+{
+    static const char fn[] = "unet_crop_concat_forward";
+    UNET_TRY(check_tensor(fn, "skip map", skip));
+    UNET_TRY(check_tensor(fn, "up map", up));
+    UNET_TRY(check_tensor(fn, "output", out));
+    cl_int oy, ox;
+    UNET_TRY(crop_offsets(fn, skip->h, skip->w, up->h, up->w, &oy, &ox));
+    UNET_TRY(check_shape(fn, "output", out, skip->c + up->c, up->h, up->w));
+    cl_kernel k;
+    UNET_TRY(unet_kernel_get(ctx, "concat", "concat_fwd", &k));
+    cl_int cs = skip->c, hs = skip->h, ws = skip->w, cu = up->c, hu = up->h, wu = up->w;
+    UNET_CL_TRY(unet_args(k, ARG(skip->mem), ARG(up->mem), ARG(out->mem), ARG(cs), ARG(hs), ARG(ws), ARG(cu),
+                          ARG(hu), ARG(wu), ARG(oy), ARG(ox), (size_t)0),
+                "setting concat_fwd arguments");
+    size_t gws = unet_tensor_count(out);
+    return unet_enqueue(ctx, k, "concat_fwd", 1, &gws, NULL);
+}
+
+unet_status unet_crop_concat_backward(unet_context *ctx, const unet_tensor *dout, unet_tensor *dskip,
+                                      int skip_accumulate, unet_tensor *dup, int up_accumulate)
+{
+    static const char fn[] = "unet_crop_concat_backward";
+    if (!dskip && !dup) return UNET_OK;
+    UNET_TRY(check_tensor(fn, "output gradient", dout));
+    if (dskip) UNET_TRY(check_tensor(fn, "skip gradient", dskip));
+    if (dup) UNET_TRY(check_tensor(fn, "up gradient", dup));
+    cl_int cs = dskip ? dskip->c : dout->c - dup->c;
+    cl_int cu = dup ? dup->c : dout->c - dskip->c;
+    if (cs <= 0 || cu <= 0 || cs + cu != dout->c)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
+                           "%s: output gradient has %d channels, which is not skip %d + up %d channels", fn,
+                           dout->c, cs, cu);
+    cl_int hu = dout->h, wu = dout->w;
+    if (dup) UNET_TRY(check_shape(fn, "up gradient", dup, cu, hu, wu));
+    if (dskip) {
+        cl_int oy, ox, hs = dskip->h, ws = dskip->w;
+        UNET_TRY(crop_offsets(fn, hs, ws, hu, wu, &oy, &ox));
+        cl_kernel k;
+        UNET_TRY(unet_kernel_get(ctx, "concat", "concat_bwd_skip", &k));
+        cl_int acc = skip_accumulate ? 1 : 0;
+        UNET_CL_TRY(unet_args(k, ARG(dout->mem), ARG(dskip->mem), ARG(cs), ARG(hs), ARG(ws), ARG(hu), ARG(wu),
+                              ARG(oy), ARG(ox), ARG(acc), (size_t)0),
+                    "setting concat_bwd_skip arguments");
+        size_t gws = unet_tensor_count(dskip);
+        UNET_TRY(unet_enqueue(ctx, k, "concat_bwd_skip", 1, &gws, NULL));
+    }
+    if (dup) {
+        cl_kernel k;
+        UNET_TRY(unet_kernel_get(ctx, "concat", "concat_bwd_up", &k));
+        cl_int acc = up_accumulate ? 1 : 0;
+        UNET_CL_TRY(unet_args(k, ARG(dout->mem), ARG(dup->mem), ARG(cs), ARG(cu), ARG(hu), ARG(wu), ARG(acc),
+                              (size_t)0),
+                    "setting concat_bwd_up arguments");
+        size_t gws = unet_tensor_count(dup);
+        UNET_TRY(unet_enqueue(ctx, k, "concat_bwd_up", 1, &gws, NULL));
+    }
+    return UNET_OK;
+}
+
+/* ---- dropout --------------------------------------------------------------------- */
+
+static unet_status dropout_apply(unet_context *ctx, const char *fn, unet_tensor *x, float p, uint64_t seed)
+{
+    if (!(p >= 0.0f && p < 1.0f))
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "%s: drop probability %g is outside [0, 1)", fn,
+                           (double)p);
+    UNET_TRY(check_tensor(fn, "tensor", x));
+    if (p == 0.0f) return UNET_OK;
+    cl_uint thr = (cl_uint)floor((double)p * 16777216.0 + 0.5); /* drop when 24-bit u < thr */
+    cl_float scale = (cl_float)(1.0 / (1.0 - (double)p));
+    cl_ulong n = unet_tensor_count(x), s = seed;
+    cl_kernel k;
+    UNET_TRY(unet_kernel_get(ctx, "dropout", "dropout_apply", &k));
+    UNET_CL_TRY(unet_args(k, ARG(x->mem), ARG(n), ARG(s), ARG(thr), ARG(scale), (size_t)0),
+                "setting dropout_apply arguments");
+    size_t gws = (size_t)n;
+    return unet_enqueue(ctx, k, "dropout_apply", 1, &gws, NULL);
+}
+
+unet_status unet_dropout_forward(unet_context *ctx, unet_tensor *x, float p, uint64_t seed)
+{
+    return dropout_apply(ctx, "unet_dropout_forward", x, p, seed);
+}
+
+unet_status unet_dropout_backward(unet_context *ctx, unet_tensor *dx, float p, uint64_t seed)
+{
+    return dropout_apply(ctx, "unet_dropout_backward", dx, p, seed);
+}
+
+/* ---- softmax and weighted cross-entropy ----------------------------------------- */
+
+#define XENT_CHUNK 4096 /* pixels per work-group of the reduction */
+
+static size_t xent_groups(size_t pixels) { return (pixels + XENT_CHUNK - 1) / XENT_CHUNK; }
+
+size_t unet_xent_workspace_floats(size_t pixels) { return 3 * pixels + 3 * xent_groups(pixels); }
+
+unet_status unet_softmax_forward(unet_context *ctx, const unet_tensor *logits, unet_tensor *probs)
+{
+    static const char fn[] = "unet_softmax_forward";
+    UNET_TRY(check_tensor(fn, "logits", logits));
+    UNET_TRY(check_tensor(fn, "probabilities", probs));
+    UNET_TRY(check_shape(fn, "probabilities", probs, logits->c, logits->h, logits->w));
+    cl_kernel k;
+    UNET_TRY(unet_kernel_get(ctx, "loss", "loss_softmax", &k));
+    cl_int kc = logits->c, p = logits->h * logits->w;
+    UNET_CL_TRY(unet_args(k, ARG(logits->mem), ARG(probs->mem), ARG(kc), ARG(p), (size_t)0),
+                "setting loss_softmax arguments");
+    size_t gws = (size_t)p;
+    return unet_enqueue(ctx, k, "loss_softmax", 1, &gws, NULL);
+}
+
+/* Largest power of two <= min(kernel's work-group limit, cap). */
+static unet_status reduce_lws(unet_context *ctx, cl_kernel k, size_t cap, size_t *lws)
+{
+    size_t wg = 0;
+    UNET_CL_TRY(clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg, NULL),
+                "querying CL_KERNEL_WORK_GROUP_SIZE of loss_reduce");
+    if (wg > cap) wg = cap;
+    size_t l = 1;
+    while (l * 2 <= wg) l *= 2;
+    *lws = l;
+    return UNET_OK;
+}
+
+unet_status unet_softmax_xent(unet_context *ctx, const unet_tensor *logits, cl_mem labels, cl_mem weights,
+                              float scale, unet_tensor *dlogits, cl_mem ws, double *loss, double *weight_sum,
+                              double *correct)
+{
+    static const char fn[] = "unet_softmax_xent";
+    UNET_TRY(check_tensor(fn, "logits", logits));
+    size_t pixels = (size_t)logits->h * (size_t)logits->w;
+    UNET_TRY(check_mem(fn, "label buffer", labels, pixels * sizeof(cl_int)));
+    if (weights) UNET_TRY(check_mem(fn, "weight buffer", weights, pixels * sizeof(float)));
+    if (dlogits) {
+        UNET_TRY(check_tensor(fn, "logit gradient", dlogits));
+        UNET_TRY(check_shape(fn, "logit gradient", dlogits, logits->c, logits->h, logits->w));
+    }
+    int want = loss || weight_sum || correct;
+    if (want) UNET_TRY(check_mem(fn, "workspace", ws, unet_xent_workspace_floats(pixels) * sizeof(float)));
+    if (!want && !dlogits) return UNET_OK;
+
+    cl_kernel k;
+    UNET_TRY(unet_kernel_get(ctx, "loss", "loss_xent", &k));
+    cl_int kc = logits->c, p = (cl_int)pixels, has_w = weights != NULL, has_d = dlogits != NULL, has_ws = want;
+    cl_mem wmem = weights, dmem = dlogits ? dlogits->mem : NULL, wsmem = want ? ws : NULL;
+    cl_float sc = scale;
+    UNET_CL_TRY(unet_args(k, ARG(logits->mem), ARG(labels), ARG(wmem), ARG(has_w), ARG(dmem), ARG(has_d),
+                          ARG(wsmem), ARG(has_ws), ARG(kc), ARG(p), ARG(sc), (size_t)0),
+                "setting loss_xent arguments");
+    size_t gws = pixels;
+    UNET_TRY(unet_enqueue(ctx, k, "loss_xent", 1, &gws, NULL));
+    if (!want) return UNET_OK;
+
+    cl_kernel r;
+    UNET_TRY(unet_kernel_get(ctx, "loss", "loss_reduce", &r));
+    size_t lws;
+    UNET_TRY(reduce_lws(ctx, r, 64, &lws));
+    size_t groups = xent_groups(pixels);
+    cl_int chunk = XENT_CHUNK;
+    UNET_CL_TRY(unet_args(r, ARG(ws), ARG(p), ARG(chunk), 3 * lws * sizeof(float), (const void *)NULL,
+                          (size_t)0),
+                "setting loss_reduce arguments");
+    size_t rgws = groups * lws;
+    UNET_TRY(unet_enqueue(ctx, r, "loss_reduce", 1, &rgws, &lws));
+
+    float *part = malloc(3 * groups * sizeof *part);
+    if (!part) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "%s: out of host memory for %zu partial sums", fn, groups);
+    unet_status st = unet_buffer_read(ctx, ws, 3 * pixels * sizeof(float), 3 * groups * sizeof(float), part);
+    if (st != UNET_OK) {
+        free(part);
+        return unet_errctx(st, "%s: reading the loss partial sums", fn);
+    }
+    double sum[3] = {0.0, 0.0, 0.0};
+    for (size_t g = 0; g < groups; g++)
+        for (int q = 0; q < 3; q++) sum[q] += (double)part[3 * g + q];
+    free(part);
+    if (loss) *loss = (double)scale * sum[0];
+    if (weight_sum) *weight_sum = sum[1];
+    if (correct) *correct = sum[2];
+    return UNET_OK;
+}
+
+/* ---- SGD with momentum -------------------------------------------------------------- */
+
+unet_status unet_sgd_update(unet_context *ctx, unet_slice w, unet_slice g, unet_slice v, size_t n, float lr,
+                            float momentum, float weight_decay)
+{
+    static const char fn[] = "unet_sgd_update";
+    if (n == 0) return UNET_OK;
+    if (!isfinite(lr) || !isfinite(momentum) || !isfinite(weight_decay))
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
+                           "%s: learning rate %g, momentum %g and weight decay %g must all be finite", fn,
+                           (double)lr, (double)momentum, (double)weight_decay);
+    UNET_TRY(check_mem(fn, "weight buffer", w.mem, (w.off + n) * sizeof(float)));
+    UNET_TRY(check_mem(fn, "gradient buffer", g.mem, (g.off + n) * sizeof(float)));
+    UNET_TRY(check_mem(fn, "momentum buffer", v.mem, (v.off + n) * sizeof(float)));
+    cl_kernel k;
+    UNET_TRY(unet_kernel_get(ctx, "sgd", "sgd_momentum", &k));
+    cl_ulong wo = w.off, go = g.off, vo = v.off, cn = n;
+    cl_float a = lr, m = momentum, d = weight_decay;
+    UNET_CL_TRY(unet_args(k, ARG(w.mem), ARG(wo), ARG(g.mem), ARG(go), ARG(v.mem), ARG(vo), ARG(cn), ARG(a),
+                          ARG(m), ARG(d), (size_t)0),
+                "setting sgd_momentum arguments");
+    return unet_enqueue(ctx, k, "sgd_momentum", 1, &n, NULL);
+}
