@@ -474,9 +474,9 @@ static void test_cache(void **state)
     unet_weightmap_options o;
     unet_weightmap_options_default(&o);
     int hit = -1;
-    TU_OK(unet_weightmap_cached(sub, label, in, W, H, &o, c1, w1, &hit));
+    TU_OK(unet_weightmap_cached(sub, label, NULL, in, W, H, &o, c1, w1, &hit));
     assert_int_equal(hit, 0);
-    TU_OK(unet_weightmap_cached(sub, label, NULL, W, H, &o, c2, w2, &hit));
+    TU_OK(unet_weightmap_cached(sub, label, NULL, NULL, W, H, &o, c2, w2, &hit));
     assert_int_equal(hit, 1);
     assert_memory_equal(c1, c2, sizeof c1);
     assert_memory_equal(w1, w2, sizeof w1);
@@ -486,19 +486,22 @@ static void test_cache(void **state)
     assert_memory_equal(w1, w3, sizeof w1);
     /* other options: miss */
     o.sigma = 3;
-    TU_OK(unet_weightmap_cached(sub, label, in, W, H, &o, c2, w2, &hit));
+    TU_OK(unet_weightmap_cached(sub, label, NULL, in, W, H, &o, c2, w2, &hit));
     assert_int_equal(hit, 0);
     assert_memory_not_equal(w1, w2, sizeof w1);
+    /* another variant of the same file: miss */
+    TU_OK(unet_weightmap_cached(sub, label, "binary", in, W, H, &o, c2, w2, &hit));
+    assert_int_equal(hit, 0);
     /* corrupt (truncate) every entry: recomputed, not trusted */
     o.sigma = 5;
     char cmd[700];
     snprintf(cmd, sizeof cmd, "for f in %s/wm_*.bin; do truncate -s 100 \"$f\"; done", sub);
     assert_int_equal(system(cmd), 0);
-    TU_OK(unet_weightmap_cached(sub, label, in, W, H, &o, c2, w2, &hit));
+    TU_OK(unet_weightmap_cached(sub, label, NULL, in, W, H, &o, c2, w2, &hit));
     assert_int_equal(hit, 0);
     assert_memory_equal(w1, w2, sizeof w1);
     /* missing label file: I/O error */
-    assert_int_equal(unet_weightmap_cached(sub, "/nonexistent/x.png", in, W, H, &o, c2, w2, &hit), UNET_ERR_IO);
+    assert_int_equal(unet_weightmap_cached(sub, "/nonexistent/x.png", NULL, in, W, H, &o, c2, w2, &hit), UNET_ERR_IO);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
 }

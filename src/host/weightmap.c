@@ -530,8 +530,9 @@ static int read_entry(const char *path, int w, int h, uint64_t key, int32_t *cls
     return ok;
 }
 
-unet_status unet_weightmap_cached(const char *cache_dir, const char *label_path, const int32_t *inst, int w, int h,
-                                  const unet_weightmap_options *o, int32_t *classes_out, float *weights_out, int *hit)
+unet_status unet_weightmap_cached(const char *cache_dir, const char *label_path, const char *variant,
+                                  const int32_t *inst, int w, int h, const unet_weightmap_options *o,
+                                  int32_t *classes_out, float *weights_out, int *hit)
 {
     static const char *fn = "unet_weightmap_cached";
     if (hit) *hit = 0;
@@ -549,6 +550,8 @@ unet_status unet_weightmap_cached(const char *cache_dir, const char *label_path,
     int rerr = ferror(lf);
     fclose(lf);
     if (rerr) return unet_seterr(UNET_ERR_IO, "%s: error reading label file %s", fn, label_path);
+    key = fnv1a(key, "|variant:", 9);
+    if (variant) key = fnv1a(key, variant, strlen(variant) + 1);
     key = fnv_double(key, (double)w);
     key = fnv_double(key, (double)h);
     key = fnv_double(key, o->w0);

@@ -109,15 +109,16 @@ unet_status unet_weightmap_count_classes(const int32_t *instances, int w, int h,
 void unet_weightmap_class_weights(const double counts[2], double wc[2]);
 
 /* Cached weight map. The key is a 64-bit FNV-1a hash of the bytes of the
- * file label_path and of the options; the entry cache_dir/wm_<key>.bin holds
+ * file label_path, of `variant` (may be NULL: how the caller turned the file
+ * into instances, e.g. "binary fg=255") and of the options; the entry cache_dir/wm_<key>.bin holds
  * a header (magic, version, w, h, key) followed by w*h int32 classes and w*h
  * float32 weights. On a hit the entry is read (instances is not used); on a
  * miss the map is computed from instances (the decoded label_path, w x h)
  * and written atomically (temporary file, fsync, rename). cache_dir is
  * created if missing. *hit (may be NULL) tells which happened. A corrupt or
  * mismatching entry is recomputed and replaced. */
-unet_status unet_weightmap_cached(const char *cache_dir, const char *label_path, const int32_t *instances, int w,
-                                  int h, const unet_weightmap_options *o, int32_t *classes_out, float *weights_out,
-                                  int *hit);
+unet_status unet_weightmap_cached(const char *cache_dir, const char *label_path, const char *variant,
+                                  const int32_t *instances, int w, int h, const unet_weightmap_options *o,
+                                  int32_t *classes_out, float *weights_out, int *hit);
 
 #endif
