@@ -12,6 +12,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"devices", cmd_devices, "list OpenCL platforms and devices"},
+    {"weightmap", cmd_weightmap, "compute the paper's loss weight map of a label image"},
 };
 
 static void usage(FILE *f)
