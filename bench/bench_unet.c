@@ -1,0 +1,284 @@
+/* bench_unet: 512x512 inference latency (cold and warm) and a training step
+ * of the U-Net on every OpenCL device or a chosen one, with GFLOP/s by the
+ * paper-network FLOP count, share of the device's measured FMA peak, the
+ * planned device memory and per-layer times. Writes JSON with --json. */
+#define _POSIX_C_SOURCE 200809L
+#include "net.h"
+#include "unetcl/unetcl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+unet_status unet_measure_peak_gflops(unet_context *ctx, double *gflops);
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+typedef struct opts {
+    const char *device;
+    int size, tile, runs, warmup, train_tile, train_runs, profile, cold;
+    unet_model_config model;
+    const char *json;
+} opts;
+
+static void usage(void)
+{
+    printf("usage: bench_unet [options]\n"
+           "  --device SEL     device selector (index, gpu, cpu, name) or 'all' (default: all)\n"
+           "  --size N         image size for inference (default 512)\n"
+           "  --tile T         inference tile (default: the smallest valid tile covering the image)\n"
+           "  --runs N         timed warm runs (default 5), median reported\n"
+           "  --warmup N       untimed warm-up runs (default 1)\n"
+           "  --train-tile T   training step tile (default 572; 0 = skip)\n"
+           "  --train-runs N   timed training steps (default 3)\n"
+           "  --depth D --base B --classes K --in-channels C   model (default: the paper's)\n"
+           "  --profile        per-layer forward times\n"
+           "  --no-cold        skip the cold run (fresh program cache)\n"
+           "  --json FILE      write results as JSON\n");
+}
+
+static const char *devtype(unet_device_type t)
+{
+    return t == UNET_DEVICE_GPU ? "gpu" : t == UNET_DEVICE_CPU ? "cpu" : "other";
+}
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "bench_unet: %s: %s\n", what, unet_last_error());
+    return 1;
+}
+
+static int bench_device(const opts *o, const char *sel, FILE *json, int first)
+{
+    unet_context_options co;
+    unet_context_options_default(&co);
+    co.device = sel;
+    char cold_dir[256];
+    snprintf(cold_dir, sizeof cold_dir, "/tmp/unetcl-bench-cold-%ld", (long)getpid());
+    unet_context *ctx;
+    unet_device_info info;
+    double cold_s = -1;
+    float *img = malloc((size_t)o->model.in_channels * o->size * o->size * sizeof(float));
+    float *probs = malloc((size_t)o->model.classes * o->size * o->size * sizeof(float));
+    for (size_t i = 0; i < (size_t)o->model.in_channels * o->size * o->size; i++)
+        img[i] = (float)sin(0.01 * (double)i) * 0.5f;
+    int tile = o->tile ? o->tile : unet_tile_for_output(&o->model, o->size);
+
+    if (o->cold) {
+        /* cold: new context, empty program cache, model, plan, first image */
+        co.cache_dir = cold_dir;
+        co.disable_cache = 1;
+        double t0 = now_s();
+        if (unet_context_create(&co, &ctx) != UNET_OK) return fail("context");
+        unet_model *m;
+        unet_net *n;
+        if (unet_model_create(ctx, &o->model, 1, &m) != UNET_OK) return fail("model");
+        if (unet_net_create(m, tile, tile, 0, &n) != UNET_OK) return fail("plan");
+        if (unet_predict_image(n, img, o->size, o->size, probs, NULL, NULL) != UNET_OK) return fail("cold inference");
+        cold_s = now_s() - t0;
+        unet_net_destroy(n);
+        unet_model_destroy(m);
+        unet_context_destroy(ctx);
+        co.disable_cache = 0;
+        co.cache_dir = NULL;
+    }
+    if (unet_context_create(&co, &ctx) != UNET_OK) return fail("context");
+    unet_context_device_info(ctx, &info);
+    double peak = 0;
+    if (unet_measure_peak_gflops(ctx, &peak) != UNET_OK) return fail("peak probe");
+    unet_model *m;
+    unet_net *n;
+    if (unet_model_create(ctx, &o->model, 1, &m) != UNET_OK) return fail("model");
+    if (unet_net_create(m, tile, tile, 0, &n) != UNET_OK) return fail("plan");
+    const unet_plan_info *pi = unet_net_info(n);
+    int align = 1 << (o->model.depth - 1);
+    int stride = pi->out_h / align * align;
+    int tiles_axis = (o->size + stride - 1) / stride;
+    double flops = pi->forward_flops * tiles_axis * tiles_axis;
+    for (int i = 0; i < o->warmup; i++)
+        if (unet_predict_image(n, img, o->size, o->size, probs, NULL, NULL) != UNET_OK) return fail("inference");
+    double *t = calloc((size_t)o->runs, sizeof *t);
+    for (int i = 0; i < o->runs; i++) {
+        double t0 = now_s();
+        if (unet_predict_image(n, img, o->size, o->size, probs, NULL, NULL) != UNET_OK) return fail("inference");
+        t[i] = now_s() - t0;
+    }
+    double tmin = t[0];
+    for (int i = 1; i < o->runs; i++) tmin = t[i] < tmin ? t[i] : tmin;
+    double tmed = median(t, o->runs);
+    printf("\ndevice [%d] %s (%s, %s)\n", info.index, info.name, devtype(info.type), info.driver_version);
+    printf("  measured FMA peak          %9.1f GFLOP/s\n", peak);
+    printf("  inference %dx%d, tile %d (output %d, %d tile%s, %.1f GFLOP)\n", o->size, o->size, tile, pi->out_h,
+           tiles_axis * tiles_axis, tiles_axis * tiles_axis > 1 ? "s" : "", flops * 1e-9);
+    if (cold_s >= 0) printf("    cold (compile + first image) %9.1f ms\n", cold_s * 1e3);
+    printf("    warm median of %d        %9.1f ms   (min %.1f ms)   %.1f GFLOP/s = %.0f%% of peak\n", o->runs,
+           tmed * 1e3, tmin * 1e3, flops / tmed * 1e-9, 100.0 * flops / tmed * 1e-9 / peak);
+    printf("    planned device memory    %9.1f MiB\n", pi->total_bytes / 1048576.0);
+
+    if (o->profile) {
+        unet_net_set_profiling(n, 1);
+        if (unet_predict_image(n, img, o->size, o->size, probs, NULL, NULL) != UNET_OK) return fail("profile");
+        const char *name;
+        double sec;
+        int calls;
+        double total = 0;
+        for (int i = 0; unet_net_profile(n, i, &name, &sec, &calls); i++) total += sec;
+        printf("  per-layer forward times (one image):\n");
+        for (int i = 0; unet_net_profile(n, i, &name, &sec, &calls); i++)
+            printf("    %-14s %8.1f ms  %5.1f%%\n", name, sec * 1e3, 100 * sec / total);
+        unet_net_set_profiling(n, 0);
+    }
+    unet_net_destroy(n);
+
+    double tr_med = -1, tr_flops = 0;
+    uint64_t tr_mem = 0;
+    if (o->train_tile > 0) {
+        unet_net *tn;
+        if (unet_net_create(m, o->train_tile, o->train_tile, 1, &tn) != UNET_OK) return fail("training plan");
+        const unet_plan_info *ti = unet_net_info(tn);
+        size_t nin = (size_t)o->model.in_channels * o->train_tile * o->train_tile;
+        size_t nout = (size_t)ti->out_h * ti->out_w;
+        float *x = malloc(nin * 4), *w = malloc(nout * 4);
+        int32_t *lab = malloc(nout * 4);
+        for (size_t i = 0; i < nin; i++) x[i] = (float)sin(0.013 * (double)i);
+        for (size_t i = 0; i < nout; i++) {
+            lab[i] = (int32_t)((i / 7) % (size_t)o->model.classes);
+            w[i] = 1.0f;
+        }
+        unet_step_result r;
+        if (unet_net_loss_backward(tn, x, lab, w, 1, &r) != UNET_OK || unet_model_sgd(m, 1e-4f, 0.99f, 0) != UNET_OK)
+            return fail("training step");
+        double *tt = calloc((size_t)o->train_runs, sizeof *tt);
+        for (int i = 0; i < o->train_runs; i++) {
+            double t0 = now_s();
+            if (unet_net_loss_backward(tn, x, lab, w, 2 + i, &r) != UNET_OK || unet_model_sgd(m, 1e-4f, 0.99f, 0) != UNET_OK ||
+                unet_finish(ctx) != UNET_OK)
+                return fail("training step");
+            tt[i] = now_s() - t0;
+        }
+        tr_med = median(tt, o->train_runs);
+        tr_flops = 3.0 * ti->forward_flops;
+        tr_mem = ti->total_bytes;
+        printf("  training step %dx%d (forward+backward+SGD, ~%.0f GFLOP)\n", o->train_tile, o->train_tile,
+               tr_flops * 1e-9);
+        printf("    median of %d             %9.1f ms   %.1f GFLOP/s\n", o->train_runs, tr_med * 1e3,
+               tr_flops / tr_med * 1e-9);
+        printf("    planned device memory    %9.1f MiB\n", tr_mem / 1048576.0);
+        free(tt);
+        free(x);
+        free(w);
+        free(lab);
+        unet_net_destroy(tn);
+    }
+    if (json) {
+        fprintf(json,
+                "%s  {\"device\": \"%s\", \"type\": \"%s\", \"driver\": \"%s\", \"peak_gflops\": %.1f,\n"
+                "   \"image\": %d, \"tile\": %d, \"tiles\": %d, \"gflop\": %.2f, \"cold_ms\": %.1f,\n"
+                "   \"warm_median_ms\": %.2f, \"warm_min_ms\": %.2f, \"runs\": %d, \"gflops\": %.1f,\n"
+                "   \"infer_device_bytes\": %llu, \"train_tile\": %d, \"train_step_median_ms\": %.1f,\n"
+                "   \"train_gflops\": %.1f, \"train_device_bytes\": %llu}",
+                first ? "" : ",\n", info.name, devtype(info.type), info.driver_version, peak, o->size, tile,
+                tiles_axis * tiles_axis, flops * 1e-9, cold_s * 1e3, tmed * 1e3, tmin * 1e3, o->runs,
+                flops / tmed * 1e-9, (unsigned long long)pi->total_bytes, o->train_tile, tr_med * 1e3,
+                tr_med > 0 ? tr_flops / tr_med * 1e-9 : 0.0, (unsigned long long)tr_mem);
+    }
+    free(t);
+    free(img);
+    free(probs);
+    unet_model_destroy(m);
+    unet_context_destroy(ctx);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    opts o = {.device = "all", .size = 512, .runs = 5, .warmup = 1, .train_tile = 572, .train_runs = 3, .cold = 1};
+    unet_model_config_default(&o.model);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEEDV()                                                          \
+    do {                                                                 \
+        if (!v) {                                                        \
+            fprintf(stderr, "bench_unet: %s needs a value\n", a);        \
+            return 2;                                                    \
+        }                                                                \
+        i++;                                                             \
+    } while (0)
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage();
+            return 0;
+        } else if (!strcmp(a, "--device")) { NEEDV(); o.device = v; }
+        else if (!strcmp(a, "--size")) { NEEDV(); o.size = atoi(v); }
+        else if (!strcmp(a, "--tile")) { NEEDV(); o.tile = atoi(v); }
+        else if (!strcmp(a, "--runs")) { NEEDV(); o.runs = atoi(v); }
+        else if (!strcmp(a, "--warmup")) { NEEDV(); o.warmup = atoi(v); }
+        else if (!strcmp(a, "--train-tile")) { NEEDV(); o.train_tile = atoi(v); }
+        else if (!strcmp(a, "--train-runs")) { NEEDV(); o.train_runs = atoi(v); }
+        else if (!strcmp(a, "--depth")) { NEEDV(); o.model.depth = atoi(v); }
+        else if (!strcmp(a, "--base")) { NEEDV(); o.model.base_channels = atoi(v); }
+        else if (!strcmp(a, "--classes")) { NEEDV(); o.model.classes = atoi(v); }
+        else if (!strcmp(a, "--in-channels")) { NEEDV(); o.model.in_channels = atoi(v); }
+        else if (!strcmp(a, "--json")) { NEEDV(); o.json = v; }
+        else if (!strcmp(a, "--profile")) o.profile = 1;
+        else if (!strcmp(a, "--no-cold")) o.cold = 0;
+        else {
+            fprintf(stderr, "bench_unet: unknown option %s (see --help)\n", a);
+            return 2;
+        }
+    }
+    if (o.runs < 1 || o.size < 1 || o.train_runs < 1) {
+        fprintf(stderr, "bench_unet: --runs, --train-runs and --size must be >= 1\n");
+        return 2;
+    }
+    if (o.tile && unet_tile_check(&o.model, o.tile) != UNET_OK) return fail("--tile");
+    FILE *json = NULL;
+    if (o.json && !(json = fopen(o.json, "w"))) {
+        perror(o.json);
+        return 1;
+    }
+    if (json) fprintf(json, "{\"benchmark\": \"unet_inference_512\", \"results\": [\n");
+    int rc = 0;
+    if (!strcmp(o.device, "all")) {
+        unet_device_info *d;
+        int nd;
+        if (unet_list_devices(&d, &nd) != UNET_OK) return fail("listing devices");
+        if (nd == 0) {
+            fprintf(stderr, "bench_unet: no OpenCL device (install pocl-opencl-icd for the CPU)\n");
+            return 1;
+        }
+        for (int i = 0; i < nd && !rc; i++) {
+            char sel[16];
+            snprintf(sel, sizeof sel, "%d", i);
+            rc = bench_device(&o, sel, json, i == 0);
+        }
+        free(d);
+    } else {
+        rc = bench_device(&o, o.device, json, 1);
+    }
+    if (json) {
+        fprintf(json, "\n]}\n");
+        fclose(json);
+    }
+    return rc;
+}
