@@ -1,0 +1,141 @@
+/* Convolution helpers: im2col / col2im for k x k valid convolutions (chunks
+ * of output rows), bias (+ReLU), ReLU backward mask, bias gradient, and the
+ * pixel shuffle / unshuffle of the 2x2 stride-2 up-convolution.
+ * Tensors are channel-major [C][H][W]; all indices are checked against the
+ * sizes because the global size is rounded up to the work-group size. */
+
+/* col[col_off + row*ncols + j], row = c*k*k + ky*k + kx, ncols = (r1-r0)*wo,
+ * j = (oy-r0)*wo + ox, holds in[c][oy+ky][ox+kx] for output rows [r0, r1).
+ * Global size: (ncols, cin*k*k). */
+__kernel void im2col(__global const float *in, const int h, const int w, const int k, const int r0,
+                     const int r1, const int cin, __global float *col, const int col_off)
+{
+    const int j = get_global_id(0);
+    const int row = get_global_id(1);
+    const int wo = w - k + 1;
+    const int ncols = (r1 - r0) * wo;
+    if (j >= ncols || row >= cin * k * k) return;
+    const int kk = k * k;
+    const int c = row / kk;
+    const int rem = row - c * kk;
+    const int ky = rem / k;
+    const int kx = rem - ky * k;
+    const int oy = r0 + j / wo;
+    const int ox = j % wo;
+    col[col_off + row * ncols + j] = in[(c * h + oy + ky) * w + ox + kx];
+}
+
+/* Adjoint of im2col for the chunk of output rows [r0, r1): every input pixel
+ * of rows [r0, r1+k-1) gathers the column entries that came from it and adds
+ * their sum to din (no atomics: each work-item owns one pixel; chunks run one
+ * after the other on the in-order queue). The sum is in fixed (ky, kx) order.
+ * Global size: (w, cin * (r1 - r0 + k - 1)). */
+__kernel void col2im_add(__global const float *col, const int col_off, const int h, const int w,
+                         const int k, const int r0, const int r1, const int cin,
+                         __global float *din)
+{
+    const int x = get_global_id(0);
+    const int g = get_global_id(1);
+    const int nrows = r1 - r0 + k - 1;
+    if (x >= w || g >= cin * nrows) return;
+    const int c = g / nrows;
+    const int y = r0 + (g - c * nrows);
+    if (y >= h) return;
+    const int wo = w - k + 1;
+    const int ncols = (r1 - r0) * wo;
+    float s = 0.0f;
+    for (int ky = 0; ky < k; ky++) {
+        const int oy = y - ky;
+        if (oy < r0 || oy >= r1) continue;
+        for (int kx = 0; kx < k; kx++) {
+            const int ox = x - kx;
+            if (ox < 0 || ox >= wo) continue;
+            const int row = (c * k + ky) * k + kx;
+            s += col[col_off + row * ncols + (oy - r0) * wo + ox];
+        }
+    }
+    din[(c * h + y) * w + x] += s;
+}
+
+/* x[c][i] = relu?(x[c][i] + bias[c]) in place; x has hw values per channel.
+ * Global size: (hw, channels). */
+__kernel void bias_act(__global float *x, const int hw, const int channels,
+                       __global const float *bias, const int bias_off, const int relu)
+{
+    const int i = get_global_id(0);
+    const int c = get_global_id(1);
+    if (i >= hw || c >= channels) return;
+    const int idx = c * hw + i;
+    float v = x[idx] + bias[bias_off + c];
+    if (relu) v = v > 0.0f ? v : 0.0f;
+    x[idx] = v;
+}
+
+/* dout[i] = out[i] > 0 ? dout[i] : 0 (ReLU backward from the ReLU output). */
+__kernel void relu_mask(__global float *dout, __global const float *out, const int n)
+{
+    const int i = get_global_id(0);
+    if (i >= n) return;
+    dout[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+}
+
+/* dbias[c] = (accumulate ? dbias[c] : 0) + sum_i d[c][i], one work-group per
+ * channel: each work-item sums a strided part in order, then a fixed tree
+ * over local memory (the work-group size must be a power of two).
+ * Global size: channels * lws, local size lws. */
+__kernel void bias_grad(__global const float *d, const int hw, const int channels,
+                        __global float *dbias, const int dbias_off, const int accumulate,
+                        __local float *scratch)
+{
+    const int c = get_group_id(0);
+    const int lid = get_local_id(0);
+    const int n = get_local_size(0);
+    float s = 0.0f;
+    if (c < channels) {
+        __global const float *p = d + (size_t)c * hw;
+        for (int i = lid; i < hw; i += n) s += p[i];
+    }
+    scratch[lid] = s;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int step = n / 2; step > 0; step /= 2) {
+        if (lid < step) scratch[lid] += scratch[lid + step];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0 && c < channels) {
+        const float prev = accumulate ? dbias[dbias_off + c] : 0.0f;
+        dbias[dbias_off + c] = prev + scratch[0];
+    }
+}
+
+/* Up-convolution output: out[co][2y+dy][2x+dx] = relu?(ws[co*4+dy*2+dx][y*w+x]
+ * + bias[co]). h, w: input size. Global size: (2w, 2h*cout). */
+__kernel void pixel_shuffle_bias(__global const float *ws, const int h, const int w, const int cout,
+                                 __global const float *bias, const int bias_off, const int relu,
+                                 __global float *out)
+{
+    const int X = get_global_id(0);
+    const int g = get_global_id(1);
+    const int W2 = 2 * w, H2 = 2 * h;
+    if (X >= W2 || g >= H2 * cout) return;
+    const int co = g / H2;
+    const int Y = g - co * H2;
+    const int y = Y >> 1, dy = Y & 1, x = X >> 1, dx = X & 1;
+    float v = ws[(co * 4 + dy * 2 + dx) * (h * w) + y * w + x] + bias[bias_off + co];
+    if (relu) v = v > 0.0f ? v : 0.0f;
+    out[(co * H2 + Y) * W2 + X] = v;
+}
+
+/* Inverse of the shuffle: ws[co*4+dy*2+dx][y*w+x] = d[co][2y+dy][2x+dx].
+ * Global size: (2w, 2h*cout). */
+__kernel void pixel_unshuffle(__global const float *d, const int h, const int w, const int cout,
+                              __global float *ws)
+{
+    const int X = get_global_id(0);
+    const int g = get_global_id(1);
+    const int W2 = 2 * w, H2 = 2 * h;
+    if (X >= W2 || g >= H2 * cout) return;
+    const int co = g / H2;
+    const int Y = g - co * H2;
+    const int y = Y >> 1, dy = Y & 1, x = X >> 1, dx = X & 1;
+    ws[(co * 4 + dy * 2 + dx) * (h * w) + y * w + x] = d[(co * H2 + Y) * W2 + X];
+}

@@ -1,0 +1,342 @@
+/* Convolution layers (3x3 valid or 1x1) + bias + optional ReLU, forward and
+ * backward, batch 1.
+ *
+ * The linear part (out = W * in, and its adjoints) goes through an internal
+ * algorithm table keyed by unet_conv_algo_id so that other algorithms
+ * (Winograd, a device-specific direct convolution) can be added next to
+ * im2col + GEMM. Bias, ReLU, the ReLU mask and the bias gradient are common
+ * to all algorithms and done here.
+ *
+ * im2col + GEMM (k = 3): the column matrix col[cin*k*k][rows*wo] of a chunk
+ * of whole output rows [r0, r1) is built in the workspace, then
+ *   forward:  out[:, r0*wo .. r1*wo) = W[cout][cin*k*k] . col
+ *   backward: dW (+)= dout_chunk . col^T; dcol = W^T . dout_chunk (in the
+ *             workspace, overwriting col); din += col2im(dcol).
+ * k = 1 needs no workspace: out = W[cout][cin] . in[cin][h*w]. */
+#include "conv_internal.h"
+#include "gemm.h"
+
+#include <limits.h>
+#include <stdio.h>
+
+/* ---- shared small kernels ------------------------------------------------ */
+
+unet_status unet_conv_check_int(size_t n, const char *what)
+{
+    if (n > (size_t)INT_MAX)
+        return unet_seterr(UNET_ERR_DOES_NOT_FIT,
+                           "%s has %zu elements, more than the 32-bit indices of the kernels allow "
+                           "(%d): use a smaller tile size",
+                           what, n, INT_MAX);
+    return UNET_OK;
+}
+
+unet_status unet_conv_bias_act(unet_context *ctx, cl_mem x, int channels, size_t hw, unet_slice bias,
+                               int relu)
+{
+    cl_kernel k;
+    UNET_TRY(unet_kernel_get(ctx, "conv", "bias_act", &k));
+    cl_int ihw = (cl_int)hw, ic = channels, boff = (cl_int)bias.off, r = relu ? 1 : 0;
+    UNET_CL_TRY(unet_args(k, sizeof(cl_mem), &x, sizeof ihw, &ihw, sizeof ic, &ic, sizeof(cl_mem), &bias.mem,
+                          sizeof boff, &boff, sizeof r, &r, (size_t)0),
+                "setting arguments of kernel bias_act");
+    size_t gws[2] = {hw, (size_t)channels};
+    return unet_enqueue(ctx, k, "bias_act", 2, gws, NULL);
+}
+
+unet_status unet_conv_relu_mask(unet_context *ctx, cl_mem dout, cl_mem out, size_t n)
+{
+    cl_kernel k;
+    UNET_TRY(unet_kernel_get(ctx, "conv", "relu_mask", &k));
+    cl_int in_ = (cl_int)n;
+    UNET_CL_TRY(unet_args(k, sizeof(cl_mem), &dout, sizeof(cl_mem), &out, sizeof in_, &in_, (size_t)0),
+                "setting arguments of kernel relu_mask");
+    size_t gws[1] = {n};
+    return unet_enqueue(ctx, k, "relu_mask", 1, gws, NULL);
+}
+
+unet_status unet_conv_bias_grad(unet_context *ctx, cl_mem d, int channels, size_t hw, unet_slice dbias,
+                                int accumulate)
+{
+    cl_kernel k;
+    UNET_TRY(unet_kernel_get(ctx, "conv", "bias_grad", &k));
+    size_t kwg = 0;
+    UNET_CL_TRY(clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL),
+                "querying the work-group size of kernel bias_grad");
+    /* a fixed power of two per device: the reduction order never changes */
+    size_t lws = 1;
+    while (lws * 2 <= 256 && lws * 2 <= kwg) lws *= 2;
+    cl_int ihw = (cl_int)hw, ic = channels, off = (cl_int)dbias.off, acc = accumulate ? 1 : 0;
+    UNET_CL_TRY(unet_args(k, sizeof(cl_mem), &d, sizeof ihw, &ihw, sizeof ic, &ic, sizeof(cl_mem), &dbias.mem,
+                          sizeof off, &off, sizeof acc, &acc, lws * sizeof(float), (const void *)NULL,
+                          (size_t)0),
+                "setting arguments of kernel bias_grad");
+    size_t gws[1] = {(size_t)channels * lws}, l[1] = {lws};
+    return unet_enqueue(ctx, k, "bias_grad", 1, gws, l);
+}
+
+/* ---- argument checks ------------------------------------------------------ */
+
+unet_status unet_conv_check_slice(const char *layer, unet_slice s, size_t n, const char *what)
+{
+    if (!s.mem) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "%s: %s buffer is NULL", layer, what);
+    size_t bytes = 0;
+    UNET_CL_TRY(clGetMemObjectInfo(s.mem, CL_MEM_SIZE, sizeof bytes, &bytes, NULL), "querying a buffer size");
+    if (s.off > bytes / sizeof(float) || n > bytes / sizeof(float) - s.off)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
+                           "%s: %s needs %zu floats at offset %zu but its buffer holds only %zu floats",
+                           layer, what, n, s.off, bytes / sizeof(float));
+    if (s.off + n > (size_t)INT_MAX)
+        return unet_seterr(UNET_ERR_DOES_NOT_FIT, "%s: %s offset %zu exceeds 32-bit kernel indices", layer, what,
+                           s.off);
+    return UNET_OK;
+}
+
+unet_status unet_conv_check_ws(const char *layer, cl_mem ws, size_t ws_floats, size_t need)
+{
+    if (!ws) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "%s: the workspace buffer is NULL", layer);
+    size_t bytes = 0;
+    UNET_CL_TRY(clGetMemObjectInfo(ws, CL_MEM_SIZE, sizeof bytes, &bytes, NULL), "querying the workspace size");
+    if (ws_floats > bytes / sizeof(float))
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
+                           "%s: workspace said to hold %zu floats but its buffer holds only %zu", layer,
+                           ws_floats, bytes / sizeof(float));
+    if (ws_floats < need)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
+                           "%s: workspace of %zu floats is too small, %zu needed: size it with the layer's "
+                           "workspace function",
+                           layer, ws_floats, need);
+    return UNET_OK;
+}
+
+unet_status unet_conv_check_tensor(const char *layer, const unet_tensor *t, int c, int h, int w,
+                                   const char *what)
+{
+    if (!t || !t->mem)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "%s: tensor %s is not allocated", layer, what);
+    if (t->c != c || t->h != h || t->w != w)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "%s: tensor %s is %dx%dx%d but must be %dx%dx%d", layer, what,
+                           t->c, t->h, t->w, c, h, w);
+    return UNET_OK;
+}
+
+/* ---- algorithm interface ---------------------------------------------------- */
+
+typedef struct conv_shape {
+    int cin, h, w, k, cout, ho, wo;
+} conv_shape;
+
+typedef struct conv_algo {
+    const char *name;
+    /* floats of workspace for a problem with no single buffer above max_bytes;
+     * (size_t)-1 if it cannot fit */
+    size_t (*workspace)(const conv_shape *s, size_t max_bytes);
+    /* out = W * in (no bias) */
+    unet_status (*forward)(unet_context *ctx, const conv_shape *s, cl_mem in, unet_slice weight, cl_mem out,
+                           cl_mem ws, size_t ws_floats);
+    /* dweight (+)= d/dW, din (+)= d/din (din may be NULL) given dout */
+    unet_status (*backward)(unet_context *ctx, const conv_shape *s, cl_mem in, cl_mem dout, unet_slice weight,
+                            cl_mem din, int din_accumulate, unet_slice dweight, int param_accumulate,
+                            cl_mem ws, size_t ws_floats);
+} conv_algo;
+
+/* -- im2col + GEMM -- */
+
+static size_t im2col_row_floats(const conv_shape *s)
+{
+    return (size_t)s->cin * (size_t)s->k * (size_t)s->k * (size_t)s->wo;
+}
+
+static size_t im2col_workspace(const conv_shape *s, size_t max_bytes)
+{
+    if (s->k == 1) return 0;
+    size_t row = im2col_row_floats(s);
+    size_t rows = max_bytes / sizeof(float) / row;
+    if (rows == 0) return (size_t)-1;
+    if (rows > (size_t)s->ho) rows = (size_t)s->ho;
+    return rows * row;
+}
+
+static unet_status im2col_rows(unet_context *ctx, const conv_shape *s, size_t ws_floats, int *rows)
+{
+    size_t row = im2col_row_floats(s);
+    size_t r = ws_floats / row;
+    if (r == 0)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
+                           "conv %dx%dx%d k=%d: workspace of %zu floats is smaller than one output row "
+                           "(%zu floats): size it with unet_conv_workspace_floats",
+                           s->cin, s->h, s->w, s->k, ws_floats, row);
+    if (r > (size_t)s->ho) r = (size_t)s->ho;
+    *rows = (int)r;
+    return unet_conv_check_int(r * row, "the im2col workspace");
+}
+
+static unet_status run_im2col(unet_context *ctx, const conv_shape *s, cl_mem in, int r0, int r1, cl_mem ws)
+{
+    cl_kernel kr;
+    UNET_TRY(unet_kernel_get(ctx, "conv", "im2col", &kr));
+    cl_int h = s->h, w = s->w, k = s->k, a = r0, b = r1, cin = s->cin, off = 0;
+    UNET_CL_TRY(unet_args(kr, sizeof(cl_mem), &in, sizeof h, &h, sizeof w, &w, sizeof k, &k, sizeof a, &a,
+                          sizeof b, &b, sizeof cin, &cin, sizeof(cl_mem), &ws, sizeof off, &off, (size_t)0),
+                "setting arguments of kernel im2col");
+    size_t gws[2] = {(size_t)(r1 - r0) * (size_t)s->wo, (size_t)s->cin * (size_t)(s->k * s->k)};
+    return unet_enqueue(ctx, kr, "im2col", 2, gws, NULL);
+}
+
+static unet_status run_col2im(unet_context *ctx, const conv_shape *s, cl_mem ws, int r0, int r1, cl_mem din)
+{
+    cl_kernel kr;
+    UNET_TRY(unet_kernel_get(ctx, "conv", "col2im_add", &kr));
+    cl_int off = 0, h = s->h, w = s->w, k = s->k, a = r0, b = r1, cin = s->cin;
+    UNET_CL_TRY(unet_args(kr, sizeof(cl_mem), &ws, sizeof off, &off, sizeof h, &h, sizeof w, &w, sizeof k, &k,
+                          sizeof a, &a, sizeof b, &b, sizeof cin, &cin, sizeof(cl_mem), &din, (size_t)0),
+                "setting arguments of kernel col2im_add");
+    size_t gws[2] = {(size_t)s->w, (size_t)s->cin * (size_t)(r1 - r0 + s->k - 1)};
+    return unet_enqueue(ctx, kr, "col2im_add", 2, gws, NULL);
+}
+
+static unet_status im2col_forward(unet_context *ctx, const conv_shape *s, cl_mem in, unet_slice weight,
+                                  cl_mem out, cl_mem ws, size_t ws_floats)
+{
+    size_t ohw = (size_t)s->ho * (size_t)s->wo;
+    if (s->k == 1)
+        return unet_gemm(ctx, 0, 0, (size_t)s->cout, ohw, (size_t)s->cin, 1.0f, weight.mem, weight.off,
+                         (size_t)s->cin, in, 0, ohw, 0.0f, out, 0, ohw);
+    int rows = 0;
+    UNET_TRY(im2col_rows(ctx, s, ws_floats, &rows));
+    size_t kdim = (size_t)s->cin * (size_t)(s->k * s->k);
+    for (int r0 = 0; r0 < s->ho; r0 += rows) {
+        int r1 = r0 + rows < s->ho ? r0 + rows : s->ho;
+        size_t n = (size_t)(r1 - r0) * (size_t)s->wo;
+        UNET_TRY(run_im2col(ctx, s, in, r0, r1, ws));
+        UNET_TRY(unet_gemm(ctx, 0, 0, (size_t)s->cout, n, kdim, 1.0f, weight.mem, weight.off, kdim, ws, 0, n,
+                           0.0f, out, (size_t)r0 * (size_t)s->wo, ohw));
+    }
+    return UNET_OK;
+}
+
+static unet_status im2col_backward(unet_context *ctx, const conv_shape *s, cl_mem in, cl_mem dout,
+                                   unet_slice weight, cl_mem din, int din_accumulate, unet_slice dweight,
+                                   int param_accumulate, cl_mem ws, size_t ws_floats)
+{
+    size_t ohw = (size_t)s->ho * (size_t)s->wo;
+    if (s->k == 1) {
+        size_t hw = (size_t)s->h * (size_t)s->w; /* == ohw */
+        /* dW[cout][cin] (+)= dout[cout][hw] . in[cin][hw]^T */
+        UNET_TRY(unet_gemm(ctx, 0, 1, (size_t)s->cout, (size_t)s->cin, hw, 1.0f, dout, 0, hw, in, 0, hw,
+                           param_accumulate ? 1.0f : 0.0f, dweight.mem, dweight.off, (size_t)s->cin));
+        /* din[cin][hw] (+)= W[cout][cin]^T . dout[cout][hw] */
+        if (din)
+            UNET_TRY(unet_gemm(ctx, 1, 0, (size_t)s->cin, hw, (size_t)s->cout, 1.0f, weight.mem, weight.off,
+                               (size_t)s->cin, dout, 0, hw, din_accumulate ? 1.0f : 0.0f, din, 0, hw));
+        return UNET_OK;
+    }
+    int rows = 0;
+    UNET_TRY(im2col_rows(ctx, s, ws_floats, &rows));
+    size_t kdim = (size_t)s->cin * (size_t)(s->k * s->k);
+    if (din && !din_accumulate)
+        UNET_TRY(unet_buffer_fill(ctx, din, 0, (size_t)s->cin * (size_t)s->h * (size_t)s->w, 0.0f));
+    for (int r0 = 0; r0 < s->ho; r0 += rows) {
+        int r1 = r0 + rows < s->ho ? r0 + rows : s->ho;
+        size_t n = (size_t)(r1 - r0) * (size_t)s->wo;
+        size_t doff = (size_t)r0 * (size_t)s->wo;
+        UNET_TRY(run_im2col(ctx, s, in, r0, r1, ws));
+        /* dW[cout][kdim] (+)= dout[:, chunk] . col^T */
+        float beta = (r0 == 0 && !param_accumulate) ? 0.0f : 1.0f;
+        UNET_TRY(unet_gemm(ctx, 0, 1, (size_t)s->cout, kdim, n, 1.0f, dout, doff, ohw, ws, 0, n, beta,
+                           dweight.mem, dweight.off, kdim));
+        if (din) {
+            /* dcol[kdim][n] = W^T . dout[:, chunk], then scatter-free col2im */
+            UNET_TRY(unet_gemm(ctx, 1, 0, kdim, n, (size_t)s->cout, 1.0f, weight.mem, weight.off, kdim, dout,
+                               doff, ohw, 0.0f, ws, 0, n));
+            UNET_TRY(run_col2im(ctx, s, ws, r0, r1, din));
+        }
+    }
+    return UNET_OK;
+}
+
+static const conv_algo g_algos[UNET_CONV_ALGO_COUNT] = {
+    [UNET_CONV_IM2COL_GEMM] = {"im2col+gemm", im2col_workspace, im2col_forward, im2col_backward},
+};
+
+/* The algorithm for a problem on a device. Today always im2col + GEMM; a
+ * faster algorithm must keep the workspace within what
+ * unet_conv_workspace_floats reports for the same problem. */
+static const conv_algo *select_algo(const unet_context *ctx, const conv_shape *s)
+{
+    (void)ctx;
+    (void)s;
+    return &g_algos[UNET_CONV_IM2COL_GEMM];
+}
+
+/* ---- public entry points ---------------------------------------------------- */
+
+static unet_status make_shape(const unet_tensor *in, int cout, int k, conv_shape *s)
+{
+    if (!in) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "conv: input tensor is NULL");
+    if (k != 1 && k != 3)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "conv: kernel size %d is not supported (use 1 or 3)", k);
+    if (in->c <= 0 || in->h < k || in->w < k || cout <= 0)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
+                           "conv: input %dx%dx%d (-> %d channels) is too small for a %dx%d valid convolution",
+                           in->c, in->h, in->w, cout, k, k);
+    s->cin = in->c;
+    s->h = in->h;
+    s->w = in->w;
+    s->k = k;
+    s->cout = cout;
+    s->ho = in->h - k + 1;
+    s->wo = in->w - k + 1;
+    UNET_TRY(unet_conv_check_int((size_t)s->cin * (size_t)s->h * (size_t)s->w, "the convolution input"));
+    UNET_TRY(unet_conv_check_int((size_t)s->cout * (size_t)s->ho * (size_t)s->wo, "the convolution output"));
+    return UNET_OK;
+}
+
+size_t unet_conv_workspace_floats(int cin, int h, int w, int k, size_t max_bytes)
+{
+    if (k == 1) return 0;
+    if (cin <= 0 || k <= 0 || h < k || w < k) return 0; /* invalid: forward reports it */
+    conv_shape s = {cin, h, w, k, 1, h - k + 1, w - k + 1};
+    return im2col_workspace(&s, max_bytes);
+}
+
+unet_status unet_conv_forward(unet_context *ctx, const unet_tensor *in, unet_slice weight, unet_slice bias,
+                              int k, int relu, unet_tensor *out, cl_mem ws, size_t ws_floats)
+{
+    if (!out) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "conv forward: output tensor is NULL");
+    conv_shape s;
+    UNET_TRY(make_shape(in, out->c, k, &s));
+    UNET_TRY(unet_conv_check_tensor("conv", in, s.cin, s.h, s.w, "input"));
+    UNET_TRY(unet_conv_check_tensor("conv", out, s.cout, s.ho, s.wo, "output"));
+    UNET_TRY(unet_conv_check_slice("conv", weight, (size_t)s.cout * (size_t)s.cin * (size_t)(k * k), "weight"));
+    UNET_TRY(unet_conv_check_slice("conv", bias, (size_t)s.cout, "bias"));
+    if (k != 1) UNET_TRY(unet_conv_check_ws("conv", ws, ws_floats, 0));
+    const conv_algo *a = select_algo(ctx, &s);
+    UNET_TRY(a->forward(ctx, &s, in->mem, weight, out->mem, ws, ws_floats));
+    return unet_conv_bias_act(ctx, out->mem, s.cout, (size_t)s.ho * (size_t)s.wo, bias, relu);
+}
+
+unet_status unet_conv_backward(unet_context *ctx, const unet_tensor *in, const unet_tensor *out,
+                               unet_tensor *dout, unet_slice weight, int k, int relu, unet_tensor *din,
+                               int din_accumulate, unet_slice dweight, unet_slice dbias, int param_accumulate,
+                               cl_mem ws, size_t ws_floats)
+{
+    if (!dout) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "conv backward: output gradient is NULL");
+    conv_shape s;
+    UNET_TRY(make_shape(in, dout->c, k, &s));
+    UNET_TRY(unet_conv_check_tensor("conv", in, s.cin, s.h, s.w, "input"));
+    UNET_TRY(unet_conv_check_tensor("conv", dout, s.cout, s.ho, s.wo, "output gradient"));
+    if (relu) UNET_TRY(unet_conv_check_tensor("conv", out, s.cout, s.ho, s.wo, "output"));
+    if (din) UNET_TRY(unet_conv_check_tensor("conv", din, s.cin, s.h, s.w, "input gradient"));
+    size_t nw = (size_t)s.cout * (size_t)s.cin * (size_t)(k * k);
+    UNET_TRY(unet_conv_check_slice("conv", weight, nw, "weight"));
+    UNET_TRY(unet_conv_check_slice("conv", dweight, nw, "weight gradient"));
+    UNET_TRY(unet_conv_check_slice("conv", dbias, (size_t)s.cout, "bias gradient"));
+    if (k != 1) UNET_TRY(unet_conv_check_ws("conv", ws, ws_floats, 0));
+    size_t ohw = (size_t)s.ho * (size_t)s.wo;
+    if (relu) UNET_TRY(unet_conv_relu_mask(ctx, dout->mem, out->mem, (size_t)s.cout * ohw));
+    UNET_TRY(unet_conv_bias_grad(ctx, dout->mem, s.cout, ohw, dbias, param_accumulate));
+    const conv_algo *a = select_algo(ctx, &s);
+    return a->backward(ctx, &s, in->mem, dout->mem, weight, din ? din->mem : NULL, din_accumulate, dweight,
+                       param_accumulate, ws, ws_floats);
+}

@@ -1,0 +1,32 @@
+/* Internal helpers shared by conv.c and upconv.c (kernels of src/cl/conv.cl). */
+#ifndef UNETCL_CONV_INTERNAL_H
+#define UNETCL_CONV_INTERNAL_H
+
+#include "layers.h"
+
+/* x[c][i] = relu?(x[c][i] + bias[c]), channels x hw values, in place. */
+unet_status unet_conv_bias_act(unet_context *ctx, cl_mem x, int channels, size_t hw, unet_slice bias,
+                               int relu);
+
+/* dout[i] = out[i] > 0 ? dout[i] : 0 over n values. */
+unet_status unet_conv_relu_mask(unet_context *ctx, cl_mem dout, cl_mem out, size_t n);
+
+/* dbias[c] (+)= sum over hw of d[c][.], deterministic (fixed work-group tree). */
+unet_status unet_conv_bias_grad(unet_context *ctx, cl_mem d, int channels, size_t hw, unet_slice dbias,
+                                int accumulate);
+
+/* Checks that a count fits the int indices of the kernels. */
+unet_status unet_conv_check_int(size_t n, const char *what);
+
+/* Checks that a parameter slice holds n floats from its offset (and that
+ * the offset fits the kernels' int indices); messages start with layer. */
+unet_status unet_conv_check_slice(const char *layer, unet_slice s, size_t n, const char *what);
+
+/* Checks that a tensor is allocated and has the shape c x h x w. */
+unet_status unet_conv_check_tensor(const char *layer, const unet_tensor *t, int c, int h, int w,
+                                   const char *what);
+
+/* Checks that ws holds at least ws_floats floats and that ws_floats >= need. */
+unet_status unet_conv_check_ws(const char *layer, cl_mem ws, size_t ws_floats, size_t need);
+
+#endif
