@@ -158,7 +158,7 @@ static void gradient_check(float dropout)
     print_message("  tiny net (dropout %.1f): loss %.6f over %.0f labelled pixels\n", dropout, res.loss, res.labelled);
     assert_true(isfinite(res.loss) && res.loss > 0);
     /* finite differences on a sample of weights of every tensor */
-    int checked = 0, bad = 0;
+    int checked = 0, bad = 0, nonsmooth = 0;
     double worst = 0;
     for (int i = 0; i < unet_model_tensor_count(t.m); i++) {
         const char *name;
@@ -168,20 +168,31 @@ static void gradient_check(float dropout)
         for (int s = 0; s < 4; s++) {
             size_t k = off + (size_t)(tu_uniform(&r) * cnt);
             float orig = p[k];
-            const float eps = 2e-3f;
-            double lp, lm;
-            p[k] = orig + eps;
-            TU_OK(unet_model_set_params(t.m, p));
-            TU_OK(unet_net_loss_backward(t.n, t.x, t.lab, t.w, seed, &res));
-            lp = res.loss;
-            p[k] = orig - eps;
-            TU_OK(unet_model_set_params(t.m, p));
-            TU_OK(unet_net_loss_backward(t.n, t.x, t.lab, t.w, seed, &res));
-            lm = res.loss;
+            /* central differences at two step sizes: where they disagree the
+             * loss is not smooth within the step (a ReLU or a max-pool switches)
+             * and the sample says nothing about the gradient: skip it */
+            double fd2[2];
+            const float eps[2] = {4e-3f, 2e-3f};
+            for (int e = 0; e < 2; e++) {
+                double lp, lm;
+                p[k] = orig + eps[e];
+                TU_OK(unet_model_set_params(t.m, p));
+                TU_OK(unet_net_loss_backward(t.n, t.x, t.lab, t.w, seed, &res));
+                lp = res.loss;
+                p[k] = orig - eps[e];
+                TU_OK(unet_model_set_params(t.m, p));
+                TU_OK(unet_net_loss_backward(t.n, t.x, t.lab, t.w, seed, &res));
+                lm = res.loss;
+                fd2[e] = (lp - lm) / (2.0 * (double)eps[e]);
+            }
             p[k] = orig;
-            double fd = (lp - lm) / (2.0 * (double)eps);
+            if (fabs(fd2[0] - fd2[1]) > 2e-4 + 0.01 * fabs(fd2[1])) {
+                nonsmooth++;
+                continue;
+            }
+            double fd = fd2[1];
             double err = fabs(fd - g[k]);
-            double tol = 3e-4 + 3e-2 * fabs(fd);
+            double tol = 2e-4 + 1e-2 * fabs(fd);
             checked++;
             if (err > tol) {
                 bad++;
@@ -191,10 +202,10 @@ static void gradient_check(float dropout)
         }
     }
     TU_OK(unet_model_set_params(t.m, p));
-    print_message("  %d weights checked, %d outside tolerance (3e-4 + 3%%), worst relative error %.3g\n", checked, bad,
-                  worst);
-    /* A ReLU or max-pool switching inside +-eps can spoil a single sample; allow at most 1 in 46. */
-    assert_true(bad <= checked / 46);
+    print_message("  %d weights checked, %d outside tolerance (2e-4 + 1%%), worst relative error %.3g; "
+                  "%d samples skipped as non-smooth\n", checked, bad, worst, nonsmooth);
+    assert_int_equal(bad, 0);
+    assert_true(checked >= 3 * (checked + nonsmooth) / 4);
     free(p);
     free(g);
     tiny_free(&t);

@@ -62,30 +62,3 @@ __kernel void loss_xent(__global const float *logits, __global const int *labels
         }
     }
 }
-
-/* Fixed-order partial sums of the three per-pixel rows of ws (length p
- * each): work-group g sums pixels [g*chunk, min((g+1)*chunk, p)), each
- * work-item a fixed strided subset, then a local-memory tree (the local size
- * must be a power of two). Results: ws[3p + 3g + q], q = loss, weight,
- * correct. loc holds 3 * local size floats. */
-__kernel void loss_reduce(__global float *ws, const int p, const int chunk, __local float *loc)
-{
-    const int lid = get_local_id(0);
-    const int lsz = get_local_size(0);
-    const int g = get_group_id(0);
-    const int base = g * chunk;
-    const int end = min(base + chunk, p);
-    for (int q = 0; q < 3; q++) {
-        float acc = 0.0f;
-        for (int j = base + lid; j < end; j += lsz) acc += ws[(size_t)q * p + j];
-        loc[q * lsz + lid] = acc;
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = lsz >> 1; s > 0; s >>= 1) {
-        if (lid < s)
-            for (int q = 0; q < 3; q++) loc[q * lsz + lid] += loc[q * lsz + lid + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (lid == 0)
-        for (int q = 0; q < 3; q++) ws[3 * (size_t)p + 3 * (size_t)g + q] = loc[q * lsz];
-}

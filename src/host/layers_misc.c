@@ -204,11 +204,9 @@ unet_status unet_dropout_backward(unet_context *ctx, unet_tensor *dx, float p, u
 
 /* ---- softmax and weighted cross-entropy ----------------------------------------- */
 
-#define XENT_CHUNK 4096 /* pixels per work-group of the reduction */
 
-static size_t xent_groups(size_t pixels) { return (pixels + XENT_CHUNK - 1) / XENT_CHUNK; }
 
-size_t unet_xent_workspace_floats(size_t pixels) { return 3 * pixels + 3 * xent_groups(pixels); }
+size_t unet_xent_workspace_floats(size_t pixels) { return 3 * pixels; }
 
 unet_status unet_softmax_forward(unet_context *ctx, const unet_tensor *logits, unet_tensor *probs)
 {
@@ -226,17 +224,6 @@ unet_status unet_softmax_forward(unet_context *ctx, const unet_tensor *logits, u
 }
 
 /* Largest power of two <= min(kernel's work-group limit, cap). */
-static unet_status reduce_lws(unet_context *ctx, cl_kernel k, size_t cap, size_t *lws)
-{
-    size_t wg = 0;
-    UNET_CL_TRY(clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg, NULL),
-                "querying CL_KERNEL_WORK_GROUP_SIZE of loss_reduce");
-    if (wg > cap) wg = cap;
-    size_t l = 1;
-    while (l * 2 <= wg) l *= 2;
-    *lws = l;
-    return UNET_OK;
-}
 
 unet_status unet_softmax_xent(unet_context *ctx, const unet_tensor *logits, cl_mem labels, cl_mem weights,
                               float scale, unet_tensor *dlogits, cl_mem ws, double *loss, double *weight_sum,
@@ -267,28 +254,20 @@ unet_status unet_softmax_xent(unet_context *ctx, const unet_tensor *logits, cl_m
     UNET_TRY(unet_enqueue(ctx, k, "loss_xent", 1, &gws, NULL));
     if (!want) return UNET_OK;
 
-    cl_kernel r;
-    UNET_TRY(unet_kernel_get(ctx, "loss", "loss_reduce", &r));
-    size_t lws;
-    UNET_TRY(reduce_lws(ctx, r, 64, &lws));
-    size_t groups = xent_groups(pixels);
-    cl_int chunk = XENT_CHUNK;
-    UNET_CL_TRY(unet_args(r, ARG(ws), ARG(p), ARG(chunk), 3 * lws * sizeof(float), (const void *)NULL,
-                          (size_t)0),
-                "setting loss_reduce arguments");
-    size_t rgws = groups * lws;
-    UNET_TRY(unet_enqueue(ctx, r, "loss_reduce", 1, &rgws, &lws));
-
-    float *part = malloc(3 * groups * sizeof *part);
-    if (!part) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "%s: out of host memory for %zu partial sums", fn, groups);
-    unet_status st = unet_buffer_read(ctx, ws, 3 * pixels * sizeof(float), 3 * groups * sizeof(float), part);
+    /* The per-pixel terms are read back and added in double on the host, in
+     * pixel order: deterministic, and precise enough for finite differences
+     * of the whole network (a float reduction of ~1e5 terms is not). The
+     * read-back is 12 bytes per output pixel. */
+    float *part = malloc(3 * pixels * sizeof *part);
+    if (!part) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "%s: out of host memory for %zu pixels", fn, pixels);
+    unet_status st = unet_buffer_read(ctx, ws, 0, 3 * pixels * sizeof(float), part);
     if (st != UNET_OK) {
         free(part);
-        return unet_errctx(st, "%s: reading the loss partial sums", fn);
+        return unet_errctx(st, "%s: reading the per-pixel loss", fn);
     }
     double sum[3] = {0.0, 0.0, 0.0};
-    for (size_t g = 0; g < groups; g++)
-        for (int q = 0; q < 3; q++) sum[q] += (double)part[3 * g + q];
+    for (int q = 0; q < 3; q++)
+        for (size_t i = 0; i < pixels; i++) sum[q] += (double)part[(size_t)q * pixels + i];
     free(part);
     if (loss) *loss = (double)scale * sum[0];
     if (weight_sum) *weight_sum = sum[1];
