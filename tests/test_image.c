@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <png.h>
 #include <tiffio.h>
 #include <unistd.h>
 
@@ -116,6 +117,7 @@ static void test_png8_roundtrip(void **state)
     /* generic reader */
     TU_OK(unet_image_read(p, 0, &b));
     assert_same(&a, &b);
+    unet_image_free(&b);
     int pages = 0;
     TU_OK(unet_image_count_pages(p, &pages));
     assert_int_equal(pages, 1);
@@ -178,6 +180,89 @@ static void test_png_rgb_and_clamp(void **state)
     a.c = 3;
     assert_int_equal(unet_image_write(tmp_path("x.bmp"), &a, 8), UNET_ERR_INVALID_ARGUMENT);
     unet_image_free(&a);
+}
+
+
+/* Writes a PNG with libpng directly (layouts our writer does not produce). */
+static void raw_png(const char *path, int w, int h, int depth, int ctype, int interlace, const unsigned char *pix,
+                    const png_color *pal, int npal, const unsigned char *trns, int ntrns)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    png_init_io(png, f);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, depth, ctype, interlace, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
+    if (pal) png_set_PLTE(png, info, pal, npal);
+    if (trns) png_set_tRNS(png, info, trns, ntrns, NULL);
+    png_write_info(png, info);
+    size_t rowbytes = png_get_rowbytes(png, info);
+    png_bytep *rows = malloc(sizeof(png_bytep) * (size_t)h);
+    for (int y = 0; y < h; y++) rows[y] = (png_bytep)pix + rowbytes * (size_t)y;
+    png_write_image(png, rows);
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    free(rows);
+    fclose(f);
+}
+
+static void test_png_layouts(void **state)
+{
+    (void)state;
+    unet_image b;
+    const int w = 7, h = 5;
+    /* palette (with transparency): expanded to RGB, alpha ignored */
+    png_color pal[3] = {{10, 20, 30}, {200, 100, 50}, {0, 255, 1}};
+    unsigned char trns[3] = {255, 0, 128};
+    unsigned char idx[7 * 5];
+    for (int i = 0; i < w * h; i++) idx[i] = (unsigned char)(i % 3);
+    raw_png(tmp_path("pal.png"), w, h, 8, PNG_COLOR_TYPE_PALETTE, PNG_INTERLACE_NONE, idx, pal, 3, trns, 3);
+    TU_OK(unet_image_read(tmp_path("pal.png"), 0, &b));
+    assert_int_equal(b.c, 3);
+    assert_int_equal(b.bits, 8);
+    for (int i = 0; i < w * h; i++) {
+        assert_true(b.data[i] == pal[i % 3].red);
+        assert_true(b.data[w * h + i] == pal[i % 3].green);
+        assert_true(b.data[2 * w * h + i] == pal[i % 3].blue);
+    }
+    unet_image_free(&b);
+
+    /* 16-bit grey + alpha, interlaced: alpha dropped, values exact */
+    unsigned char ga[7 * 5 * 4];
+    for (int i = 0; i < w * h; i++) {
+        unsigned v = (unsigned)(i * 1871 + 3), a = (unsigned)(65535 - i);
+        ga[4 * i] = (unsigned char)(v >> 8);
+        ga[4 * i + 1] = (unsigned char)v;
+        ga[4 * i + 2] = (unsigned char)(a >> 8);
+        ga[4 * i + 3] = (unsigned char)a;
+    }
+    raw_png(tmp_path("ga16.png"), w, h, 16, PNG_COLOR_TYPE_GRAY_ALPHA, PNG_INTERLACE_ADAM7, ga, NULL, 0, NULL, 0);
+    TU_OK(unet_image_read(tmp_path("ga16.png"), 0, &b));
+    assert_int_equal(b.c, 1);
+    assert_int_equal(b.bits, 16);
+    for (int i = 0; i < w * h; i++) assert_true(b.data[i] == (float)((unsigned)(i * 1871 + 3) & 0xFFFFu));
+    unet_image_free(&b);
+
+    /* 8-bit RGBA: alpha dropped */
+    unsigned char rgba[7 * 5 * 4];
+    for (int i = 0; i < 4 * w * h; i++) rgba[i] = (unsigned char)(i * 7);
+    raw_png(tmp_path("rgba.png"), w, h, 8, PNG_COLOR_TYPE_RGBA, PNG_INTERLACE_NONE, rgba, NULL, 0, NULL, 0);
+    TU_OK(unet_image_read(tmp_path("rgba.png"), 0, &b));
+    assert_int_equal(b.c, 3);
+    for (int i = 0; i < w * h; i++)
+        for (int ch = 0; ch < 3; ch++) assert_true(b.data[ch * w * h + i] == (float)rgba[4 * i + ch]);
+    unet_image_free(&b);
+
+    /* 1-bit grey: scaled to 0/255 */
+    unsigned char bits1[5] = {0xA0, 0x40, 0xFE, 0x00, 0x02}; /* 7 px per row, 1 byte per row */
+    raw_png(tmp_path("g1.png"), w, h, 1, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, bits1, NULL, 0, NULL, 0);
+    TU_OK(unet_image_read(tmp_path("g1.png"), 0, &b));
+    assert_int_equal(b.bits, 8);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            assert_true(*unet_image_at(&b, 0, y, x) == (((bits1[y] >> (7 - x)) & 1) ? 255.0f : 0.0f));
+    unet_image_free(&b);
 }
 
 static void test_tiff_roundtrips(void **state)
@@ -522,6 +607,7 @@ int main(void)
         cmocka_unit_test(test_png8_roundtrip),
         cmocka_unit_test(test_png16_exact),
         cmocka_unit_test(test_png_rgb_and_clamp),
+        cmocka_unit_test(test_png_layouts),
         cmocka_unit_test(test_tiff_roundtrips),
         cmocka_unit_test(test_tiff_stack),
         cmocka_unit_test(test_tiff_tiled_and_unsupported),

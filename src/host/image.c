@@ -138,8 +138,10 @@ static int png_read_body(png_job *job, unet_image *img, unet_status *st)
     int ctype = png_get_color_type(job->png, job->info);
     if (ctype == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(job->png);
     if (ctype == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(job->png);
-    if (ctype & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(job->png);
-    /* tRNS is not expanded into alpha, so it is simply ignored. */
+    /* Alpha, and the alpha that expansion makes of a tRNS chunk, is dropped
+     * (libpng strips after expanding). */
+    if ((ctype & PNG_COLOR_MASK_ALPHA) || png_get_valid(job->png, job->info, PNG_INFO_tRNS))
+        png_set_strip_alpha(job->png);
     png_set_interlace_handling(job->png);
     png_read_update_info(job->png, job->info);
     int channels = png_get_channels(job->png, job->info);
