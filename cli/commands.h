@@ -3,5 +3,6 @@
 #define UNETCL_CLI_COMMANDS_H
 
 int cmd_devices(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
 
 #endif

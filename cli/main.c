@@ -12,6 +12,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"devices", cmd_devices, "list OpenCL platforms and devices"},
+    {"synth", cmd_synth, "write synthetic cell images with instance labels"},
 };
 
 static void usage(FILE *f)
