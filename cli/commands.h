@@ -4,5 +4,6 @@
 
 int cmd_devices(int argc, char **argv);
 int cmd_weightmap(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
 
 #endif

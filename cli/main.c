@@ -13,6 +13,7 @@ typedef struct command {
 static const command commands[] = {
     {"devices", cmd_devices, "list OpenCL platforms and devices"},
     {"weightmap", cmd_weightmap, "compute the paper's loss weight map of a label image"},
+    {"synth", cmd_synth, "write synthetic cell images with instance labels"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,763 @@
+/* Host images: PNG (libpng) and TIFF (libtiff) reading and writing, file listing. */
+#define _POSIX_C_SOURCE 200809L
+#include "image.h"
+#include "error.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <math.h>
+#include <png.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <tiffio.h>
+#include <unistd.h>
+
+/* Largest image accepted (elements), to fail cleanly on absurd headers. */
+#define UNET_IMAGE_MAX_ELEMS ((size_t)1 << 31)
+
+/* ---- image ------------------------------------------------------------- */
+
+unet_status unet_image_alloc(unet_image *img, int w, int h, int c, int bits)
+{
+    if (!img) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_image_alloc: image is NULL");
+    memset(img, 0, sizeof *img);
+    if (w <= 0 || h <= 0 || c <= 0)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_image_alloc: bad size %d x %d x %d", w, h, c);
+    if (bits != 8 && bits != 16 && bits != 32)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_image_alloc: bits must be 8, 16 or 32, not %d", bits);
+    size_t n = (size_t)w * (size_t)h * (size_t)c;
+    if (n / (size_t)w / (size_t)h != (size_t)c || n > UNET_IMAGE_MAX_ELEMS)
+        return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "image of %d x %d x %d is too large", w, h, c);
+    img->data = calloc(n, sizeof(float));
+    if (!img->data)
+        return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for an image of %d x %d x %d", w, h, c);
+    img->w = w;
+    img->h = h;
+    img->c = c;
+    img->bits = bits;
+    return UNET_OK;
+}
+
+void unet_image_free(unet_image *img)
+{
+    if (!img) return;
+    free(img->data);
+    memset(img, 0, sizeof *img);
+}
+
+static unet_status check_image(const char *path, const unet_image *img)
+{
+    if (!path || !*path) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "writing an image: no file name given");
+    if (!img || !img->data || img->w <= 0 || img->h <= 0 || img->c <= 0)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "writing %s: the image is empty", path);
+    return UNET_OK;
+}
+
+static unsigned to_uint(float v, unsigned maxv)
+{
+    if (!(v > 0.0f)) return 0; /* also NaN */
+    if (v >= (float)maxv) return maxv;
+    return (unsigned)lrintf(v);
+}
+
+/* ---- atomic file creation ---------------------------------------------- */
+
+/* Creates a new temporary file next to path; returns its fd and name. */
+static int open_temp(const char *path, char *tmp, size_t tmpsize)
+{
+    static unsigned counter;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        unsigned k = __atomic_fetch_add(&counter, 1u, __ATOMIC_RELAXED);
+        int len = snprintf(tmp, tmpsize, "%s.tmp.%ld.%u", path, (long)getpid(), k);
+        if (len < 0 || (size_t)len >= tmpsize) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    return -1;
+}
+
+static unet_status finish_temp(const char *tmp, const char *path)
+{
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return unet_seterr(UNET_ERR_IO, "writing %s: cannot rename the temporary file %s onto it: %s", path, tmp,
+                           strerror(e));
+    }
+    return UNET_OK;
+}
+
+/* ---- PNG reading --------------------------------------------------------- */
+
+typedef struct png_job {
+    const char *path;
+    FILE *f;
+    png_structp png;
+    png_infop info;
+    unsigned char *pixels;
+    png_bytep *rows;
+    char msg[512];
+} png_job;
+
+static void png_err_fn(png_structp png, png_const_charp msg)
+{
+    png_job *job = png_get_error_ptr(png);
+    snprintf(job->msg, sizeof job->msg, "%s", msg ? msg : "unknown libpng error");
+    png_longjmp(png, 1);
+}
+
+static void png_warn_fn(png_structp png, png_const_charp msg)
+{
+    (void)png;
+    (void)msg; /* warnings (e.g. a bad ancillary chunk) are not errors: ignored */
+}
+
+/* Runs the libpng part; returns 0 on success, 1 after a libpng error. Keeps
+ * all state in *job so nothing depends on locals across longjmp. */
+static int png_read_body(png_job *job, unet_image *img, unet_status *st)
+{
+    if (setjmp(png_jmpbuf(job->png))) return 1;
+    png_init_io(job->png, job->f);
+    png_set_sig_bytes(job->png, 8);
+    png_read_info(job->png, job->info);
+    png_uint_32 w = png_get_image_width(job->png, job->info);
+    png_uint_32 h = png_get_image_height(job->png, job->info);
+    int depth = png_get_bit_depth(job->png, job->info);
+    int ctype = png_get_color_type(job->png, job->info);
+    if (ctype == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(job->png);
+    if (ctype == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(job->png);
+    /* Alpha, and the alpha that expansion makes of a tRNS chunk, is dropped
+     * (libpng strips after expanding). */
+    if ((ctype & PNG_COLOR_MASK_ALPHA) || png_get_valid(job->png, job->info, PNG_INFO_tRNS))
+        png_set_strip_alpha(job->png);
+    png_set_interlace_handling(job->png);
+    png_read_update_info(job->png, job->info);
+    int channels = png_get_channels(job->png, job->info);
+    int bits = png_get_bit_depth(job->png, job->info);
+    size_t rowbytes = png_get_rowbytes(job->png, job->info);
+    if ((channels != 1 && channels != 3) || (bits != 8 && bits != 16)) {
+        *st = unet_seterr(UNET_ERR_FORMAT, "reading %s: unsupported PNG layout (%d channels of %d bits after expansion)",
+                          job->path, channels, bits);
+        return 0;
+    }
+    if (w == 0 || h == 0 || w > 1000000 || h > 1000000 ||
+        (size_t)w * h * channels > UNET_IMAGE_MAX_ELEMS) {
+        *st = unet_seterr(UNET_ERR_FORMAT, "reading %s: PNG size %lu x %lu is out of range", job->path,
+                          (unsigned long)w, (unsigned long)h);
+        return 0;
+    }
+    job->pixels = malloc(rowbytes * h);
+    job->rows = malloc(sizeof(png_bytep) * h);
+    if (!job->pixels || !job->rows) {
+        *st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "reading %s: out of host memory for %lu x %lu pixels", job->path,
+                          (unsigned long)w, (unsigned long)h);
+        return 0;
+    }
+    for (png_uint_32 y = 0; y < h; y++) job->rows[y] = job->pixels + rowbytes * y;
+    png_read_image(job->png, job->rows);
+    png_read_end(job->png, NULL);
+
+    *st = unet_image_alloc(img, (int)w, (int)h, channels, bits);
+    if (*st != UNET_OK) return 0;
+    size_t plane = (size_t)w * h;
+    for (png_uint_32 y = 0; y < h; y++) {
+        const unsigned char *r = job->rows[y];
+        for (png_uint_32 x = 0; x < w; x++)
+            for (int ch = 0; ch < channels; ch++) {
+                size_t k = (size_t)x * channels + ch;
+                float v = bits == 16 ? (float)((r[2 * k] << 8) | r[2 * k + 1]) : (float)r[k];
+                img->data[ch * plane + (size_t)y * w + x] = v;
+            }
+    }
+    return 0;
+}
+
+unet_status unet_png_read(const char *path, unet_image *img)
+{
+    if (!img) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_png_read: image is NULL");
+    memset(img, 0, sizeof *img);
+    if (!path || !*path) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "reading a PNG: no file name given");
+    png_job *job = calloc(1, sizeof *job);
+    if (!job) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "reading %s: out of host memory", path);
+    job->path = path;
+    unet_status st = UNET_OK;
+    unsigned char sig[8];
+    job->f = fopen(path, "rb");
+    if (!job->f) {
+        st = unet_seterr(UNET_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+        goto done;
+    }
+    if (fread(sig, 1, 8, job->f) != 8 || png_sig_cmp(sig, 0, 8) != 0) {
+        st = unet_seterr(UNET_ERR_FORMAT, "%s is not a PNG file (bad signature or too short)", path);
+        goto done;
+    }
+    job->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, job, png_err_fn, png_warn_fn);
+    if (job->png) job->info = png_create_info_struct(job->png);
+    if (!job->png || !job->info) {
+        st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "reading %s: cannot create the libpng reader", path);
+        goto done;
+    }
+    if (png_read_body(job, img, &st)) {
+        unet_image_free(img);
+        st = unet_seterr(UNET_ERR_FORMAT, "reading %s: corrupt or truncated PNG: %s", path, job->msg);
+    }
+done:
+    if (job->png) png_destroy_read_struct(&job->png, job->info ? &job->info : NULL, NULL);
+    if (job->f) fclose(job->f);
+    free(job->rows);
+    free(job->pixels);
+    free(job);
+    if (st != UNET_OK) unet_image_free(img);
+    return st;
+}
+
+/* ---- PNG writing --------------------------------------------------------- */
+
+static int png_write_body(png_job *job, const unet_image *img, int bits)
+{
+    if (setjmp(png_jmpbuf(job->png))) return 1;
+    int w = img->w, h = img->h, c = img->c;
+    png_init_io(job->png, job->f);
+    png_set_IHDR(job->png, job->info, (png_uint_32)w, (png_uint_32)h, bits,
+                 c == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(job->png, job->info);
+    size_t plane = (size_t)w * h;
+    unsigned maxv = bits == 16 ? 65535u : 255u;
+    for (int y = 0; y < h; y++) {
+        unsigned char *r = job->pixels;
+        for (int x = 0; x < w; x++)
+            for (int ch = 0; ch < c; ch++) {
+                unsigned v = to_uint(img->data[ch * plane + (size_t)y * w + x], maxv);
+                size_t k = (size_t)x * c + ch;
+                if (bits == 16) {
+                    r[2 * k] = (unsigned char)(v >> 8);
+                    r[2 * k + 1] = (unsigned char)(v & 255u);
+                } else
+                    r[k] = (unsigned char)v;
+            }
+        png_write_row(job->png, r);
+    }
+    png_write_end(job->png, NULL);
+    return 0;
+}
+
+unet_status unet_png_write(const char *path, const unet_image *img, int bits)
+{
+    UNET_TRY(check_image(path, img));
+    if (bits != 8 && bits != 16)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "writing %s: PNG bits must be 8 or 16, not %d", path, bits);
+    if (img->c != 1 && img->c != 3)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "writing %s: PNG needs 1 (grey) or 3 (RGB) channels, not %d",
+                           path, img->c);
+    char tmp[4096];
+    int fd = open_temp(path, tmp, sizeof tmp);
+    if (fd < 0) return unet_seterr(UNET_ERR_IO, "cannot create a file next to %s: %s", path, strerror(errno));
+    png_job *job = calloc(1, sizeof *job);
+    unet_status st = UNET_OK;
+    if (!job) {
+        close(fd);
+        unlink(tmp);
+        return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "writing %s: out of host memory", path);
+    }
+    job->path = path;
+    job->f = fdopen(fd, "wb");
+    if (!job->f) {
+        st = unet_seterr(UNET_ERR_IO, "writing %s: %s", path, strerror(errno));
+        close(fd);
+        goto done;
+    }
+    job->pixels = malloc((size_t)img->w * img->c * (bits / 8));
+    job->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, job, png_err_fn, png_warn_fn);
+    if (job->png) job->info = png_create_info_struct(job->png);
+    if (!job->pixels || !job->png || !job->info) {
+        st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "writing %s: out of host memory", path);
+        goto done;
+    }
+    if (png_write_body(job, img, bits))
+        st = unet_seterr(UNET_ERR_IO, "writing %s: libpng: %s", path, job->msg);
+done:
+    if (job->png) png_destroy_write_struct(&job->png, job->info ? &job->info : NULL);
+    if (job->f) {
+        int bad = ferror(job->f);
+        if (fclose(job->f) != 0 || bad) {
+            if (st == UNET_OK) st = unet_seterr(UNET_ERR_IO, "writing %s: %s", path, strerror(errno ? errno : EIO));
+        }
+    }
+    free(job->pixels);
+    free(job);
+    if (st != UNET_OK) {
+        unlink(tmp);
+        return st;
+    }
+    return finish_temp(tmp, path);
+}
+
+/* ---- TIFF messages -------------------------------------------------------- */
+
+static _Thread_local char g_tiff_msg[512];
+
+static void tiff_error_handler(const char *module, const char *fmt, va_list ap)
+{
+    char m[400];
+    vsnprintf(m, sizeof m, fmt, ap);
+    if (module && *module) snprintf(g_tiff_msg, sizeof g_tiff_msg, "%s: %s", module, m);
+    else snprintf(g_tiff_msg, sizeof g_tiff_msg, "%s", m);
+}
+
+static void tiff_warning_handler(const char *module, const char *fmt, va_list ap)
+{
+    (void)module;
+    (void)fmt;
+    (void)ap; /* warnings (unknown tags etc.) are not errors: dropped */
+}
+
+static pthread_once_t g_tiff_once = PTHREAD_ONCE_INIT;
+static void tiff_install_handlers(void)
+{
+    TIFFSetErrorHandler(tiff_error_handler);
+    TIFFSetWarningHandler(tiff_warning_handler);
+}
+
+static void tiff_prepare(void)
+{
+    pthread_once(&g_tiff_once, tiff_install_handlers);
+    g_tiff_msg[0] = '\0';
+}
+
+static const char *tiff_msg(void) { return g_tiff_msg[0] ? g_tiff_msg : "no details from libtiff"; }
+
+/* Opens an existing TIFF for reading with clear errors. */
+static unet_status tiff_open_read(const char *path, TIFF **out)
+{
+    *out = NULL;
+    if (!path || !*path) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "reading a TIFF: no file name given");
+    FILE *f = fopen(path, "rb");
+    if (!f) return unet_seterr(UNET_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    unsigned char sig[4];
+    size_t got = fread(sig, 1, 4, f);
+    fclose(f);
+    if (got != 4 || !((sig[0] == 'I' && sig[1] == 'I' && (sig[2] == 42 || sig[2] == 43) && sig[3] == 0) ||
+                      (sig[0] == 'M' && sig[1] == 'M' && sig[2] == 0 && (sig[3] == 42 || sig[3] == 43))))
+        return unet_seterr(UNET_ERR_FORMAT, "%s is not a TIFF file (bad header or too short)", path);
+    tiff_prepare();
+    TIFF *t = TIFFOpen(path, "r");
+    if (!t) return unet_seterr(UNET_ERR_FORMAT, "reading %s: corrupt TIFF: %s", path, tiff_msg());
+    *out = t;
+    return UNET_OK;
+}
+
+unet_status unet_tiff_count_pages(const char *path, int *pages)
+{
+    if (!pages) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_tiff_count_pages: pages is NULL");
+    *pages = 0;
+    TIFF *t;
+    UNET_TRY(tiff_open_read(path, &t));
+    tdir_t n = TIFFNumberOfDirectories(t);
+    TIFFClose(t);
+    if (n <= 0) return unet_seterr(UNET_ERR_FORMAT, "reading %s: the TIFF has no readable page: %s", path, tiff_msg());
+    *pages = (int)n;
+    return UNET_OK;
+}
+
+/* Copies one decoded block (rows x cols pixels of spp samples, row stride in
+ * samples) to the image at (y0, x0), keeping the first c samples. */
+static void tiff_copy_block(unet_image *img, const unsigned char *buf, int fmt_float, int bps, int spp,
+                            size_t stride, int y0, int x0, int rows, int cols)
+{
+    size_t plane = (size_t)img->w * img->h;
+    for (int r = 0; r < rows; r++)
+        for (int x = 0; x < cols; x++)
+            for (int ch = 0; ch < img->c; ch++) {
+                size_t k = (size_t)r * stride + (size_t)x * spp + ch;
+                float v;
+                if (fmt_float) {
+                    memcpy(&v, buf + 4 * k, 4);
+                } else if (bps == 16) {
+                    uint16_t u;
+                    memcpy(&u, buf + 2 * k, 2);
+                    v = (float)u;
+                } else
+                    v = (float)buf[k];
+                img->data[ch * plane + (size_t)(y0 + r) * img->w + (x0 + x)] = v;
+            }
+}
+
+static unet_status tiff_read_page(TIFF *t, const char *path, int page, unet_image *img)
+{
+    uint32_t w = 0, h = 0;
+    uint16_t bps = 1, spp = 1, fmt = SAMPLEFORMAT_UINT, photo = PHOTOMETRIC_MINISBLACK, planar = PLANARCONFIG_CONTIG;
+    if (!TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &w) || !TIFFGetField(t, TIFFTAG_IMAGELENGTH, &h))
+        return unet_seterr(UNET_ERR_FORMAT, "reading %s page %d: the TIFF has no image size", path, page);
+    TIFFGetFieldDefaulted(t, TIFFTAG_BITSPERSAMPLE, &bps);
+    TIFFGetFieldDefaulted(t, TIFFTAG_SAMPLESPERPIXEL, &spp);
+    TIFFGetFieldDefaulted(t, TIFFTAG_SAMPLEFORMAT, &fmt);
+    TIFFGetFieldDefaulted(t, TIFFTAG_PLANARCONFIG, &planar);
+    if (!TIFFGetField(t, TIFFTAG_PHOTOMETRIC, &photo)) photo = spp >= 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK;
+
+    int is_float = fmt == SAMPLEFORMAT_IEEEFP;
+    if (!((fmt == SAMPLEFORMAT_UINT && (bps == 8 || bps == 16)) || (is_float && bps == 32)))
+        return unet_seterr(UNET_ERR_FORMAT,
+                           "reading %s page %d: unsupported TIFF samples (%u bits, %s); supported are 8/16-bit "
+                           "unsigned and 32-bit float",
+                           path, page, (unsigned)bps,
+                           fmt == SAMPLEFORMAT_INT ? "signed integer"
+                           : fmt == SAMPLEFORMAT_IEEEFP ? "float"
+                           : fmt == SAMPLEFORMAT_UINT ? "unsigned integer"
+                                                        : "other sample format");
+    int c;
+    if (photo == PHOTOMETRIC_MINISBLACK && spp >= 1) c = 1;
+    else if (photo == PHOTOMETRIC_RGB && spp >= 3) c = 3;
+    else
+        return unet_seterr(UNET_ERR_FORMAT,
+                           "reading %s page %d: unsupported TIFF colour layout (photometric %u, %u samples per "
+                           "pixel); supported are grey (min-is-black) and RGB",
+                           path, page, (unsigned)photo, (unsigned)spp);
+    if (planar != PLANARCONFIG_CONTIG && spp > 1)
+        return unet_seterr(UNET_ERR_FORMAT,
+                           "reading %s page %d: separate colour planes (PlanarConfiguration 2) are not supported; "
+                           "save the TIFF with contiguous (interleaved) samples",
+                           path, page);
+    if (w == 0 || h == 0 || w > 1000000 || h > 1000000 || (size_t)w * h * c > UNET_IMAGE_MAX_ELEMS)
+        return unet_seterr(UNET_ERR_FORMAT, "reading %s page %d: TIFF size %lu x %lu is out of range", path, page,
+                           (unsigned long)w, (unsigned long)h);
+    UNET_TRY(unet_image_alloc(img, (int)w, (int)h, c, bps));
+    size_t bytes = bps / 8;
+    unsigned char *buf = NULL;
+    unet_status st = UNET_OK;
+    if (TIFFIsTiled(t)) {
+        uint32_t tw = 0, th = 0;
+        TIFFGetField(t, TIFFTAG_TILEWIDTH, &tw);
+        TIFFGetField(t, TIFFTAG_TILELENGTH, &th);
+        tmsize_t tsize = TIFFTileSize(t);
+        if (tw == 0 || th == 0 || tsize <= 0 || (size_t)tsize < (size_t)tw * th * spp * bytes) {
+            st = unet_seterr(UNET_ERR_FORMAT, "reading %s page %d: bad TIFF tile layout", path, page);
+            goto done;
+        }
+        buf = malloc((size_t)tsize);
+        if (!buf) {
+            st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "reading %s: out of host memory", path);
+            goto done;
+        }
+        for (uint32_t y = 0; y < h; y += th)
+            for (uint32_t x = 0; x < w; x += tw) {
+                if (TIFFReadTile(t, buf, x, y, 0, 0) < 0) {
+                    st = unet_seterr(UNET_ERR_FORMAT, "reading %s page %d: corrupt or truncated TIFF tile at (%u, %u): %s",
+                                     path, page, (unsigned)x, (unsigned)y, tiff_msg());
+                    goto done;
+                }
+                int rows = (int)(h - y < th ? h - y : th), cols = (int)(w - x < tw ? w - x : tw);
+                tiff_copy_block(img, buf, is_float, bps, spp, (size_t)tw * spp, (int)y, (int)x, rows, cols);
+            }
+    } else {
+        uint32_t rps = 0;
+        TIFFGetFieldDefaulted(t, TIFFTAG_ROWSPERSTRIP, &rps);
+        if (rps == 0 || rps > h) rps = h;
+        tmsize_t ssize = TIFFStripSize(t);
+        size_t rowbytes = (size_t)w * spp * bytes;
+        if (ssize <= 0) {
+            st = unet_seterr(UNET_ERR_FORMAT, "reading %s page %d: bad TIFF strip layout: %s", path, page, tiff_msg());
+            goto done;
+        }
+        buf = malloc((size_t)ssize);
+        if (!buf) {
+            st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "reading %s: out of host memory", path);
+            goto done;
+        }
+        uint32_t nstrips = TIFFNumberOfStrips(t);
+        for (uint32_t s = 0; s < nstrips && (uint64_t)s * rps < h; s++) {
+            uint32_t y = s * rps;
+            int rows = (int)(h - y < rps ? h - y : rps);
+            tmsize_t got = TIFFReadEncodedStrip(t, s, buf, (tmsize_t)(rowbytes * rows));
+            if (got < 0 || (size_t)got < rowbytes * rows) {
+                st = unet_seterr(UNET_ERR_FORMAT, "reading %s page %d: corrupt or truncated TIFF strip %u: %s", path,
+                                 page, (unsigned)s, got < 0 ? tiff_msg() : "too few bytes");
+                goto done;
+            }
+            tiff_copy_block(img, buf, is_float, bps, spp, (size_t)w * spp, (int)y, 0, rows, (int)w);
+        }
+        if ((uint64_t)nstrips * rps < h) {
+            st = unet_seterr(UNET_ERR_FORMAT, "reading %s page %d: the TIFF has too few strips (%u of %u rows)", path,
+                             page, (unsigned)(nstrips * rps), (unsigned)h);
+            goto done;
+        }
+    }
+done:
+    free(buf);
+    if (st != UNET_OK) unet_image_free(img);
+    return st;
+}
+
+unet_status unet_tiff_read(const char *path, int page, unet_image *img)
+{
+    if (!img) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_tiff_read: image is NULL");
+    memset(img, 0, sizeof *img);
+    TIFF *t;
+    UNET_TRY(tiff_open_read(path, &t));
+    unet_status st = UNET_OK;
+    if (page < 0) {
+        st = unet_seterr(UNET_ERR_INVALID_ARGUMENT, "reading %s: page %d is negative", path, page);
+    } else if (page > 0 && !TIFFSetDirectory(t, (tdir_t)page)) {
+        int n = (int)TIFFNumberOfDirectories(t);
+        st = unet_seterr(n <= page ? UNET_ERR_INVALID_ARGUMENT : UNET_ERR_FORMAT,
+                         "reading %s: cannot go to page %d (the file has %d pages): %s", path, page, n,
+                         n <= page ? "page out of range" : tiff_msg());
+    } else
+        st = tiff_read_page(t, path, page, img);
+    TIFFClose(t);
+    return st;
+}
+
+/* ---- TIFF writing ---------------------------------------------------------- */
+
+static unet_status tiff_write_page(TIFF *t, const char *path, const unet_image *img, int bits)
+{
+    int w = img->w, h = img->h, c = img->c;
+    int ok = 1;
+    ok &= TIFFSetField(t, TIFFTAG_IMAGEWIDTH, (uint32_t)w);
+    ok &= TIFFSetField(t, TIFFTAG_IMAGELENGTH, (uint32_t)h);
+    ok &= TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, (uint16_t)bits);
+    ok &= TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, (uint16_t)c);
+    ok &= TIFFSetField(t, TIFFTAG_SAMPLEFORMAT, (uint16_t)(bits == 32 ? SAMPLEFORMAT_IEEEFP : SAMPLEFORMAT_UINT));
+    ok &= TIFFSetField(t, TIFFTAG_PHOTOMETRIC, (uint16_t)(c == 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK));
+    ok &= TIFFSetField(t, TIFFTAG_PLANARCONFIG, (uint16_t)PLANARCONFIG_CONTIG);
+    ok &= TIFFSetField(t, TIFFTAG_COMPRESSION, (uint16_t)COMPRESSION_LZW);
+    ok &= TIFFSetField(t, TIFFTAG_PREDICTOR, (uint16_t)(bits == 32 ? PREDICTOR_FLOATINGPOINT : PREDICTOR_HORIZONTAL));
+    ok &= TIFFSetField(t, TIFFTAG_ORIENTATION, (uint16_t)ORIENTATION_TOPLEFT);
+    ok &= TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, TIFFDefaultStripSize(t, 0));
+    if (!ok) return unet_seterr(UNET_ERR_IO, "writing %s: cannot set the TIFF tags: %s", path, tiff_msg());
+    size_t bytes = (size_t)bits / 8, plane = (size_t)w * h;
+    unsigned char *row = malloc((size_t)w * c * bytes);
+    if (!row) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "writing %s: out of host memory", path);
+    unet_status st = UNET_OK;
+    for (int y = 0; y < h && st == UNET_OK; y++) {
+        for (int x = 0; x < w; x++)
+            for (int ch = 0; ch < c; ch++) {
+                float v = img->data[ch * plane + (size_t)y * w + x];
+                size_t k = (size_t)x * c + ch;
+                if (bits == 32) memcpy(row + 4 * k, &v, 4);
+                else if (bits == 16) {
+                    uint16_t u = (uint16_t)to_uint(v, 65535u);
+                    memcpy(row + 2 * k, &u, 2);
+                } else
+                    row[k] = (unsigned char)to_uint(v, 255u);
+            }
+        if (TIFFWriteScanline(t, row, (uint32_t)y, 0) < 0)
+            st = unet_seterr(UNET_ERR_IO, "writing %s row %d: %s", path, y, tiff_msg());
+    }
+    free(row);
+    if (st == UNET_OK && !TIFFWriteDirectory(t))
+        st = unet_seterr(UNET_ERR_IO, "writing %s: cannot finish the TIFF page: %s", path, tiff_msg());
+    return st;
+}
+
+unet_status unet_tiff_write(const char *path, const unet_image *img, int bits, int append)
+{
+    UNET_TRY(check_image(path, img));
+    if (bits != 8 && bits != 16 && bits != 32)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "writing %s: TIFF bits must be 8, 16 or 32 (float), not %d", path,
+                           bits);
+    if (img->c != 1 && img->c != 3)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "writing %s: TIFF needs 1 (grey) or 3 (RGB) channels, not %d",
+                           path, img->c);
+    tiff_prepare();
+    if (append) {
+        struct stat sb;
+        if (stat(path, &sb) == 0) {
+            /* Check that it is a TIFF we may append to before libtiff touches it. */
+            TIFF *r;
+            UNET_TRY(tiff_open_read(path, &r));
+            TIFFClose(r);
+            tiff_prepare();
+            TIFF *t = TIFFOpen(path, "a");
+            if (!t) return unet_seterr(UNET_ERR_IO, "cannot open %s to append a page: %s", path, tiff_msg());
+            unet_status st = tiff_write_page(t, path, img, bits);
+            TIFFClose(t);
+            return st;
+        }
+    }
+    char tmp[4096];
+    int fd = open_temp(path, tmp, sizeof tmp);
+    if (fd < 0) return unet_seterr(UNET_ERR_IO, "cannot create a file next to %s: %s", path, strerror(errno));
+    TIFF *t = TIFFFdOpen(fd, tmp, "w");
+    if (!t) {
+        close(fd);
+        unlink(tmp);
+        return unet_seterr(UNET_ERR_IO, "writing %s: cannot start a TIFF: %s", path, tiff_msg());
+    }
+    unet_status st = tiff_write_page(t, path, img, bits);
+    TIFFClose(t); /* closes fd */
+    if (st != UNET_OK) {
+        unlink(tmp);
+        return st;
+    }
+    return finish_temp(tmp, path);
+}
+
+/* ---- generic ---------------------------------------------------------------- */
+
+static int ends_with_ci(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcasecmp(s + a - b, suffix) == 0;
+}
+
+static int is_image_name(const char *name)
+{
+    return ends_with_ci(name, ".png") || ends_with_ci(name, ".tif") || ends_with_ci(name, ".tiff");
+}
+
+typedef enum { KIND_UNKNOWN, KIND_PNG, KIND_TIFF } file_kind;
+
+static unet_status sniff(const char *path, file_kind *kind)
+{
+    *kind = KIND_UNKNOWN;
+    if (!path || !*path) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "reading an image: no file name given");
+    FILE *f = fopen(path, "rb");
+    if (!f) return unet_seterr(UNET_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    unsigned char sig[8] = {0};
+    size_t got = fread(sig, 1, 8, f);
+    fclose(f);
+    if (got == 8 && png_sig_cmp(sig, 0, 8) == 0) *kind = KIND_PNG;
+    else if (got >= 4 && ((sig[0] == 'I' && sig[1] == 'I') || (sig[0] == 'M' && sig[1] == 'M')))
+        *kind = KIND_TIFF;
+    else
+        return unet_seterr(UNET_ERR_FORMAT, "%s is neither a PNG nor a TIFF file%s", path,
+                           got == 0 ? " (it is empty)" : " (unknown header)");
+    return UNET_OK;
+}
+
+unet_status unet_image_read(const char *path, int page, unet_image *img)
+{
+    if (!img) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_image_read: image is NULL");
+    memset(img, 0, sizeof *img);
+    file_kind k;
+    UNET_TRY(sniff(path, &k));
+    if (k == KIND_PNG) {
+        if (page != 0)
+            return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "reading %s: a PNG has one page, page %d asked for", path,
+                               page);
+        return unet_png_read(path, img);
+    }
+    return unet_tiff_read(path, page, img);
+}
+
+unet_status unet_image_count_pages(const char *path, int *pages)
+{
+    if (!pages) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_image_count_pages: pages is NULL");
+    *pages = 0;
+    file_kind k;
+    UNET_TRY(sniff(path, &k));
+    if (k == KIND_PNG) {
+        *pages = 1;
+        return UNET_OK;
+    }
+    return unet_tiff_count_pages(path, pages);
+}
+
+unet_status unet_image_write(const char *path, const unet_image *img, int bits)
+{
+    UNET_TRY(check_image(path, img));
+    if (ends_with_ci(path, ".png")) return unet_png_write(path, img, bits);
+    if (ends_with_ci(path, ".tif") || ends_with_ci(path, ".tiff")) return unet_tiff_write(path, img, bits, 0);
+    return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "writing %s: unknown image extension (use .png, .tif or .tiff)",
+                       path);
+}
+
+/* ---- listing ------------------------------------------------------------------ */
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+void unet_list_free(char **paths, int n)
+{
+    if (!paths) return;
+    for (int i = 0; i < n; i++) free(paths[i]);
+    free(paths);
+}
+
+static unet_status list_push(char ***paths, int *n, int *cap, const char *s)
+{
+    if (*n == *cap) {
+        int nc = *cap ? *cap * 2 : 16;
+        char **p = realloc(*paths, sizeof(char *) * (size_t)nc);
+        if (!p) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "listing files: out of host memory");
+        *paths = p;
+        *cap = nc;
+    }
+    size_t len = strlen(s);
+    char *c = malloc(len + 1);
+    if (!c) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "listing files: out of host memory");
+    memcpy(c, s, len + 1);
+    (*paths)[(*n)++] = c;
+    return UNET_OK;
+}
+
+unet_status unet_list_files(const char *pattern, char ***paths_out, int *n_out)
+{
+    if (!paths_out || !n_out) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_list_files: NULL output");
+    *paths_out = NULL;
+    *n_out = 0;
+    if (!pattern || !*pattern) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "listing files: no path or pattern given");
+    char **paths = NULL;
+    int n = 0, cap = 0;
+    unet_status st = UNET_OK;
+    struct stat sb;
+    if (stat(pattern, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        DIR *d = opendir(pattern);
+        if (!d) return unet_seterr(UNET_ERR_IO, "cannot list the folder %s: %s", pattern, strerror(errno));
+        size_t pl = strlen(pattern);
+        int slash = pl > 0 && pattern[pl - 1] == '/';
+        struct dirent *e;
+        while (st == UNET_OK && (e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.' || !is_image_name(e->d_name)) continue;
+            size_t len = pl + 1 + strlen(e->d_name) + 1;
+            char *full = malloc(len);
+            if (!full) {
+                st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "listing files: out of host memory");
+                break;
+            }
+            snprintf(full, len, "%s%s%s", pattern, slash ? "" : "/", e->d_name);
+            struct stat fs;
+            if (stat(full, &fs) == 0 && S_ISREG(fs.st_mode)) st = list_push(&paths, &n, &cap, full);
+            free(full);
+        }
+        closedir(d);
+        if (st == UNET_OK && n == 0)
+            st = unet_seterr(UNET_ERR_IO, "the folder %s has no image files (*.png, *.tif, *.tiff)", pattern);
+    } else if (stat(pattern, &sb) == 0) {
+        st = list_push(&paths, &n, &cap, pattern);
+    } else if (strpbrk(pattern, "*?[")) {
+        glob_t g;
+        memset(&g, 0, sizeof g);
+        int r = glob(pattern, 0, NULL, &g);
+        if (r == GLOB_NOMATCH) st = unet_seterr(UNET_ERR_IO, "no file matches %s", pattern);
+        else if (r != 0)
+            st = unet_seterr(r == GLOB_NOSPACE ? UNET_ERR_OUT_OF_MEMORY : UNET_ERR_IO, "cannot expand the pattern %s%s",
+                             pattern, r == GLOB_NOSPACE ? ": out of memory" : ": read error");
+        else
+            for (size_t i = 0; i < g.gl_pathc && st == UNET_OK; i++) st = list_push(&paths, &n, &cap, g.gl_pathv[i]);
+        globfree(&g);
+    } else {
+        st = unet_seterr(UNET_ERR_IO, "%s: %s", pattern, strerror(errno));
+    }
+    if (st != UNET_OK) {
+        unet_list_free(paths, n);
+        return st;
+    }
+    qsort(paths, (size_t)n, sizeof *paths, cmp_str);
+    *paths_out = paths;
+    *n_out = n;
+    return UNET_OK;
+}
