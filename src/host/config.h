@@ -1,0 +1,209 @@
+/*
+ * Run configuration: every setting of the INI sections [model], [data],
+ * [train], [augment], [weights], [device], [infer] and [output].
+ *
+ * Defaults are the values of the U-Net paper (Ronneberger et al. 2015) where
+ * the paper gives one, otherwise a documented choice (see config.c and the
+ * commented presets in configs/).
+ *
+ * Parsing: a small INI reader of our own (not inih). Debian's libinih 55 is
+ * built without INI_HANDLER_LINENO, truncates lines at 200 bytes (a long path
+ * would silently split into two "lines") and treats indented lines as
+ * continuations; we need exact line numbers for every error, duplicate-key
+ * detection and long paths, so config.c reads the file itself. Syntax:
+ *
+ *   ; comment            # comment         (whole-line comments)
+ *   [section]
+ *   key = value          ; inline comment  (";" or "#" after whitespace)
+ *   key = "value with ; or # or leading/trailing spaces"  (\" and \\ escapes)
+ *
+ * Values are trimmed; an unquoted value ends at the first " ;" / " #".
+ * Booleans: true/false, yes/no, on/off, 1/0 (case-insensitive). Integers are
+ * decimal; reals accept anything strtod does except inf/nan/overflow.
+ * Every error (unknown section or key, malformed or out-of-range value,
+ * duplicate key, syntax) is UNET_ERR_CONFIG with "FILE:LINE: ..." in
+ * unet_last_error(). Relative paths are used as written, i.e. relative to the
+ * current working directory of the process.
+ */
+#ifndef UNETCL_CONFIG_H
+#define UNETCL_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "unetcl/unetcl.h"
+
+/* Longest string value (paths), including the terminating NUL. */
+#define UNET_CONFIG_STR 4096
+
+typedef enum unet_label_type {
+    UNET_LABEL_INSTANCES = 0, /* integer instance ids, 0 = background */
+    UNET_LABEL_BINARY = 1,    /* foreground where pixel == foreground_value */
+    UNET_LABEL_CLASSES = 2    /* pixel value = class index 0..classes-1 */
+} unet_label_type;
+
+typedef enum unet_normalize {
+    UNET_NORM_PER_IMAGE = 0, /* subtract the image mean, divide by its std */
+    UNET_NORM_FIXED = 1      /* (x - norm_mean) / norm_std, x in [0,1] */
+} unet_normalize;
+
+typedef enum unet_lr_schedule {
+    UNET_LR_CONSTANT = 0,
+    UNET_LR_STEP = 1, /* lr * lr_gamma^(floor(iter / lr_step)) */
+    UNET_LR_POLY = 2  /* lr * (1 - iter/iterations)^lr_power */
+} unet_lr_schedule;
+
+typedef enum unet_balance_from {
+    UNET_BALANCE_IMAGE = 0,  /* class frequencies of each ground-truth image */
+    UNET_BALANCE_DATASET = 1 /* class frequencies over the whole training set */
+} unet_balance_from;
+
+/* Bits of unet_infer_config.outputs. */
+enum {
+    UNET_OUT_PROB = 1,
+    UNET_OUT_MASK = 2,
+    UNET_OUT_INSTANCES = 4,
+    UNET_OUT_OVERLAY = 8
+};
+
+typedef struct unet_model_config {
+    int in_channels;   /* 1 */
+    int classes;       /* 2 */
+    int depth;         /* 5: resolution levels including the bottleneck */
+    int base_channels; /* 64: channels of the first level, doubled per level */
+    double dropout;    /* 0.5: drop-out at the end of the contracting path, [0,1) */
+    int upconv_relu;   /* 1: ReLU after the 2x2 up-convolution */
+} unet_model_config;
+
+typedef struct unet_data_config {
+    char train_images[UNET_CONFIG_STR]; /* folder, glob or multi-page TIFF */
+    char train_labels[UNET_CONFIG_STR];
+    char val_images[UNET_CONFIG_STR];   /* optional; else val_fraction of train */
+    char val_labels[UNET_CONFIG_STR];
+    double val_fraction;                /* 0.2, [0,1) */
+    unet_label_type label_type;         /* instances */
+    int foreground_value;               /* 255 (binary labels) */
+    unet_normalize normalize;           /* per_image */
+    double norm_mean;                   /* 0 (fixed) */
+    double norm_std;                    /* 1 (fixed), > 0 */
+    int invert_labels;                  /* 0: 1 = swap foreground/background */
+} unet_data_config;
+
+typedef struct unet_train_config {
+    int tile;                   /* 572: input tile edge */
+    int iterations;             /* 10000 */
+    double lr;                  /* 0.01 */
+    double momentum;            /* 0.99 */
+    double weight_decay;        /* 0 */
+    unet_lr_schedule lr_schedule; /* constant */
+    int lr_step;                /* 5000 (step) */
+    double lr_gamma;            /* 0.1 (step) */
+    double lr_power;            /* 0.9 (poly) */
+    uint64_t seed;              /* 1 */
+    int val_every;              /* 500 iterations; 0 = never */
+    int val_tiles;              /* 0 = whole validation images; N = N random tiles */
+    int checkpoint_every;       /* 1000 iterations; 0 = only at the end */
+    int log_every;              /* 10 iterations */
+} unet_train_config;
+
+typedef struct unet_augment_config {
+    int enabled;           /* 1: master switch */
+    int elastic;           /* 1 */
+    int elastic_grid;      /* 3: coarse grid points per axis */
+    double elastic_sigma;  /* 10 px: std of the grid displacements */
+    int rotate;            /* 1 */
+    double rotate_max_deg; /* 180: uniform angle in [-max, max] */
+    int flip;              /* 1: random horizontal/vertical flips */
+    double shift;          /* 0 px: extra random shift (tiles are already placed at random) */
+    int gray;              /* 1: gray-value variation (brightness, contrast, gamma, noise) */
+    double brightness;     /* 0.1: additive, uniform in [-b, b] (intensity in [0,1]) */
+    double contrast;       /* 0.1: multiplicative, uniform in [1-c, 1+c] */
+    double gamma;          /* 0.1: exponent exp(uniform(-g, g)) */
+    double noise_std;      /* 0.02: additive Gaussian noise */
+} unet_augment_config;
+
+typedef struct unet_weights_config {
+    int enabled;       /* 1: weighted loss */
+    double w0;         /* 10 */
+    double sigma;      /* 5 px */
+    int class_balance; /* 1: w_c balances class frequencies */
+    unet_balance_from balance_from; /* image */
+    int border;        /* 1: separating border between touching instances */
+} unet_weights_config;
+
+typedef struct unet_device_config {
+    char select[256];                /* "auto" (see unet_context_options.device) */
+    char cache_dir[UNET_CONFIG_STR]; /* "" = default cache folder */
+    int no_cache;                    /* 0 */
+} unet_device_config;
+
+typedef struct unet_infer_config {
+    char model[UNET_CONFIG_STR];  /* checkpoint / weights file */
+    char input[UNET_CONFIG_STR];  /* image, folder, glob or TIFF stack */
+    char output[UNET_CONFIG_STR]; /* output folder */
+    int tile;                     /* 0 = choose automatically */
+    int tta;                      /* 0: 1 = average over flips/rotations */
+    unsigned outputs;             /* UNET_OUT_* bits; "prob,mask,instances,overlay" */
+} unet_infer_config;
+
+typedef struct unet_output_config {
+    char dir[UNET_CONFIG_STR];        /* "runs/unet" */
+    char checkpoint[UNET_CONFIG_STR]; /* "" = DIR/checkpoint.safetensors */
+    char log_csv[UNET_CONFIG_STR];    /* "" = DIR/train_log.csv */
+} unet_output_config;
+
+typedef struct unet_config {
+    unet_model_config model;
+    unet_data_config data;
+    unet_train_config train;
+    unet_augment_config augment;
+    unet_weights_config weights;
+    unet_device_config device;
+    unet_infer_config infer;
+    unet_output_config output;
+} unet_config;
+
+/* Fills cfg with the defaults (the paper's values). */
+void unet_config_default(unet_config *cfg);
+
+/* Reads an INI file and applies its settings on top of *cfg (call
+ * unet_config_default first for "defaults + file"). On error *cfg is left
+ * unchanged and the message starts with "PATH:LINE: ". */
+unet_status unet_config_load(unet_config *cfg, const char *path);
+
+/* The same for INI text in memory; name is used in messages ("NAME:LINE"). */
+unet_status unet_config_parse_string(unet_config *cfg, const char *text, const char *name);
+
+/* Applies one command-line override "section.key=value" (value as in the
+ * INI file, without quotes needed). On error *cfg is unchanged and the
+ * message names the override. */
+unet_status unet_config_set(unet_config *cfg, const char *assignment);
+
+/* Checks the relations between settings (e.g. val_images without
+ * val_labels). Single values are already checked when set. */
+unet_status unet_config_validate(const unet_config *cfg);
+
+/* Writes every setting as a commented INI file that unet_config_load reads
+ * back to an equal struct. */
+unet_status unet_config_to_ini(const unet_config *cfg, FILE *f);
+
+/* Serialises to a JSON object {"model":{...},"data":{...},...} (malloc'ed,
+ * free with free()); reals as JSON numbers that read back exactly, the seed
+ * as a decimal string (JSON numbers lose precision above 2^53). */
+unet_status unet_config_to_json(const unet_config *cfg, char **json);
+
+/* Applies a JSON object as written by unet_config_to_json on top of *cfg
+ * (missing keys keep their value; unknown sections or keys are errors).
+ * Numbers may also be given as strings. On error *cfg is unchanged. */
+unet_status unet_config_from_json(unet_config *cfg, const char *json);
+
+/* 1 if every setting is equal (reals compared exactly), else 0. */
+int unet_config_equal(const unet_config *a, const unet_config *b);
+
+/* Names of enum values ("instances", "step", ...) for logs. */
+const char *unet_label_type_name(unet_label_type t);
+const char *unet_normalize_name(unet_normalize n);
+const char *unet_lr_schedule_name(unet_lr_schedule s);
+const char *unet_balance_from_name(unet_balance_from b);
+
+#endif
