@@ -1007,3 +1007,13 @@ unet_status unet_config_from_json(unet_config *cfg, const char *json)
     cJSON_Delete(root);
     return st;
 }
+
+void unet_config_model(const unet_config *cfg, unet_model_config *m)
+{
+    m->in_channels = cfg->model.in_channels;
+    m->classes = cfg->model.classes;
+    m->depth = cfg->model.depth;
+    m->base_channels = cfg->model.base_channels;
+    m->dropout = (float)cfg->model.dropout;
+    m->upconv_relu = cfg->model.upconv_relu;
+}

@@ -66,14 +66,16 @@ enum {
     UNET_OUT_OVERLAY = 8
 };
 
-typedef struct unet_model_config {
+/* The [model] section (the library's unet_model_config is made from it
+ * with unet_config_model). */
+typedef struct unet_model_settings {
     int in_channels;   /* 1 */
     int classes;       /* 2 */
     int depth;         /* 5: resolution levels including the bottleneck */
     int base_channels; /* 64: channels of the first level, doubled per level */
     double dropout;    /* 0.5: drop-out at the end of the contracting path, [0,1) */
     int upconv_relu;   /* 1: ReLU after the 2x2 up-convolution */
-} unet_model_config;
+} unet_model_settings;
 
 typedef struct unet_data_config {
     char train_images[UNET_CONFIG_STR]; /* folder, glob or multi-page TIFF */
@@ -153,7 +155,7 @@ typedef struct unet_output_config {
 } unet_output_config;
 
 typedef struct unet_config {
-    unet_model_config model;
+    unet_model_settings model;
     unet_data_config data;
     unet_train_config train;
     unet_augment_config augment;
@@ -162,6 +164,9 @@ typedef struct unet_config {
     unet_infer_config infer;
     unet_output_config output;
 } unet_config;
+
+/* The model configuration of the library from the [model] section. */
+void unet_config_model(const unet_config *cfg, unet_model_config *model);
 
 /* Fills cfg with the defaults (the paper's values). */
 void unet_config_default(unet_config *cfg);
