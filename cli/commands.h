@@ -3,5 +3,6 @@
 #define UNETCL_CLI_COMMANDS_H
 
 int cmd_devices(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 #endif

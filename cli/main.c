@@ -12,6 +12,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"devices", cmd_devices, "list OpenCL platforms and devices"},
+    {"eval", cmd_eval, "score a prediction: ISBI pixel/Rand/warping error, SEG, IoU"},
 };
 
 static void usage(FILE *f)

@@ -727,6 +727,44 @@ done:
     return st;
 }
 
+unet_status unet_seg_ctc_2d(const uint32_t *truth, int truth_is_mask, const uint32_t *pred, int pred_is_mask, int w,
+                            int h, unet_seg_result *out)
+{
+    UNET_TRY(check_image("unet_seg_ctc_2d", w, h));
+    if (!truth || !pred || !out) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_seg_ctc_2d: null image");
+    size_t n = (size_t)w * h;
+    uint32_t *tl = NULL, *pl = NULL, *queue = malloc(n * sizeof *queue);
+    uint8_t *m = malloc(n);
+    unet_status st = UNET_OK;
+    if (!queue || !m) {
+        st = oom("component labels");
+        goto done;
+    }
+    if (truth_is_mask) {
+        if (!(tl = malloc(n * sizeof *tl))) {
+            st = oom("component labels");
+            goto done;
+        }
+        for (size_t i = 0; i < n; i++) m[i] = truth[i] != 0;
+        label_components(m, w, h, 4, tl, queue);
+    }
+    if (pred_is_mask) {
+        if (!(pl = malloc(n * sizeof *pl))) {
+            st = oom("component labels");
+            goto done;
+        }
+        for (size_t i = 0; i < n; i++) m[i] = pred[i] != 0;
+        label_components(m, w, h, 4, pl, queue);
+    }
+    st = unet_seg_ctc(tl ? tl : truth, pl ? pl : pred, n, out);
+done:
+    free(tl);
+    free(pl);
+    free(queue);
+    free(m);
+    return st;
+}
+
 /* ---- IoU / Dice ---------------------------------------------------------------- */
 
 unet_status unet_overlap_binary(const uint8_t *truth, const uint8_t *pred, size_t n, unet_overlap_result *out)

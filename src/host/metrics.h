@@ -144,6 +144,12 @@ typedef struct unet_seg_result {
  * 0 if none; SEG = mean J over truth objects. */
 unet_status unet_seg_ctc(const uint32_t *truth, const uint32_t *pred, size_t n, unet_seg_result *out);
 
+/* SEG of a w x h image where either side may be a binary mask (is_mask
+ * nonzero: != 0 = foreground), which is split into its 4-connected
+ * components first. */
+unet_status unet_seg_ctc_2d(const uint32_t *truth, int truth_is_mask, const uint32_t *pred, int pred_is_mask, int w,
+                            int h, unet_seg_result *out);
+
 typedef struct unet_overlap_result {
     uint64_t tp, fp, fn, tn;
     double iou;   /* tp / (tp + fp + fn); 1 when both masks are empty */
