@@ -1,0 +1,733 @@
+/* `unetcl eval`: scores a prediction against ground truth with the metrics of
+ * the U-Net paper's experiments (src/host/metrics.h, docs/metrics.md). */
+#include "commands.h"
+#include "metrics.h"
+#include "unetcl/unetcl.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <png.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <tiffio.h>
+
+/* ==== TEMPORARY image reader ==================================================
+ * A small local PNG/TIFF reader used until the project's image I/O
+ * (src/host/image.h, written in parallel) is available; replace
+ * tmp_read_stack() with it then. Reads 8/16-bit grey PNG (one page) and
+ * 8/16/32-bit unsigned or 32-bit float single-channel TIFF (every page of a
+ * multi-page stack, strips, any libtiff compression). Values are kept as
+ * stored (no scaling) in doubles. */
+
+typedef struct tmp_stack {
+    int w, h, pages;
+    int bits;     /* 8, 16, 32 */
+    int is_float; /* IEEE float samples */
+    double *v;    /* pages * h * w */
+} tmp_stack;
+
+static char tmp_err[512];
+
+static void tmp_seterr(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tmp_err, sizeof tmp_err, fmt, ap);
+    va_end(ap);
+}
+
+static void tmp_png_error(png_structp png, png_const_charp msg)
+{
+    tmp_seterr("libpng: %s", msg);
+    png_longjmp(png, 1);
+}
+
+static void tmp_png_warning(png_structp png, png_const_charp msg)
+{
+    (void)png;
+    (void)msg;
+}
+
+static int tmp_read_png(const char *path, tmp_stack *s)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        tmp_seterr("cannot open %s", path);
+        return -1;
+    }
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, tmp_png_error, tmp_png_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    png_bytep row = NULL;
+    double *volatile vals = NULL;
+    if (!png || !info) {
+        tmp_seterr("libpng: out of memory");
+        goto fail;
+    }
+    if (setjmp(png_jmpbuf(png))) goto fail;
+    png_init_io(png, f);
+    png_read_info(png, info);
+    png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+    int depth = png_get_bit_depth(png, info), ct = png_get_color_type(png, info);
+    if (ct == PNG_COLOR_TYPE_GRAY_ALPHA) {
+        png_set_strip_alpha(png);
+    } else if (ct != PNG_COLOR_TYPE_GRAY) {
+        tmp_seterr("%s is a colour PNG (colour type %d); eval needs a single-channel grey image", path, ct);
+        goto fail;
+    }
+    if (depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    png_read_update_info(png, info);
+    depth = png_get_bit_depth(png, info);
+    if (w == 0 || h == 0 || (uint64_t)w * h > (1u << 30)) {
+        tmp_seterr("%s: unsupported image size %ux%u", path, (unsigned)w, (unsigned)h);
+        goto fail;
+    }
+    row = malloc(png_get_rowbytes(png, info));
+    vals = malloc((size_t)w * h * sizeof(double));
+    if (!row || !vals) {
+        tmp_seterr("out of memory reading %s", path);
+        goto fail;
+    }
+    for (png_uint_32 y = 0; y < h; y++) {
+        png_read_row(png, row, NULL);
+        for (png_uint_32 x = 0; x < w; x++)
+            vals[(size_t)y * w + x] = depth == 16 ? (double)(row[2 * x] << 8 | row[2 * x + 1]) : (double)row[x];
+    }
+    png_read_end(png, NULL);
+    png_destroy_read_struct(&png, &info, NULL);
+    free(row);
+    fclose(f);
+    s->w = (int)w;
+    s->h = (int)h;
+    s->pages = 1;
+    s->bits = depth == 16 ? 16 : 8;
+    s->is_float = 0;
+    s->v = vals;
+    return 0;
+fail:
+    png_destroy_read_struct(&png, info ? &info : NULL, NULL);
+    free(row);
+    free(vals);
+    fclose(f);
+    return -1;
+}
+
+static void tmp_tiff_error(const char *module, const char *fmt, va_list ap)
+{
+    char m[400];
+    vsnprintf(m, sizeof m, fmt, ap);
+    tmp_seterr("libtiff: %s%s%s", module ? module : "", module ? ": " : "", m);
+}
+
+static int tmp_read_tiff(const char *path, tmp_stack *s)
+{
+    TIFFSetErrorHandler(tmp_tiff_error);
+    TIFFSetWarningHandler(NULL);
+    TIFF *tif = TIFFOpen(path, "r");
+    if (!tif) {
+        if (!tmp_err[0]) tmp_seterr("cannot open %s as TIFF", path);
+        return -1;
+    }
+    double *vals = NULL;
+    unsigned char *line = NULL;
+    int pages = 0, W = 0, H = 0, bits0 = 0, float0 = 0;
+    do {
+        uint32_t w = 0, h = 0;
+        uint16_t bps = 1, spp = 1, fmt = SAMPLEFORMAT_UINT;
+        TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w);
+        TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h);
+        TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bps);
+        TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &spp);
+        TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &fmt);
+        if (spp != 1) {
+            tmp_seterr("%s page %d has %u samples per pixel; eval needs single-channel images", path, pages + 1,
+                       (unsigned)spp);
+            goto fail;
+        }
+        int isf = fmt == SAMPLEFORMAT_IEEEFP;
+        if (!((bps == 8 || bps == 16) && fmt == SAMPLEFORMAT_UINT) && !(bps == 32 && (isf || fmt == SAMPLEFORMAT_UINT))) {
+            tmp_seterr("%s page %d: %u-bit samples of format %u are not supported (8/16-bit unsigned, 32-bit "
+                       "unsigned or float)",
+                       path, pages + 1, (unsigned)bps, (unsigned)fmt);
+            goto fail;
+        }
+        if (TIFFIsTiled(tif)) {
+            tmp_seterr("%s is a tiled TIFF; this temporary reader reads strip TIFFs only", path);
+            goto fail;
+        }
+        if (pages == 0) {
+            if (w == 0 || h == 0 || (uint64_t)w * h > (1u << 30)) {
+                tmp_seterr("%s: unsupported image size %ux%u", path, (unsigned)w, (unsigned)h);
+                goto fail;
+            }
+            W = (int)w;
+            H = (int)h;
+            bits0 = bps;
+            float0 = isf;
+            line = malloc((size_t)TIFFScanlineSize(tif) + 16);
+            if (!line) goto oom;
+        } else if ((int)w != W || (int)h != H || bps != bits0 || isf != float0) {
+            tmp_seterr("%s page %d is %ux%u %u-bit, page 1 is %dx%d %d-bit; all pages must match", path, pages + 1,
+                       (unsigned)w, (unsigned)h, (unsigned)bps, W, H, bits0);
+            goto fail;
+        }
+        double *nv = realloc(vals, (size_t)W * H * (pages + 1) * sizeof *nv);
+        if (!nv) goto oom;
+        vals = nv;
+        double *dst = vals + (size_t)W * H * pages;
+        for (int y = 0; y < H; y++) {
+            if (TIFFReadScanline(tif, line, (uint32_t)y, 0) < 0) {
+                if (!tmp_err[0]) tmp_seterr("%s page %d: cannot read row %d", path, pages + 1, y);
+                goto fail;
+            }
+            for (int x = 0; x < W; x++) {
+                double v;
+                if (bps == 8) v = line[x];
+                else if (bps == 16) {
+                    uint16_t u;
+                    memcpy(&u, line + 2 * x, 2);
+                    v = u;
+                } else if (isf) {
+                    float u;
+                    memcpy(&u, line + 4 * x, 4);
+                    v = u;
+                } else {
+                    uint32_t u;
+                    memcpy(&u, line + 4 * x, 4);
+                    v = u;
+                }
+                dst[(size_t)y * W + x] = v;
+            }
+        }
+        pages++;
+    } while (TIFFReadDirectory(tif));
+    TIFFClose(tif);
+    free(line);
+    s->w = W;
+    s->h = H;
+    s->pages = pages;
+    s->bits = bits0;
+    s->is_float = float0;
+    s->v = vals;
+    return 0;
+oom:
+    tmp_seterr("out of memory reading %s", path);
+fail:
+    TIFFClose(tif);
+    free(line);
+    free(vals);
+    return -1;
+}
+
+static int tmp_read_stack(const char *path, tmp_stack *s)
+{
+    memset(s, 0, sizeof *s);
+    tmp_err[0] = '\0';
+    unsigned char magic[8] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        tmp_seterr("cannot open %s", path);
+        return -1;
+    }
+    size_t got = fread(magic, 1, sizeof magic, f);
+    fclose(f);
+    if (got >= 8 && !png_sig_cmp(magic, 0, 8)) return tmp_read_png(path, s);
+    if (got >= 4 && ((magic[0] == 'I' && magic[1] == 'I') || (magic[0] == 'M' && magic[1] == 'M')))
+        return tmp_read_tiff(path, s);
+    tmp_seterr("%s is neither PNG nor TIFF", path);
+    return -1;
+}
+/* ==== end of the temporary image reader ====================================== */
+
+enum { M_ISBI = 1, M_SEG = 2, M_IOU = 4 };
+enum { PK_PROB, PK_MASK, PK_INST };
+enum { TK_BINARY, TK_INST, TK_CLASSES };
+
+typedef struct slice_result {
+    int has_isbi, has_seg, has_iou, has_miou;
+    unet_isbi_result isbi;
+    unet_seg_result seg;
+    unet_overlap_result ov;
+    double miou;
+    double *class_iou;
+} slice_result;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: unetcl eval --pred P --truth T [--metric isbi|seg|iou|all] [--json OUT.json]\n"
+            "                   [--pred-kind prob|mask|instances] [--truth-kind binary|instances|classes]\n"
+            "                   [--warp-conn 4|8] [--no-warp]\n\n"
+            "Scores a prediction against ground truth. P and T are PNG (8/16-bit grey) or TIFF\n"
+            "(8/16-bit, 32-bit float; multi-page stacks are scored slice by slice and averaged).\n\n"
+            "  --pred-kind prob       interior/foreground probability: 8-bit /255, 16-bit /65535,\n"
+            "                         float as is, in [0,1] (default)\n"
+            "  --pred-kind mask       binary mask, nonzero = foreground\n"
+            "  --pred-kind instances  instance ids, 0 = background\n"
+            "  --truth-kind binary    nonzero = foreground / cell interior (default)\n"
+            "  --truth-kind instances instance ids, 0 = background (Cell Tracking Challenge)\n"
+            "  --truth-kind classes   class-index image (grey values are classes): mean IoU\n\n"
+            "Metrics (definitions and sources: docs/metrics.md):\n"
+            "  isbi  ISBI 2012: pixel error = 1 - best pixel F-score over thresholds 0,0.1,...,1\n"
+            "        (prob > t) and the plain error fraction at 0.5; Rand error = 1 - best\n"
+            "        foreground-restricted Rand F-score; warping error (Jain et al. 2010) = min over\n"
+            "        thresholds of the pixels left after simple-point warping / all pixels.\n"
+            "        --warp-conn: foreground connectivity of the warping (4, default, or 8).\n"
+            "  seg   Cell Tracking Challenge SEG (mean Jaccard of matched objects); binary images\n"
+            "        are split into 4-connected components first.\n"
+            "  iou   foreground IoU and Dice (prob > 0.5), and mean IoU for --truth-kind classes.\n"
+            "  all   every metric that applies (default).\n"
+            "A stack also gets a pooled ISBI score (one best threshold for all slices, as the\n"
+            "challenge scored its 30-slice test stack) and a pooled SEG (mean over all objects).\n");
+}
+
+static double mean_finite(const double *v, int n)
+{
+    double s = 0;
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (isfinite(v[i])) {
+            s += v[i];
+            k++;
+        }
+    return k ? s / k : NAN;
+}
+
+static cJSON *num_or_null(double v) { return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
+
+static cJSON *isbi_json(const unet_isbi_result *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "pixel_error", num_or_null(r->pixel_error));
+    cJSON_AddItemToObject(o, "pixel_error_plain", num_or_null(r->pixel_error_plain));
+    cJSON_AddItemToObject(o, "rand_error", num_or_null(r->rand_error));
+    cJSON_AddItemToObject(o, "warping_error", num_or_null(r->warping_error));
+    cJSON_AddItemToObject(o, "warping_error_at_best_rand_threshold", num_or_null(r->warping_error_at_best_rand));
+    cJSON_AddItemToObject(o, "best_threshold_pixel", num_or_null(r->best_threshold_pixel));
+    cJSON_AddItemToObject(o, "best_threshold_rand", num_or_null(r->best_threshold_rand));
+    cJSON_AddItemToObject(o, "best_threshold_warp", num_or_null(r->best_threshold_warp));
+    cJSON *th = cJSON_AddArrayToObject(o, "thresholds");
+    for (int k = 0; k < r->n_thresholds; k++) {
+        const unet_isbi_threshold *t = &r->t[k];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "threshold", t->threshold);
+        cJSON_AddNumberToObject(e, "tp", (double)t->tp);
+        cJSON_AddNumberToObject(e, "fp", (double)t->fp);
+        cJSON_AddNumberToObject(e, "fn", (double)t->fn);
+        cJSON_AddNumberToObject(e, "tn", (double)t->tn);
+        cJSON_AddNumberToObject(e, "pixel_f", t->pixel_f);
+        cJSON_AddNumberToObject(e, "rand_split", t->rand.split);
+        cJSON_AddNumberToObject(e, "rand_merge", t->rand.merge);
+        cJSON_AddNumberToObject(e, "rand_f", t->rand.f);
+        if (r->has_warping) cJSON_AddNumberToObject(e, "warp_mismatch", (double)t->warp_mismatch);
+        cJSON_AddItemToArray(th, e);
+    }
+    return o;
+}
+
+static void fmt_num(char *buf, size_t n, double v)
+{
+    if (isfinite(v)) snprintf(buf, n, "%.6f", v);
+    else snprintf(buf, n, "-");
+}
+
+static void print_row(const char *name, int metrics, const double *vals)
+{
+    char b[32];
+    printf("%-8s", name);
+    int cols = 0;
+    if (metrics & M_ISBI) cols += 4;
+    if (metrics & M_SEG) cols += 1;
+    if (metrics & M_IOU) cols += 3;
+    for (int i = 0; i < cols; i++) {
+        fmt_num(b, sizeof b, vals[i]);
+        printf(" %12s", b);
+    }
+    printf("\n");
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    const char *pred_path = NULL, *truth_path = NULL, *json_path = NULL;
+    int metrics = M_ISBI | M_SEG | M_IOU, metric_explicit = 0, pk = PK_PROB, tk = TK_BINARY;
+    unet_isbi_options opt;
+    unet_isbi_options_default(&opt);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--no-warp")) {
+            opt.skip_warping = 1;
+            continue;
+        }
+        if (!v) {
+            fprintf(stderr, "unetcl eval: option %s needs a value (see unetcl eval --help)\n", a);
+            return 2;
+        }
+        i++;
+        if (!strcmp(a, "--pred")) pred_path = v;
+        else if (!strcmp(a, "--truth")) truth_path = v;
+        else if (!strcmp(a, "--json")) json_path = v;
+        else if (!strcmp(a, "--metric")) {
+            metric_explicit = 1;
+            if (!strcmp(v, "isbi")) metrics = M_ISBI;
+            else if (!strcmp(v, "seg")) metrics = M_SEG;
+            else if (!strcmp(v, "iou")) metrics = M_IOU;
+            else if (!strcmp(v, "all")) metrics = M_ISBI | M_SEG | M_IOU, metric_explicit = 0;
+            else {
+                fprintf(stderr, "unetcl eval: unknown metric \"%s\" (isbi, seg, iou or all)\n", v);
+                return 2;
+            }
+        } else if (!strcmp(a, "--pred-kind")) {
+            if (!strcmp(v, "prob")) pk = PK_PROB;
+            else if (!strcmp(v, "mask")) pk = PK_MASK;
+            else if (!strcmp(v, "instances")) pk = PK_INST;
+            else {
+                fprintf(stderr, "unetcl eval: unknown --pred-kind \"%s\" (prob, mask or instances)\n", v);
+                return 2;
+            }
+        } else if (!strcmp(a, "--truth-kind")) {
+            if (!strcmp(v, "binary")) tk = TK_BINARY;
+            else if (!strcmp(v, "instances")) tk = TK_INST;
+            else if (!strcmp(v, "classes")) tk = TK_CLASSES;
+            else {
+                fprintf(stderr, "unetcl eval: unknown --truth-kind \"%s\" (binary, instances or classes)\n", v);
+                return 2;
+            }
+        } else if (!strcmp(a, "--warp-conn")) {
+            if (strcmp(v, "4") && strcmp(v, "8")) {
+                fprintf(stderr, "unetcl eval: --warp-conn must be 4 or 8, not \"%s\"\n", v);
+                return 2;
+            }
+            opt.warp_fg_connectivity = atoi(v);
+        } else {
+            fprintf(stderr, "unetcl eval: unknown option \"%s\" (see unetcl eval --help)\n", a);
+            return 2;
+        }
+    }
+    if (!pred_path || !truth_path) {
+        fprintf(stderr, "unetcl eval: --pred and --truth are required\n\n");
+        usage(stderr);
+        return 2;
+    }
+    if (tk == TK_CLASSES) {
+        if (metric_explicit && (metrics & (M_ISBI | M_SEG))) {
+            fprintf(stderr, "unetcl eval: --truth-kind classes supports only --metric iou (mean IoU)\n");
+            return 2;
+        }
+        metrics = M_IOU;
+    }
+
+    tmp_stack P, T;
+    if (tmp_read_stack(pred_path, &P)) {
+        fprintf(stderr, "unetcl eval: reading the prediction: %s\n", tmp_err);
+        return 1;
+    }
+    if (tmp_read_stack(truth_path, &T)) {
+        fprintf(stderr, "unetcl eval: reading the ground truth: %s\n", tmp_err);
+        free(P.v);
+        return 1;
+    }
+    int rc = 1;
+    int W = P.w, H = P.h, S = P.pages;
+    size_t n = (size_t)W * H;
+    float *prob = NULL;
+    uint32_t *pid = NULL, *tid = NULL, *classmap = NULL;
+    uint8_t *pm = NULL, *tm = NULL;
+    slice_result *res = NULL;
+    int ncls = 0;
+    cJSON *root = NULL;
+    if (T.w != W || T.h != H || T.pages != S) {
+        fprintf(stderr,
+                "unetcl eval: the prediction %s is %dx%d with %d page(s) but the ground truth %s is %dx%d with "
+                "%d page(s); they must match\n",
+                pred_path, W, H, S, truth_path, T.w, T.h, T.pages);
+        goto out;
+    }
+    /* value checks and scaling */
+    double pscale = 1.0;
+    if (pk == PK_PROB) pscale = P.is_float ? 1.0 : P.bits == 8 ? 255.0 : P.bits == 16 ? 65535.0 : 0.0;
+    if (pk == PK_PROB && pscale == 0.0) {
+        fprintf(stderr, "unetcl eval: %s holds 32-bit integers; use --pred-kind mask or instances\n", pred_path);
+        goto out;
+    }
+    for (size_t i = 0; i < n * S; i++) {
+        double pv = P.v[i], tv = T.v[i];
+        if (pk == PK_PROB && !(pv / pscale >= 0.0 && pv / pscale <= 1.0)) {
+            fprintf(stderr,
+                    "unetcl eval: %s pixel %zu of slice %zu is %g, not a probability in [0,1]; use --pred-kind "
+                    "mask or instances for label images\n",
+                    pred_path, i % n, i / n, pv);
+            goto out;
+        }
+        if (pk == PK_INST && (pv < 0 || pv != floor(pv) || pv > 4294967295.0)) {
+            fprintf(stderr, "unetcl eval: %s pixel %zu of slice %zu is %g, not an instance id\n", pred_path, i % n,
+                    i / n, pv);
+            goto out;
+        }
+        if (tk != TK_BINARY && (tv < 0 || tv != floor(tv) || tv > 4294967295.0)) {
+            fprintf(stderr, "unetcl eval: %s pixel %zu of slice %zu is %g, not an integer label\n", truth_path,
+                    i % n, i / n, tv);
+            goto out;
+        }
+        if (!isfinite(tv)) {
+            fprintf(stderr, "unetcl eval: %s pixel %zu of slice %zu is not a number\n", truth_path, i % n, i / n);
+            goto out;
+        }
+    }
+    /* class values (--truth-kind classes): the grey values present in the
+     * truth or the prediction, in increasing order, are the classes */
+    if (tk == TK_CLASSES) {
+        classmap = calloc(65536, sizeof *classmap);
+        if (!classmap) goto nomem;
+        for (size_t i = 0; i < n * S; i++) {
+            double a = T.v[i], b = P.v[i];
+            if (a > 65535 || b > 65535 || b < 0 || b != floor(b)) {
+                fprintf(stderr, "unetcl eval: class values must be integers 0..65535 (pixel %zu of slice %zu: "
+                                "truth %g, prediction %g)\n", i % n, i / n, a, b);
+                goto out;
+            }
+            classmap[(uint32_t)a] = classmap[(uint32_t)b] = 1;
+        }
+        for (int v = 0; v < 65536; v++)
+            if (classmap[v]) classmap[v] = (uint32_t)ncls++;
+            else classmap[v] = UINT32_MAX;
+    }
+    prob = malloc(n * sizeof *prob);
+    pid = malloc(n * sizeof *pid);
+    tid = malloc(n * sizeof *tid);
+    pm = malloc(n);
+    tm = malloc(n);
+    res = calloc((size_t)S, sizeof *res);
+    if (!prob || !pid || !tid || !pm || !tm || !res) goto nomem;
+    if (pk != PK_PROB) {
+        opt.n_thresholds = 1;
+        opt.thresholds[0] = 0.5;
+    }
+    for (int s = 0; s < S; s++) {
+        const double *pv = P.v + n * s, *tv = T.v + n * s;
+        slice_result *r = &res[s];
+        for (size_t i = 0; i < n; i++) {
+            prob[i] = pk == PK_PROB ? (float)(pv[i] / pscale) : (pv[i] != 0 ? 1.0f : 0.0f);
+            pid[i] = pk == PK_INST ? (uint32_t)pv[i] : (prob[i] > 0.5f);
+            tid[i] = tk == TK_CLASSES ? classmap[(uint32_t)tv[i]] : tk == TK_INST ? (uint32_t)tv[i] : (tv[i] != 0);
+            pm[i] = prob[i] > 0.5f;
+            tm[i] = tid[i] != 0;
+        }
+        unet_status st = UNET_OK;
+        if (metrics & M_ISBI) {
+            st = unet_isbi_eval(prob, pk == PK_INST ? pid : NULL, tid, tk == TK_INST, W, H, &opt, &r->isbi);
+            r->has_isbi = st == UNET_OK;
+        }
+        if (st == UNET_OK && (metrics & M_SEG)) {
+            st = unet_seg_ctc_2d(tid, tk != TK_INST, pid, pk != PK_INST, W, H, &r->seg);
+            r->has_seg = st == UNET_OK;
+        }
+        if (st == UNET_OK && (metrics & M_IOU)) {
+            if (tk == TK_CLASSES) {
+                for (size_t i = 0; i < n; i++) pid[i] = classmap[(uint32_t)pv[i]];
+                r->class_iou = malloc((size_t)ncls * sizeof *r->class_iou);
+                if (!r->class_iou) goto nomem;
+                st = unet_iou_classes(tid, pid, n, ncls, r->class_iou, &r->miou);
+                r->has_miou = st == UNET_OK;
+            } else {
+                st = unet_overlap_binary(tm, pm, n, &r->ov);
+                r->has_iou = st == UNET_OK;
+            }
+        }
+        if (st != UNET_OK) {
+            fprintf(stderr, "unetcl eval: slice %d: %s\n", s, unet_last_error());
+            goto out;
+        }
+    }
+
+    /* ---- summaries ---- */
+    unet_isbi_result pooled;
+    int has_pooled = 0;
+    if (metrics & M_ISBI) {
+        unet_isbi_result *all = malloc((size_t)S * sizeof *all);
+        if (!all) goto nomem;
+        for (int s = 0; s < S; s++) all[s] = res[s].isbi;
+        has_pooled = unet_isbi_pool(all, S, &pooled) == UNET_OK;
+        free(all);
+    }
+    double sum_j = 0;
+    long n_obj = 0;
+    for (int s = 0; s < S; s++) {
+        sum_j += res[s].seg.sum_jaccard;
+        n_obj += res[s].seg.n_truth;
+    }
+    double seg_pooled = n_obj ? sum_j / n_obj : NAN;
+
+    enum { NV = 8 };
+    double *vals = malloc((size_t)S * NV * sizeof *vals);
+    if (!vals) goto nomem;
+    for (int s = 0; s < S; s++) {
+        double *v = vals + (size_t)s * NV;
+        int k = 0;
+        if (metrics & M_ISBI) {
+            v[k++] = res[s].isbi.pixel_error;
+            v[k++] = res[s].isbi.pixel_error_plain;
+            v[k++] = res[s].isbi.rand_error;
+            v[k++] = res[s].isbi.warping_error;
+        }
+        if (metrics & M_SEG) v[k++] = res[s].seg.seg;
+        if (metrics & M_IOU) {
+            v[k++] = res[s].has_iou ? res[s].ov.iou : NAN;
+            v[k++] = res[s].has_iou ? res[s].ov.dice : NAN;
+            v[k++] = res[s].has_miou ? res[s].miou : NAN;
+        }
+        for (; k < NV; k++) v[k] = NAN;
+    }
+    double mean[NV];
+    for (int k = 0; k < NV; k++) {
+        double *c = malloc((size_t)S * sizeof *c);
+        if (!c) {
+            free(vals);
+            goto nomem;
+        }
+        for (int s = 0; s < S; s++) c[s] = vals[(size_t)s * NV + k];
+        mean[k] = mean_finite(c, S);
+        free(c);
+    }
+
+    /* ---- table ---- */
+    printf("%-8s", "slice");
+    if (metrics & M_ISBI) printf(" %12s %12s %12s %12s", "pixel_err", "pixel@0.5", "rand_err", "warp_err");
+    if (metrics & M_SEG) printf(" %12s", "SEG");
+    if (metrics & M_IOU) printf(" %12s %12s %12s", "IoU", "Dice", "mean_IoU");
+    printf("\n");
+    for (int s = 0; s < S; s++) {
+        char name[32];
+        snprintf(name, sizeof name, "%d", s);
+        print_row(name, metrics, vals + (size_t)s * NV);
+    }
+    if (S > 1) {
+        print_row("mean", metrics, mean);
+        double pv[NV];
+        for (int k = 0; k < NV; k++) pv[k] = NAN;
+        int k = 0;
+        if (metrics & M_ISBI) {
+            pv[k++] = has_pooled ? pooled.pixel_error : NAN;
+            pv[k++] = has_pooled ? pooled.pixel_error_plain : NAN;
+            pv[k++] = has_pooled ? pooled.rand_error : NAN;
+            pv[k++] = has_pooled ? pooled.warping_error : NAN;
+        }
+        if (metrics & M_SEG) pv[k++] = seg_pooled;
+        print_row("pooled", metrics, pv);
+    }
+    if (metrics & M_ISBI)
+        printf("ISBI: prob > t for t in {0, 0.1, ..., 0.9, 0.9999999999999999}%s; pixel_err = 1 - best pixel "
+               "F, rand_err = 1 - best foreground-restricted Rand F, warp_err = min over t (%d-connected fg)\n",
+               pk == PK_PROB ? "" : " (binary prediction: t = 0.5 only)", opt.warp_fg_connectivity);
+    if (tk == TK_CLASSES && S == 1) {
+        printf("class IoU:");
+        for (int v = 0, c = 0; v < 65536; v++)
+            if (classmap[v] != UINT32_MAX) {
+                char b[32];
+                fmt_num(b, sizeof b, res[0].class_iou[c++]);
+                printf(" %d:%s", v, b);
+            }
+        printf("\n");
+    }
+
+    /* ---- JSON ---- */
+    if (json_path) {
+        static const char *pkn[] = {"prob", "mask", "instances"}, *tkn[] = {"binary", "instances", "classes"};
+        root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "pred", pred_path);
+        cJSON_AddStringToObject(root, "truth", truth_path);
+        cJSON_AddStringToObject(root, "pred_kind", pkn[pk]);
+        cJSON_AddStringToObject(root, "truth_kind", tkn[tk]);
+        cJSON_AddNumberToObject(root, "width", W);
+        cJSON_AddNumberToObject(root, "height", H);
+        cJSON_AddNumberToObject(root, "slices", S);
+        if (metrics & M_ISBI) cJSON_AddNumberToObject(root, "warp_fg_connectivity", opt.warp_fg_connectivity);
+        cJSON *arr = cJSON_AddArrayToObject(root, "per_slice");
+        for (int s = 0; s < S; s++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "slice", s);
+            if (res[s].has_isbi) cJSON_AddItemToObject(e, "isbi", isbi_json(&res[s].isbi));
+            if (res[s].has_seg) {
+                cJSON *g = cJSON_AddObjectToObject(e, "seg");
+                cJSON_AddItemToObject(g, "seg", num_or_null(res[s].seg.seg));
+                cJSON_AddNumberToObject(g, "n_truth", res[s].seg.n_truth);
+                cJSON_AddNumberToObject(g, "n_matched", res[s].seg.n_matched);
+            }
+            if (res[s].has_iou) {
+                cJSON *g = cJSON_AddObjectToObject(e, "iou");
+                cJSON_AddNumberToObject(g, "iou", res[s].ov.iou);
+                cJSON_AddNumberToObject(g, "dice", res[s].ov.dice);
+                cJSON_AddNumberToObject(g, "tp", (double)res[s].ov.tp);
+                cJSON_AddNumberToObject(g, "fp", (double)res[s].ov.fp);
+                cJSON_AddNumberToObject(g, "fn", (double)res[s].ov.fn);
+                cJSON_AddNumberToObject(g, "tn", (double)res[s].ov.tn);
+            }
+            if (res[s].has_miou) {
+                cJSON *g = cJSON_AddObjectToObject(e, "classes");
+                cJSON_AddItemToObject(g, "mean_iou", num_or_null(res[s].miou));
+                cJSON *ci = cJSON_AddObjectToObject(g, "iou");
+                for (int v = 0, c = 0; v < 65536; v++)
+                    if (classmap[v] != UINT32_MAX) {
+                        char key[16];
+                        snprintf(key, sizeof key, "%d", v);
+                        cJSON_AddItemToObject(ci, key, num_or_null(res[s].class_iou[c++]));
+                    }
+            }
+            cJSON_AddItemToArray(arr, e);
+        }
+        cJSON *m = cJSON_AddObjectToObject(root, "mean");
+        int k = 0;
+        if (metrics & M_ISBI) {
+            cJSON_AddItemToObject(m, "pixel_error", num_or_null(mean[k++]));
+            cJSON_AddItemToObject(m, "pixel_error_plain", num_or_null(mean[k++]));
+            cJSON_AddItemToObject(m, "rand_error", num_or_null(mean[k++]));
+            cJSON_AddItemToObject(m, "warping_error", num_or_null(mean[k++]));
+        }
+        if (metrics & M_SEG) cJSON_AddItemToObject(m, "seg", num_or_null(mean[k++]));
+        if (metrics & M_IOU) {
+            cJSON_AddItemToObject(m, "iou", num_or_null(mean[k++]));
+            cJSON_AddItemToObject(m, "dice", num_or_null(mean[k++]));
+            cJSON_AddItemToObject(m, "mean_iou", num_or_null(mean[k++]));
+        }
+        cJSON *po = cJSON_AddObjectToObject(root, "pooled");
+        if (has_pooled) cJSON_AddItemToObject(po, "isbi", isbi_json(&pooled));
+        if (metrics & M_SEG) {
+            cJSON_AddItemToObject(po, "seg", num_or_null(seg_pooled));
+            cJSON_AddNumberToObject(po, "seg_objects", (double)n_obj);
+        }
+        char *txt = cJSON_Print(root);
+        FILE *f = txt ? fopen(json_path, "w") : NULL;
+        int ok = f && fputs(txt, f) >= 0 && fputc('\n', f) != EOF;
+        if (f && fclose(f)) ok = 0;
+        free(txt);
+        if (!ok) {
+            fprintf(stderr, "unetcl eval: cannot write %s\n", json_path);
+            free(vals);
+            goto out;
+        }
+    }
+    free(vals);
+    rc = 0;
+    goto out;
+nomem:
+    fprintf(stderr, "unetcl eval: out of host memory\n");
+out:
+    if (res)
+        for (int s = 0; s < S; s++) free(res[s].class_iou);
+    free(res);
+    free(prob);
+    free(pid);
+    free(tid);
+    free(pm);
+    free(tm);
+    free(classmap);
+    cJSON_Delete(root);
+    free(P.v);
+    free(T.v);
+    return rc;
+}
