@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config ocl-icd-opencl-dev opencl-headers libclblast-dev
       pocl-opencl-icd clinfo libpng-dev libtiff-dev libinih-dev libcjson-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  pkgs+=(libcmocka-dev python3 python3-numpy python3-torch)
+  pkgs+=(libcmocka-dev python3 python3-numpy python3-torch python3-skimage)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

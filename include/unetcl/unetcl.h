@@ -164,6 +164,32 @@ unet_status unet_model_get_grads(unet_model *model, float *host);
 unet_status unet_model_get_momentum(unet_model *model, float *host);
 unet_status unet_model_set_momentum(unet_model *model, const float *host);
 
+/* ---- model files (safetensors) ------------------------------------------ */
+
+typedef struct unet_kv {
+    const char *key;
+    const char *value;
+} unet_kv;
+
+/* Writes the weights (and, with with_momentum, the momentum buffers as
+ * "momentum.<name>") to a safetensors file, atomically (temporary file in the
+ * same folder, fsync, rename). Tensor names say where they sit
+ * ("enc1.conv1.weight"); the file loads in PyTorch with
+ * safetensors.torch.load_file. __metadata__ holds the model configuration
+ * and the given key/values. */
+unet_status unet_model_save(unet_model *model, const char *path, int with_momentum, const unet_kv *meta,
+                            size_t nmeta);
+
+/* Reads a model written by unet_model_save (or by any tool using the same
+ * names and PyTorch layouts: without unetcl metadata the configuration is
+ * inferred from the tensor shapes). with_momentum: also restore momenta
+ * (an error if the file has none). meta_json (may be NULL) receives every
+ * metadata entry as a JSON object (free with free()). A truncated or foreign
+ * file, a missing tensor or a wrong shape is UNET_ERR_FORMAT naming the file
+ * and the tensor. */
+unet_status unet_model_load(unet_context *ctx, const char *path, int with_momentum, unet_model **model,
+                            char **meta_json);
+
 /* ---- network plan: every buffer for one tile size, allocated once ------- */
 
 typedef struct unet_net unet_net;
