@@ -11,3 +11,10 @@ __kernel void axpy(__global float *y, __global const float *x, const int n, cons
     int i = get_global_id(0);
     if (i < n) y[i] += a * x[i];
 }
+
+/* x = a * x + b (normalisation of an input tile) */
+__kernel void affine_inplace(__global float *x, const int n, const float a, const float b)
+{
+    int i = get_global_id(0);
+    if (i < n) x[i] = a * x[i] + b;
+}

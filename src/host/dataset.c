@@ -1,0 +1,360 @@
+#include "dataset.h"
+#include "error.h"
+#include "weightmap.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+unet_status unet_scale01(const unet_config *cfg, const unet_image *img, float *out, float *mean, float *std)
+{
+    size_t n = unet_image_count(img);
+    double scale = img->bits == 8 ? 1.0 / 255.0 : img->bits == 16 ? 1.0 / 65535.0 : 1.0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(img->data[i]))
+            return unet_seterr(UNET_ERR_DATA, "image has a non-finite value at element %zu", i);
+        out[i] = (float)(img->data[i] * scale);
+    }
+    if (cfg->data.normalize == UNET_NORM_PER_IMAGE && n > 1) {
+        float *tmp = malloc(n * sizeof *tmp);
+        if (!tmp) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory");
+        memcpy(tmp, out, n * sizeof *tmp);
+        qsort(tmp, n, sizeof *tmp, cmp_float);
+        float lo = tmp[(size_t)(0.005 * (double)(n - 1))], hi = tmp[(size_t)(0.995 * (double)(n - 1))];
+        free(tmp);
+        if (hi > lo)
+            for (size_t i = 0; i < n; i++) out[i] = (out[i] - lo) / (hi - lo);
+    }
+    double s = 0, s2 = 0;
+    for (size_t i = 0; i < n; i++) s += out[i];
+    double m = s / (double)n;
+    for (size_t i = 0; i < n; i++) s2 += (out[i] - m) * (out[i] - m);
+    double sd = sqrt(s2 / (double)n);
+    *mean = (float)m;
+    *std = (float)(sd > 1e-6 ? sd : 1e-6);
+    return UNET_OK;
+}
+
+/* One (file, page) entry of a list. */
+typedef struct entry {
+    char *path;
+    int page, pages;
+} entry;
+
+static unet_status expand(const char *spec, const char *what, entry **out, int *count)
+{
+    char **paths = NULL;
+    int n = 0;
+    unet_status st = unet_list_files(spec, &paths, &n);
+    if (st != UNET_OK) return unet_errctx(st, "%s \"%s\"", what, spec);
+    int total = 0;
+    int *pages = calloc((size_t)n + 1, sizeof *pages);
+    if (!pages) {
+        unet_list_free(paths, n);
+        return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    for (int i = 0; i < n; i++) {
+        if ((st = unet_image_count_pages(paths[i], &pages[i])) != UNET_OK) {
+            free(pages);
+            unet_list_free(paths, n);
+            return st;
+        }
+        total += pages[i];
+    }
+    entry *e = calloc((size_t)total + 1, sizeof *e);
+    if (!e) {
+        free(pages);
+        unet_list_free(paths, n);
+        return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        for (int p = 0; p < pages[i]; p++) {
+            e[k].path = strdup(paths[i]);
+            e[k].page = p;
+            e[k].pages = pages[i];
+            k++;
+        }
+    free(pages);
+    unet_list_free(paths, n);
+    *out = e;
+    *count = total;
+    return UNET_OK;
+}
+
+static void free_entries(entry *e, int n)
+{
+    for (int i = 0; e && i < n; i++) free(e[i].path);
+    free(e);
+}
+
+static void entry_name(const entry *e, char *buf, size_t n)
+{
+    if (e->pages > 1) snprintf(buf, n, "%s[%d]", e->path, e->page);
+    else snprintf(buf, n, "%s", e->path);
+}
+
+/* Label image -> instance ids (instances/binary) or classes (classes). */
+static unet_status read_labels(const unet_config *cfg, const entry *e, const unet_sample *s, int32_t *ids)
+{
+    char name[512];
+    entry_name(e, name, sizeof name);
+    unet_image lab;
+    memset(&lab, 0, sizeof lab);
+    UNET_TRY(unet_image_read(e->path, e->page, &lab));
+    unet_status st = UNET_OK;
+    if (lab.c != 1)
+        st = unet_seterr(UNET_ERR_DATA, "label image %s has %d channels: labels must be single-channel", name, lab.c);
+    else if (lab.w != s->w || lab.h != s->h)
+        st = unet_seterr(UNET_ERR_DATA, "label image %s is %dx%d but its image %s is %dx%d", name, lab.w, lab.h,
+                         s->name, s->w, s->h);
+    size_t n = (size_t)s->w * s->h;
+    const unet_data_config *d = &cfg->data;
+    for (size_t i = 0; st == UNET_OK && i < n; i++) {
+        float v = lab.data[i];
+        int x = (int)(i % (size_t)s->w), y = (int)(i / (size_t)s->w);
+        if (!(v >= 0) || v != floorf(v) || v > 2147483647.0f) {
+            st = unet_seterr(UNET_ERR_DATA, "label image %s: value %g at (x %d, y %d) is not a non-negative integer",
+                             name, (double)v, x, y);
+            break;
+        }
+        int32_t iv = (int32_t)v;
+        switch (d->label_type) {
+        case UNET_LABEL_INSTANCES: ids[i] = iv; break;
+        case UNET_LABEL_BINARY:
+            if (iv != 0 && iv != d->foreground_value) {
+                st = unet_seterr(UNET_ERR_DATA,
+                                 "label image %s: value %d at (x %d, y %d) is neither 0 nor the foreground value %d "
+                                 "([data] foreground_value; or use label_type = instances or classes)",
+                                 name, iv, x, y, d->foreground_value);
+                break;
+            }
+            ids[i] = (iv == d->foreground_value) != (d->invert_labels != 0);
+            break;
+        case UNET_LABEL_CLASSES:
+            if (iv >= cfg->model.classes) {
+                st = unet_seterr(UNET_ERR_DATA,
+                                 "label image %s: class %d at (x %d, y %d) is outside 0..%d ([model] classes = %d)",
+                                 name, iv, x, y, cfg->model.classes - 1, cfg->model.classes);
+                break;
+            }
+            ids[i] = iv;
+            break;
+        }
+    }
+    unet_image_free(&lab);
+    return st;
+}
+
+static void wm_options(const unet_config *cfg, unet_weightmap_options *o)
+{
+    unet_weightmap_options_default(o);
+    o->w0 = cfg->weights.w0;
+    o->sigma = cfg->weights.sigma;
+    o->border = cfg->weights.border;
+    o->balance = !cfg->weights.class_balance ? UNET_WM_BALANCE_NONE
+                 : cfg->weights.balance_from == UNET_BALANCE_DATASET ? UNET_WM_BALANCE_GIVEN
+                                                                     : UNET_WM_BALANCE_IMAGE;
+}
+
+void unet_dataset_free(unet_dataset *ds)
+{
+    if (!ds) return;
+    for (int i = 0; i < ds->n; i++) {
+        free(ds->s[i].image);
+        free(ds->s[i].labels);
+        free(ds->s[i].weights);
+    }
+    free(ds->s);
+    memset(ds, 0, sizeof *ds);
+}
+
+unet_status unet_dataset_load(const unet_config *cfg, const char *images, const char *labels, unet_dataset *ds)
+{
+    memset(ds, 0, sizeof *ds);
+    if (!images || !*images || !labels || !*labels)
+        return unet_seterr(UNET_ERR_CONFIG, "[data] needs both images and labels (train_images / train_labels)");
+    entry *ei = NULL, *el = NULL;
+    int ni = 0, nl = 0;
+    UNET_TRY(expand(images, "images", &ei, &ni));
+    unet_status st = expand(labels, "labels", &el, &nl);
+    if (st != UNET_OK) {
+        free_entries(ei, ni);
+        return st;
+    }
+    if (ni != nl) {
+        st = unet_seterr(UNET_ERR_DATA, "%d images (%s) but %d label images (%s): they are paired in sorted order", ni,
+                         images, nl, labels);
+        goto out;
+    }
+    ds->s = calloc((size_t)ni, sizeof *ds->s);
+    if (!ds->s) {
+        st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory");
+        goto out;
+    }
+    int32_t **ids = calloc((size_t)ni, sizeof *ids);
+    unet_weightmap_options wo;
+    wm_options(cfg, &wo);
+    const int instance_like = cfg->data.label_type != UNET_LABEL_CLASSES;
+    for (int i = 0; i < ni && st == UNET_OK; i++) {
+        unet_sample *s = &ds->s[i];
+        entry_name(&ei[i], s->name, sizeof s->name);
+        unet_image img;
+        memset(&img, 0, sizeof img);
+        if ((st = unet_image_read(ei[i].path, ei[i].page, &img)) != UNET_OK) break;
+        if (img.c != cfg->model.in_channels) {
+            st = unet_seterr(UNET_ERR_DATA, "image %s has %d channel%s but [model] in_channels = %d", s->name, img.c,
+                             img.c == 1 ? "" : "s", cfg->model.in_channels);
+            unet_image_free(&img);
+            break;
+        }
+        s->w = img.w;
+        s->h = img.h;
+        s->c = img.c;
+        ds->n = i + 1;
+        size_t n = (size_t)s->w * s->h;
+        s->image = malloc(unet_image_count(&img) * sizeof(float));
+        s->labels = malloc(n * sizeof(int32_t));
+        ids[i] = malloc(n * sizeof(int32_t));
+        if (!s->image || !s->labels || !ids[i]) {
+            unet_image_free(&img);
+            st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for %s", s->name);
+            break;
+        }
+        st = unet_scale01(cfg, &img, s->image, &s->mean, &s->std);
+        unet_image_free(&img);
+        if (st != UNET_OK) {
+            unet_errctx(st, "%s", s->name);
+            break;
+        }
+        if ((st = read_labels(cfg, &el[i], s, ids[i])) != UNET_OK) break;
+        if (instance_like && cfg->data.label_type == UNET_LABEL_BINARY) {
+            /* binary mask -> instances (8-connected components) */
+            uint8_t *mask = malloc(n);
+            if (!mask) {
+                st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory");
+                break;
+            }
+            for (size_t k = 0; k < n; k++) mask[k] = ids[i][k] != 0;
+            st = unet_instances_from_mask(mask, s->w, s->h, ids[i], &s->cells);
+            free(mask);
+        }
+        if (st == UNET_OK && instance_like && wo.balance == UNET_WM_BALANCE_GIVEN) {
+            double counts[2] = {ds->class_pixels[0], ds->class_pixels[1]};
+            st = unet_weightmap_count_classes(ids[i], s->w, s->h, &wo, counts);
+            ds->class_pixels[0] = counts[0];
+            ds->class_pixels[1] = counts[1];
+        }
+        if (st == UNET_OK && !instance_like)
+            for (size_t k = 0; k < n; k++) ds->class_pixels[ids[i][k]] += 1;
+    }
+    /* classes and weight maps (after the counts, for balance over the set) */
+    if (st == UNET_OK && instance_like && wo.balance == UNET_WM_BALANCE_GIVEN) {
+        wo.class_counts[0] = ds->class_pixels[0];
+        wo.class_counts[1] = ds->class_pixels[1];
+    }
+    for (int i = 0; i < ds->n && st == UNET_OK; i++) {
+        unet_sample *s = &ds->s[i];
+        size_t n = (size_t)s->w * s->h;
+        if (cfg->weights.enabled) {
+            s->weights = malloc(n * sizeof(float));
+            if (!s->weights) {
+                st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory");
+                break;
+            }
+        }
+        if (instance_like) {
+            unet_weightmap_info info;
+            st = unet_weightmap_compute_ex(ids[i], s->w, s->h, &wo, s->labels, s->weights, &info);
+            if (st != UNET_OK) {
+                unet_errctx(st, "weight map of %s", s->name);
+                break;
+            }
+            s->cells = info.cells;
+            if (wo.balance != UNET_WM_BALANCE_GIVEN) {
+                ds->class_pixels[0] += (double)info.class_pixels[0];
+                ds->class_pixels[1] += (double)info.class_pixels[1];
+            }
+        } else {
+            memcpy(s->labels, ids[i], n * sizeof(int32_t));
+            if (s->weights) {
+                /* multi-class labels: class balance only, w_c(k) = N / (K n_k) */
+                double cnt[256] = {0}, tot = (double)n;
+                int K = cfg->model.classes, present = 0;
+                const double *src = cnt;
+                for (size_t k = 0; k < n; k++) cnt[s->labels[k]] += 1;
+                if (cfg->weights.balance_from == UNET_BALANCE_DATASET) {
+                    src = ds->class_pixels;
+                    tot = 0;
+                    for (int k = 0; k < K; k++) tot += src[k];
+                }
+                for (int k = 0; k < K; k++) present += src[k] > 0;
+                for (size_t k = 0; k < n; k++) {
+                    double c = src[s->labels[k]];
+                    s->weights[k] = cfg->weights.class_balance && c > 0 ? (float)(tot / (present * c)) : 1.0f;
+                }
+            }
+        }
+    }
+    for (int i = 0; i < ni; i++) free(ids[i]);
+    free(ids);
+out:
+    free_entries(ei, ni);
+    free_entries(el, nl);
+    if (st != UNET_OK) unet_dataset_free(ds);
+    return st;
+}
+
+unet_status unet_dataset_split(unet_dataset *ds, double fraction, uint64_t seed, unet_dataset *val)
+{
+    memset(val, 0, sizeof *val);
+    if (fraction <= 0 || ds->n < 2) return UNET_OK;
+    int nv = (int)floor(fraction * ds->n + 0.5);
+    if (nv < 1) nv = 1;
+    if (nv > ds->n - 1) nv = ds->n - 1;
+    /* a seeded permutation picks the held-out samples; both parts keep the original order */
+    int *perm = malloc((size_t)ds->n * sizeof *perm);
+    char *is_val = calloc((size_t)ds->n, 1);
+    if (!perm || !is_val) {
+        free(perm);
+        free(is_val);
+        return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    uint64_t x = seed ^ 0x5851F42D4C957F2DULL;
+    for (int i = 0; i < ds->n; i++) perm[i] = i;
+    for (int i = ds->n - 1; i > 0; i--) {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        int j = (int)((x * 2685821657736338717ULL) % (uint64_t)(i + 1));
+        int t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    for (int i = 0; i < nv; i++) is_val[perm[i]] = 1;
+    unet_sample *tr = calloc((size_t)(ds->n - nv), sizeof *tr), *va = calloc((size_t)nv, sizeof *va);
+    if (!tr || !va) {
+        free(perm), free(is_val), free(tr), free(va);
+        return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    int a = 0, b = 0;
+    for (int i = 0; i < ds->n; i++) {
+        if (is_val[i]) va[b++] = ds->s[i];
+        else tr[a++] = ds->s[i];
+    }
+    free(ds->s);
+    ds->s = tr;
+    ds->n = a;
+    val->s = va;
+    val->n = b;
+    free(perm);
+    free(is_val);
+    return UNET_OK;
+}

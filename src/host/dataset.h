@@ -1,0 +1,47 @@
+/* Internal: training/validation data — image/label pairs from folders, glob
+ * patterns or multi-page TIFF stacks, turned into classes and weight maps. */
+#ifndef UNETCL_DATASET_H
+#define UNETCL_DATASET_H
+
+#include "config.h"
+#include "image.h"
+#include <stdint.h>
+
+typedef struct unet_sample {
+    char name[512];   /* "path" or "path[page]" for pages of a stack */
+    int w, h, c;
+    float *image;     /* [c][h][w], scaled to about [0,1] (see unet_scale01) */
+    float mean, std;  /* per-image statistics of `image` (per_image normalisation) */
+    int32_t *labels;  /* class per pixel [h][w] */
+    float *weights;   /* loss weight per pixel [h][w], NULL when weights are off */
+    int cells;        /* instances in the ground truth (instance/binary labels) */
+} unet_sample;
+
+typedef struct unet_dataset {
+    int n;
+    unet_sample *s;
+    double class_pixels[256]; /* pixels per class over the set */
+} unet_dataset;
+
+/* Scales raw image values to about [0,1] for augmentation: 8-bit / 255,
+ * 16-bit / 65535, float as is; per_image normalisation additionally
+ * stretches the 0.5..99.5 percentile range to [0,1] (so that 16-bit images
+ * that use a small part of their range see sensible gray-value variation;
+ * the final per-image standardisation makes the stretch irrelevant to the
+ * network). Writes c*h*w floats to out and the statistics of the result. */
+unet_status unet_scale01(const unet_config *cfg, const unet_image *img, float *out, float *mean, float *std);
+
+/* Loads every pair of (images, labels): both are a folder, a glob pattern or
+ * a file (multi-page TIFF: every page is an image). Pairs are matched in
+ * sorted order; counts, sizes and label values are checked, with errors
+ * naming the files. Labels become classes (and weight maps when
+ * cfg->weights.enabled) per cfg->data.label_type. */
+unet_status unet_dataset_load(const unet_config *cfg, const char *images, const char *labels, unet_dataset *ds);
+
+/* Moves a deterministic (seed) fraction of ds into val (at least one sample
+ * when fraction > 0 and ds has two or more). */
+unet_status unet_dataset_split(unet_dataset *ds, double fraction, uint64_t seed, unet_dataset *val);
+
+void unet_dataset_free(unet_dataset *ds);
+
+#endif

@@ -1,0 +1,453 @@
+/* The training loop: SGD with momentum on one augmented tile per step, as the
+ * paper trains; validation on held-out images; atomic checkpoints that make a
+ * resumed run bitwise identical to an uninterrupted one. */
+#include "train.h"
+#include "augment.h"
+#include "dataset.h"
+#include "net.h"
+#include "safetensors.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* Counter-based draws: a pure function of (seed, step, stream). */
+static uint64_t draw(uint64_t seed, uint64_t step, uint64_t stream)
+{
+    return mix64(mix64(seed + 0x9E3779B97F4A7C15ULL) ^ mix64(step * 0xD1B54A32D192ED03ULL + stream));
+}
+
+static double learning_rate(const unet_train_config *t, int step)
+{
+    switch (t->lr_schedule) {
+    case UNET_LR_STEP: return t->lr * pow(t->lr_gamma, floor((double)step / (t->lr_step > 0 ? t->lr_step : 1)));
+    case UNET_LR_POLY: {
+        double f = 1.0 - (double)step / (t->iterations > 0 ? t->iterations : 1);
+        return t->lr * pow(f > 0 ? f : 0, t->lr_power);
+    }
+    default: return t->lr;
+    }
+}
+
+static int mkdir_p(const char *path)
+{
+    char tmp[UNET_CONFIG_STR];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+            *p = '/';
+        }
+    return (mkdir(tmp, 0755) != 0 && errno != EEXIST) ? -1 : 0;
+}
+
+/* ---- validation -------------------------------------------------------------- */
+
+unet_status unet_validate(unet_net *net, const unet_config *cfg, const unet_dataset *val, double *loss,
+                          double *accuracy, double *iou)
+{
+    int K = cfg->model.classes;
+    double lsum = 0, npx = 0, correct = 0;
+    double *inter = calloc((size_t)K, sizeof *inter), *uni = calloc((size_t)K, sizeof *uni);
+    if (!inter || !uni) {
+        free(inter);
+        free(uni);
+        return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    unet_status st = UNET_OK;
+    for (int i = 0; i < val->n && st == UNET_OK; i++) {
+        const unet_sample *s = &val->s[i];
+        size_t n = (size_t)s->w * s->h, nc = n * (size_t)s->c;
+        float *x = malloc(nc * sizeof *x), *p = malloc(n * (size_t)K * sizeof *p);
+        if (!x || !p) {
+            free(x), free(p);
+            st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory");
+            break;
+        }
+        float a, b;
+        if (cfg->data.normalize == UNET_NORM_PER_IMAGE) a = 1.0f / s->std, b = -s->mean / s->std;
+        else a = (float)(1.0 / cfg->data.norm_std), b = (float)(-cfg->data.norm_mean / cfg->data.norm_std);
+        for (size_t k = 0; k < nc; k++) x[k] = a * s->image[k] + b;
+        st = unet_predict_image(net, x, s->h, s->w, p, NULL, NULL);
+        for (size_t k = 0; st == UNET_OK && k < n; k++) {
+            int lab = s->labels[k], best = 0;
+            for (int c = 1; c < K; c++)
+                if (p[(size_t)c * n + k] > p[(size_t)best * n + k]) best = c;
+            double w = s->weights ? s->weights[k] : 1.0;
+            double pl = p[(size_t)lab * n + k];
+            lsum += -w * log(pl > 1e-30 ? pl : 1e-30);
+            npx += 1;
+            correct += best == lab;
+            for (int c = 0; c < K; c++) {
+                int in_l = lab == c, in_p = best == c;
+                inter[c] += in_l && in_p;
+                uni[c] += in_l || in_p;
+            }
+        }
+        free(x);
+        free(p);
+    }
+    if (st == UNET_OK) {
+        *loss = npx > 0 ? lsum / npx : 0;
+        *accuracy = npx > 0 ? correct / npx : 0;
+        if (K == 2) *iou = uni[1] > 0 ? inter[1] / uni[1] : 1.0;
+        else {
+            double s = 0;
+            int m = 0;
+            for (int c = 0; c < K; c++)
+                if (uni[c] > 0) s += inter[c] / uni[c], m++;
+            *iou = m ? s / m : 1.0;
+        }
+    }
+    free(inter);
+    free(uni);
+    return st;
+}
+
+/* ---- checkpoints ------------------------------------------------------------- */
+
+static unet_status save_checkpoint(unet_model *m, const unet_config *cfg, const char *path, int next_step,
+                                   int with_momentum)
+{
+    char *json = NULL;
+    UNET_TRY(unet_config_to_json(cfg, &json));
+    char step[32], seed[32];
+    snprintf(step, sizeof step, "%d", next_step);
+    unet_st_format_u64(cfg->train.seed, seed);
+    char lib[48];
+    snprintf(lib, sizeof lib, "unetcl %s", unet_version());
+    unet_kv kv[4] = {{"step", step}, {"seed", seed}, {"config", json}, {"library", lib}};
+    unet_status st = unet_model_save(m, path, with_momentum, kv, 4);
+    free(json);
+    return st;
+}
+
+/* Rewrites a CSV log keeping the header and the rows of steps < step (the
+ * rows a resumed run will write again). */
+static void truncate_log(const char *path, int step)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    char tmp[UNET_CONFIG_STR + 16];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *o = fopen(tmp, "w");
+    if (!o) {
+        fclose(f);
+        return;
+    }
+    char line[4096];
+    int first = 1;
+    while (fgets(line, sizeof line, f)) {
+        if (first || atoi(line) < step) fputs(line, o);
+        first = 0;
+    }
+    fclose(f);
+    if (fclose(o) == 0) rename(tmp, path);
+}
+
+/* ---- the loop ------------------------------------------------------------------ */
+
+typedef struct dev_sample {
+    unet_tensor image;
+    cl_mem labels, weights;
+} dev_sample;
+
+static void progress(FILE *f, int tty, int step, int total, double loss, double acc, double rate, double eta,
+                     const char *extra)
+{
+    if (tty) {
+        int width = 24, fill = total > 0 ? (int)((double)width * step / total) : 0;
+        char bar[32];
+        for (int i = 0; i < width; i++) bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
+        bar[width] = '\0';
+        fprintf(f, "\r  step %6d/%d [%s] loss %.4f acc %.3f  %.2f step/s  ETA %02d:%02d:%02d %s\033[K", step, total,
+                bar, loss, acc, rate, (int)(eta / 3600), (int)fmod(eta / 60, 60), (int)fmod(eta, 60), extra);
+    } else {
+        fprintf(f, "  step %6d/%d  loss %.4f  acc %.3f  %.2f step/s  ETA %.0f s %s\n", step, total, loss, acc, rate,
+                eta, extra);
+    }
+    fflush(f);
+}
+
+unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet_train_summary *sum)
+{
+    FILE *log = o->log ? o->log : stderr;
+    int tty = !o->quiet && isatty(fileno(log));
+    memset(sum, 0, sizeof *sum);
+    sum->val_loss = sum->val_accuracy = sum->val_iou = -1;
+    UNET_TRY(unet_config_validate(cfg));
+    const unet_train_config *tc = &cfg->train;
+
+    /* output paths */
+    char ckpt[UNET_CONFIG_STR + 64], csv[UNET_CONFIG_STR + 64], vcsv[UNET_CONFIG_STR + 64],
+        final[UNET_CONFIG_STR + 64], ini[UNET_CONFIG_STR + 64];
+    if (mkdir_p(cfg->output.dir) != 0)
+        return unet_seterr(UNET_ERR_IO, "cannot create the output folder %s ([output] dir): %s", cfg->output.dir,
+                           strerror(errno));
+    if (cfg->output.checkpoint[0]) snprintf(ckpt, sizeof ckpt, "%s", cfg->output.checkpoint);
+    else snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", cfg->output.dir);
+    if (cfg->output.log_csv[0]) snprintf(csv, sizeof csv, "%s", cfg->output.log_csv);
+    else snprintf(csv, sizeof csv, "%s/train_log.csv", cfg->output.dir);
+    snprintf(vcsv, sizeof vcsv, "%s/val_log.csv", cfg->output.dir);
+    snprintf(final, sizeof final, "%s/model.safetensors", cfg->output.dir);
+    snprintf(ini, sizeof ini, "%s/config.ini", cfg->output.dir);
+
+    /* data */
+    unet_dataset train, val;
+    memset(&val, 0, sizeof val);
+    double t0 = now_s();
+    UNET_TRY(unet_dataset_load(cfg, cfg->data.train_images, cfg->data.train_labels, &train));
+    unet_status st = UNET_OK;
+    if (cfg->data.val_images[0]) st = unet_dataset_load(cfg, cfg->data.val_images, cfg->data.val_labels, &val);
+    else st = unet_dataset_split(&train, cfg->data.val_fraction, tc->seed, &val);
+    if (st != UNET_OK) {
+        unet_dataset_free(&train);
+        return st;
+    }
+    fprintf(log, "unetcl train: %d training image%s, %d validation image%s (%.1f s to load, weight maps %s)\n", train.n,
+            train.n == 1 ? "" : "s", val.n, val.n == 1 ? "" : "s", now_s() - t0, cfg->weights.enabled ? "on" : "off");
+    for (int i = 0; i < val.n; i++) fprintf(log, "  held out for validation: %s\n", val.s[i].name);
+
+    /* device, model */
+    unet_context_options co;
+    unet_context_options_default(&co);
+    co.device = o->device ? o->device : cfg->device.select;
+    co.cache_dir = cfg->device.cache_dir[0] ? cfg->device.cache_dir : NULL;
+    co.disable_cache = cfg->device.no_cache;
+    unet_context *ctx = NULL;
+    unet_model *m = NULL;
+    unet_net *net = NULL;
+    dev_sample *ds = NULL;
+    FILE *fcsv = NULL, *fval = NULL;
+    int start = 0;
+    if ((st = unet_context_create(&co, &ctx)) != UNET_OK) goto done;
+    unet_model_config mc;
+    unet_config_model(cfg, &mc);
+    if (o->resume) {
+        char *meta = NULL;
+        if ((st = unet_model_load(ctx, o->resume, 1, &m, &meta)) != UNET_OK) goto done;
+        const unet_model_config *lc = unet_model_get_config(m);
+        if (lc->in_channels != mc.in_channels || lc->classes != mc.classes || lc->depth != mc.depth ||
+            lc->base_channels != mc.base_channels || lc->upconv_relu != mc.upconv_relu) {
+            st = unet_seterr(UNET_ERR_CONFIG, "checkpoint %s holds another model (depth %d, %d base channels, %d classes) "
+                                              "than the configuration (depth %d, %d, %d)",
+                             o->resume, lc->depth, lc->base_channels, lc->classes, mc.depth, mc.base_channels, mc.classes);
+            free(meta);
+            goto done;
+        }
+        const char *sp = meta ? strstr(meta, "\"step\":\"") : NULL;
+        if (!sp) {
+            st = unet_seterr(UNET_ERR_FORMAT, "%s has no training step in its metadata: not a training checkpoint", o->resume);
+            free(meta);
+            goto done;
+        }
+        start = atoi(sp + 8);
+        free(meta);
+        fprintf(log, "  resuming from %s at step %d\n", o->resume, start);
+    } else if ((st = unet_model_create(ctx, &mc, tc->seed, &m)) != UNET_OK)
+        goto done;
+    if ((st = unet_tile_check(&mc, tc->tile)) != UNET_OK) {
+        unet_errctx(st, "[train] tile");
+        goto done;
+    }
+    if ((st = unet_net_create(m, tc->tile, tc->tile, 1, &net)) != UNET_OK) goto done;
+    const unet_plan_info *pi = unet_net_info(net);
+    {
+        unet_device_info di;
+        unet_context_device_info(ctx, &di);
+        char b[32];
+        fprintf(log, "  device: %s; model: %zu parameters; tile %d -> %d; device memory %s\n", di.name,
+                unet_model_param_count(m), pi->in_h, pi->out_h, unet_format_bytes((double)pi->total_bytes, b, sizeof b));
+    }
+    /* training images on the device, once */
+    ds = calloc((size_t)train.n, sizeof *ds);
+    if (!ds) {
+        st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory");
+        goto done;
+    }
+    for (int i = 0; i < train.n && st == UNET_OK; i++) {
+        unet_sample *s = &train.s[i];
+        size_t n = (size_t)s->w * s->h;
+        if ((st = unet_tensor_alloc(ctx, &ds[i].image, s->c, s->h, s->w, "training image")) != UNET_OK ||
+            (st = unet_tensor_upload(ctx, &ds[i].image, s->image)) != UNET_OK ||
+            (st = unet_buffer_alloc(ctx, &ds[i].labels, n * 4, "training labels")) != UNET_OK ||
+            (st = unet_buffer_write(ctx, ds[i].labels, 0, n * 4, s->labels)) != UNET_OK)
+            break;
+        if (s->weights && ((st = unet_buffer_alloc(ctx, &ds[i].weights, n * 4, "weight map")) != UNET_OK ||
+                           (st = unet_buffer_write(ctx, ds[i].weights, 0, n * 4, s->weights)) != UNET_OK))
+            break;
+    }
+    if (st != UNET_OK) goto done;
+
+    /* logs: a resumed run continues them */
+    if (o->resume) {
+        truncate_log(csv, start);
+        truncate_log(vcsv, start);
+    }
+    {
+        FILE *ini_f = fopen(ini, "w");
+        if (ini_f) {
+            unet_config_to_ini(cfg, ini_f);
+            fclose(ini_f);
+        }
+    }
+    int fresh = !o->resume || access(csv, F_OK) != 0;
+    fcsv = fopen(csv, fresh ? "w" : "a");
+    int vfresh = !o->resume || access(vcsv, F_OK) != 0;
+    fval = fopen(vcsv, vfresh ? "w" : "a");
+    if (!fcsv || !fval) {
+        st = unet_seterr(UNET_ERR_IO, "cannot write the training log %s: %s", !fcsv ? csv : vcsv, strerror(errno));
+        goto done;
+    }
+    if (fresh) fprintf(fcsv, "step,loss,pixel_accuracy,lr,image,seconds\n");
+    if (vfresh) fprintf(fval, "step,val_loss,val_pixel_accuracy,val_iou\n");
+
+    unet_augment_options ao;
+    unet_augment_options_default(&ao);
+    ao.enabled = cfg->augment.enabled;
+    ao.elastic = cfg->augment.elastic;
+    ao.grid = cfg->augment.elastic_grid;
+    ao.sigma = cfg->augment.elastic_sigma;
+    ao.rotate = cfg->augment.rotate;
+    ao.max_angle = cfg->augment.rotate_max_deg;
+    ao.flip = cfg->augment.flip;
+    ao.shift = 1; /* a random tile position every step (the paper's shifts) */
+    ao.gray = cfg->augment.gray;
+    ao.brightness = cfg->augment.brightness;
+    ao.contrast = cfg->augment.contrast;
+    ao.gamma = cfg->augment.gamma;
+    ao.noise_std = cfg->augment.noise_std;
+    if ((st = unet_augment_options_check(&ao)) != UNET_OK) {
+        unet_errctx(st, "[augment]");
+        goto done;
+    }
+    cl_kernel affine;
+    if ((st = unet_kernel_get(ctx, "util", "affine_inplace", &affine)) != UNET_OK) goto done;
+
+    double tstart = now_s(), tlast = tstart, ema = -1, ema_acc = 0;
+    int steps_since = 0;
+    char extra[96] = "";
+    for (int step = start; step < tc->iterations; step++) {
+        int idx = (int)(draw(tc->seed, (uint64_t)step, 1) % (uint64_t)train.n);
+        unet_sample *s = &train.s[idx];
+        unet_augment_params ap;
+        if (ao.enabled) st = unet_augment_draw(&ao, tc->seed, (uint64_t)step, 0, s->w, s->h, tc->tile, &ap);
+        else {
+            /* no augmentation: a random tile position only */
+            unet_augment_options sh;
+            unet_augment_options_none(&sh);
+            sh.enabled = 1;
+            sh.shift = 1;
+            st = unet_augment_draw(&sh, tc->seed, (uint64_t)step, 0, s->w, s->h, tc->tile, &ap);
+        }
+        if (st != UNET_OK) break;
+        if ((st = unet_augment_apply(ctx, &ap, &ds[idx].image, ds[idx].labels, ds[idx].weights, &net->input,
+                                     pi->out_h, net->labels, s->weights ? net->weights : NULL)) != UNET_OK)
+            break;
+        float a, b;
+        if (cfg->data.normalize == UNET_NORM_PER_IMAGE) a = 1.0f / s->std, b = -s->mean / s->std;
+        else a = (float)(1.0 / cfg->data.norm_std), b = (float)(-cfg->data.norm_mean / cfg->data.norm_std);
+        int nin = (int)unet_tensor_count(&net->input);
+        size_t g = (size_t)nin;
+        cl_int e = unet_args(affine, sizeof(cl_mem), &net->input.mem, sizeof nin, &nin, sizeof a, &a, sizeof b, &b,
+                             (size_t)0);
+        if (e != CL_SUCCESS) {
+            st = unet_cl_fail(e, __FILE__, __LINE__, "setting affine_inplace arguments");
+            break;
+        }
+        if ((st = unet_enqueue(ctx, affine, "affine_inplace", 1, &g, NULL)) != UNET_OK) break;
+        unet_step_result r;
+        if ((st = unet_net_loss_backward_device(net, s->weights != NULL, draw(tc->seed, (uint64_t)step, 2), &r)) !=
+            UNET_OK)
+            break;
+        double lr = learning_rate(tc, step);
+        if ((st = unet_model_sgd(m, (float)lr, (float)tc->momentum, (float)tc->weight_decay)) != UNET_OK) break;
+        if (!isfinite(r.loss)) {
+            st = unet_seterr(UNET_ERR_DATA,
+                             "the loss became %g at step %d: training diverged; lower [train] lr (now %g) "
+                             "or momentum (now %g)",
+                             r.loss, step, lr, tc->momentum);
+            break;
+        }
+        size_t px = (size_t)pi->out_h * pi->out_w;
+        double acc = r.correct / (double)px;
+        fprintf(fcsv, "%d,%.6f,%.5f,%.6g,%d,%.3f\n", step, r.loss, acc, lr, idx, now_s() - tstart);
+        ema = ema < 0 ? r.loss : 0.95 * ema + 0.05 * r.loss;
+        ema_acc = step == start ? acc : 0.95 * ema_acc + 0.05 * acc;
+        sum->steps_done++;
+        sum->last_step = step + 1;
+        sum->last_loss = r.loss;
+        steps_since++;
+        int last = step + 1 == tc->iterations;
+        if (tc->val_every > 0 && val.n > 0 && ((step + 1) % tc->val_every == 0 || last)) {
+            double vl, va, vi;
+            if ((st = unet_validate(net, cfg, &val, &vl, &va, &vi)) != UNET_OK) break;
+            fprintf(fval, "%d,%.6f,%.5f,%.5f\n", step + 1, vl, va, vi);
+            fflush(fval);
+            sum->val_loss = vl;
+            sum->val_accuracy = va;
+            sum->val_iou = vi;
+            snprintf(extra, sizeof extra, "| val loss %.4f acc %.3f IoU %.3f", vl, va, vi);
+            if (!tty) fprintf(log, "  validation after step %d: loss %.4f, pixel accuracy %.4f, IoU %.4f\n", step + 1,
+                              vl, va, vi);
+        }
+        double now = now_s();
+        if (!o->quiet && (last || (tty && now - tlast > 0.5) || (!tty && tc->log_every > 0 && (step + 1) % tc->log_every == 0))) {
+            double rate = (step + 1 - start) / (now - tstart);
+            progress(log, tty, step + 1, tc->iterations, ema, ema_acc, rate, (tc->iterations - step - 1) / rate, extra);
+            tlast = now;
+            fflush(fcsv);
+        }
+        int stop = o->stop && *o->stop;
+        if (stop || (tc->checkpoint_every > 0 && (step + 1) % tc->checkpoint_every == 0) || last) {
+            if ((st = save_checkpoint(m, cfg, ckpt, step + 1, 1)) != UNET_OK) break;
+        }
+        if (stop) {
+            if (tty) fputc('\n', log);
+            fprintf(log, "  stopped at step %d: checkpoint written to %s (continue with --resume)\n", step + 1, ckpt);
+            st = unet_seterr(UNET_ERR_INTERRUPTED, "training stopped at step %d on request; checkpoint %s", step + 1, ckpt);
+            break;
+        }
+    }
+    if (tty && !o->quiet) fputc('\n', log);
+    if (st == UNET_OK) {
+        if ((st = save_checkpoint(m, cfg, final, tc->iterations, 0)) == UNET_OK)
+            fprintf(log, "  model written to %s; checkpoint %s; log %s\n", final, ckpt, csv);
+    }
+    sum->seconds = now_s() - tstart;
+    (void)steps_since;
+done:
+    if (fcsv) fclose(fcsv);
+    if (fval) fclose(fval);
+    for (int i = 0; ds && i < train.n; i++) {
+        unet_tensor_free(&ds[i].image);
+        if (ds[i].labels) clReleaseMemObject(ds[i].labels);
+        if (ds[i].weights) clReleaseMemObject(ds[i].weights);
+    }
+    free(ds);
+    unet_net_destroy(net);
+    unet_model_destroy(m);
+    unet_context_destroy(ctx);
+    unet_dataset_free(&train);
+    unet_dataset_free(&val);
+    return st;
+}
