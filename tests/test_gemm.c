@@ -162,24 +162,23 @@ static void test_k_zero(void **state)
     }
 }
 
-/* Small K- and N-chunks (set before the context's first CPU GEMM): the
- * partial sums over K chunks, and the N chunks, must give the same result. */
-static void test_chunking(void **state)
+/* Small K- and N-chunks, with and without the fused kernel (knobs read at
+ * the context's first CPU GEMM): partial sums over K chunks and the N chunks
+ * must give the same result. */
+static void chunked(const char *lb)
 {
-    (void)state;
     setenv("UNETCL_GEMM_KC", "16", 1);
     setenv("UNETCL_GEMM_NCHUNK", "64", 1);
+    setenv("UNETCL_GEMM_LB", lb, 1);
     unet_context_options o;
     unet_context_options_default(&o);
     const char *d = getenv("UNETCL_TEST_DEVICE");
     o.device = (d && *d) ? d : NULL;
     unet_context *ctx = NULL;
     TU_OK(unet_context_create(&o, &ctx));
-    unsetenv("UNETCL_GEMM_KC");
-    unsetenv("UNETCL_GEMM_NCHUNK");
     tu_rng rng;
     tu_seed(&rng, 9);
-    const size_t shapes[][3] = {{13, 200, 100}, {65, 65, 16}, {8, 97, 17}, {1, 1, 33}};
+    const size_t shapes[][3] = {{13, 200, 100}, {65, 65, 16}, {8, 97, 17}, {1, 1, 33}, {20, 300, 40}};
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
         for (int t = 0; t < 4; t++)
             for (int bz = 0; bz < 2; bz++) {
@@ -188,6 +187,16 @@ static void test_chunking(void **state)
                 run_case(ctx, UNET_GEMM_CPU, &g, &rng);
             }
     unet_context_destroy(ctx);
+    unsetenv("UNETCL_GEMM_KC");
+    unsetenv("UNETCL_GEMM_NCHUNK");
+    unsetenv("UNETCL_GEMM_LB");
+}
+
+static void test_chunking(void **state)
+{
+    (void)state;
+    chunked("0"); /* B packed separately, N in chunks of 64 */
+    chunked("1"); /* B packed by the tile kernel into local memory */
 }
 
 static void test_selection_and_errors(void **state)

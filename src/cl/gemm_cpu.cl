@@ -16,54 +16,114 @@
 
 /* ---- packing ------------------------------------------------------------ */
 
-/* gid0 = kk in [0,kc), gid1 = panel p. */
+/* Each work-item packs a block of KB consecutive k of one panel: reads go
+ * along the contiguous dimension of the source (vload16 where whole), the
+ * transposition happens in a private block, writes are one contiguous run. */
+#define KB 16
+
+/* gid0 = k block, gid1 = panel p. */
 #define PACK_A(MR)                                                                            \
     __kernel void gemm_cpu_pack_a##MR(__global const float *a, const ulong a_off,             \
                                       const ulong lda, const int trans, const int m,          \
                                       const int k0, const int kc, const int npanels,          \
                                       __global float *ap)                                     \
     {                                                                                         \
-        const int kk = get_global_id(0);                                                      \
+        const int kb = get_global_id(0) * KB;                                                 \
         const int p = get_global_id(1);                                                       \
-        if (kk >= kc || p >= npanels) return;                                                 \
-        __global float *dst = ap + ((size_t)p * kc + kk) * MR;                                \
+        if (kb >= kc || p >= npanels) return;                                                 \
+        const int nk = min(KB, kc - kb);                                                      \
         const int i0 = p * MR;                                                                \
-        const size_t kcol = (size_t)(k0 + kk);                                                \
-        for (int r = 0; r < MR; r++) {                                                        \
-            const int i = i0 + r;                                                             \
-            float v = 0.0f;                                                                   \
-            if (i < m) v = trans ? a[a_off + kcol * lda + i] : a[a_off + (size_t)i * lda + kcol]; \
-            dst[r] = v;                                                                       \
+        __global float *dst = ap + ((size_t)p * kc + kb) * MR;                                \
+        if (!trans) {                                                                         \
+            float t[KB * MR];                                                                 \
+            for (int r = 0; r < MR; r++) {                                                    \
+                const int i = i0 + r;                                                         \
+                __global const float *src = a + a_off + (size_t)i * lda + (size_t)(k0 + kb);  \
+                float v[KB];                                                                  \
+                if (i < m && nk == KB) {                                                      \
+                    vstore16(vload16(0, src), 0, v);                                          \
+                } else {                                                                      \
+                    for (int kk = 0; kk < KB; kk++) v[kk] = (i < m && kk < nk) ? src[kk] : 0.0f; \
+                }                                                                             \
+                for (int kk = 0; kk < KB; kk++) t[kk * MR + r] = v[kk];                       \
+            }                                                                                 \
+            for (int x = 0; x < nk * MR; x++) dst[x] = t[x];                                  \
+        } else {                                                                              \
+            for (int kk = 0; kk < nk; kk++) {                                                 \
+                __global const float *src = a + a_off + (size_t)(k0 + kb + kk) * lda + i0;    \
+                for (int r = 0; r < MR; r++) dst[kk * MR + r] = (i0 + r < m) ? src[r] : 0.0f; \
+            }                                                                                 \
         }                                                                                     \
     }
 
 PACK_A(12)
 PACK_A(8)
 
-/* gid0 = kk in [0,kc), gid1 = panel q; ncols = width of the chunk starting at
- * column col0 of op(B). */
+/* Packs k in [kb, kb+nk) (nk <= KB) of the 32-column panel starting at column
+ * j0 (of ncols valid columns) into dst (row stride NR). */
+inline void gemm_cpu_pack_b_block(__global const float *b, const ulong ldb, const int trans,
+                                  const int j0, const int ncols, const int kb, const int nk,
+                                  __global float *dst_g, __local float *dst_l)
+{
+    if (!trans) {
+        for (int kk = 0; kk < nk; kk++) {
+            __global const float *src = b + (size_t)(kb + kk) * ldb + (size_t)j0;
+            float16 v0, v1;
+            if (j0 + NR <= ncols) {
+                v0 = vload16(0, src);
+                v1 = vload16(1, src);
+            } else {
+                float t[NR];
+                for (int j = 0; j < NR; j++) t[j] = (j0 + j < ncols) ? src[j] : 0.0f;
+                v0 = vload16(0, t);
+                v1 = vload16(1, t);
+            }
+            if (dst_g) {
+                vstore16(v0, 0, dst_g + kk * NR);
+                vstore16(v1, 1, dst_g + kk * NR);
+            } else {
+                vstore16(v0, 0, dst_l + kk * NR);
+                vstore16(v1, 1, dst_l + kk * NR);
+            }
+        }
+    } else {
+        float t[KB * NR];
+        for (int j = 0; j < NR; j++) {
+            __global const float *src = b + (size_t)(j0 + j) * ldb + (size_t)kb;
+            float v[KB];
+            if (j0 + j < ncols && nk == KB) {
+                vstore16(vload16(0, src), 0, v);
+            } else {
+                for (int kk = 0; kk < KB; kk++) v[kk] = (j0 + j < ncols && kk < nk) ? src[kk] : 0.0f;
+            }
+            for (int kk = 0; kk < KB; kk++) t[kk * NR + j] = v[kk];
+        }
+        for (int kk = 0; kk < nk; kk++) {
+            const float16 v0 = vload16(0, t + kk * NR), v1 = vload16(1, t + kk * NR);
+            if (dst_g) {
+                vstore16(v0, 0, dst_g + kk * NR);
+                vstore16(v1, 1, dst_g + kk * NR);
+            } else {
+                vstore16(v0, 0, dst_l + kk * NR);
+                vstore16(v1, 1, dst_l + kk * NR);
+            }
+        }
+    }
+}
+
+/* gid0 = k block, gid1 = panel q; the chunk is the ncols columns of op(B)
+ * starting at col0. */
 __kernel void gemm_cpu_pack_b(__global const float *b, const ulong b_off, const ulong ldb,
                               const int trans, const int col0, const int ncols, const int k0,
                               const int kc, const int npanels, __global float *bp)
 {
-    const int kk = get_global_id(0);
+    const int kb = get_global_id(0) * KB;
     const int q = get_global_id(1);
-    if (kk >= kc || q >= npanels) return;
-    __global float *dst = bp + ((size_t)q * kc + kk) * NR;
-    const int j0 = q * NR;
-    const size_t krow = (size_t)(k0 + kk);
-    if (!trans) {
-        __global const float *src = b + b_off + krow * ldb + (size_t)(col0 + j0);
-        if (j0 + NR <= ncols) {
-            vstore16(vload16(0, src), 0, dst);
-            vstore16(vload16(1, src), 1, dst);
-        } else {
-            for (int j = 0; j < NR; j++) dst[j] = (j0 + j < ncols) ? src[j] : 0.0f;
-        }
-    } else {
-        __global const float *src = b + b_off + (size_t)(col0 + j0) * ldb + krow;
-        for (int j = 0; j < NR; j++) dst[j] = (j0 + j < ncols) ? src[(size_t)j * ldb] : 0.0f;
-    }
+    if (kb >= kc || q >= npanels) return;
+    /* the chunk's origin moved into the pointer: column col0, row k0 */
+    __global const float *bb = b + b_off + (trans ? (size_t)col0 * ldb + (size_t)k0 : (size_t)k0 * ldb + (size_t)col0);
+    gemm_cpu_pack_b_block(bb, ldb, trans, q * NR, ncols, kb, min(KB, kc - kb),
+                          bp + ((size_t)q * kc + kb) * NR, 0);
 }
 
 /* ---- micro-kernel ------------------------------------------------------- */
@@ -100,9 +160,36 @@ inline void gemm_cpu_store_row(__global float *c, const float16 v0, const float1
 #define ACC_STORE(r) \
     if (r < mrows) gemm_cpu_store_row(crow + (size_t)(r) * ldc, c##r##a, c##r##b, ncols, alpha, beta);
 
-/* gid0 = M tile, gid1 = N tile within the chunk starting at column col0 of C
- * (ncols_chunk wide). kc may be 0 (C = beta * C). */
-#define MICRO_HEAD(MR)                                                                         \
+#define ACC_DECL12 ACC_DECL(0) ACC_DECL(1) ACC_DECL(2) ACC_DECL(3) ACC_DECL(4) ACC_DECL(5) \
+                   ACC_DECL(6) ACC_DECL(7) ACC_DECL(8) ACC_DECL(9) ACC_DECL(10) ACC_DECL(11)
+#define ACC_FMA12 ACC_FMA(0) ACC_FMA(1) ACC_FMA(2) ACC_FMA(3) ACC_FMA(4) ACC_FMA(5) \
+                  ACC_FMA(6) ACC_FMA(7) ACC_FMA(8) ACC_FMA(9) ACC_FMA(10) ACC_FMA(11)
+#define ACC_STORE12 ACC_STORE(0) ACC_STORE(1) ACC_STORE(2) ACC_STORE(3) ACC_STORE(4) ACC_STORE(5) \
+                    ACC_STORE(6) ACC_STORE(7) ACC_STORE(8) ACC_STORE(9) ACC_STORE(10) ACC_STORE(11)
+#define ACC_DECL8 ACC_DECL(0) ACC_DECL(1) ACC_DECL(2) ACC_DECL(3) \
+                  ACC_DECL(4) ACC_DECL(5) ACC_DECL(6) ACC_DECL(7)
+#define ACC_FMA8 ACC_FMA(0) ACC_FMA(1) ACC_FMA(2) ACC_FMA(3) ACC_FMA(4) ACC_FMA(5) ACC_FMA(6) ACC_FMA(7)
+#define ACC_STORE8 ACC_STORE(0) ACC_STORE(1) ACC_STORE(2) ACC_STORE(3) \
+                   ACC_STORE(4) ACC_STORE(5) ACC_STORE(6) ACC_STORE(7)
+
+/* One MR x 32 tile: pa/pb point at the tile's packed panels (kc steps),
+ * crow at C[row 0 of the tile, column 0 of the tile]. */
+#define MICRO_TILE(MR)                                  \
+    {                                                   \
+        ACC_DECL##MR                                    \
+        for (int p = 0; p < kc; p++) {                  \
+            const float16 b0 = vload16(0, pb);          \
+            const float16 b1 = vload16(1, pb);          \
+            ACC_FMA##MR                                 \
+            pa += MR;                                   \
+            pb += NR;                                   \
+        }                                               \
+        ACC_STORE##MR                                   \
+    }
+
+/* Both operands packed. gid0 = M tile, gid1 = N tile within the chunk of C
+ * starting at column col0 (ncols_chunk wide). kc may be 0 (C = beta * C). */
+#define TILE_KERNEL(MR)                                                                        \
     __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_cpu_tile##MR(             \
         __global const float *ap, __global const float *bp, const int kc,                      \
         __global float *c, const ulong c_off, const ulong ldc, const int m, const int col0,    \
@@ -115,40 +202,40 @@ inline void gemm_cpu_store_row(__global float *c, const float16 v0, const float1
         __global const float *pa = ap + (size_t)mt * kc * MR;                                  \
         __global const float *pb = bp + (size_t)nt * kc * NR;                                  \
         const int mrows = min(MR, m - mt * MR);                                                \
-        const int ncols = min(NR, ncols_chunk - nt * NR);
-
-#define MICRO_TAIL(MR)                                                                         \
+        const int ncols = min(NR, ncols_chunk - nt * NR);                                      \
         __global float *crow = c + c_off + (size_t)(mt * MR) * ldc + (size_t)(col0 + nt * NR); \
-        (void)crow;
-
-MICRO_HEAD(12)
-    ACC_DECL(0) ACC_DECL(1) ACC_DECL(2) ACC_DECL(3) ACC_DECL(4) ACC_DECL(5)
-    ACC_DECL(6) ACC_DECL(7) ACC_DECL(8) ACC_DECL(9) ACC_DECL(10) ACC_DECL(11)
-    for (int p = 0; p < kc; p++) {
-        const float16 b0 = vload16(0, pb);
-        const float16 b1 = vload16(1, pb);
-        ACC_FMA(0) ACC_FMA(1) ACC_FMA(2) ACC_FMA(3) ACC_FMA(4) ACC_FMA(5)
-        ACC_FMA(6) ACC_FMA(7) ACC_FMA(8) ACC_FMA(9) ACC_FMA(10) ACC_FMA(11)
-        pa += 12;
-        pb += NR;
+        MICRO_TILE(MR)                                                                         \
     }
-    MICRO_TAIL(12)
-    ACC_STORE(0) ACC_STORE(1) ACC_STORE(2) ACC_STORE(3) ACC_STORE(4) ACC_STORE(5)
-    ACC_STORE(6) ACC_STORE(7) ACC_STORE(8) ACC_STORE(9) ACC_STORE(10) ACC_STORE(11)
-}
 
-MICRO_HEAD(8)
-    ACC_DECL(0) ACC_DECL(1) ACC_DECL(2) ACC_DECL(3)
-    ACC_DECL(4) ACC_DECL(5) ACC_DECL(6) ACC_DECL(7)
-    for (int p = 0; p < kc; p++) {
-        const float16 b0 = vload16(0, pb);
-        const float16 b1 = vload16(1, pb);
-        ACC_FMA(0) ACC_FMA(1) ACC_FMA(2) ACC_FMA(3)
-        ACC_FMA(4) ACC_FMA(5) ACC_FMA(6) ACC_FMA(7)
-        pa += 8;
-        pb += NR;
+TILE_KERNEL(12)
+TILE_KERNEL(8)
+
+/* A packed, B read from its source: each work-item (gid0 = 32-column panel of
+ * C) packs its B panel for k in [k0, k0+kc) into local memory (one work-item
+ * per group: a private L1/L2-resident scratch, no barriers), then walks every
+ * M tile with it. B is read from memory exactly once, never written back. */
+#define TILE_KERNEL_LB(MR)                                                                     \
+    __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_cpu_tile##MR##_lb(        \
+        __global const float *ap, __global const float *b, const ulong b_off, const ulong ldb, \
+        const int trans_b, const int k0, const int kc, __global float *c, const ulong c_off,   \
+        const ulong ldc, const int m, const int n, const int mtiles, const int ntiles,         \
+        const float alpha, const float beta, __local float *bl)                                \
+    {                                                                                          \
+        const int nt = get_global_id(0);                                                       \
+        if (nt >= ntiles) return;                                                              \
+        __global const float *bb = b + b_off + (trans_b ? (size_t)k0 : (size_t)k0 * ldb);      \
+        for (int kb = 0; kb < kc; kb += KB)                                                    \
+            gemm_cpu_pack_b_block(bb, ldb, trans_b, nt * NR, n, kb, min(KB, kc - kb), 0,       \
+                                  bl + kb * NR);                                               \
+        const int ncols = min(NR, n - nt * NR);                                                \
+        for (int mt = 0; mt < mtiles; mt++) {                                                  \
+            __global const float *pa = ap + (size_t)mt * kc * MR;                              \
+            __local const float *pb = bl;                                                      \
+            const int mrows = min(MR, m - mt * MR);                                            \
+            __global float *crow = c + c_off + (size_t)(mt * MR) * ldc + (size_t)(nt * NR);    \
+            MICRO_TILE(MR)                                                                     \
+        }                                                                                      \
     }
-    MICRO_TAIL(8)
-    ACC_STORE(0) ACC_STORE(1) ACC_STORE(2) ACC_STORE(3)
-    ACC_STORE(4) ACC_STORE(5) ACC_STORE(6) ACC_STORE(7)
-}
+
+TILE_KERNEL_LB(12)
+TILE_KERNEL_LB(8)

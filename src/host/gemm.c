@@ -54,14 +54,24 @@ static unet_status gemm_clblast(unet_context *ctx, int ta, int tb, size_t m, siz
 /* ---- CPU GEMM (packed panels + register-tiled micro-kernel) ----------------- */
 
 #define GC_NR 32
+#define GC_KB 16 /* k block of the pack kernels */
 /* Largest pack buffer of either kind (also bounded by the device's max alloc). */
 #define GC_PACK_CAP ((size_t)256 << 20)
+/* Default K-chunk: a 12 x kc A panel and a 32 x kc B panel stay in L2. */
+#define GC_KC_DEFAULT 1152
+/* The fused kernel (B panel packed into local memory by the work-item that
+ * uses it) needs enough 32-column panels to keep every core busy. */
+#define GC_LB_MIN_PANELS 8
 
+/* Internal knobs, read once per context from the environment (tests and
+ * tuning): UNETCL_GEMM_KC (K-chunk), UNETCL_GEMM_NCHUNK (columns of B packed
+ * per chunk), UNETCL_GEMM_LB (0: never the fused kernel, 1: whenever possible). */
 typedef struct gemm_cpu_state {
     cl_mem ap, bp;
     size_t ap_bytes, bp_bytes;
-    size_t kc_max;     /* K-chunk length (0 = default) */
-    size_t nchunk_max; /* columns of B packed per chunk (0 = default) */
+    size_t kc_max;
+    size_t nchunk_max;
+    int lb; /* -1 auto */
 } gemm_cpu_state;
 
 static void gemm_state_free(void *p)
@@ -73,15 +83,25 @@ static void gemm_state_free(void *p)
     free(s);
 }
 
+static size_t env_size(const char *name, size_t dflt)
+{
+    const char *e = getenv(name);
+    if (!e || !*e) return dflt;
+    char *end = NULL;
+    unsigned long long v = strtoull(e, &end, 10);
+    return (end && *end == '\0') ? (size_t)v : dflt;
+}
+
 static unet_status gemm_state(unet_context *ctx, gemm_cpu_state **out)
 {
     if (!ctx->blas_state) {
         gemm_cpu_state *s = calloc(1, sizeof *s);
         if (!s) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "unet_gemm: out of host memory");
-        const char *e = getenv("UNETCL_GEMM_KC");
-        if (e && *e) s->kc_max = (size_t)strtoull(e, NULL, 10);
-        e = getenv("UNETCL_GEMM_NCHUNK");
-        if (e && *e) s->nchunk_max = (size_t)strtoull(e, NULL, 10);
+        s->kc_max = env_size("UNETCL_GEMM_KC", GC_KC_DEFAULT);
+        if (s->kc_max == 0) s->kc_max = GC_KC_DEFAULT;
+        s->nchunk_max = env_size("UNETCL_GEMM_NCHUNK", 0);
+        s->lb = (int)env_size("UNETCL_GEMM_LB", (size_t)-1);
+        if (s->lb != 0 && s->lb != 1) s->lb = -1;
         ctx->blas_state = s;
         ctx->blas_free = gemm_state_free;
     }
@@ -156,68 +176,100 @@ static unet_status gemm_cpu(unet_context *ctx, int ta, int tb, size_t m, size_t 
     UNET_TRY(gemm_state(ctx, &st));
     const int mr = choose_mr(m);
     const size_t mtiles = (m + (size_t)mr - 1) / (size_t)mr, mpad = mtiles * (size_t)mr;
-    const size_t npad = (n + GC_NR - 1) / GC_NR * GC_NR;
+    const size_t ntiles_all = (n + GC_NR - 1) / GC_NR, npad = ntiles_all * GC_NR;
 
     size_t cap = GC_PACK_CAP;
     if (ctx->info.max_alloc_bytes && ctx->info.max_alloc_bytes < cap) cap = (size_t)ctx->info.max_alloc_bytes;
     const size_t cap_floats = cap / sizeof(float);
 
-    /* K-chunk: whole K unless the A panels or one B panel would not fit. */
-    size_t kc = k;
-    if (st->kc_max && kc > st->kc_max) kc = st->kc_max;
-    if (kc > cap_floats / mpad) kc = cap_floats / mpad;
-    if (kc > cap_floats / GC_NR) kc = cap_floats / GC_NR;
-    if (kc == 0 && k > 0)
+    /* Fused kernel when there are enough B panels (and K > 0); its B panel
+     * lives in local memory, which bounds the K-chunk. */
+    const size_t local_floats = ctx->info.local_mem_bytes / sizeof(float);
+    const size_t lb_kc_max = local_floats / GC_NR / 2 / GC_KB * GC_KB;
+    int lb = k > 0 && lb_kc_max >= GC_KB && (st->lb == 1 || (st->lb < 0 && ntiles_all >= GC_LB_MIN_PANELS));
+
+    /* K-chunk: at most kc_max, chunks of equal length; smaller if the A
+     * panels or one B panel would not fit the buffer cap. */
+    size_t kc_max = st->kc_max;
+    if (kc_max > cap_floats / mpad) kc_max = cap_floats / mpad;
+    if (kc_max > cap_floats / GC_NR) kc_max = cap_floats / GC_NR;
+    if (lb && kc_max > lb_kc_max) kc_max = lb_kc_max;
+    if (kc_max == 0 && k > 0)
         return unet_seterr(UNET_ERR_DOES_NOT_FIT, "unet_gemm: M=%zu is too large for the device's %zu MiB buffers",
                            m, cap >> 20);
-    /* N-chunk: as many 32-column panels as fit the cap. */
+    size_t kc = k;
+    if (k > kc_max) {
+        const size_t nchunks = (k + kc_max - 1) / kc_max;
+        kc = (k + nchunks - 1) / nchunks;
+        kc = (kc + GC_KB - 1) / GC_KB * GC_KB; /* whole pack blocks */
+        if (kc > kc_max) kc = kc_max;
+    }
+    /* N-chunk (separately packed B only): as many 32-column panels as fit. */
     size_t nch = npad;
     if (st->nchunk_max && nch > st->nchunk_max) nch = (st->nchunk_max + GC_NR - 1) / GC_NR * GC_NR;
     if (kc > 0 && nch > cap_floats / kc / GC_NR * GC_NR) nch = cap_floats / kc / GC_NR * GC_NR;
 
     UNET_TRY(grow(ctx, &st->ap, &st->ap_bytes, mpad * kc * sizeof(float), "A"));
-    UNET_TRY(grow(ctx, &st->bp, &st->bp_bytes, nch * kc * sizeof(float), "B"));
+    if (!lb) UNET_TRY(grow(ctx, &st->bp, &st->bp_bytes, nch * kc * sizeof(float), "B"));
 
-    cl_kernel kpa, kpb, ktile;
+    cl_kernel kpa, kpb = NULL, ktile;
     UNET_TRY(unet_kernel_get(ctx, "gemm_cpu", mr == 12 ? "gemm_cpu_pack_a12" : "gemm_cpu_pack_a8", &kpa));
-    UNET_TRY(unet_kernel_get(ctx, "gemm_cpu", "gemm_cpu_pack_b", &kpb));
-    UNET_TRY(unet_kernel_get(ctx, "gemm_cpu", mr == 12 ? "gemm_cpu_tile12" : "gemm_cpu_tile8", &ktile));
+    if (lb) {
+        UNET_TRY(unet_kernel_get(ctx, "gemm_cpu", mr == 12 ? "gemm_cpu_tile12_lb" : "gemm_cpu_tile8_lb", &ktile));
+    } else {
+        UNET_TRY(unet_kernel_get(ctx, "gemm_cpu", "gemm_cpu_pack_b", &kpb));
+        UNET_TRY(unet_kernel_get(ctx, "gemm_cpu", mr == 12 ? "gemm_cpu_tile12" : "gemm_cpu_tile8", &ktile));
+    }
 
     const cl_ulong ua_off = a_off, ulda = lda, ub_off = b_off, uldb = ldb, uc_off = c_off, uldc = ldc;
-    const cl_int ita = ta ? 1 : 0, itb = tb ? 1 : 0, im = (cl_int)m, impan = (cl_int)mtiles;
+    const cl_int ita = ta ? 1 : 0, itb = tb ? 1 : 0, im = (cl_int)m, in = (cl_int)n, impan = (cl_int)mtiles;
     size_t k0 = 0;
     do {
         const size_t kcc = (k - k0 < kc) ? k - k0 : kc;
         const cl_int ik0 = (cl_int)k0, ikc = (cl_int)kcc;
-        const float beta_k = (k0 == 0) ? beta : 1.0f;
+        const float beta_k = (k0 == 0) ? beta : 1.0f; /* later K-chunks accumulate */
         if (kcc > 0) {
             UNET_CL_TRY(unet_args(kpa, sizeof(cl_mem), &a, sizeof ua_off, &ua_off, sizeof ulda, &ulda, sizeof ita,
                                   &ita, sizeof im, &im, sizeof ik0, &ik0, sizeof ikc, &ikc, sizeof impan, &impan,
                                   sizeof(cl_mem), &st->ap, (size_t)0),
                         "unet_gemm: arguments of gemm_cpu_pack_a");
-            const size_t g[2] = {kcc, mtiles};
+            const size_t g[2] = {(kcc + GC_KB - 1) / GC_KB, mtiles};
             UNET_TRY(unet_enqueue(ctx, kpa, "gemm_cpu_pack_a", 2, g, NULL));
         }
-        for (size_t col0 = 0; col0 < n; col0 += nch) {
-            const size_t ncols = (n - col0 < nch) ? n - col0 : nch;
-            const size_t ntiles = (ncols + GC_NR - 1) / GC_NR;
-            const cl_int icol0 = (cl_int)col0, incols = (cl_int)ncols, intl = (cl_int)ntiles;
-            if (kcc > 0) {
-                UNET_CL_TRY(unet_args(kpb, sizeof(cl_mem), &b, sizeof ub_off, &ub_off, sizeof uldb, &uldb,
-                                      sizeof itb, &itb, sizeof icol0, &icol0, sizeof incols, &incols, sizeof ik0,
-                                      &ik0, sizeof ikc, &ikc, sizeof intl, &intl, sizeof(cl_mem), &st->bp,
-                                      (size_t)0),
-                            "unet_gemm: arguments of gemm_cpu_pack_b");
-                const size_t g[2] = {kcc, ntiles};
-                UNET_TRY(unet_enqueue(ctx, kpb, "gemm_cpu_pack_b", 2, g, NULL));
-            }
-            UNET_CL_TRY(unet_args(ktile, sizeof(cl_mem), &st->ap, sizeof(cl_mem), &st->bp, sizeof ikc, &ikc,
+        if (lb) {
+            const cl_int intl = (cl_int)ntiles_all;
+            UNET_CL_TRY(unet_args(ktile, sizeof(cl_mem), &st->ap, sizeof(cl_mem), &b, sizeof ub_off, &ub_off,
+                                  sizeof uldb, &uldb, sizeof itb, &itb, sizeof ik0, &ik0, sizeof ikc, &ikc,
                                   sizeof(cl_mem), &c, sizeof uc_off, &uc_off, sizeof uldc, &uldc, sizeof im, &im,
-                                  sizeof icol0, &icol0, sizeof incols, &incols, sizeof impan, &impan, sizeof intl,
-                                  &intl, sizeof alpha, &alpha, sizeof beta_k, &beta_k, (size_t)0),
-                        "unet_gemm: arguments of gemm_cpu_tile");
-            const size_t g[2] = {mtiles, ntiles}, l[2] = {1, 1};
-            UNET_TRY(unet_enqueue(ctx, ktile, "gemm_cpu_tile", 2, g, l));
+                                  sizeof in, &in, sizeof impan, &impan, sizeof intl, &intl, sizeof alpha, &alpha,
+                                  sizeof beta_k, &beta_k, kcc * GC_NR * sizeof(float), (const void *)NULL,
+                                  (size_t)0),
+                        "unet_gemm: arguments of gemm_cpu_tile_lb");
+            const size_t g[1] = {ntiles_all}, l[1] = {1};
+            UNET_TRY(unet_enqueue(ctx, ktile, "gemm_cpu_tile_lb", 1, g, l));
+        } else {
+            for (size_t col0 = 0; col0 < n; col0 += nch) {
+                const size_t ncols = (n - col0 < nch) ? n - col0 : nch;
+                const size_t ntiles = (ncols + GC_NR - 1) / GC_NR;
+                const cl_int icol0 = (cl_int)col0, incols = (cl_int)ncols, intl = (cl_int)ntiles;
+                if (kcc > 0) {
+                    UNET_CL_TRY(unet_args(kpb, sizeof(cl_mem), &b, sizeof ub_off, &ub_off, sizeof uldb, &uldb,
+                                          sizeof itb, &itb, sizeof icol0, &icol0, sizeof incols, &incols,
+                                          sizeof ik0, &ik0, sizeof ikc, &ikc, sizeof intl, &intl, sizeof(cl_mem),
+                                          &st->bp, (size_t)0),
+                                "unet_gemm: arguments of gemm_cpu_pack_b");
+                    const size_t g[2] = {(kcc + GC_KB - 1) / GC_KB, ntiles};
+                    UNET_TRY(unet_enqueue(ctx, kpb, "gemm_cpu_pack_b", 2, g, NULL));
+                }
+                UNET_CL_TRY(unet_args(ktile, sizeof(cl_mem), &st->ap, sizeof(cl_mem), &st->bp, sizeof ikc, &ikc,
+                                      sizeof(cl_mem), &c, sizeof uc_off, &uc_off, sizeof uldc, &uldc, sizeof im,
+                                      &im, sizeof icol0, &icol0, sizeof incols, &incols, sizeof impan, &impan,
+                                      sizeof intl, &intl, sizeof alpha, &alpha, sizeof beta_k, &beta_k,
+                                      (size_t)0),
+                            "unet_gemm: arguments of gemm_cpu_tile");
+                const size_t g[2] = {mtiles, ntiles}, l[2] = {1, 1};
+                UNET_TRY(unet_enqueue(ctx, ktile, "gemm_cpu_tile", 2, g, l));
+            }
         }
         k0 += kcc;
     } while (k0 < k);
