@@ -2,7 +2,7 @@
  * side by side on the U-Net's GEMM shapes: per shape and path the median
  * wall time of several runs (clFinish after each; runs of the two paths
  * interleaved so that load on a shared machine hits both alike), GFLOP/s
- * (multiply-add = 2) and the speed ratio.
+ * (multiply-add = 2) and the speedup of the CPU GEMM (clblast ms / cpu ms).
  *
  *   bench_gemm [--quick] [--reps N] [--path both|cpu|clblast] [--device SEL]
  *              [--shape MxNxK[tA][tB]]...   (e.g. --shape 576x322624x64tA)
@@ -89,7 +89,7 @@ static void usage(void)
 {
     printf("usage: bench_gemm [--quick] [--reps N] [--path both|cpu|clblast] [--device SEL] [--shape MxNxK[tA][tB]]...\n"
            "Times unet_gemm's CPU-device GEMM and CLBlast side by side (median of N runs, default 5;\n"
-           "--quick: smaller shapes, 3 runs). Prints ms and GFLOP/s per path and the ratio cpu/clblast.\n");
+           "--quick: smaller shapes, 3 runs). Prints ms and GFLOP/s per path and the speedup (clblast ms / cpu ms).\n");
 }
 
 int main(int argc, char **argv)
