@@ -59,71 +59,62 @@
 PACK_A(12)
 PACK_A(8)
 
-/* Packs k in [kb, kb+nk) (nk <= KB) of the 32-column panel starting at column
- * j0 (of ncols valid columns) into dst (row stride NR). */
-inline void gemm_cpu_pack_b_block(__global const float *b, const ulong ldb, const int trans,
-                                  const int j0, const int ncols, const int kb, const int nk,
-                                  __global float *dst_g, __local float *dst_l)
-{
-    if (!trans) {
-        for (int kk = 0; kk < nk; kk++) {
-            __global const float *src = b + (size_t)(kb + kk) * ldb + (size_t)j0;
-            float16 v0, v1;
-            if (j0 + NR <= ncols) {
-                v0 = vload16(0, src);
-                v1 = vload16(1, src);
-            } else {
-                float t[NR];
-                for (int j = 0; j < NR; j++) t[j] = (j0 + j < ncols) ? src[j] : 0.0f;
-                v0 = vload16(0, t);
-                v1 = vload16(1, t);
-            }
-            if (dst_g) {
-                vstore16(v0, 0, dst_g + kk * NR);
-                vstore16(v1, 1, dst_g + kk * NR);
-            } else {
-                vstore16(v0, 0, dst_l + kk * NR);
-                vstore16(v1, 1, dst_l + kk * NR);
-            }
-        }
-    } else {
-        float t[KB * NR];
-        for (int j = 0; j < NR; j++) {
-            __global const float *src = b + (size_t)(j0 + j) * ldb + (size_t)kb;
-            float v[KB];
-            if (j0 + j < ncols && nk == KB) {
-                vstore16(vload16(0, src), 0, v);
-            } else {
-                for (int kk = 0; kk < KB; kk++) v[kk] = (j0 + j < ncols && kk < nk) ? src[kk] : 0.0f;
-            }
-            for (int kk = 0; kk < KB; kk++) t[kk * NR + j] = v[kk];
-        }
-        for (int kk = 0; kk < nk; kk++) {
-            const float16 v0 = vload16(0, t + kk * NR), v1 = vload16(1, t + kk * NR);
-            if (dst_g) {
-                vstore16(v0, 0, dst_g + kk * NR);
-                vstore16(v1, 1, dst_g + kk * NR);
-            } else {
-                vstore16(v0, 0, dst_l + kk * NR);
-                vstore16(v1, 1, dst_l + kk * NR);
-            }
-        }
+/* Packs rows [0, nk) of op(B) (b points at the chunk's row 0, column 0) of
+ * the 32-column panel starting at column j0 (ncols valid columns) into DST
+ * (row stride NR, in global or local memory). Transposed B is read one source
+ * row (= one column of op(B)) at a time along k: long contiguous runs. */
+#define PACK_B_PANEL(DST)                                                                   \
+    if (!trans) {                                                                           \
+        for (int kk = 0; kk < nk; kk++) {                                                   \
+            __global const float *src = b + (size_t)kk * ldb + (size_t)j0;                  \
+            float16 v0, v1;                                                                 \
+            if (j0 + NR <= ncols) {                                                         \
+                v0 = vload16(0, src);                                                       \
+                v1 = vload16(1, src);                                                       \
+            } else {                                                                        \
+                float t[NR];                                                                \
+                for (int j = 0; j < NR; j++) t[j] = (j0 + j < ncols) ? src[j] : 0.0f;       \
+                v0 = vload16(0, t);                                                         \
+                v1 = vload16(1, t);                                                         \
+            }                                                                               \
+            vstore16(v0, 0, DST + kk * NR);                                                 \
+            vstore16(v1, 1, DST + kk * NR);                                                 \
+        }                                                                                   \
+    } else {                                                                                \
+        for (int j = 0; j < NR; j++) {                                                      \
+            if (j0 + j >= ncols) {                                                          \
+                for (int kk = 0; kk < nk; kk++) DST[kk * NR + j] = 0.0f;                    \
+                continue;                                                                   \
+            }                                                                               \
+            __global const float *src = b + (size_t)(j0 + j) * ldb;                         \
+            int kk = 0;                                                                     \
+            for (; kk + KB <= nk; kk += KB) {                                               \
+                float v[KB];                                                                \
+                vstore16(vload16(0, src + kk), 0, v);                                       \
+                for (int x = 0; x < KB; x++) DST[(kk + x) * NR + j] = v[x];                 \
+            }                                                                               \
+            for (; kk < nk; kk++) DST[kk * NR + j] = src[kk];                               \
+        }                                                                                   \
     }
-}
 
-/* gid0 = k block, gid1 = panel q; the chunk is the ncols columns of op(B)
- * starting at col0. */
-__kernel void gemm_cpu_pack_b(__global const float *b, const ulong b_off, const ulong ldb,
+/* k block of the separate B packing kernel */
+#define KBB 256
+
+/* gid0 = k block of KBB, gid1 = panel q; the chunk is the ncols columns of
+ * op(B) starting at col0. */
+__kernel void gemm_cpu_pack_b(__global const float *bsrc, const ulong b_off, const ulong ldb,
                               const int trans, const int col0, const int ncols, const int k0,
                               const int kc, const int npanels, __global float *bp)
 {
-    const int kb = get_global_id(0) * KB;
+    const int kb = get_global_id(0) * KBB;
     const int q = get_global_id(1);
     if (kb >= kc || q >= npanels) return;
-    /* the chunk's origin moved into the pointer: column col0, row k0 */
-    __global const float *bb = b + b_off + (trans ? (size_t)col0 * ldb + (size_t)k0 : (size_t)k0 * ldb + (size_t)col0);
-    gemm_cpu_pack_b_block(bb, ldb, trans, q * NR, ncols, kb, min(KB, kc - kb),
-                          bp + ((size_t)q * kc + kb) * NR, 0);
+    const int nk = min(KBB, kc - kb), j0 = q * NR;
+    /* the block's origin moved into the pointer: row k0 + kb, column col0 */
+    const size_t kr = (size_t)(k0 + kb);
+    __global const float *b = bsrc + b_off + (trans ? (size_t)col0 * ldb + kr : kr * ldb + (size_t)col0);
+    __global float *dst = bp + ((size_t)q * kc + kb) * NR;
+    PACK_B_PANEL(dst)
 }
 
 /* ---- micro-kernel ------------------------------------------------------- */
@@ -216,17 +207,18 @@ TILE_KERNEL(8)
  * M tile with it. B is read from memory exactly once, never written back. */
 #define TILE_KERNEL_LB(MR)                                                                     \
     __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_cpu_tile##MR##_lb(        \
-        __global const float *ap, __global const float *b, const ulong b_off, const ulong ldb, \
+        __global const float *ap, __global const float *bsrc, const ulong b_off, const ulong ldb,\
         const int trans_b, const int k0, const int kc, __global float *c, const ulong c_off,   \
         const ulong ldc, const int m, const int n, const int mtiles, const int ntiles,         \
         const float alpha, const float beta, __local float *bl)                                \
     {                                                                                          \
         const int nt = get_global_id(0);                                                       \
         if (nt >= ntiles) return;                                                              \
-        __global const float *bb = b + b_off + (trans_b ? (size_t)k0 : (size_t)k0 * ldb);      \
-        for (int kb = 0; kb < kc; kb += KB)                                                    \
-            gemm_cpu_pack_b_block(bb, ldb, trans_b, nt * NR, n, kb, min(KB, kc - kb), 0,       \
-                                  bl + kb * NR);                                               \
+        {                                                                                      \
+            __global const float *b = bsrc + b_off + (trans_b ? (size_t)k0 : (size_t)k0 * ldb);  \
+            const int trans = trans_b, j0 = nt * NR, ncols = n, nk = kc;                       \
+            PACK_B_PANEL(bl)                                                                   \
+        }                                                                                      \
         const int ncols = min(NR, n - nt * NR);                                                \
         for (int mt = 0; mt < mtiles; mt++) {                                                  \
             __global const float *pa = ap + (size_t)mt * kc * MR;                              \

@@ -54,7 +54,8 @@ static unet_status gemm_clblast(unet_context *ctx, int ta, int tb, size_t m, siz
 /* ---- CPU GEMM (packed panels + register-tiled micro-kernel) ----------------- */
 
 #define GC_NR 32
-#define GC_KB 16 /* k block of the pack kernels */
+#define GC_KB 16   /* k block of the A pack kernel */
+#define GC_KBB 256 /* k block of the B pack kernel */
 /* Largest pack buffer of either kind (also bounded by the device's max alloc). */
 #define GC_PACK_CAP ((size_t)256 << 20)
 /* Default K-chunk: a 12 x kc A panel and a 32 x kc B panel stay in L2. */
@@ -258,7 +259,7 @@ static unet_status gemm_cpu(unet_context *ctx, int ta, int tb, size_t m, size_t 
                                           sizeof ik0, &ik0, sizeof ikc, &ikc, sizeof intl, &intl, sizeof(cl_mem),
                                           &st->bp, (size_t)0),
                                 "unet_gemm: arguments of gemm_cpu_pack_b");
-                    const size_t g[2] = {(kcc + GC_KB - 1) / GC_KB, ntiles};
+                    const size_t g[2] = {(kcc + GC_KBB - 1) / GC_KBB, ntiles};
                     UNET_TRY(unet_enqueue(ctx, kpb, "gemm_cpu_pack_b", 2, g, NULL));
                 }
                 UNET_CL_TRY(unet_args(ktile, sizeof(cl_mem), &st->ap, sizeof(cl_mem), &st->bp, sizeof ikc, &ikc,
