@@ -8,9 +8,13 @@
  *      at bp[(q*kc + kk)*32 + j], columns past the chunk's width are zero.
  * The micro-kernel gives each work-item one MR x 32 tile of C held in float16
  * accumulators (24 zmm registers for MR=12), broadcast-A x vector-B with fma(),
- * one work-item per work-group and no local memory: the shape PoCL compiles to
- * straight AVX-512 code. Global id 0 walks M tiles, id 1 N tiles, so the work-
- * groups that run back to back share one B panel (kept in L2). */
+ * one work-item per work-group: the shape PoCL compiles to straight AVX-512
+ * code. Two drivers: gemm_cpu_tile* (both operands packed; global id 0 walks M
+ * tiles, id 1 N tiles, so the work-groups that run back to back share one B
+ * panel, kept in L2) and
+ * gemm_cpu_tile*_lb (each work-item packs its own B panel into local memory,
+ * used as a private scratch without barriers, then walks all M tiles: B is
+ * read once and no packed copy of it goes through memory). */
 
 #define NR 32
 
