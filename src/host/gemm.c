@@ -1,7 +1,15 @@
+/* The GEMM entry of the library: a register-tiled OpenCL GEMM for CPU devices
+ * (src/cl/gemm_cpu.cl) and CLBlast everywhere else. UNETCL_GEMM=clblast|cpu
+ * overrides the choice. */
 #include "gemm.h"
 
 #include <clblast_c.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- CLBlast ---------------------------------------------------------------- */
 
 static const char *clblast_name(CLBlastStatusCode s)
 {
@@ -23,11 +31,11 @@ static const char *clblast_name(CLBlastStatusCode s)
     }
 }
 
-unet_status unet_gemm(unet_context *ctx, int ta, int tb, size_t m, size_t n, size_t k, float alpha,
-                      cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb,
-                      float beta, cl_mem c, size_t c_off, size_t ldc)
+static unet_status gemm_clblast(unet_context *ctx, int ta, int tb, size_t m, size_t n, size_t k,
+                                float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b,
+                                size_t b_off, size_t ldb, float beta, cl_mem c, size_t c_off,
+                                size_t ldc)
 {
-    if (m == 0 || n == 0) return UNET_OK;
     CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, ta ? CLBlastTransposeYes : CLBlastTransposeNo,
                                        tb ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a,
                                        a_off, lda, b, b_off, ldb, beta, c, c_off, ldc, &ctx->queue, NULL);
@@ -41,4 +49,266 @@ unet_status unet_gemm(unet_context *ctx, int ta, int tb, size_t m, size_t n, siz
                            n, k, ta, tb, clblast_name(s), (int)s);
     }
     return UNET_OK;
+}
+
+/* ---- CPU GEMM (packed panels + register-tiled micro-kernel) ----------------- */
+
+#define GC_NR 32
+#define GC_KB 16   /* k block of the A pack kernel */
+#define GC_KBB 256 /* k block of the B pack kernel */
+/* Largest pack buffer of either kind (also bounded by the device's max alloc). */
+#define GC_PACK_CAP ((size_t)256 << 20)
+/* Default K-chunk: a 12 x kc A panel and a 32 x kc B panel stay in L2. */
+#define GC_KC_DEFAULT 1152
+/* The fused kernel (B panel packed into local memory by the work-item that
+ * uses it) needs enough 32-column panels to keep every core busy. */
+#define GC_LB_MIN_PANELS 8
+
+/* Internal knobs, read once per context from the environment (tests and
+ * tuning): UNETCL_GEMM_KC (K-chunk), UNETCL_GEMM_NCHUNK (columns of B packed
+ * per chunk), UNETCL_GEMM_LB (0: never the fused kernel, 1: whenever possible). */
+typedef struct gemm_cpu_state {
+    cl_mem ap, bp;
+    size_t ap_bytes, bp_bytes;
+    size_t kc_max;
+    size_t nchunk_max;
+    int lb; /* -1 auto */
+} gemm_cpu_state;
+
+static void gemm_state_free(void *p)
+{
+    gemm_cpu_state *s = p;
+    if (!s) return;
+    if (s->ap) clReleaseMemObject(s->ap);
+    if (s->bp) clReleaseMemObject(s->bp);
+    free(s);
+}
+
+static size_t env_size(const char *name, size_t dflt)
+{
+    const char *e = getenv(name);
+    if (!e || !*e) return dflt;
+    char *end = NULL;
+    unsigned long long v = strtoull(e, &end, 10);
+    return (end && *end == '\0') ? (size_t)v : dflt;
+}
+
+static unet_status gemm_state(unet_context *ctx, gemm_cpu_state **out)
+{
+    if (!ctx->blas_state) {
+        gemm_cpu_state *s = calloc(1, sizeof *s);
+        if (!s) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "unet_gemm: out of host memory");
+        s->kc_max = env_size("UNETCL_GEMM_KC", GC_KC_DEFAULT);
+        if (s->kc_max == 0) s->kc_max = GC_KC_DEFAULT;
+        s->nchunk_max = env_size("UNETCL_GEMM_NCHUNK", 0);
+        s->lb = (int)env_size("UNETCL_GEMM_LB", (size_t)-1);
+        if (s->lb != 0 && s->lb != 1) s->lb = -1;
+        ctx->blas_state = s;
+        ctx->blas_free = gemm_state_free;
+    }
+    *out = ctx->blas_state;
+    return UNET_OK;
+}
+
+/* Makes *buf at least bytes large (contents are not kept). */
+static unet_status grow(unet_context *ctx, cl_mem *buf, size_t *have, size_t bytes, const char *what)
+{
+    if (bytes < 64) bytes = 64;
+    if (*buf && *have >= bytes) return UNET_OK;
+    if (*buf) clReleaseMemObject(*buf);
+    *buf = NULL;
+    *have = 0;
+    cl_int err;
+    cl_mem m = clCreateBuffer(ctx->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (err != CL_SUCCESS || !m) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "unet_gemm: allocating the %s pack buffer (%zu MiB)", what, bytes >> 20);
+        return unet_cl_fail(err != CL_SUCCESS ? err : CL_MEM_OBJECT_ALLOCATION_FAILURE, __FILE__, __LINE__, msg);
+    }
+    *buf = m;
+    *have = bytes;
+    return UNET_OK;
+}
+
+/* Checks that a rows x cols matrix at off with leading dimension ld lies in buf. */
+static unet_status check_matrix(const char *name, cl_mem buf, size_t off, size_t rows, size_t cols, size_t ld)
+{
+    if (rows == 0 || cols == 0) return UNET_OK;
+    if (!buf) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_gemm: matrix %s is NULL", name);
+    if (ld < cols)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
+                           "unet_gemm: leading dimension of %s (%zu) is smaller than its %zu columns", name, ld,
+                           cols);
+    size_t bytes = 0;
+    cl_int err = clGetMemObjectInfo(buf, CL_MEM_SIZE, sizeof bytes, &bytes, NULL);
+    if (err != CL_SUCCESS) return unet_cl_fail(err, __FILE__, __LINE__, "unet_gemm: querying a matrix buffer");
+    size_t have = bytes / sizeof(float);
+    /* last element index: off + (rows-1)*ld + cols - 1, checked without overflow */
+    if (off > have || rows - 1 > (have - off) / ld || (rows - 1) * ld + cols > have - off)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
+                           "unet_gemm: matrix %s (%zux%zu, ld %zu, offset %zu) does not fit its buffer of %zu floats",
+                           name, rows, cols, ld, off, have);
+    return UNET_OK;
+}
+
+static int choose_mr(size_t m)
+{
+    /* 12-row tiles do 1.5x the FMAs per load of 8-row ones (about 10 % faster
+     * per FMA); 8 wins when it pads M much less (M = 64: 64 rows, not 72). */
+    const size_t p12 = (m + 11) / 12 * 12, p8 = (m + 7) / 8 * 8;
+    return (double)p8 < 0.9 * (double)p12 ? 8 : 12;
+}
+
+static unet_status gemm_cpu(unet_context *ctx, int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                            cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb,
+                            float beta, cl_mem c, size_t c_off, size_t ldc)
+{
+    const size_t lim = (size_t)INT_MAX - 64;
+    if (m > lim || n > lim || k > lim)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_gemm: %zux%zux%zu is too large (each size < 2^31)",
+                           m, n, k);
+    if (k > 0) {
+        UNET_TRY(check_matrix("A", a, a_off, ta ? k : m, ta ? m : k, lda));
+        UNET_TRY(check_matrix("B", b, b_off, tb ? n : k, tb ? k : n, ldb));
+    }
+    UNET_TRY(check_matrix("C", c, c_off, m, n, ldc));
+
+    gemm_cpu_state *st = NULL;
+    UNET_TRY(gemm_state(ctx, &st));
+    const int mr = choose_mr(m);
+    const size_t mtiles = (m + (size_t)mr - 1) / (size_t)mr, mpad = mtiles * (size_t)mr;
+    const size_t ntiles_all = (n + GC_NR - 1) / GC_NR, npad = ntiles_all * GC_NR;
+
+    size_t cap = GC_PACK_CAP;
+    if (ctx->info.max_alloc_bytes && ctx->info.max_alloc_bytes < cap) cap = (size_t)ctx->info.max_alloc_bytes;
+    const size_t cap_floats = cap / sizeof(float);
+
+    /* Fused kernel when there are enough B panels (and K > 0); its B panel
+     * lives in local memory, which bounds the K-chunk. */
+    const size_t local_floats = ctx->info.local_mem_bytes / sizeof(float);
+    const size_t lb_kc_max = local_floats / GC_NR / 2 / GC_KB * GC_KB;
+    int lb = k > 0 && lb_kc_max >= GC_KB && (st->lb == 1 || (st->lb < 0 && ntiles_all >= GC_LB_MIN_PANELS));
+
+    /* K-chunk: at most kc_max, chunks of equal length; smaller if the A
+     * panels or one B panel would not fit the buffer cap. */
+    size_t kc_max = st->kc_max;
+    if (kc_max > cap_floats / mpad) kc_max = cap_floats / mpad;
+    if (kc_max > cap_floats / GC_NR) kc_max = cap_floats / GC_NR;
+    if (lb && kc_max > lb_kc_max) kc_max = lb_kc_max;
+    if (kc_max == 0 && k > 0)
+        return unet_seterr(UNET_ERR_DOES_NOT_FIT, "unet_gemm: M=%zu is too large for the device's %zu MiB buffers",
+                           m, cap >> 20);
+    size_t kc = k;
+    if (k > kc_max) {
+        const size_t nchunks = (k + kc_max - 1) / kc_max;
+        kc = (k + nchunks - 1) / nchunks;
+        kc = (kc + GC_KB - 1) / GC_KB * GC_KB; /* whole pack blocks */
+        if (kc > kc_max) kc = kc_max;
+    }
+    /* N-chunk (separately packed B only): as many 32-column panels as fit. */
+    size_t nch = npad;
+    if (st->nchunk_max && nch > st->nchunk_max) nch = (st->nchunk_max + GC_NR - 1) / GC_NR * GC_NR;
+    if (kc > 0 && nch > cap_floats / kc / GC_NR * GC_NR) nch = cap_floats / kc / GC_NR * GC_NR;
+
+    UNET_TRY(grow(ctx, &st->ap, &st->ap_bytes, mpad * kc * sizeof(float), "A"));
+    if (!lb) UNET_TRY(grow(ctx, &st->bp, &st->bp_bytes, nch * kc * sizeof(float), "B"));
+
+    cl_kernel kpa, kpb = NULL, ktile;
+    UNET_TRY(unet_kernel_get(ctx, "gemm_cpu", mr == 12 ? "gemm_cpu_pack_a12" : "gemm_cpu_pack_a8", &kpa));
+    if (lb) {
+        UNET_TRY(unet_kernel_get(ctx, "gemm_cpu", mr == 12 ? "gemm_cpu_tile12_lb" : "gemm_cpu_tile8_lb", &ktile));
+    } else {
+        UNET_TRY(unet_kernel_get(ctx, "gemm_cpu", "gemm_cpu_pack_b", &kpb));
+        UNET_TRY(unet_kernel_get(ctx, "gemm_cpu", mr == 12 ? "gemm_cpu_tile12" : "gemm_cpu_tile8", &ktile));
+    }
+
+    const cl_ulong ua_off = a_off, ulda = lda, ub_off = b_off, uldb = ldb, uc_off = c_off, uldc = ldc;
+    const cl_int ita = ta ? 1 : 0, itb = tb ? 1 : 0, im = (cl_int)m, in = (cl_int)n, impan = (cl_int)mtiles;
+    size_t k0 = 0;
+    do {
+        const size_t kcc = (k - k0 < kc) ? k - k0 : kc;
+        const cl_int ik0 = (cl_int)k0, ikc = (cl_int)kcc;
+        const float beta_k = (k0 == 0) ? beta : 1.0f; /* later K-chunks accumulate */
+        if (kcc > 0) {
+            UNET_CL_TRY(unet_args(kpa, sizeof(cl_mem), &a, sizeof ua_off, &ua_off, sizeof ulda, &ulda, sizeof ita,
+                                  &ita, sizeof im, &im, sizeof ik0, &ik0, sizeof ikc, &ikc, sizeof impan, &impan,
+                                  sizeof(cl_mem), &st->ap, (size_t)0),
+                        "unet_gemm: arguments of gemm_cpu_pack_a");
+            const size_t g[2] = {(kcc + GC_KB - 1) / GC_KB, mtiles};
+            UNET_TRY(unet_enqueue(ctx, kpa, "gemm_cpu_pack_a", 2, g, NULL));
+        }
+        if (lb) {
+            const cl_int intl = (cl_int)ntiles_all;
+            UNET_CL_TRY(unet_args(ktile, sizeof(cl_mem), &st->ap, sizeof(cl_mem), &b, sizeof ub_off, &ub_off,
+                                  sizeof uldb, &uldb, sizeof itb, &itb, sizeof ik0, &ik0, sizeof ikc, &ikc,
+                                  sizeof(cl_mem), &c, sizeof uc_off, &uc_off, sizeof uldc, &uldc, sizeof im, &im,
+                                  sizeof in, &in, sizeof impan, &impan, sizeof intl, &intl, sizeof alpha, &alpha,
+                                  sizeof beta_k, &beta_k, kcc * GC_NR * sizeof(float), (const void *)NULL,
+                                  (size_t)0),
+                        "unet_gemm: arguments of gemm_cpu_tile_lb");
+            const size_t g[1] = {ntiles_all}, l[1] = {1};
+            UNET_TRY(unet_enqueue(ctx, ktile, "gemm_cpu_tile_lb", 1, g, l));
+        } else {
+            for (size_t col0 = 0; col0 < n; col0 += nch) {
+                const size_t ncols = (n - col0 < nch) ? n - col0 : nch;
+                const size_t ntiles = (ncols + GC_NR - 1) / GC_NR;
+                const cl_int icol0 = (cl_int)col0, incols = (cl_int)ncols, intl = (cl_int)ntiles;
+                if (kcc > 0) {
+                    UNET_CL_TRY(unet_args(kpb, sizeof(cl_mem), &b, sizeof ub_off, &ub_off, sizeof uldb, &uldb,
+                                          sizeof itb, &itb, sizeof icol0, &icol0, sizeof incols, &incols,
+                                          sizeof ik0, &ik0, sizeof ikc, &ikc, sizeof intl, &intl, sizeof(cl_mem),
+                                          &st->bp, (size_t)0),
+                                "unet_gemm: arguments of gemm_cpu_pack_b");
+                    const size_t g[2] = {(kcc + GC_KBB - 1) / GC_KBB, ntiles};
+                    UNET_TRY(unet_enqueue(ctx, kpb, "gemm_cpu_pack_b", 2, g, NULL));
+                }
+                UNET_CL_TRY(unet_args(ktile, sizeof(cl_mem), &st->ap, sizeof(cl_mem), &st->bp, sizeof ikc, &ikc,
+                                      sizeof(cl_mem), &c, sizeof uc_off, &uc_off, sizeof uldc, &uldc, sizeof im,
+                                      &im, sizeof icol0, &icol0, sizeof incols, &incols, sizeof impan, &impan,
+                                      sizeof intl, &intl, sizeof alpha, &alpha, sizeof beta_k, &beta_k,
+                                      (size_t)0),
+                            "unet_gemm: arguments of gemm_cpu_tile");
+                const size_t g[2] = {mtiles, ntiles}, l[2] = {1, 1};
+                UNET_TRY(unet_enqueue(ctx, ktile, "gemm_cpu_tile", 2, g, l));
+            }
+        }
+        k0 += kcc;
+    } while (k0 < k);
+    return UNET_OK;
+}
+
+/* ---- entry ------------------------------------------------------------------ */
+
+unet_status unet_gemm_path_of(const unet_context *ctx, unet_gemm_path *path)
+{
+    const char *e = getenv("UNETCL_GEMM");
+    if (e && *e) {
+        if (strcmp(e, "cpu") == 0) { *path = UNET_GEMM_CPU; return UNET_OK; }
+        if (strcmp(e, "clblast") == 0) { *path = UNET_GEMM_CLBLAST; return UNET_OK; }
+        return unet_seterr(UNET_ERR_CONFIG, "environment UNETCL_GEMM=%s: use \"clblast\" or \"cpu\" (or unset it)", e);
+    }
+    *path = ctx->info.type == UNET_DEVICE_CPU ? UNET_GEMM_CPU : UNET_GEMM_CLBLAST;
+    return UNET_OK;
+}
+
+unet_status unet_gemm_with(unet_context *ctx, unet_gemm_path path, int ta, int tb, size_t m, size_t n,
+                           size_t k, float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off,
+                           size_t ldb, float beta, cl_mem c, size_t c_off, size_t ldc)
+{
+    if (!ctx) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_gemm: NULL context");
+    if (m == 0 || n == 0) return UNET_OK;
+    if (path == UNET_GEMM_AUTO) UNET_TRY(unet_gemm_path_of(ctx, &path));
+    /* K = 0 (C = beta * C) is an error in CLBlast: the CPU path's tile kernel
+     * does it on any device. */
+    if (path == UNET_GEMM_CPU || k == 0)
+        return gemm_cpu(ctx, ta, tb, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off, ldc);
+    return gemm_clblast(ctx, ta, tb, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off, ldc);
+}
+
+unet_status unet_gemm(unet_context *ctx, int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                      cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb,
+                      float beta, cl_mem c, size_t c_off, size_t ldc)
+{
+    return unet_gemm_with(ctx, UNET_GEMM_AUTO, ta, tb, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c,
+                          c_off, ldc);
 }

@@ -1,14 +1,36 @@
 /* Internal: the one GEMM entry point of the library (row-major, float32).
  * C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, offsets and leading
- * dimensions in elements. Today CLBlast; a device-specific GEMM can be
- * selected here per device without touching the layers. */
+ * dimensions in elements. beta == 0 never reads C (C may hold NaN); K == 0
+ * gives C = beta * C on both paths.
+ *
+ * Two paths: a register-tiled OpenCL GEMM for CPU devices (src/cl/gemm_cpu.cl,
+ * selected on CPU devices such as PoCL) and CLBlast (everything else). The
+ * environment variable UNETCL_GEMM=clblast|cpu overrides the choice. The CPU
+ * path keeps its pack buffers in ctx->blas_state (allocated once per context,
+ * grown as needed, each at most min(256 MiB, device max alloc)). */
 #ifndef UNETCL_GEMM_H
 #define UNETCL_GEMM_H
 
 #include "ocl.h"
 
+typedef enum unet_gemm_path {
+    UNET_GEMM_AUTO = 0, /* $UNETCL_GEMM, else CPU GEMM on CPU devices, else CLBlast */
+    UNET_GEMM_CLBLAST,
+    UNET_GEMM_CPU
+} unet_gemm_path;
+
 unet_status unet_gemm(unet_context *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                       float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off,
                       size_t ldb, float beta, cl_mem c, size_t c_off, size_t ldc);
+
+/* Same with an explicit path (tests and benchmarks). */
+unet_status unet_gemm_with(unet_context *ctx, unet_gemm_path path, int trans_a, int trans_b, size_t m,
+                           size_t n, size_t k, float alpha, cl_mem a, size_t a_off, size_t lda,
+                           cl_mem b, size_t b_off, size_t ldb, float beta, cl_mem c, size_t c_off,
+                           size_t ldc);
+
+/* The path unet_gemm takes on this context (UNET_ERR_CONFIG if $UNETCL_GEMM
+ * holds something else than "clblast" or "cpu"). */
+unet_status unet_gemm_path_of(const unet_context *ctx, unet_gemm_path *path);
 
 #endif

@@ -1,0 +1,237 @@
+/* GEMM for CPU OpenCL devices (PoCL): packing kernels and a register-tiled
+ * micro-kernel. C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, row-major.
+ *
+ * Packed layouts (one K-chunk of kc columns of op(A) / rows of op(B)):
+ *   A: row panels of MR (12 or 8) rows; panel p holds op(A)[p*MR + r, k0 + kk]
+ *      at ap[(p*kc + kk)*MR + r], rows past M are zero.
+ *   B: column panels of 32 columns; panel q holds op(B)[k0 + kk, col0 + q*32 + j]
+ *      at bp[(q*kc + kk)*32 + j], columns past the chunk's width are zero.
+ * The micro-kernel gives each work-item one MR x 32 tile of C held in float16
+ * accumulators (24 zmm registers for MR=12), broadcast-A x vector-B with fma(),
+ * one work-item per work-group: the shape PoCL compiles to straight AVX-512
+ * code. Two drivers: gemm_cpu_tile* (both operands packed; global id 0 walks M
+ * tiles, id 1 N tiles, so the work-groups that run back to back share one B
+ * panel, kept in L2) and
+ * gemm_cpu_tile*_lb (each work-item packs its own B panel into local memory,
+ * used as a private scratch without barriers, then walks all M tiles: B is
+ * read once and no packed copy of it goes through memory). */
+
+#define NR 32
+
+/* ---- packing ------------------------------------------------------------ */
+
+/* Each work-item packs a block of KB consecutive k of one panel: reads go
+ * along the contiguous dimension of the source (vload16 where whole), the
+ * transposition happens in a private block, writes are one contiguous run. */
+#define KB 16
+
+/* gid0 = k block, gid1 = panel p. */
+#define PACK_A(MR)                                                                            \
+    __kernel void gemm_cpu_pack_a##MR(__global const float *a, const ulong a_off,             \
+                                      const ulong lda, const int trans, const int m,          \
+                                      const int k0, const int kc, const int npanels,          \
+                                      __global float *ap)                                     \
+    {                                                                                         \
+        const int kb = get_global_id(0) * KB;                                                 \
+        const int p = get_global_id(1);                                                       \
+        if (kb >= kc || p >= npanels) return;                                                 \
+        const int nk = min(KB, kc - kb);                                                      \
+        const int i0 = p * MR;                                                                \
+        __global float *dst = ap + ((size_t)p * kc + kb) * MR;                                \
+        if (!trans) {                                                                         \
+            float t[KB * MR];                                                                 \
+            for (int r = 0; r < MR; r++) {                                                    \
+                const int i = i0 + r;                                                         \
+                __global const float *src = a + a_off + (size_t)i * lda + (size_t)(k0 + kb);  \
+                float v[KB];                                                                  \
+                if (i < m && nk == KB) {                                                      \
+                    vstore16(vload16(0, src), 0, v);                                          \
+                } else {                                                                      \
+                    for (int kk = 0; kk < KB; kk++) v[kk] = (i < m && kk < nk) ? src[kk] : 0.0f; \
+                }                                                                             \
+                for (int kk = 0; kk < KB; kk++) t[kk * MR + r] = v[kk];                       \
+            }                                                                                 \
+            for (int x = 0; x < nk * MR; x++) dst[x] = t[x];                                  \
+        } else {                                                                              \
+            for (int kk = 0; kk < nk; kk++) {                                                 \
+                __global const float *src = a + a_off + (size_t)(k0 + kb + kk) * lda + i0;    \
+                for (int r = 0; r < MR; r++) dst[kk * MR + r] = (i0 + r < m) ? src[r] : 0.0f; \
+            }                                                                                 \
+        }                                                                                     \
+    }
+
+PACK_A(12)
+PACK_A(8)
+
+/* Packs rows [0, nk) of op(B) (b points at the chunk's row 0, column 0) of
+ * the 32-column panel starting at column j0 (ncols valid columns) into DST
+ * (row stride NR, in global or local memory). Transposed B is read one source
+ * row (= one column of op(B)) at a time along k: long contiguous runs. */
+#define PACK_B_PANEL(DST)                                                                   \
+    if (!trans) {                                                                           \
+        for (int kk = 0; kk < nk; kk++) {                                                   \
+            __global const float *src = b + (size_t)kk * ldb + (size_t)j0;                  \
+            float16 v0, v1;                                                                 \
+            if (j0 + NR <= ncols) {                                                         \
+                v0 = vload16(0, src);                                                       \
+                v1 = vload16(1, src);                                                       \
+            } else {                                                                        \
+                float t[NR];                                                                \
+                for (int j = 0; j < NR; j++) t[j] = (j0 + j < ncols) ? src[j] : 0.0f;       \
+                v0 = vload16(0, t);                                                         \
+                v1 = vload16(1, t);                                                         \
+            }                                                                               \
+            vstore16(v0, 0, DST + kk * NR);                                                 \
+            vstore16(v1, 1, DST + kk * NR);                                                 \
+        }                                                                                   \
+    } else {                                                                                \
+        for (int j = 0; j < NR; j++) {                                                      \
+            if (j0 + j >= ncols) {                                                          \
+                for (int kk = 0; kk < nk; kk++) DST[kk * NR + j] = 0.0f;                    \
+                continue;                                                                   \
+            }                                                                               \
+            __global const float *src = b + (size_t)(j0 + j) * ldb;                         \
+            int kk = 0;                                                                     \
+            for (; kk + KB <= nk; kk += KB) {                                               \
+                float v[KB];                                                                \
+                vstore16(vload16(0, src + kk), 0, v);                                       \
+                for (int x = 0; x < KB; x++) DST[(kk + x) * NR + j] = v[x];                 \
+            }                                                                               \
+            for (; kk < nk; kk++) DST[kk * NR + j] = src[kk];                               \
+        }                                                                                   \
+    }
+
+/* k block of the separate B packing kernel */
+#define KBB 256
+
+/* gid0 = k block of KBB, gid1 = panel q; the chunk is the ncols columns of
+ * op(B) starting at col0. */
+__kernel void gemm_cpu_pack_b(__global const float *bsrc, const ulong b_off, const ulong ldb,
+                              const int trans, const int col0, const int ncols, const int k0,
+                              const int kc, const int npanels, __global float *bp)
+{
+    const int kb = get_global_id(0) * KBB;
+    const int q = get_global_id(1);
+    if (kb >= kc || q >= npanels) return;
+    const int nk = min(KBB, kc - kb), j0 = q * NR;
+    /* the block's origin moved into the pointer: row k0 + kb, column col0 */
+    const size_t kr = (size_t)(k0 + kb);
+    __global const float *b = bsrc + b_off + (trans ? (size_t)col0 * ldb + kr : kr * ldb + (size_t)col0);
+    __global float *dst = bp + ((size_t)q * kc + kb) * NR;
+    PACK_B_PANEL(dst)
+}
+
+/* ---- micro-kernel ------------------------------------------------------- */
+
+/* Writes one row of a tile: alpha * acc (+ beta * C unless beta == 0, in which
+ * case C is never read). Only the first ncols (<= 32) columns are written. */
+inline void gemm_cpu_store_row(__global float *c, const float16 v0, const float16 v1,
+                               const int ncols, const float alpha, const float beta)
+{
+    if (ncols >= NR) {
+        if (beta == 0.0f) {
+            vstore16(alpha * v0, 0, c);
+            vstore16(alpha * v1, 1, c);
+        } else {
+            vstore16(alpha * v0 + beta * vload16(0, c), 0, c);
+            vstore16(alpha * v1 + beta * vload16(1, c), 1, c);
+        }
+    } else {
+        float t[NR];
+        vstore16(v0, 0, t);
+        vstore16(v1, 1, t);
+        for (int j = 0; j < ncols; j++)
+            c[j] = (beta == 0.0f) ? alpha * t[j] : alpha * t[j] + beta * c[j];
+    }
+}
+
+#define ACC_DECL(r) float16 c##r##a = (float16)(0.0f), c##r##b = (float16)(0.0f);
+#define ACC_FMA(r)                                    \
+    {                                                 \
+        const float16 a_ = (float16)(pa[r]);          \
+        c##r##a = fma(a_, b0, c##r##a);               \
+        c##r##b = fma(a_, b1, c##r##b);               \
+    }
+#define ACC_STORE(r) \
+    if (r < mrows) gemm_cpu_store_row(crow + (size_t)(r) * ldc, c##r##a, c##r##b, ncols, alpha, beta);
+
+#define ACC_DECL12 ACC_DECL(0) ACC_DECL(1) ACC_DECL(2) ACC_DECL(3) ACC_DECL(4) ACC_DECL(5) \
+                   ACC_DECL(6) ACC_DECL(7) ACC_DECL(8) ACC_DECL(9) ACC_DECL(10) ACC_DECL(11)
+#define ACC_FMA12 ACC_FMA(0) ACC_FMA(1) ACC_FMA(2) ACC_FMA(3) ACC_FMA(4) ACC_FMA(5) \
+                  ACC_FMA(6) ACC_FMA(7) ACC_FMA(8) ACC_FMA(9) ACC_FMA(10) ACC_FMA(11)
+#define ACC_STORE12 ACC_STORE(0) ACC_STORE(1) ACC_STORE(2) ACC_STORE(3) ACC_STORE(4) ACC_STORE(5) \
+                    ACC_STORE(6) ACC_STORE(7) ACC_STORE(8) ACC_STORE(9) ACC_STORE(10) ACC_STORE(11)
+#define ACC_DECL8 ACC_DECL(0) ACC_DECL(1) ACC_DECL(2) ACC_DECL(3) \
+                  ACC_DECL(4) ACC_DECL(5) ACC_DECL(6) ACC_DECL(7)
+#define ACC_FMA8 ACC_FMA(0) ACC_FMA(1) ACC_FMA(2) ACC_FMA(3) ACC_FMA(4) ACC_FMA(5) ACC_FMA(6) ACC_FMA(7)
+#define ACC_STORE8 ACC_STORE(0) ACC_STORE(1) ACC_STORE(2) ACC_STORE(3) \
+                   ACC_STORE(4) ACC_STORE(5) ACC_STORE(6) ACC_STORE(7)
+
+/* One MR x 32 tile: pa/pb point at the tile's packed panels (kc steps),
+ * crow at C[row 0 of the tile, column 0 of the tile]. */
+#define MICRO_TILE(MR)                                  \
+    {                                                   \
+        ACC_DECL##MR                                    \
+        for (int p = 0; p < kc; p++) {                  \
+            const float16 b0 = vload16(0, pb);          \
+            const float16 b1 = vload16(1, pb);          \
+            ACC_FMA##MR                                 \
+            pa += MR;                                   \
+            pb += NR;                                   \
+        }                                               \
+        ACC_STORE##MR                                   \
+    }
+
+/* Both operands packed. gid0 = M tile, gid1 = N tile within the chunk of C
+ * starting at column col0 (ncols_chunk wide). kc may be 0 (C = beta * C). */
+#define TILE_KERNEL(MR)                                                                        \
+    __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_cpu_tile##MR(             \
+        __global const float *ap, __global const float *bp, const int kc,                      \
+        __global float *c, const ulong c_off, const ulong ldc, const int m, const int col0,    \
+        const int ncols_chunk, const int mtiles, const int ntiles, const float alpha,          \
+        const float beta)                                                                      \
+    {                                                                                          \
+        const int mt = get_global_id(0);                                                       \
+        const int nt = get_global_id(1);                                                       \
+        if (mt >= mtiles || nt >= ntiles) return;                                              \
+        __global const float *pa = ap + (size_t)mt * kc * MR;                                  \
+        __global const float *pb = bp + (size_t)nt * kc * NR;                                  \
+        const int mrows = min(MR, m - mt * MR);                                                \
+        const int ncols = min(NR, ncols_chunk - nt * NR);                                      \
+        __global float *crow = c + c_off + (size_t)(mt * MR) * ldc + (size_t)(col0 + nt * NR); \
+        MICRO_TILE(MR)                                                                         \
+    }
+
+TILE_KERNEL(12)
+TILE_KERNEL(8)
+
+/* A packed, B read from its source: each work-item (gid0 = 32-column panel of
+ * C) packs its B panel for k in [k0, k0+kc) into local memory (one work-item
+ * per group: a private L1/L2-resident scratch, no barriers), then walks every
+ * M tile with it. B is read from memory exactly once, never written back. */
+#define TILE_KERNEL_LB(MR)                                                                     \
+    __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_cpu_tile##MR##_lb(        \
+        __global const float *ap, __global const float *bsrc, const ulong b_off, const ulong ldb,\
+        const int trans_b, const int k0, const int kc, __global float *c, const ulong c_off,   \
+        const ulong ldc, const int m, const int n, const int mtiles, const int ntiles,         \
+        const float alpha, const float beta, __local float *bl)                                \
+    {                                                                                          \
+        const int nt = get_global_id(0);                                                       \
+        if (nt >= ntiles) return;                                                              \
+        {                                                                                      \
+            __global const float *b = bsrc + b_off + (trans_b ? (size_t)k0 : (size_t)k0 * ldb);  \
+            const int trans = trans_b, j0 = nt * NR, ncols = n, nk = kc;                       \
+            PACK_B_PANEL(bl)                                                                   \
+        }                                                                                      \
+        const int ncols = min(NR, n - nt * NR);                                                \
+        for (int mt = 0; mt < mtiles; mt++) {                                                  \
+            __global const float *pa = ap + (size_t)mt * kc * MR;                              \
+            __local const float *pb = bl;                                                      \
+            const int mrows = min(MR, m - mt * MR);                                            \
+            __global float *crow = c + c_off + (size_t)(mt * MR) * ldc + (size_t)(nt * NR);    \
+            MICRO_TILE(MR)                                                                     \
+        }                                                                                      \
+    }
+
+TILE_KERNEL_LB(12)
+TILE_KERNEL_LB(8)
