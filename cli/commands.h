@@ -3,6 +3,7 @@
 #define UNETCL_CLI_COMMANDS_H
 
 int cmd_devices(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 int cmd_weightmap(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

@@ -12,6 +12,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"devices", cmd_devices, "list OpenCL platforms and devices"},
+    {"train", cmd_train, "train a U-Net from an INI configuration"},
     {"weightmap", cmd_weightmap, "compute the paper's loss weight map of a label image"},
     {"synth", cmd_synth, "write synthetic cell images with instance labels"},
     {"eval", cmd_eval, "score a prediction: ISBI pixel/Rand/warping error, SEG, IoU"},
