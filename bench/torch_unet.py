@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""The paper's U-Net in PyTorch, timed like bench_unet: 512x512 inference
+(one 700x700 tile, output 516x516 cropped to 512) and a 572x572 training step
+(forward, weighted cross-entropy, backward, SGD with momentum 0.99).
+
+  python3 bench/torch_unet.py [--device cpu|cuda] [--threads N] [--runs N]
+                              [--upconv convt|shuffle] [--json FILE]
+
+--upconv shuffle computes each 2x2 up-convolution as a 1x1 convolution to
+4x the channels followed by a pixel shuffle (the same function, faster on
+CPUs). For the CPU "at its best" numbers run with
+GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736
+(bench/compare.sh does).
+"""
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Up(nn.Module):
+    def __init__(self, cin, cout, mode):
+        super().__init__()
+        self.mode = mode
+        if mode == "convt":
+            self.up = nn.ConvTranspose2d(cin, cout, 2, stride=2)
+        else:
+            self.up = nn.Conv2d(cin, cout * 4, 1)
+            self.cout = cout
+
+    def forward(self, x):
+        if self.mode == "convt":
+            return F.relu(self.up(x))
+        return F.relu(F.pixel_shuffle(self.up(x), 2))
+
+
+class UNet(nn.Module):
+    def __init__(self, cin=1, classes=2, depth=5, base=64, upconv="convt"):
+        super().__init__()
+        ch = [base * 2 ** i for i in range(depth)]
+        self.enc = nn.ModuleList()
+        c = cin
+        for o in ch:
+            self.enc.append(nn.Sequential(nn.Conv2d(c, o, 3), nn.ReLU(inplace=True), nn.Conv2d(o, o, 3),
+                                          nn.ReLU(inplace=True)))
+            c = o
+        self.ups = nn.ModuleList()
+        self.dec = nn.ModuleList()
+        for o in reversed(ch[:-1]):
+            self.ups.append(Up(c, o, upconv))
+            self.dec.append(nn.Sequential(nn.Conv2d(2 * o, o, 3), nn.ReLU(inplace=True), nn.Conv2d(o, o, 3),
+                                          nn.ReLU(inplace=True)))
+            c = o
+        self.out = nn.Conv2d(c, classes, 1)
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x):
+        skips = []
+        for i, e in enumerate(self.enc):
+            x = e(x)
+            if i < len(self.enc) - 1:
+                skips.append(x)
+                x = F.max_pool2d(x, 2)
+        x = self.drop(x)
+        for up, dec in zip(self.ups, self.dec):
+            u = up(x)
+            s = skips.pop()
+            dy, dx = (s.shape[2] - u.shape[2]) // 2, (s.shape[3] - u.shape[3]) // 2
+            x = dec(torch.cat([s[:, :, dy:dy + u.shape[2], dx:dx + u.shape[3]], u], 1))
+        return self.out(x)
+
+
+def sync(dev):
+    if dev == "cuda":
+        torch.cuda.synchronize()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--train-runs", type=int, default=3)
+    ap.add_argument("--upconv", default="convt", choices=["convt", "shuffle"])
+    ap.add_argument("--no-train", action="store_true")
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    dev = a.device
+    torch.manual_seed(0)
+    net = UNet(upconv=a.upconv).to(dev)
+    res = {"framework": f"pytorch {torch.__version__}", "device": dev, "threads": torch.get_num_threads(),
+           "upconv": a.upconv}
+    if dev == "cuda":
+        res["device_name"] = torch.cuda.get_device_name(0)
+    net.eval()
+    x = torch.randn(1, 1, 700, 700, device=dev)
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        y = net(x)[:, :, :512, :512].softmax(1).cpu()
+        sync(dev)
+        res["cold_ms"] = 1e3 * (time.perf_counter() - t0)
+        ts = []
+        for _ in range(a.runs):
+            t0 = time.perf_counter()
+            y = net(x)[:, :, :512, :512].softmax(1).cpu()
+            sync(dev)
+            ts.append(time.perf_counter() - t0)
+    assert y.shape == (1, 2, 512, 512)
+    res["infer_512_median_ms"] = 1e3 * statistics.median(ts)
+    res["infer_512_min_ms"] = 1e3 * min(ts)
+    if not a.no_train:
+        net.train()
+        opt = torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.99)
+        xt = torch.randn(1, 1, 572, 572, device=dev)
+        lab = torch.randint(0, 2, (1, 388, 388), device=dev)
+        w = torch.rand(1, 388, 388, device=dev) + 0.5
+        ts = []
+        for i in range(a.train_runs + 1):
+            t0 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            loss = (F.cross_entropy(net(xt), lab, reduction="none") * w).mean()
+            loss.backward()
+            opt.step()
+            loss.item()
+            sync(dev)
+            if i:
+                ts.append(time.perf_counter() - t0)
+        res["train_572_median_ms"] = 1e3 * statistics.median(ts)
+    print(json.dumps(res))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(res, f, indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
