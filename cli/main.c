@@ -15,6 +15,7 @@ static const command commands[] = {
     {"train", cmd_train, "train a U-Net from an INI configuration"},
     {"weightmap", cmd_weightmap, "compute the paper's loss weight map of a label image"},
     {"synth", cmd_synth, "write synthetic cell images with instance labels"},
+    {"augment", cmd_augment, "write augmented training samples (image, labels, weights) to look at"},
     {"eval", cmd_eval, "score a prediction: ISBI pixel/Rand/warping error, SEG, IoU"},
 };
 

@@ -325,7 +325,7 @@ static void odd_config(unet_config *c)
     c->augment.gray = 0;
     c->augment.brightness = 0.0;
     c->augment.contrast = 0.999;
-    c->augment.gamma = 2.0;
+    c->augment.gamma = 0.25;
     c->augment.noise_std = 0.0;
     c->weights.enabled = 0;
     c->weights.w0 = 0.0;

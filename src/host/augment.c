@@ -24,6 +24,8 @@
 #define SLOT_CONTRAST 2006
 #define SLOT_GAMMA 2007
 #define SLOT_NOISE 2008
+#define SLOT_SHIFTX 2009
+#define SLOT_SHIFTY 2010
 
 static uint64_t mix64(uint64_t z)
 {
@@ -93,6 +95,9 @@ unet_status unet_augment_options_check(const unet_augment_options *o)
     if (!finite_in(o->sigma, 0.0, 1.0e4))
         return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
                            "augment: elastic sigma = %g px is out of range: use 0..10000 (paper: 10)", o->sigma);
+    if (!finite_in(o->shift_px, 0.0, 1.0e4))
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
+                           "augment: extra shift = %g px is out of range: use 0..10000", o->shift_px);
     if (!finite_in(o->max_angle, 0.0, 360.0))
         return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
                            "augment: max rotation angle = %g degrees is out of range: use 0..360 "
@@ -195,6 +200,10 @@ unet_status unet_augment_draw(const unet_augment_options *o, uint64_t seed, uint
         /* the central pixel floor(T/2) of the tile lands on (ix, iy) */
         p->cx = (double)(ix - tile / 2) + (double)(tile - 1) / 2.0;
         p->cy = (double)(iy - tile / 2) + (double)(tile - 1) / 2.0;
+    }
+    if (o->shift_px > 0.0) {
+        p->cx += (2.0 * slot_uniform(key, SLOT_SHIFTX) - 1.0) * o->shift_px;
+        p->cy += (2.0 * slot_uniform(key, SLOT_SHIFTY) - 1.0) * o->shift_px;
     }
     if (o->gray) {
         p->gray = 1;

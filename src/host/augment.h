@@ -13,6 +13,8 @@
  *   part of a tile outside the image is mirrored). Without it, the tile is
  *   centred: origin floor((W-T)/2). Either way the tile origin is an integer,
  *   so without rotation/elastic the samples hit pixel centres exactly.
+ *   shift_px = s > 0 adds an offset uniform in [-s, s] px (continuous, so
+ *   generally sub-pixel) to each coordinate of c, with or without `shift`.
  * - F = diag(+-1, +-1): flips (each axis with probability 1/2).
  * - R(angle): rotation, angle uniform in [-max_angle, +max_angle] degrees
  *   (default 180: any orientation). Exact for multiples of 90 degrees.
@@ -67,6 +69,7 @@ typedef struct unet_augment_options {
     double max_angle;    /* degrees; angle uniform in [-max, max] (180: full circle) */
     int flip;            /* random flips of x and y */
     int shift;           /* random tile position */
+    double shift_px;     /* extra random offset of the tile centre, uniform in [-s, s] px per axis */
     int gray;            /* gray-value variation */
     double brightness;   /* additive, uniform in [-b, b] (normalised units) */
     double contrast;     /* factor uniform in [1-c, 1+c] about `pivot` */

@@ -108,19 +108,21 @@ typedef struct unet_train_config {
     int log_every;              /* 10 iterations */
 } unet_train_config;
 
+/* The [augment] section; unet_config_augment_options (cfgmap.h) maps it onto
+ * the library's unet_augment_options (augment.h documents the semantics). */
 typedef struct unet_augment_config {
     int enabled;           /* 1: master switch */
     int elastic;           /* 1 */
-    int elastic_grid;      /* 3: coarse grid points per axis */
+    int elastic_grid;      /* 3: coarse grid points per axis, 2..16 */
     double elastic_sigma;  /* 10 px: std of the grid displacements */
     int rotate;            /* 1 */
     double rotate_max_deg; /* 180: uniform angle in [-max, max] */
     int flip;              /* 1: random horizontal/vertical flips */
-    double shift;          /* 0 px: extra random shift (tiles are already placed at random) */
+    double shift;          /* 0 px: extra random shift uniform in [-s, s] (tiles are already placed at random) */
     int gray;              /* 1: gray-value variation (brightness, contrast, gamma, noise) */
     double brightness;     /* 0.1: additive, uniform in [-b, b] (intensity in [0,1]) */
-    double contrast;       /* 0.1: multiplicative, uniform in [1-c, 1+c] */
-    double gamma;          /* 0.1: exponent exp(uniform(-g, g)) */
+    double contrast;       /* 0.1: multiplicative, uniform in [1-c, 1+c] about 0.5, c <= 0.999 */
+    double gamma;          /* 0.1: exponent uniform in [1-g, 1+g], g <= 0.999 */
     double noise_std;      /* 0.02: additive Gaussian noise */
 } unet_augment_config;
 
