@@ -1,4 +1,5 @@
 #include "dataset.h"
+#include "cfgmap.h"
 #include "error.h"
 #include "weightmap.h"
 
@@ -153,16 +154,6 @@ static unet_status read_labels(const unet_config *cfg, const entry *e, const une
     return st;
 }
 
-static void wm_options(const unet_config *cfg, unet_weightmap_options *o)
-{
-    unet_weightmap_options_default(o);
-    o->w0 = cfg->weights.w0;
-    o->sigma = cfg->weights.sigma;
-    o->border = cfg->weights.border;
-    o->balance = !cfg->weights.class_balance ? UNET_WM_BALANCE_NONE
-                 : cfg->weights.balance_from == UNET_BALANCE_DATASET ? UNET_WM_BALANCE_GIVEN
-                                                                     : UNET_WM_BALANCE_IMAGE;
-}
 
 void unet_dataset_free(unet_dataset *ds)
 {
@@ -201,7 +192,7 @@ unet_status unet_dataset_load(const unet_config *cfg, const char *images, const 
     }
     int32_t **ids = calloc((size_t)ni, sizeof *ids);
     unet_weightmap_options wo;
-    wm_options(cfg, &wo);
+    unet_config_weightmap_options(cfg, &wo);
     const int instance_like = cfg->data.label_type != UNET_LABEL_CLASSES;
     for (int i = 0; i < ni && st == UNET_OK; i++) {
         unet_sample *s = &ds->s[i];
@@ -248,7 +239,9 @@ unet_status unet_dataset_load(const unet_config *cfg, const char *images, const 
         }
         if (st == UNET_OK && instance_like && wo.balance == UNET_WM_BALANCE_GIVEN) {
             double counts[2] = {ds->class_pixels[0], ds->class_pixels[1]};
-            st = unet_weightmap_count_classes(ids[i], s->w, s->h, &wo, counts);
+            unet_weightmap_options co = wo;
+            co.balance = UNET_WM_BALANCE_IMAGE; /* counting needs no class counts */
+            st = unet_weightmap_count_classes(ids[i], s->w, s->h, &co, counts);
             ds->class_pixels[0] = counts[0];
             ds->class_pixels[1] = counts[1];
         }

@@ -3,6 +3,7 @@
  * resumed run bitwise identical to an uninterrupted one. */
 #include "train.h"
 #include "augment.h"
+#include "cfgmap.h"
 #include "dataset.h"
 #include "net.h"
 #include "safetensors.h"
@@ -322,20 +323,7 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
     if (vfresh) fprintf(fval, "step,val_loss,val_pixel_accuracy,val_iou\n");
 
     unet_augment_options ao;
-    unet_augment_options_default(&ao);
-    ao.enabled = cfg->augment.enabled;
-    ao.elastic = cfg->augment.elastic;
-    ao.grid = cfg->augment.elastic_grid;
-    ao.sigma = cfg->augment.elastic_sigma;
-    ao.rotate = cfg->augment.rotate;
-    ao.max_angle = cfg->augment.rotate_max_deg;
-    ao.flip = cfg->augment.flip;
-    ao.shift = 1; /* a random tile position every step (the paper's shifts) */
-    ao.gray = cfg->augment.gray;
-    ao.brightness = cfg->augment.brightness;
-    ao.contrast = cfg->augment.contrast;
-    ao.gamma = cfg->augment.gamma;
-    ao.noise_std = cfg->augment.noise_std;
+    unet_config_augment_options(cfg, &ao);
     if ((st = unet_augment_options_check(&ao)) != UNET_OK) {
         unet_errctx(st, "[augment]");
         goto done;
