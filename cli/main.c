@@ -14,6 +14,7 @@ static const command commands[] = {
     {"devices", cmd_devices, "list OpenCL platforms and devices"},
     {"weightmap", cmd_weightmap, "compute the paper's loss weight map of a label image"},
     {"synth", cmd_synth, "write synthetic cell images with instance labels"},
+    {"infer", cmd_infer, "segment images with a trained model (overlap-tile, optional TTA)"},
     {"eval", cmd_eval, "score a prediction: ISBI pixel/Rand/warping error, SEG, IoU"},
 };
 
