@@ -801,9 +801,16 @@ unet_status unet_image_writer_open(const char *path, int bits, unet_image_writer
         return st;
     }
     if (tiff) {
+        /* libtiff reads back earlier directories when it links a new page */
+        close(fd);
+        fd = open(wr->tmp, O_RDWR);
+        if (fd < 0) {
+            unet_status st = unet_seterr(UNET_ERR_IO, "cannot open %s: %s", wr->tmp, strerror(errno));
+            unlink(wr->tmp);
+            free(wr);
+            return st;
+        }
         tiff_prepare();
-        /* BigTIFF is chosen per page count only when needed: plain TIFF
-         * holds 4 GiB, enough for 32k x 32k 8-bit pages; "w8" otherwise. */
         wr->tif = TIFFFdOpen(fd, wr->tmp, "w");
         if (!wr->tif) {
             close(fd);
