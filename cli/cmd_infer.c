@@ -33,8 +33,9 @@ static void usage(FILE *f)
             "  --model M      model file (safetensors, written by training)      [infer] model\n"
             "  --input I      image, folder, glob or TIFF stack                   [infer] input\n"
             "  --output DIR   output folder (created)                             [infer] output\n"
-            "  --tile T       input tile edge (0 = the largest that fits the device, but no\n"
-            "                 larger than needed to cover the image)              [infer] tile\n"
+            "  --tile T       input tile edge (0 = the largest that fits the device, at most\n"
+            "                 4096 (1024 on CPU devices), and no larger than needed to cover\n"
+            "                 the image)                                          [infer] tile\n"
             "  --tta          average over the 8 flips/rotations (8x slower)      [infer] tta\n"
             "  --device SEL   OpenCL device (auto, gpu, cpu, N, name substring)   [device] select\n"
             "  --set S.K=V    any other setting, e.g. --set infer.outputs=mask,overlay\n"
@@ -519,7 +520,9 @@ int cmd_infer(int argc, char **argv)
             }
             int tile = ic->tile;
             if (!tile) {
-                st = unet_choose_tile(model, img.h, img.w, 0, &tile);
+                /* on a CPU the device memory is the host's: stay at 1024
+                 * (larger tiles save little overlap there) */
+                st = unet_choose_tile(model, img.h, img.w, dev.type == UNET_DEVICE_CPU ? 1024 : 0, &tile);
                 if (st != UNET_OK) break;
             }
             if (tile != cur_tile) {
