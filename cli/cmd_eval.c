@@ -1,245 +1,75 @@
 /* `unetcl eval`: scores a prediction against ground truth with the metrics of
  * the U-Net paper's experiments (src/host/metrics.h, docs/metrics.md). */
 #include "commands.h"
+#include "image.h"
 #include "metrics.h"
 #include "unetcl/unetcl.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
-#include <png.h>
-#include <setjmp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <tiffio.h>
 
-/* ==== TEMPORARY image reader ==================================================
- * A small local PNG/TIFF reader used until the project's image I/O
- * (src/host/image.h, written in parallel) is available; replace
- * tmp_read_stack() with it then. Reads 8/16-bit grey PNG (one page) and
- * 8/16/32-bit unsigned or 32-bit float single-channel TIFF (every page of a
- * multi-page stack, strips, any libtiff compression). Values are kept as
- * stored (no scaling) in doubles. */
-
-typedef struct tmp_stack {
+/* A grey image or a multi-page stack (src/host/image.h), values as stored
+ * (no scaling) in doubles, pages * h * w. */
+typedef struct eval_stack {
     int w, h, pages;
     int bits;     /* 8, 16, 32 */
-    int is_float; /* IEEE float samples */
-    double *v;    /* pages * h * w */
-} tmp_stack;
+    int is_float; /* IEEE float samples (32 bits) */
+    double *v;
+} eval_stack;
 
-static char tmp_err[512];
+static char stack_err[1200];
 
-static void tmp_seterr(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(tmp_err, sizeof tmp_err, fmt, ap);
-    va_end(ap);
-}
-
-static void tmp_png_error(png_structp png, png_const_charp msg)
-{
-    tmp_seterr("libpng: %s", msg);
-    png_longjmp(png, 1);
-}
-
-static void tmp_png_warning(png_structp png, png_const_charp msg)
-{
-    (void)png;
-    (void)msg;
-}
-
-static int tmp_read_png(const char *path, tmp_stack *s)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        tmp_seterr("cannot open %s", path);
-        return -1;
-    }
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, tmp_png_error, tmp_png_warning);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    png_bytep row = NULL;
-    double *volatile vals = NULL;
-    if (!png || !info) {
-        tmp_seterr("libpng: out of memory");
-        goto fail;
-    }
-    if (setjmp(png_jmpbuf(png))) goto fail;
-    png_init_io(png, f);
-    png_read_info(png, info);
-    png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
-    int depth = png_get_bit_depth(png, info), ct = png_get_color_type(png, info);
-    if (ct == PNG_COLOR_TYPE_GRAY_ALPHA) {
-        png_set_strip_alpha(png);
-    } else if (ct != PNG_COLOR_TYPE_GRAY) {
-        tmp_seterr("%s is a colour PNG (colour type %d); eval needs a single-channel grey image", path, ct);
-        goto fail;
-    }
-    if (depth < 8) png_set_expand_gray_1_2_4_to_8(png);
-    png_read_update_info(png, info);
-    depth = png_get_bit_depth(png, info);
-    if (w == 0 || h == 0 || (uint64_t)w * h > (1u << 30)) {
-        tmp_seterr("%s: unsupported image size %ux%u", path, (unsigned)w, (unsigned)h);
-        goto fail;
-    }
-    row = malloc(png_get_rowbytes(png, info));
-    vals = malloc((size_t)w * h * sizeof(double));
-    if (!row || !vals) {
-        tmp_seterr("out of memory reading %s", path);
-        goto fail;
-    }
-    for (png_uint_32 y = 0; y < h; y++) {
-        png_read_row(png, row, NULL);
-        for (png_uint_32 x = 0; x < w; x++)
-            vals[(size_t)y * w + x] = depth == 16 ? (double)(row[2 * x] << 8 | row[2 * x + 1]) : (double)row[x];
-    }
-    png_read_end(png, NULL);
-    png_destroy_read_struct(&png, &info, NULL);
-    free(row);
-    fclose(f);
-    s->w = (int)w;
-    s->h = (int)h;
-    s->pages = 1;
-    s->bits = depth == 16 ? 16 : 8;
-    s->is_float = 0;
-    s->v = vals;
-    return 0;
-fail:
-    png_destroy_read_struct(&png, info ? &info : NULL, NULL);
-    free(row);
-    free(vals);
-    fclose(f);
-    return -1;
-}
-
-static void tmp_tiff_error(const char *module, const char *fmt, va_list ap)
-{
-    char m[400];
-    vsnprintf(m, sizeof m, fmt, ap);
-    tmp_seterr("libtiff: %s%s%s", module ? module : "", module ? ": " : "", m);
-}
-
-static int tmp_read_tiff(const char *path, tmp_stack *s)
-{
-    TIFFSetErrorHandler(tmp_tiff_error);
-    TIFFSetWarningHandler(NULL);
-    TIFF *tif = TIFFOpen(path, "r");
-    if (!tif) {
-        if (!tmp_err[0]) tmp_seterr("cannot open %s as TIFF", path);
-        return -1;
-    }
-    double *vals = NULL;
-    unsigned char *line = NULL;
-    int pages = 0, W = 0, H = 0, bits0 = 0, float0 = 0;
-    do {
-        uint32_t w = 0, h = 0;
-        uint16_t bps = 1, spp = 1, fmt = SAMPLEFORMAT_UINT;
-        TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w);
-        TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h);
-        TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bps);
-        TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &spp);
-        TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &fmt);
-        if (spp != 1) {
-            tmp_seterr("%s page %d has %u samples per pixel; eval needs single-channel images", path, pages + 1,
-                       (unsigned)spp);
-            goto fail;
-        }
-        int isf = fmt == SAMPLEFORMAT_IEEEFP;
-        if (!((bps == 8 || bps == 16) && fmt == SAMPLEFORMAT_UINT) && !(bps == 32 && (isf || fmt == SAMPLEFORMAT_UINT))) {
-            tmp_seterr("%s page %d: %u-bit samples of format %u are not supported (8/16-bit unsigned, 32-bit "
-                       "unsigned or float)",
-                       path, pages + 1, (unsigned)bps, (unsigned)fmt);
-            goto fail;
-        }
-        if (TIFFIsTiled(tif)) {
-            tmp_seterr("%s is a tiled TIFF; this temporary reader reads strip TIFFs only", path);
-            goto fail;
-        }
-        if (pages == 0) {
-            if (w == 0 || h == 0 || (uint64_t)w * h > (1u << 30)) {
-                tmp_seterr("%s: unsupported image size %ux%u", path, (unsigned)w, (unsigned)h);
-                goto fail;
-            }
-            W = (int)w;
-            H = (int)h;
-            bits0 = bps;
-            float0 = isf;
-            line = malloc((size_t)TIFFScanlineSize(tif) + 16);
-            if (!line) goto oom;
-        } else if ((int)w != W || (int)h != H || bps != bits0 || isf != float0) {
-            tmp_seterr("%s page %d is %ux%u %u-bit, page 1 is %dx%d %d-bit; all pages must match", path, pages + 1,
-                       (unsigned)w, (unsigned)h, (unsigned)bps, W, H, bits0);
-            goto fail;
-        }
-        double *nv = realloc(vals, (size_t)W * H * (pages + 1) * sizeof *nv);
-        if (!nv) goto oom;
-        vals = nv;
-        double *dst = vals + (size_t)W * H * pages;
-        for (int y = 0; y < H; y++) {
-            if (TIFFReadScanline(tif, line, (uint32_t)y, 0) < 0) {
-                if (!tmp_err[0]) tmp_seterr("%s page %d: cannot read row %d", path, pages + 1, y);
-                goto fail;
-            }
-            for (int x = 0; x < W; x++) {
-                double v;
-                if (bps == 8) v = line[x];
-                else if (bps == 16) {
-                    uint16_t u;
-                    memcpy(&u, line + 2 * x, 2);
-                    v = u;
-                } else if (isf) {
-                    float u;
-                    memcpy(&u, line + 4 * x, 4);
-                    v = u;
-                } else {
-                    uint32_t u;
-                    memcpy(&u, line + 4 * x, 4);
-                    v = u;
-                }
-                dst[(size_t)y * W + x] = v;
-            }
-        }
-        pages++;
-    } while (TIFFReadDirectory(tif));
-    TIFFClose(tif);
-    free(line);
-    s->w = W;
-    s->h = H;
-    s->pages = pages;
-    s->bits = bits0;
-    s->is_float = float0;
-    s->v = vals;
-    return 0;
-oom:
-    tmp_seterr("out of memory reading %s", path);
-fail:
-    TIFFClose(tif);
-    free(line);
-    free(vals);
-    return -1;
-}
-
-static int tmp_read_stack(const char *path, tmp_stack *s)
+static int read_stack(const char *path, eval_stack *s)
 {
     memset(s, 0, sizeof *s);
-    tmp_err[0] = '\0';
-    unsigned char magic[8] = {0};
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        tmp_seterr("cannot open %s", path);
+    int pages = 0;
+    if (unet_image_count_pages(path, &pages) != UNET_OK) {
+        snprintf(stack_err, sizeof stack_err, "%s", unet_last_error());
         return -1;
     }
-    size_t got = fread(magic, 1, sizeof magic, f);
-    fclose(f);
-    if (got >= 8 && !png_sig_cmp(magic, 0, 8)) return tmp_read_png(path, s);
-    if (got >= 4 && ((magic[0] == 'I' && magic[1] == 'I') || (magic[0] == 'M' && magic[1] == 'M')))
-        return tmp_read_tiff(path, s);
-    tmp_seterr("%s is neither PNG nor TIFF", path);
+    for (int p = 0; p < pages; p++) {
+        unet_image img;
+        if (unet_image_read(path, p, &img) != UNET_OK) {
+            snprintf(stack_err, sizeof stack_err, "%s", unet_last_error());
+            goto fail;
+        }
+        if (img.c != 1 || (p > 0 && (img.w != s->w || img.h != s->h || img.bits != s->bits))) {
+            if (img.c != 1)
+                snprintf(stack_err, sizeof stack_err, "%s%s has %d channels; eval needs grey images", path,
+                         pages > 1 ? " (a page)" : "", img.c);
+            else
+                snprintf(stack_err, sizeof stack_err,
+                         "%s: page %d is %dx%d with %d bits but page 0 is %dx%d with %d bits", path, p, img.w,
+                         img.h, img.bits, s->w, s->h, s->bits);
+            unet_image_free(&img);
+            goto fail;
+        }
+        if (p == 0) {
+            s->w = img.w;
+            s->h = img.h;
+            s->bits = img.bits;
+            s->is_float = img.bits == 32;
+            s->v = malloc(sizeof *s->v * (size_t)img.w * img.h * pages);
+            if (!s->v) {
+                snprintf(stack_err, sizeof stack_err, "out of memory reading %s", path);
+                unet_image_free(&img);
+                goto fail;
+            }
+        }
+        size_t n = (size_t)img.w * img.h;
+        for (size_t i = 0; i < n; i++) s->v[n * p + i] = img.data[i];
+        unet_image_free(&img);
+        s->pages = p + 1;
+    }
+    return 0;
+fail:
+    free(s->v);
+    memset(s, 0, sizeof *s);
     return -1;
 }
-/* ==== end of the temporary image reader ====================================== */
 
 enum { M_ISBI = 1, M_SEG = 2, M_IOU = 4 };
 enum { PK_PROB, PK_MASK, PK_INST };
@@ -422,13 +252,13 @@ int cmd_eval(int argc, char **argv)
         metrics = M_IOU;
     }
 
-    tmp_stack P, T;
-    if (tmp_read_stack(pred_path, &P)) {
-        fprintf(stderr, "unetcl eval: reading the prediction: %s\n", tmp_err);
+    eval_stack P, T;
+    if (read_stack(pred_path, &P)) {
+        fprintf(stderr, "unetcl eval: reading the prediction: %s\n", stack_err);
         return 1;
     }
-    if (tmp_read_stack(truth_path, &T)) {
-        fprintf(stderr, "unetcl eval: reading the ground truth: %s\n", tmp_err);
+    if (read_stack(truth_path, &T)) {
+        fprintf(stderr, "unetcl eval: reading the ground truth: %s\n", stack_err);
         free(P.v);
         return 1;
     }

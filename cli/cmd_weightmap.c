@@ -1,152 +1,60 @@
 /* unetcl weightmap: the paper's weight map of one label image (Fig. 3d). */
 #include "commands.h"
+#include "image.h"
 #include "unetcl/unetcl.h"
 #include "weightmap.h"
 
 #include <errno.h>
-#include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <tiffio.h>
 
-/* ===========================================================================
- * TEMPORARY local image I/O (libpng / libtiff directly).
- * TODO: replace by src/host/image.h (the library's image I/O) once it exists:
- * read_png_gray -> the image reader, write_png8 / write_tiff_float -> writers.
- * =========================================================================== */
-
-/* Greyscale PNG (1..16 bit, alpha ignored) into a malloc'ed int32 array. */
-static int32_t *read_png_gray(const char *path, int *w_out, int *h_out, char *err, size_t errn)
+/* A grey label image (PNG or TIFF, src/host/image.h) as int32 ids. */
+static int32_t *read_labels(const char *path, int *w_out, int *h_out, char *err, size_t errn)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errn, "cannot open %s: %s", path, strerror(errno));
+    unet_image img;
+    if (unet_image_read(path, 0, &img) != UNET_OK) {
+        snprintf(err, errn, "%s", unet_last_error());
         return NULL;
     }
-    unsigned char sig[8];
-    if (fread(sig, 1, 8, f) != 8 || png_sig_cmp(sig, 0, 8)) {
-        snprintf(err, errn, "%s is not a PNG file", path);
-        fclose(f);
+    if (img.c != 1) {
+        snprintf(err, errn, "%s has %d channels; label images must be grey", path, img.c);
+        unet_image_free(&img);
         return NULL;
     }
-    png_structp p = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = p ? png_create_info_struct(p) : NULL;
-    if (!p || !info) {
+    size_t n = (size_t)img.w * img.h;
+    int32_t *out = malloc(n * sizeof *out);
+    if (!out) {
         snprintf(err, errn, "out of memory reading %s", path);
-        png_destroy_read_struct(&p, &info, NULL);
-        fclose(f);
+        unet_image_free(&img);
         return NULL;
     }
-    unsigned char *volatile buf = NULL;
-    png_bytep *volatile rows = NULL;
-    int32_t *volatile out = NULL;
-    if (setjmp(png_jmpbuf(p))) {
-        snprintf(err, errn, "%s: corrupt or truncated PNG", path);
-        free(buf);
-        free(rows);
-        free(out);
-        png_destroy_read_struct(&p, &info, NULL);
-        fclose(f);
-        return NULL;
-    }
-    png_init_io(p, f);
-    png_set_sig_bytes(p, 8);
-    png_read_info(p, info);
-    int bd = png_get_bit_depth(p, info), ct = png_get_color_type(p, info);
-    if (ct != PNG_COLOR_TYPE_GRAY && ct != PNG_COLOR_TYPE_GRAY_ALPHA) {
-        snprintf(err, errn, "%s: colour PNG; label images must be greyscale (8- or 16-bit ids)", path);
-        png_destroy_read_struct(&p, &info, NULL);
-        fclose(f);
-        return NULL;
-    }
-    if (bd < 8) png_set_expand_gray_1_2_4_to_8(p);
-    if (ct & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(p);
-    if (png_get_interlace_type(p, info) != PNG_INTERLACE_NONE) png_set_interlace_handling(p);
-    png_read_update_info(p, info);
-    png_uint_32 w = png_get_image_width(p, info), h = png_get_image_height(p, info);
-    if (w == 0 || h == 0 || w > 65536 || h > 65536) {
-        snprintf(err, errn, "%s: unsupported image size %ux%u", path, (unsigned)w, (unsigned)h);
-        png_destroy_read_struct(&p, &info, NULL);
-        fclose(f);
-        return NULL;
-    }
-    size_t rb = png_get_rowbytes(p, info);
-    buf = malloc(rb * h);
-    rows = malloc(sizeof *rows * h);
-    out = malloc(sizeof *out * (size_t)w * h);
-    if (!buf || !rows || !out) png_error(p, "out of memory");
-    for (png_uint_32 y = 0; y < h; y++) rows[y] = buf + rb * y;
-    png_read_image(p, rows);
-    for (png_uint_32 y = 0; y < h; y++)
-        for (png_uint_32 x = 0; x < w; x++)
-            out[(size_t)y * w + x] = bd == 16 ? (rows[y][2 * x] << 8) | rows[y][2 * x + 1] : rows[y][x];
-    int32_t *res = out;
-    free(buf);
-    free(rows);
-    png_destroy_read_struct(&p, &info, NULL);
-    fclose(f);
-    *w_out = (int)w;
-    *h_out = (int)h;
-    return res;
-}
-
-static int write_png8(const char *path, const uint8_t *px, int w, int h, char *err, size_t errn)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        snprintf(err, errn, "cannot create %s: %s", path, strerror(errno));
-        return -1;
-    }
-    png_structp p = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = p ? png_create_info_struct(p) : NULL;
-    if (!p || !info || setjmp(png_jmpbuf(p))) {
-        snprintf(err, errn, "error writing %s (disk full?)", path);
-        png_destroy_write_struct(&p, &info);
-        fclose(f);
-        return -1;
-    }
-    png_init_io(p, f);
-    png_set_IHDR(p, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(p, info);
-    for (int y = 0; y < h; y++) png_write_row(p, (png_const_bytep)(px + (size_t)y * w));
-    png_write_end(p, NULL);
-    png_destroy_write_struct(&p, &info);
-    if (fclose(f) != 0) {
-        snprintf(err, errn, "error closing %s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-static int write_tiff_float(const char *path, const float *px, int w, int h, char *err, size_t errn)
-{
-    TIFF *t = TIFFOpen(path, "w");
-    if (!t) {
-        snprintf(err, errn, "cannot create %s", path);
-        return -1;
-    }
-    TIFFSetField(t, TIFFTAG_IMAGEWIDTH, (uint32_t)w);
-    TIFFSetField(t, TIFFTAG_IMAGELENGTH, (uint32_t)h);
-    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 1);
-    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 32);
-    TIFFSetField(t, TIFFTAG_SAMPLEFORMAT, SAMPLEFORMAT_IEEEFP);
-    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK);
-    TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
-    TIFFSetField(t, TIFFTAG_COMPRESSION, COMPRESSION_NONE);
-    TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, TIFFDefaultStripSize(t, 0));
-    for (int y = 0; y < h; y++)
-        if (TIFFWriteScanline(t, (void *)(px + (size_t)y * w), (uint32_t)y, 0) < 0) {
-            snprintf(err, errn, "error writing %s (disk full?)", path);
-            TIFFClose(t);
-            return -1;
+    for (size_t i = 0; i < n; i++) {
+        float v = img.data[i];
+        if (!(v >= 0 && v <= 2147483647.0f) || v != (float)(int32_t)v) {
+            snprintf(err, errn, "%s pixel (%zu, %zu) is %g, not an integer label", path, i % img.w, i / img.w, v);
+            free(out);
+            unet_image_free(&img);
+            return NULL;
         }
-    TIFFClose(t);
-    return 0;
+        out[i] = (int32_t)v;
+    }
+    *w_out = img.w;
+    *h_out = img.h;
+    unet_image_free(&img);
+    return out;
 }
 
-/* ======================= end of temporary image I/O ======================= */
+/* Writes w x h floats as an image file (bits 8 PNG or 32 float TIFF). */
+static int write_plane(const char *path, const float *px, int w, int h, int bits, char *err, size_t errn)
+{
+    unet_image img = {w, h, 1, bits, (float *)px};
+    if (unet_image_write(path, &img, bits) != UNET_OK) {
+        snprintf(err, errn, "%s", unet_last_error());
+        return -1;
+    }
+    return 0;
+}
 
 static void usage(FILE *f)
 {
@@ -156,7 +64,7 @@ static void usage(FILE *f)
             "                        [--cache DIR] --output OUT\n\n"
             "Computes the U-Net weight map w(x) = w_c(x) + w0 exp(-(d1 + d2)^2 / (2 sigma^2)) of a\n"
             "label image (Ronneberger et al. 2015, eq. 2, Fig. 3d).\n\n"
-            "  --labels L.png   greyscale PNG (8 or 16 bit)\n"
+            "  --labels L.png   greyscale PNG or TIFF (8 or 16 bit; first page)\n"
             "  --instances      pixel values are instance ids, 0 = background (default)\n"
             "  --binary         pixel values are a mask; cells = 8-connected components of\n"
             "                   the pixels != 0, or == V with --foreground V\n"
@@ -166,7 +74,7 @@ static void usage(FILE *f)
             "  --no-balance     w_c = 1 (default: w_c(k) = N / (2 n_k), mean 1 over the image)\n"
             "  --cache DIR      reuse/store the map in DIR (keyed by label file bytes + options)\n"
             "  --output OUT     writes OUT.png (8-bit, scaled to the maximum weight) and\n"
-            "                   OUT.tif (float32 weights)\n");
+            "                   OUT.tif (float32 weights, LZW)\n");
 }
 
 static int parse_double(const char *opt, const char *s, double *v)
@@ -226,7 +134,7 @@ int cmd_weightmap(int argc, char **argv)
 
     char err[1200];
     int w, h;
-    int32_t *in = read_png_gray(labels, &w, &h, err, sizeof err);
+    int32_t *in = read_labels(labels, &w, &h, err, sizeof err);
     if (!in) {
         fprintf(stderr, "unetcl weightmap: %s\n", err);
         return 1;
@@ -234,7 +142,7 @@ int cmd_weightmap(int argc, char **argv)
     size_t n = (size_t)w * h;
     int rc = 1;
     float *wt = malloc(sizeof *wt * n);
-    uint8_t *vis = malloc(n);
+    float *vis = malloc(sizeof *vis * n);
     uint8_t *mask = binary ? malloc(n) : NULL;
     if (!wt || !vis || (binary && !mask)) {
         fprintf(stderr, "unetcl weightmap: out of memory for a %dx%d image\n", w, h);
@@ -275,7 +183,7 @@ int cmd_weightmap(int argc, char **argv)
     double scale = info.max_weight > 0 ? 255.0 / info.max_weight : 0.0;
     for (size_t i = 0; i < n; i++) {
         double v = wt[i] * scale + 0.5;
-        vis[i] = (uint8_t)(v > 255 ? 255 : v < 0 ? 0 : v);
+        vis[i] = (float)(int)(v > 255 ? 255 : v < 0 ? 0 : v);
     }
     /* OUT, OUT.png or OUT.tif all name the pair OUT.png / OUT.tif */
     char base[1024], path[1100];
@@ -284,13 +192,13 @@ int cmd_weightmap(int argc, char **argv)
     if (bl > 4 && (!strcmp(base + bl - 4, ".png") || !strcmp(base + bl - 4, ".tif"))) base[bl - 4] = '\0';
     else if (bl > 5 && !strcmp(base + bl - 5, ".tiff")) base[bl - 5] = '\0';
     snprintf(path, sizeof path, "%s.png", base);
-    if (write_png8(path, vis, w, h, err, sizeof err)) {
+    if (write_plane(path, vis, w, h, 8, err, sizeof err)) {
         fprintf(stderr, "unetcl weightmap: %s\n", err);
         goto out;
     }
     printf("wrote %s\n", path);
     snprintf(path, sizeof path, "%s.tif", base);
-    if (write_tiff_float(path, wt, w, h, err, sizeof err)) {
+    if (write_plane(path, wt, w, h, 32, err, sizeof err)) {
         fprintf(stderr, "unetcl weightmap: %s\n", err);
         goto out;
     }

@@ -16,6 +16,7 @@ static const command commands[] = {
     {"weightmap", cmd_weightmap, "compute the paper's loss weight map of a label image"},
     {"synth", cmd_synth, "write synthetic cell images with instance labels"},
     {"augment", cmd_augment, "write augmented training samples (image, labels, weights) to look at"},
+    {"infer", cmd_infer, "segment images with a trained model (overlap-tile, optional TTA)"},
     {"eval", cmd_eval, "score a prediction: ISBI pixel/Rand/warping error, SEG, IoU"},
 };
 

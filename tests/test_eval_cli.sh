@@ -69,7 +69,7 @@ head -c 40 "$TMP/truth.png" > "$TMP/trunc.png"
 if "$CLI" eval --pred "$TMP/trunc.png" --truth "$TMP/truth.png" 2> "$TMP/err.txt"; then
     echo "FAIL: truncated PNG accepted"; exit 1
 fi
-grep -q "libpng" "$TMP/err.txt"
+grep -q "truncated" "$TMP/err.txt"
 if "$CLI" eval --pred "$TMP/pred.png" --truth "$TMP/truth.png" --metric nope 2> /dev/null; then
     echo "FAIL: bad metric accepted"; exit 1
 fi

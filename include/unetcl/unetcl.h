@@ -262,6 +262,41 @@ typedef int (*unet_progress_fn)(int done, int total, void *user);
 unet_status unet_predict_image(unet_net *net, const float *image, int h, int w, float *probs,
                                unet_progress_fn progress, void *user);
 
+/* Flags of the prediction functions. */
+enum {
+    /* Test-time augmentation: every tile is also segmented flipped and
+     * rotated (the 8 symmetries of the square: identity, 3 rotations by 90
+     * degrees, 4 mirrorings), each output is transformed back and the class
+     * probabilities are averaged. 8x the work; needs square tiles. Because
+     * the output of a square tile is its centre, transforming tiles gives
+     * the same result as transforming an image whose size equals the tile
+     * output; tile output origins on the 2^(depth-1) grid keep the result
+     * independent of the tile size as without TTA. */
+    UNET_PREDICT_TTA = 1
+};
+
+/* Receives probabilities [classes][rows][w] of image rows y0 .. y0+rows-1
+ * (the outputs of one row of tiles, top to bottom, each row exactly once).
+ * The buffer is reused after the call returns. A status other than UNET_OK
+ * (set with a message by the callback) stops the prediction with it. */
+typedef unet_status (*unet_rows_fn)(const float *probs, int y0, int rows, int w, void *user);
+
+/* unet_predict_image, streamed: the host holds one row of tiles of output
+ * (classes x stride x w floats, stride <= the tile's output height) beside
+ * the input, so images of any size can be written strip by strip. */
+unet_status unet_predict_image_rows(unet_net *net, const float *image, int h, int w, unsigned flags,
+                                    unet_rows_fn rows, void *rows_user, unet_progress_fn progress, void *user);
+
+/* unet_predict_image with flags (UNET_PREDICT_TTA). */
+unet_status unet_predict_image_ex(unet_net *net, const float *image, int h, int w, unsigned flags, float *probs,
+                                  unet_progress_fn progress, void *user);
+
+/* The tile size for inference on an h x w image: the largest valid square
+ * tile whose inference plan fits the device (unet_plan), at most `limit`
+ * (<= 0: 4096), but no larger than the smallest valid tile whose output
+ * covers the whole image in one tile. UNET_ERR_DOES_NOT_FIT if none fits. */
+unet_status unet_choose_tile(const unet_model *model, int h, int w, int limit, int *tile);
+
 #ifdef __cplusplus
 }
 #endif

@@ -761,3 +761,246 @@ unet_status unet_list_files(const char *pattern, char ***paths_out, int *n_out)
     *n_out = n;
     return UNET_OK;
 }
+
+/* ---- streaming writer ------------------------------------------------------ */
+
+struct unet_image_writer {
+    char path[4096], tmp[4096];
+    int is_tiff, w, h, c, bits;
+    int page_open, pages, row; /* rows written to the current page */
+    unsigned char *buf;
+    png_job *job; /* PNG */
+    TIFF *tif;    /* TIFF */
+    int failed;
+};
+
+unet_status unet_image_writer_open(const char *path, int bits, unet_image_writer **out)
+{
+    if (!out) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_image_writer_open: NULL argument");
+    *out = NULL;
+    if (!path || !*path) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "writing an image: no file name given");
+    int tiff = ends_with_ci(path, ".tif") || ends_with_ci(path, ".tiff");
+    if (!tiff && !ends_with_ci(path, ".png"))
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "writing %s: the name must end in .png, .tif or .tiff", path);
+    if (tiff ? (bits != 8 && bits != 16 && bits != 32) : (bits != 8 && bits != 16))
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "writing %s: %d bits per sample are not supported for %s", path,
+                           bits, tiff ? "TIFF" : "PNG");
+    unet_image_writer *wr = calloc(1, sizeof *wr);
+    if (!wr) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "writing %s: out of host memory", path);
+    if (strlen(path) >= sizeof wr->path) {
+        free(wr);
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "writing %s: the file name is too long", path);
+    }
+    snprintf(wr->path, sizeof wr->path, "%s", path);
+    wr->is_tiff = tiff;
+    wr->bits = bits;
+    int fd = open_temp(path, wr->tmp, sizeof wr->tmp);
+    if (fd < 0) {
+        unet_status st = unet_seterr(UNET_ERR_IO, "cannot create a file next to %s: %s", path, strerror(errno));
+        free(wr);
+        return st;
+    }
+    if (tiff) {
+        /* libtiff reads back earlier directories when it links a new page */
+        close(fd);
+        fd = open(wr->tmp, O_RDWR);
+        if (fd < 0) {
+            unet_status st = unet_seterr(UNET_ERR_IO, "cannot open %s: %s", wr->tmp, strerror(errno));
+            unlink(wr->tmp);
+            free(wr);
+            return st;
+        }
+        tiff_prepare();
+        wr->tif = TIFFFdOpen(fd, wr->tmp, "w");
+        if (!wr->tif) {
+            close(fd);
+            unlink(wr->tmp);
+            free(wr);
+            return unet_seterr(UNET_ERR_IO, "writing %s: cannot start a TIFF: %s", path, tiff_msg());
+        }
+    } else {
+        wr->job = calloc(1, sizeof *wr->job);
+        if (wr->job) wr->job->f = fdopen(fd, "wb");
+        if (!wr->job || !wr->job->f) {
+            if (wr->job && !wr->job->f) close(fd);
+            unlink(wr->tmp);
+            free(wr->job);
+            free(wr);
+            return unet_seterr(UNET_ERR_IO, "writing %s: cannot open the temporary file", path);
+        }
+        wr->job->path = wr->path;
+    }
+    *out = wr;
+    return UNET_OK;
+}
+
+static int png_stream_begin(png_job *job, int w, int h, int c, int bits)
+{
+    if (setjmp(png_jmpbuf(job->png))) return 1;
+    png_init_io(job->png, job->f);
+    png_set_compression_level(job->png, 3); /* large outputs: fast, still compact for masks */
+    png_set_IHDR(job->png, job->info, (png_uint_32)w, (png_uint_32)h, bits,
+                 c == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(job->png, job->info);
+    return 0;
+}
+
+static int png_stream_row(png_job *job, const unsigned char *row)
+{
+    if (setjmp(png_jmpbuf(job->png))) return 1;
+    png_write_row(job->png, (png_const_bytep)row);
+    return 0;
+}
+
+static int png_stream_end(png_job *job)
+{
+    if (setjmp(png_jmpbuf(job->png))) return 1;
+    png_write_end(job->png, NULL);
+    return 0;
+}
+
+unet_status unet_image_writer_begin_page(unet_image_writer *wr, int w, int h, int c)
+{
+    if (!wr || wr->failed) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "image writer: not usable (earlier error)");
+    if (wr->page_open)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "writing %s: page %d has %d of %d rows", wr->path, wr->pages,
+                           wr->row, wr->h);
+    if (w <= 0 || h <= 0 || (c != 1 && c != 3))
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "writing %s: bad page size %dx%d with %d channels", wr->path, w,
+                           h, c);
+    if (!wr->is_tiff && wr->pages > 0)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "writing %s: a PNG file holds one image only (use .tif for "
+                                                      "stacks)", wr->path);
+    size_t rowbytes = (size_t)w * c * (wr->bits / 8);
+    unsigned char *b = realloc(wr->buf, rowbytes);
+    if (!b) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "writing %s: out of host memory", wr->path);
+    wr->buf = b;
+    wr->w = w;
+    wr->h = h;
+    wr->c = c;
+    wr->row = 0;
+    if (wr->is_tiff) {
+        TIFF *t = wr->tif;
+        int bits = wr->bits, ok = 1;
+        tiff_prepare();
+        ok &= TIFFSetField(t, TIFFTAG_IMAGEWIDTH, (uint32_t)w);
+        ok &= TIFFSetField(t, TIFFTAG_IMAGELENGTH, (uint32_t)h);
+        ok &= TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, (uint16_t)bits);
+        ok &= TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, (uint16_t)c);
+        ok &= TIFFSetField(t, TIFFTAG_SAMPLEFORMAT, (uint16_t)(bits == 32 ? SAMPLEFORMAT_IEEEFP : SAMPLEFORMAT_UINT));
+        ok &= TIFFSetField(t, TIFFTAG_PHOTOMETRIC, (uint16_t)(c == 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK));
+        ok &= TIFFSetField(t, TIFFTAG_PLANARCONFIG, (uint16_t)PLANARCONFIG_CONTIG);
+        ok &= TIFFSetField(t, TIFFTAG_COMPRESSION, (uint16_t)COMPRESSION_LZW);
+        ok &= TIFFSetField(t, TIFFTAG_PREDICTOR,
+                           (uint16_t)(bits == 32 ? PREDICTOR_FLOATINGPOINT : PREDICTOR_HORIZONTAL));
+        ok &= TIFFSetField(t, TIFFTAG_ORIENTATION, (uint16_t)ORIENTATION_TOPLEFT);
+        ok &= TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, TIFFDefaultStripSize(t, 0));
+        if (!ok) {
+            wr->failed = 1;
+            return unet_seterr(UNET_ERR_IO, "writing %s: cannot set the TIFF tags: %s", wr->path, tiff_msg());
+        }
+    } else {
+        png_job *job = wr->job;
+        job->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, job, png_err_fn, png_warn_fn);
+        if (job->png) job->info = png_create_info_struct(job->png);
+        if (!job->png || !job->info) {
+            wr->failed = 1;
+            return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "writing %s: cannot create the libpng writer", wr->path);
+        }
+        if (png_stream_begin(job, w, h, c, wr->bits)) {
+            wr->failed = 1;
+            return unet_seterr(UNET_ERR_IO, "writing %s: libpng: %s", wr->path, job->msg);
+        }
+    }
+    wr->page_open = 1;
+    return UNET_OK;
+}
+
+unet_status unet_image_writer_rows(unet_image_writer *wr, const float *data, size_t plane_stride, int nrows)
+{
+    if (!wr || wr->failed || !wr->page_open)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "image writer: no page open or an earlier error");
+    if (nrows < 0 || wr->row + nrows > wr->h)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "writing %s: %d rows after %d of %d", wr->path, nrows, wr->row,
+                           wr->h);
+    int w = wr->w, c = wr->c, bits = wr->bits;
+    for (int y = 0; y < nrows; y++, wr->row++) {
+        unsigned char *r = wr->buf;
+        for (int x = 0; x < w; x++)
+            for (int ch = 0; ch < c; ch++) {
+                float v = data[ch * plane_stride + (size_t)y * w + x];
+                size_t k = (size_t)x * c + ch;
+                if (bits == 32) memcpy(r + 4 * k, &v, 4);
+                else if (bits == 16) {
+                    unsigned u = to_uint(v, 65535u);
+                    if (wr->is_tiff) {
+                        uint16_t u16 = (uint16_t)u;
+                        memcpy(r + 2 * k, &u16, 2);
+                    } else {
+                        r[2 * k] = (unsigned char)(u >> 8);
+                        r[2 * k + 1] = (unsigned char)(u & 255u);
+                    }
+                } else
+                    r[k] = (unsigned char)to_uint(v, 255u);
+            }
+        if (wr->is_tiff) {
+            tiff_prepare();
+            if (TIFFWriteScanline(wr->tif, r, (uint32_t)wr->row, 0) < 0) {
+                wr->failed = 1;
+                return unet_seterr(UNET_ERR_IO, "writing %s row %d: %s", wr->path, wr->row, tiff_msg());
+            }
+        } else if (png_stream_row(wr->job, r)) {
+            wr->failed = 1;
+            return unet_seterr(UNET_ERR_IO, "writing %s row %d: libpng: %s", wr->path, wr->row, wr->job->msg);
+        }
+    }
+    return UNET_OK;
+}
+
+unet_status unet_image_writer_end_page(unet_image_writer *wr)
+{
+    if (!wr || wr->failed || !wr->page_open)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "image writer: no page open or an earlier error");
+    if (wr->row != wr->h)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "writing %s: the page has %d of its %d rows", wr->path, wr->row,
+                           wr->h);
+    if (wr->is_tiff) {
+        tiff_prepare();
+        if (!TIFFWriteDirectory(wr->tif)) {
+            wr->failed = 1;
+            return unet_seterr(UNET_ERR_IO, "writing %s: cannot finish the TIFF page: %s", wr->path, tiff_msg());
+        }
+    } else if (png_stream_end(wr->job)) {
+        wr->failed = 1;
+        return unet_seterr(UNET_ERR_IO, "writing %s: libpng: %s", wr->path, wr->job->msg);
+    }
+    wr->page_open = 0;
+    wr->pages++;
+    return UNET_OK;
+}
+
+unet_status unet_image_writer_close(unet_image_writer *wr, int commit)
+{
+    if (!wr) return UNET_OK;
+    unet_status st = UNET_OK;
+    if (commit && (wr->failed || wr->page_open || wr->pages == 0))
+        st = unet_seterr(UNET_ERR_INVALID_ARGUMENT, "writing %s: %s", wr->path,
+                         wr->failed ? "an earlier error" : wr->page_open ? "the last page is unfinished" : "no page");
+    if (wr->is_tiff) {
+        if (wr->tif) TIFFClose(wr->tif);
+    } else if (wr->job) {
+        if (wr->job->png) png_destroy_write_struct(&wr->job->png, wr->job->info ? &wr->job->info : NULL);
+        if (wr->job->f) {
+            int bad = ferror(wr->job->f);
+            if ((fclose(wr->job->f) != 0 || bad) && st == UNET_OK && commit)
+                st = unet_seterr(UNET_ERR_IO, "writing %s: %s", wr->path, strerror(errno ? errno : EIO));
+        }
+        free(wr->job);
+    }
+    if (commit && st == UNET_OK) st = finish_temp(wr->tmp, wr->path);
+    else unlink(wr->tmp);
+    free(wr->buf);
+    free(wr);
+    return commit ? st : UNET_OK;
+}

@@ -88,4 +88,22 @@ unet_status unet_image_write(const char *path, const unet_image *img, int bits);
 unet_status unet_list_files(const char *pattern_or_dir, char ***paths, int *n);
 void unet_list_free(char **paths, int n);
 
+/* ---- streaming writing ---------------------------------------------------- */
+/* Writes an image (or a TIFF stack) a few rows at a time, so that large
+ * outputs never need to be held whole. The file is written to a temporary
+ * name next to path and renamed over it by unet_image_writer_close(wr, 1).
+ * Format by the extension (.png: one page; .tif/.tiff: any number of
+ * pages, LZW). Values are converted as by the writers above. */
+typedef struct unet_image_writer unet_image_writer;
+unet_status unet_image_writer_open(const char *path, int bits, unet_image_writer **wr);
+/* Starts a page of w x h with c = 1 or 3 channels. */
+unet_status unet_image_writer_begin_page(unet_image_writer *wr, int w, int h, int c);
+/* nrows rows: data[ch * plane_stride + y * w + x]. */
+unet_status unet_image_writer_rows(unet_image_writer *wr, const float *data, size_t plane_stride, int nrows);
+/* Finishes the page after all its rows. */
+unet_status unet_image_writer_end_page(unet_image_writer *wr);
+/* commit = 1: renames the finished file into place (an error if a page is
+ * unfinished or something failed); commit = 0: discards it. Frees wr. */
+unet_status unet_image_writer_close(unet_image_writer *wr, int commit);
+
 #endif

@@ -1,30 +1,84 @@
-/* Overlap-tile prediction of whole images. */
+/* Overlap-tile prediction of whole images, streamed one row of tiles at a
+ * time, with optional test-time augmentation (the 8 dihedral transforms). */
 #include "net.h"
 #include "tiling.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-unet_status unet_predict_image(unet_net *n, const float *image, int h, int w, float *probs,
-                               unet_progress_fn progress, void *user)
+/* Dihedral transform d (0..7) of an n x n plane: dst(y,x) = src(sy,sx) with
+ * (a,b) = transpose ? (x,y) : (y,x), sy = flip_y ? n-1-a : a,
+ * sx = flip_x ? n-1-b : b. d = 0 is the identity. Because the U-Net output
+ * of a square tile is its centre, the same map with n = output size is the
+ * matching transform of the output. */
+static inline void dihedral_src(int d, int n, int y, int x, int *sy, int *sx)
 {
-    if (!n || !image || !probs) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_predict_image: NULL argument");
+    int a = (d & 4) ? x : y, b = (d & 4) ? y : x;
+    *sy = (d & 2) ? n - 1 - a : a;
+    *sx = (d & 1) ? n - 1 - b : b;
+}
+
+void unet_dihedral_apply(int d, const float *src, int c, int n, float *dst)
+{
+    for (int ch = 0; ch < c; ch++) {
+        const float *s = src + (size_t)ch * n * n;
+        float *o = dst + (size_t)ch * n * n;
+        for (int y = 0; y < n; y++)
+            for (int x = 0; x < n; x++) {
+                int sy, sx;
+                dihedral_src(d, n, y, x, &sy, &sx);
+                o[(size_t)y * n + x] = s[(size_t)sy * n + sx];
+            }
+    }
+}
+
+/* acc(sy,sx) += b(y,x): undoes transform d of b and adds it to acc. */
+static void dihedral_inverse_add(int d, const float *b, int c, int n, float *acc)
+{
+    for (int ch = 0; ch < c; ch++) {
+        const float *s = b + (size_t)ch * n * n;
+        float *o = acc + (size_t)ch * n * n;
+        for (int y = 0; y < n; y++)
+            for (int x = 0; x < n; x++) {
+                int sy, sx;
+                dihedral_src(d, n, y, x, &sy, &sx);
+                o[(size_t)sy * n + sx] += s[(size_t)y * n + x];
+            }
+    }
+}
+
+unet_status unet_predict_image_rows(unet_net *n, const float *image, int h, int w, unsigned flags,
+                                    unet_rows_fn rows_fn, void *rows_user, unet_progress_fn progress, void *user)
+{
+    if (!n || !image || !rows_fn)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_predict_image_rows: NULL argument");
     if (h <= 0 || w <= 0) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "image of size %dx%d", w, h);
+    if (flags & ~(unsigned)UNET_PREDICT_TTA)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_predict_image_rows: unknown flags 0x%x", flags);
     const unet_model_config *c = &n->m->cfg;
     const unet_plan_info *pi = &n->info;
+    int tta = (flags & UNET_PREDICT_TTA) != 0;
+    if (tta && (pi->in_h != pi->in_w))
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
+                           "test-time augmentation needs square tiles (rotations), but the net's tile is %dx%d",
+                           pi->in_w, pi->in_h);
     int align = 1 << (c->depth - 1);
     unet_tile_grid gy, gx;
     UNET_TRY(unet_tile_grid_make(h, pi->in_h, pi->out_h, align, &gy));
     UNET_TRY(unet_tile_grid_make(w, pi->in_w, pi->out_w, align, &gx));
     size_t tin = (size_t)c->in_channels * pi->in_h * pi->in_w;
     size_t tout = (size_t)c->classes * pi->out_h * pi->out_w;
+    size_t strip = (size_t)c->classes * gy.stride * w;
     float *tile = malloc(tin * sizeof *tile), *out = malloc(tout * sizeof *out);
-    if (!tile || !out) {
-        free(tile);
-        free(out);
-        return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for a %dx%d tile", pi->in_w, pi->in_h);
-    }
+    float *ttile = tta ? malloc(tin * sizeof *ttile) : NULL, *acc = tta ? malloc(tout * sizeof *acc) : NULL;
+    float *rows = malloc(strip * sizeof *rows);
     unet_status st = UNET_OK;
+    if (!tile || !out || !rows || (tta && (!ttile || !acc))) {
+        st = unet_seterr(UNET_ERR_OUT_OF_MEMORY,
+                         "out of host memory for a %dx%d tile and a %d-row strip of a %d-wide image", pi->in_w,
+                         pi->in_h, gy.stride, w);
+        goto done;
+    }
     int total = gy.count * gx.count, done = 0;
     for (int ty = 0; ty < gy.count && st == UNET_OK; ty++) {
         int oy = unet_tile_origin(&gy, ty);
@@ -34,17 +88,104 @@ unet_status unet_predict_image(unet_net *n, const float *image, int h, int w, fl
             int nx = (ox + gx.stride < w ? gx.stride : w - ox);
             unet_extract_tile_mirror(image, c->in_channels, h, w, oy - gy.margin, ox - gx.margin, pi->in_h, pi->in_w,
                                      tile);
-            st = unet_net_forward(n, tile, 0, 0, out, NULL);
+            const float *res = out;
+            if (!tta) {
+                st = unet_net_forward(n, tile, 0, 0, out, NULL);
+            } else {
+                memset(acc, 0, tout * sizeof *acc);
+                for (int d = 0; d < 8 && st == UNET_OK; d++) {
+                    unet_dihedral_apply(d, tile, c->in_channels, pi->in_h, ttile);
+                    st = unet_net_forward(n, ttile, 0, 0, out, NULL);
+                    if (st == UNET_OK) dihedral_inverse_add(d, out, c->classes, pi->out_h, acc);
+                }
+                for (size_t i = 0; i < tout; i++) acc[i] *= 0.125f;
+                res = acc;
+            }
             if (st != UNET_OK) break;
             for (int k = 0; k < c->classes; k++)
                 for (int y = 0; y < ny; y++)
-                    memcpy(probs + ((size_t)k * h + oy + y) * w + ox, out + ((size_t)k * pi->out_h + y) * pi->out_w,
-                           (size_t)nx * sizeof *out);
+                    memcpy(rows + ((size_t)k * ny + y) * w + ox, res + ((size_t)k * pi->out_h + y) * pi->out_w,
+                           (size_t)nx * sizeof *rows);
             done++;
             if (progress && progress(done, total, user)) st = unet_seterr(UNET_ERR_INTERRUPTED, "prediction stopped");
         }
+        if (st == UNET_OK) st = rows_fn(rows, oy, ny, w, rows_user);
     }
+done:
     free(tile);
     free(out);
+    free(ttile);
+    free(acc);
+    free(rows);
     return st;
+}
+
+typedef struct whole_image {
+    float *probs;
+    int h, classes;
+} whole_image;
+
+static unet_status copy_rows(const float *rows, int y0, int nrows, int w, void *user)
+{
+    whole_image *wi = user;
+    for (int k = 0; k < wi->classes; k++)
+        memcpy(wi->probs + ((size_t)k * wi->h + y0) * w, rows + (size_t)k * nrows * w,
+               (size_t)nrows * w * sizeof *rows);
+    return UNET_OK;
+}
+
+unet_status unet_predict_image_ex(unet_net *n, const float *image, int h, int w, unsigned flags, float *probs,
+                                  unet_progress_fn progress, void *user)
+{
+    if (!n || !image || !probs) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_predict_image: NULL argument");
+    whole_image wi = {probs, h, n->m->cfg.classes};
+    return unet_predict_image_rows(n, image, h, w, flags, copy_rows, &wi, progress, user);
+}
+
+unet_status unet_predict_image(unet_net *n, const float *image, int h, int w, float *probs,
+                               unet_progress_fn progress, void *user)
+{
+    return unet_predict_image_ex(n, image, h, w, 0, probs, progress, user);
+}
+
+unet_status unet_choose_tile(const unet_model *m, int h, int w, int limit, int *tile)
+{
+    if (!m || !tile || h <= 0 || w <= 0)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_choose_tile: bad arguments");
+    const unet_model_config *c = &m->cfg;
+    int align = 1 << (c->depth - 1);
+    int n = h > w ? h : w;
+    int need = (n + align - 1) / align * align; /* stride = out rounded down to align */
+    int cap = unet_tile_for_output(c, need);
+    if (limit <= 0) limit = 4096;
+    if (cap <= 0 || cap > limit) cap = unet_tile_valid_below(c, limit);
+    if (cap <= 0) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "no valid tile size <= %d for this model", limit);
+    /* valid tiles in decreasing order; fitting is monotone in the size, so
+     * binary search for the first (largest) one that fits */
+    int nt = 0, *tiles = malloc(sizeof *tiles * (size_t)(cap + 1));
+    if (!tiles) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "unet_choose_tile: out of memory");
+    for (int t = cap; t > 0; t = unet_tile_valid_below(c, t - 1))
+        if (unet_tile_output(c, t) >= align) tiles[nt++] = t;
+    int lo = 0, hi = nt; /* tiles[hi..] fit (hi == nt: none known) */
+    unet_status st = UNET_OK;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        unet_plan_info info;
+        st = unet_plan(m, tiles[mid], tiles[mid], 0, &info);
+        if (st == UNET_OK) hi = mid;
+        else if (st == UNET_ERR_DOES_NOT_FIT) lo = mid + 1;
+        else break;
+    }
+    int best = hi < nt ? tiles[hi] : 0;
+    free(tiles);
+    if (st != UNET_OK && st != UNET_ERR_DOES_NOT_FIT) return st;
+    if (best) {
+        unet_clear_error();
+        *tile = best;
+        return UNET_OK;
+    }
+    return unet_seterr(UNET_ERR_DOES_NOT_FIT,
+                       "no valid tile of a depth-%d, %d-channel U-Net fits on this device: use a smaller model or "
+                       "another device",
+                       c->depth, c->base_channels);
 }

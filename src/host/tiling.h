@@ -38,4 +38,9 @@ static inline int unet_tile_origin(const unet_tile_grid *g, int i) { return i * 
 void unet_extract_tile_mirror(const float *img, int c, int h, int w, int y0, int x0, int tile_h, int tile_w,
                               float *tile);
 
+/* Dihedral transform d (0..7) of c planes of n x n: dst(y,x) = src(sy,sx)
+ * with (a,b) = (d&4) ? (x,y) : (y,x), sy = (d&2) ? n-1-a : a,
+ * sx = (d&1) ? n-1-b : b (d = 0: identity). */
+void unet_dihedral_apply(int d, const float *src, int c, int n, float *dst);
+
 #endif
