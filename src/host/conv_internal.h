@@ -29,4 +29,15 @@ unet_status unet_conv_check_tensor(const char *layer, const unet_tensor *t, int 
 /* Checks that ws holds at least ws_floats floats and that ws_floats >= need. */
 unet_status unet_conv_check_ws(const char *layer, cl_mem ws, size_t ws_floats, size_t need);
 
+/* unet_conv_forward with a given algorithm instead of the per-device choice
+ * (tests, benchmarks). An algorithm that cannot run the problem (Winograd with
+ * k = 1, or a workspace too small for one tile row) falls back to im2col. */
+unet_status unet_conv_forward_algo(unet_context *ctx, unet_conv_algo_id algo, const unet_tensor *in,
+                                   unet_slice weight, unet_slice bias, int k, int relu, unet_tensor *out,
+                                   cl_mem ws, size_t ws_floats);
+
+/* Workspace floats the Winograd forward needs to process tile_rows rows of
+ * 4x4 output tiles per chunk (tests: chunking). */
+size_t unet_conv_winograd_workspace_floats(int cin, int cout, int h, int w, int tile_rows);
+
 #endif
