@@ -53,7 +53,10 @@ int main(int argc, char **argv)
         unet_tensor in = {0}, out = {0};
         cl_mem params = NULL, ws = NULL;
         const size_t nw = (size_t)cout * cin * 9;
+        /* as in the network: one workspace of up to 512 MiB shared by all layers */
         size_t wsf = unet_conv_workspace_floats(cin, h, w, 3, (size_t)512 << 20);
+        size_t wwf = unet_conv_winograd_workspace_floats(cin, cout, h, w, (h - 2 + 3) / 4);
+        if (wwf > wsf) wsf = wwf < ((size_t)128 << 20) ? wwf : ((size_t)128 << 20);
         unet_status st = unet_tensor_alloc(ctx, &in, cin, h, w, "in");
         if (st == UNET_OK) st = unet_tensor_alloc(ctx, &out, cout, h - 2, w - 2, "out");
         if (st == UNET_OK) st = unet_buffer_alloc(ctx, &params, (nw + (size_t)cout) * 4, "params");

@@ -175,7 +175,7 @@ static void test_chunks_and_fallback(void **state)
 static void test_default_choice(void **state)
 {
     (void)state;
-    const int cin = 16, cout = 20, h = 38, w = 37, relu = 1;
+    const int cin = 16, cout = 20, h = 62, w = 61, relu = 1; /* 15x15 tiles */
     float *in, *wt, *b;
     make_data(700, cin, cout, h, w, &in, &wt, &b);
     const size_t nout = (size_t)cout * (h - 2) * (w - 2);
@@ -184,10 +184,17 @@ static void test_default_choice(void **state)
     ref_forward(in, wt, b, cin, h, w, cout, relu, want);
     size_t wsf = unet_conv_workspace_floats(cin, h, w, 3, (size_t)1 << 30);
     float *got = run(-1, cin, cout, h, w, relu, in, wt, b, wsf);
-    check_scaled("default algorithm 16->20 38x37", got, want, nout);
+    check_scaled("default algorithm 16->20 62x61", got, want, nout);
     float *im = run(UNET_CONV_IM2COL_GEMM, cin, cout, h, w, relu, in, wt, b, wsf);
-    check_scaled("im2col 16->20 38x37", im, want, nout);
-    free(im), free(got), free(want), free(in), free(wt), free(b);
+    check_scaled("im2col 16->20 62x61", im, want, nout);
+    float *wi = run(UNET_CONV_WINOGRAD_F4, cin, cout, h, w, relu, in, wt, b, wsf);
+    check_scaled("winograd 16->20 62x61", wi, want, nout);
+    /* the choice: Winograd on CPU devices, im2col elsewhere (deterministic
+     * kernels: the same bits as the chosen algorithm run directly) */
+    unet_device_info info;
+    TU_OK(unet_context_device_info(tu_ctx(), &info));
+    assert_memory_equal(got, info.type == UNET_DEVICE_CPU ? wi : im, nout * sizeof(float));
+    free(wi), free(im), free(got), free(want), free(in), free(wt), free(b);
 }
 
 int main(void)
