@@ -3,7 +3,8 @@
  * 4, a single partial tile, 1 and 3 channels, output channel counts that are
  * not multiples of the GEMM's 8/12-row panels, more than one 32-tile panel),
  * chunked against unchunked, the fallback to im2col when the workspace is too
- * small, and the per-device default choice.
+ * small, the per-device default choice, and the backward-data pass (the
+ * adjoint convolution through Winograd).
  *
  * Tolerance: Winograd's transforms (entries up to 8 in A^T, 4 and 5 in B^T,
  * 1/24 in G) amplify float rounding compared with a direct dot product, so
@@ -197,12 +198,88 @@ static void test_default_choice(void **state)
     free(wi), free(im), free(got), free(want), free(in), free(wt), free(b);
 }
 
+/* Backward with Winograd: din (the adjoint convolution of the zero-padded
+ * dout) against a double reference, overwriting and accumulating; dW and
+ * dbias bit-equal to the im2col path's (the same code computes them). */
+static void test_backward_data(void **state)
+{
+    (void)state;
+    const wcase cases[] = {{1, 3, 9, 13, 0}, {3, 8, 17, 11, 1}, {13, 5, 23, 18, 0}, {8, 20, 30, 29, 1}};
+    unet_context *ctx = tu_ctx();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int acc = 0; acc <= 1; acc++) {
+            const wcase *c = &cases[i];
+            const int ho = c->h - 2, wo = c->w - 2;
+            const size_t nin = (size_t)c->cin * c->h * c->w, nout = (size_t)c->cout * ho * wo,
+                         nw = (size_t)c->cout * c->cin * 9;
+            float *in, *wt, *b;
+            make_data(800 + i, c->cin, c->cout, c->h, c->w, &in, &wt, &b);
+            tu_rng r;
+            tu_seed(&r, 900 + i);
+            float *dout = malloc(nout * 4), *din0 = malloc(nin * 4);
+            assert_true(dout && din0);
+            tu_fill_uniform(&r, dout, nout, -1, 1);
+            tu_fill_uniform(&r, din0, nin, -1, 1);
+            /* reference: din[ci][y][x] = sum dout[co][y-ky][x-kx] * w[co][ci][ky][kx] (+ din0) */
+            double *want = malloc(nin * sizeof(double));
+            assert_non_null(want);
+            for (int ci = 0; ci < c->cin; ci++)
+                for (int y = 0; y < c->h; y++)
+                    for (int x = 0; x < c->w; x++) {
+                        double sum = acc ? din0[((size_t)ci * c->h + y) * c->w + x] : 0.0;
+                        for (int co = 0; co < c->cout; co++)
+                            for (int ky = 0; ky < 3; ky++)
+                                for (int kx = 0; kx < 3; kx++) {
+                                    const int oy = y - ky, ox = x - kx;
+                                    if (oy < 0 || oy >= ho || ox < 0 || ox >= wo) continue;
+                                    sum += (double)dout[((size_t)co * ho + oy) * wo + ox] *
+                                           (double)wt[((co * c->cin + ci) * 3 + ky) * 3 + kx];
+                                }
+                        want[((size_t)ci * c->h + y) * c->w + x] = sum;
+                    }
+            size_t wsf = unet_conv_workspace_floats(c->cin, c->h, c->w, 3, (size_t)1 << 30);
+            size_t wwf = unet_conv_winograd_workspace_floats(c->cout, c->cin, ho + 4, wo + 4, (c->h + 3) / 4);
+            if (wwf > wsf) wsf = wwf;
+            float *res_din[2], *res_dw[2], *res_db[2];
+            for (int algo = 0; algo < 2; algo++) {
+                const int id = algo ? UNET_CONV_WINOGRAD_F4 : UNET_CONV_IM2COL_GEMM;
+                unet_tensor tin = tu_tensor(c->cin, c->h, c->w, in), tdout = tu_tensor(c->cout, ho, wo, dout);
+                unet_tensor tdin = tu_tensor(c->cin, c->h, c->w, din0), tout = tu_tensor(c->cout, ho, wo, NULL);
+                cl_mem params, grads, ws;
+                TU_OK(unet_buffer_alloc(ctx, &params, (nw + (size_t)c->cout) * 4, "params"));
+                TU_OK(unet_buffer_alloc(ctx, &grads, (nw + (size_t)c->cout) * 4, "grads"));
+                TU_OK(unet_buffer_alloc(ctx, &ws, wsf * 4, "ws"));
+                TU_OK(unet_buffer_write(ctx, params, 0, nw * 4, wt));
+                unet_slice sw = {params, 0}, gw = {grads, 0}, gb = {grads, nw};
+                TU_OK(unet_conv_backward_algo(ctx, (unet_conv_algo_id)id, &tin, &tout, &tdout, sw, 3, 0, &tdin, acc,
+                                              gw, gb, 0, ws, wsf));
+                res_din[algo] = tu_download(&tdin);
+                res_dw[algo] = malloc(nw * 4);
+                res_db[algo] = malloc((size_t)c->cout * 4);
+                TU_OK(unet_buffer_read(ctx, grads, 0, nw * 4, res_dw[algo]));
+                TU_OK(unet_buffer_read(ctx, grads, nw * 4, (size_t)c->cout * 4, res_db[algo]));
+                clReleaseMemObject(params), clReleaseMemObject(grads), clReleaseMemObject(ws);
+                unet_tensor_free(&tin), unet_tensor_free(&tdout), unet_tensor_free(&tdin), unet_tensor_free(&tout);
+            }
+            char what[96];
+            snprintf(what, sizeof what, "din im2col   %d->%d %dx%d acc%d", c->cin, c->cout, c->h, c->w, acc);
+            check_scaled(what, res_din[0], want, nin);
+            snprintf(what, sizeof what, "din winograd %d->%d %dx%d acc%d", c->cin, c->cout, c->h, c->w, acc);
+            check_scaled(what, res_din[1], want, nin);
+            assert_memory_equal(res_dw[0], res_dw[1], nw * 4);
+            assert_memory_equal(res_db[0], res_db[1], (size_t)c->cout * 4);
+            for (int a = 0; a < 2; a++) free(res_din[a]), free(res_dw[a]), free(res_db[a]);
+            free(want), free(dout), free(din0), free(in), free(wt), free(b);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_against_reference),
         cmocka_unit_test(test_chunks_and_fallback),
         cmocka_unit_test(test_default_choice),
+        cmocka_unit_test(test_backward_data),
     };
     return TU_RUN("winograd", tests);
 }

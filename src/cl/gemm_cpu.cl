@@ -25,18 +25,23 @@
  * transposition happens in a private block, writes are one contiguous run. */
 #define KB 16
 
-/* gid0 = k block, gid1 = panel p. */
+/* gid0 = block of KBA k (packed KB at a time), gid1 = panel p; work-groups of
+ * one (many small work-items with PoCL's own vectorization were ~100x slower
+ * on the long-K shapes of the weight gradient). */
+#define KBA 256
 #define PACK_A(MR)                                                                            \
-    __kernel void gemm_cpu_pack_a##MR(__global const float *a, const ulong a_off,             \
+    __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_cpu_pack_a##MR(         \
+                                      __global const float *a, const ulong a_off,             \
                                       const ulong lda, const int trans, const int m,          \
                                       const int k0, const int kc, const int npanels,          \
                                       __global float *ap)                                     \
     {                                                                                         \
-        const int kb = get_global_id(0) * KB;                                                 \
+        const int kb0 = get_global_id(0) * KBA;                                               \
         const int p = get_global_id(1);                                                       \
-        if (kb >= kc || p >= npanels) return;                                                 \
-        const int nk = min(KB, kc - kb);                                                      \
+        if (kb0 >= kc || p >= npanels) return;                                                \
         const int i0 = p * MR;                                                                \
+        for (int kb = kb0; kb < kc && kb < kb0 + KBA; kb += KB) {                             \
+        const int nk = min(KB, kc - kb);                                                      \
         __global float *dst = ap + ((size_t)p * kc + kb) * MR;                                \
         if (!trans) {                                                                         \
             float t[KB * MR];                                                                 \
@@ -57,6 +62,7 @@
                 __global const float *src = a + a_off + (size_t)(k0 + kb + kk) * lda + i0;    \
                 for (int r = 0; r < MR; r++) dst[kk * MR + r] = (i0 + r < m) ? src[r] : 0.0f; \
             }                                                                                 \
+        }                                                                                     \
         }                                                                                     \
     }
 

@@ -47,7 +47,7 @@
  * mr contiguous floats (rows past cout are zero). Global size: (npanels, cin). */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_weights(
     __global const float *w, const int w_off, const int cin, const int cout, const int mr,
-    const int npanels, __global float *u, const ulong u_off, const ulong a_stride)
+    const int npanels, __global float *u, const ulong u_off, const ulong a_stride, const int flip)
 {
     const int p = get_global_id(0);
     const int ci = get_global_id(1);
@@ -59,10 +59,15 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_weights(
             for (int e = 0; e < 36; e++) res[e][r] = 0.0f;
             continue;
         }
-        __global const float *g = w + w_off + ((size_t)co * cin + ci) * 9;
+        /* flip: the adjoint (backward-data) convolution, whose kernel from input
+         * channel ci to output channel co is w[ci][co] rotated by 180 degrees */
+        __global const float *g = flip ? w + w_off + ((size_t)ci * cout + co) * 9
+                                       : w + w_off + ((size_t)co * cin + ci) * 9;
+        float gg[9];
+        for (int i = 0; i < 9; i++) gg[i] = flip ? g[8 - i] : g[i];
         float t[6][3];
         for (int kx = 0; kx < 3; kx++) {
-            float x[3] = {g[kx], g[3 + kx], g[6 + kx]}, y[6];
+            float x[3] = {gg[kx], gg[3 + kx], gg[6 + kx]}, y[6];
             WINO_G(x, y);
             for (int i = 0; i < 6; i++) t[i][kx] = y[i];
         }
@@ -87,29 +92,30 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_weights(
 #define DEINT(v0, v1, v2, v3, S) (float16)(v0.S, v1.S, v2.S, v3.S)
 #define IL4(a, b, c, d, i) a.s##i, b.s##i, c.s##i, d.s##i
 
-/* Input transform. Global size: (ntxp/16, nty, cin). */
+/* Input transform of the input zero-padded by pad on every side (h, w: the
+ * unpadded size). Global size: (ntxp/16, nty, cin). */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_input16(
                            __global const float *in, const int h, const int w, const int cin, const int ty0, const int nty, const int ntxp, __global float *v,
-                           const ulong v_off, const ulong b_stride)
+                           const ulong v_off, const ulong b_stride, const int pad)
 {
     const int g = get_global_id(0);
     const int tyl = get_global_id(1);
     const int c = get_global_id(2);
     if (g * 16 >= ntxp || tyl >= nty || c >= cin) return;
-    const int y0 = 4 * (ty0 + tyl), x0 = 64 * g;
+    const int y0 = 4 * (ty0 + tyl) - pad, x0 = 64 * g - pad;
     __global const float *src = in + (size_t)c * h * w;
     float16 r[6][6]; /* r[i][k'] = (d B)[i][k'] for input row i */
     for (int i = 0; i < 6; i++) {
         const int y = y0 + i;
         float16 v0, v1, v2, v3, v4;
-        if (y < h && x0 + 80 <= w) {
+        if (y >= 0 && y < h && x0 >= 0 && x0 + 80 <= w) {
             __global const float *row = src + (size_t)y * w + x0;
             v0 = vload16(0, row), v1 = vload16(1, row), v2 = vload16(2, row), v3 = vload16(3, row);
             v4 = vload16(4, row);
         } else {
             float buf[80];
             for (int x = 0; x < 80; x++)
-                buf[x] = (y < h && x0 + x < w) ? src[(size_t)y * w + x0 + x] : 0.0f;
+                buf[x] = (y >= 0 && y < h && x0 + x >= 0 && x0 + x < w) ? src[(size_t)y * w + x0 + x] : 0.0f;
             v0 = vload16(0, buf), v1 = vload16(1, buf), v2 = vload16(2, buf), v3 = vload16(3, buf);
             v4 = vload16(4, buf);
         }
@@ -132,12 +138,13 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_input16(
 }
 
 /* Output transform + bias (+ ReLU) of 16 tiles: m[m_off + e*m_stride + co*T + t].
+ * accumulate: out += result (no bias, no ReLU) instead of out = result.
  * Global size: (ntxp/16, nty, cout). */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output16(
                             __global const float *m, const ulong m_off, const ulong m_stride, const int ty0,
                             const int nty, const int ntxp, const int cout, const int ho, const int wo,
                             __global const float *bias, const int bias_off, const int relu,
-                            __global float *out)
+                            __global float *out, const int accumulate)
 {
     const int g = get_global_id(0);
     const int tyl = get_global_id(1);
@@ -151,7 +158,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output16(
         for (int k = 0; k < 6; k++) x[k] = vload16(0, src + (size_t)(6 * i + k) * m_stride);
         WINO_AT(x, s[i]);
     }
-    const float16 b = (float16)(bias[bias_off + co]);
+    const float16 b = (float16)((accumulate || bias_off < 0) ? 0.0f : bias[bias_off + co]); /* bias_off < 0: none */
     const int y0 = 4 * (ty0 + tyl), x0 = 64 * g;
     __global float *dst = out + (size_t)co * ho * wo;
     float16 yk[4][4]; /* yk[k'][i'] */
@@ -176,11 +183,16 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output16(
                                      IL4(a, bb, cc, dd, f));
         __global float *row = dst + (size_t)y * wo + x0;
         if (x0 + 64 <= wo) {
-            vstore16(o0, 0, row), vstore16(o1, 1, row), vstore16(o2, 2, row), vstore16(o3, 3, row);
+            if (accumulate) {
+                vstore16(o0 + vload16(0, row), 0, row), vstore16(o1 + vload16(1, row), 1, row);
+                vstore16(o2 + vload16(2, row), 2, row), vstore16(o3 + vload16(3, row), 3, row);
+            } else {
+                vstore16(o0, 0, row), vstore16(o1, 1, row), vstore16(o2, 2, row), vstore16(o3, 3, row);
+            }
         } else {
             float buf[64];
             vstore16(o0, 0, buf), vstore16(o1, 1, buf), vstore16(o2, 2, buf), vstore16(o3, 3, buf);
-            for (int x = 0; x < 64 && x0 + x < wo; x++) row[x] = buf[x];
+            for (int x = 0; x < 64 && x0 + x < wo; x++) row[x] = accumulate ? row[x] + buf[x] : buf[x];
         }
     }
 }

@@ -317,14 +317,19 @@ static int wino_rows(const conv_shape *s, const wino_plan *p, size_t ws_floats)
     return (int)r;
 }
 
-static unet_status wino_forward(unet_context *ctx, const conv_shape *s, cl_mem in, unet_slice weight,
-                                unet_slice bias, int relu, cl_mem out, cl_mem ws, size_t ws_floats)
+/* One Winograd convolution. s: the logical problem (s->h, s->w: the input
+ * after zero-padding by pad on every side); in holds the unpadded input
+ * (s->h - 2*pad rows). flip: the adjoint convolution (weight [s->cin][s->cout]
+ * rotated by 180 degrees). accumulate: out += result (bias and relu unused).
+ * Returns UNET_ERR_DOES_NOT_FIT (without error text) if the workspace cannot
+ * hold one tile row. */
+static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, int pad, unet_slice weight, int flip,
+                            unet_slice bias, int relu, int accumulate, cl_mem out, cl_mem ws, size_t ws_floats)
 {
     wino_plan p;
-    if (s->k != 3) return im2col_forward(ctx, s, in, weight, bias, relu, out, ws, ws_floats);
     wino_plan_make(s, &p);
     const int rows = wino_rows(s, &p, ws_floats);
-    if (rows == 0) return im2col_forward(ctx, s, in, weight, bias, relu, out, ws, ws_floats);
+    if (rows == 0) return UNET_ERR_DOES_NOT_FIT;
 
     cl_kernel kw, ki, ko;
     UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_weights", &kw));
@@ -332,11 +337,11 @@ static unet_status wino_forward(unet_context *ctx, const conv_shape *s, cl_mem i
     UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_output16", &ko));
     {
         const cl_int woff = (cl_int)weight.off, cin = s->cin, cout = s->cout, mr = p.mr,
-                     mpad = (cl_int)(p.mpad / (size_t)p.mr); /* row panels */
+                     mpad = (cl_int)(p.mpad / (size_t)p.mr), iflip = flip ? 1 : 0; /* row panels */
         const cl_ulong uoff = 0, ast = p.a_stride;
         UNET_CL_TRY(unet_args(kw, sizeof(cl_mem), &weight.mem, sizeof woff, &woff, sizeof cin, &cin, sizeof cout,
                               &cout, sizeof mr, &mr, sizeof mpad, &mpad, sizeof(cl_mem), &ws, sizeof uoff, &uoff,
-                              sizeof ast, &ast, (size_t)0),
+                              sizeof ast, &ast, sizeof iflip, &iflip, (size_t)0),
                     "setting arguments of kernel wino_weights");
         const size_t g[2] = {p.mpad / (size_t)p.mr, (size_t)s->cin}, l[2] = {1, 1};
         UNET_TRY(unet_enqueue(ctx, kw, "wino_weights", 2, g, l));
@@ -347,11 +352,12 @@ static unet_status wino_forward(unet_context *ctx, const conv_shape *s, cl_mem i
         const size_t v_off = p.u_floats, b_stride = (size_t)s->cin * tpad;
         const size_t m_off = v_off + WINO_ALIGN(36 * b_stride), m_stride = (size_t)s->cout * t;
         {
-            const cl_int h = s->h, w = s->w, cin = s->cin, ity0 = ty0, inty = nty, intxp = p.ntxp;
+            const cl_int h = s->h - 2 * pad, w = s->w - 2 * pad, cin = s->cin, ity0 = ty0, inty = nty,
+                         intxp = p.ntxp, ipad = pad;
             const cl_ulong vo = v_off, bs = b_stride;
             UNET_CL_TRY(unet_args(ki, sizeof(cl_mem), &in, sizeof h, &h, sizeof w, &w, sizeof cin, &cin,
                                   sizeof ity0, &ity0, sizeof inty, &inty, sizeof intxp, &intxp, sizeof(cl_mem),
-                                  &ws, sizeof vo, &vo, sizeof bs, &bs, (size_t)0),
+                                  &ws, sizeof vo, &vo, sizeof bs, &bs, sizeof ipad, &ipad, (size_t)0),
                         "setting arguments of kernel wino_input16");
             const size_t g[3] = {(size_t)p.ntxp / 16, (size_t)nty, (size_t)s->cin};
             const size_t l[3] = {1, 1, 1};
@@ -361,12 +367,13 @@ static unet_status wino_forward(unet_context *ctx, const conv_shape *s, cl_mem i
                                               p.a_stride, ws, v_off, b_stride, ws, m_off, m_stride, t));
         {
             const cl_ulong mo = m_off, ms = m_stride;
+            cl_mem bmem = bias.mem ? bias.mem : out;
             const cl_int ity0 = ty0, inty = nty, intx = p.ntxp, cout = s->cout, ho = s->ho, wo = s->wo,
-                         boff = (cl_int)bias.off, r = relu ? 1 : 0;
+                         boff = bias.mem ? (cl_int)bias.off : -1, r = relu ? 1 : 0, acc = accumulate ? 1 : 0;
             UNET_CL_TRY(unet_args(ko, sizeof(cl_mem), &ws, sizeof mo, &mo, sizeof ms, &ms, sizeof ity0, &ity0,
                                   sizeof inty, &inty, sizeof intx, &intx, sizeof cout, &cout, sizeof ho, &ho,
-                                  sizeof wo, &wo, sizeof(cl_mem), &bias.mem, sizeof boff, &boff, sizeof r, &r,
-                                  sizeof(cl_mem), &out, (size_t)0),
+                                  sizeof wo, &wo, sizeof(cl_mem), &bmem, sizeof boff, &boff, sizeof r, &r,
+                                  sizeof(cl_mem), &out, sizeof acc, &acc, (size_t)0),
                         "setting arguments of kernel wino_output16");
             const size_t g[3] = {(size_t)p.ntxp / 16, (size_t)nty, (size_t)s->cout};
             const size_t l[3] = {1, 1, 1};
@@ -374,6 +381,35 @@ static unet_status wino_forward(unet_context *ctx, const conv_shape *s, cl_mem i
         }
     }
     return UNET_OK;
+}
+
+static unet_status wino_forward(unet_context *ctx, const conv_shape *s, cl_mem in, unet_slice weight,
+                                unet_slice bias, int relu, cl_mem out, cl_mem ws, size_t ws_floats)
+{
+    if (s->k == 3) {
+        unet_status st = wino_run(ctx, s, in, 0, weight, 0, bias, relu, 0, out, ws, ws_floats);
+        if (st != UNET_ERR_DOES_NOT_FIT) return st;
+    }
+    return im2col_forward(ctx, s, in, weight, bias, relu, out, ws, ws_floats);
+}
+
+/* Backward: dW through im2col chunks + GEMM; din as the adjoint convolution
+ * (dout zero-padded by 2, weights transposed and rotated) through Winograd. */
+static unet_status wino_backward(unet_context *ctx, const conv_shape *s, cl_mem in, cl_mem dout, unet_slice weight,
+                                 cl_mem din, int din_accumulate, unet_slice dweight, int param_accumulate, cl_mem ws,
+                                 size_t ws_floats)
+{
+    const conv_shape a = {s->cout, s->ho + 4, s->wo + 4, 3, s->cin, s->h, s->w};
+    wino_plan p;
+    if (s->k != 3 || !din) goto fallback;
+    wino_plan_make(&a, &p);
+    if (wino_rows(&a, &p, ws_floats) == 0) goto fallback;
+    /* dW only */
+    UNET_TRY(im2col_backward(ctx, s, in, dout, weight, NULL, 0, dweight, param_accumulate, ws, ws_floats));
+    unet_slice nob = {NULL, 0};
+    return wino_run(ctx, &a, dout, 2, weight, 1, nob, 0, din_accumulate, din, ws, ws_floats);
+fallback:
+    return im2col_backward(ctx, s, in, dout, weight, din, din_accumulate, dweight, param_accumulate, ws, ws_floats);
 }
 
 size_t unet_conv_winograd_workspace_floats(int cin, int cout, int h, int w, int tile_rows)
@@ -387,7 +423,7 @@ size_t unet_conv_winograd_workspace_floats(int cin, int cout, int h, int w, int 
 
 static const conv_algo g_algos[UNET_CONV_ALGO_COUNT] = {
     [UNET_CONV_IM2COL_GEMM] = {"im2col+gemm", im2col_workspace, im2col_forward, im2col_backward},
-    [UNET_CONV_WINOGRAD_F4] = {"winograd-f4", im2col_workspace, wino_forward, im2col_backward},
+    [UNET_CONV_WINOGRAD_F4] = {"winograd-f4", im2col_workspace, wino_forward, wino_backward},
 };
 
 /* Winograd on CPU devices for 3x3 layers with enough input channels (the
@@ -410,6 +446,20 @@ static const conv_algo *select_algo(const unet_context *ctx, const conv_shape *s
     if (e && !strcmp(e, "winograd")) return &g_algos[UNET_CONV_WINOGRAD_F4];
     const size_t tiles = (size_t)((s->ho + 3) / 4) * (size_t)((s->wo + 3) / 4);
     if (ctx->info.type == UNET_DEVICE_CPU && s->cin >= WINO_MIN_CIN && tiles >= WINO_MIN_TILES)
+        return &g_algos[UNET_CONV_WINOGRAD_F4];
+    return &g_algos[UNET_CONV_IM2COL_GEMM];
+}
+
+/* Backward: Winograd does din as a 3x3 convolution of the padded dout with
+ * cout input channels onto the h x w input grid. */
+static const conv_algo *select_backward(const unet_context *ctx, const conv_shape *s)
+{
+    if (s->k != 3) return &g_algos[UNET_CONV_IM2COL_GEMM];
+    const char *e = getenv("UNETCL_CONV_ALGO");
+    if (e && !strcmp(e, "im2col")) return &g_algos[UNET_CONV_IM2COL_GEMM];
+    if (e && !strcmp(e, "winograd")) return &g_algos[UNET_CONV_WINOGRAD_F4];
+    const size_t tiles = (size_t)((s->h + 3) / 4) * (size_t)((s->w + 3) / 4);
+    if (ctx->info.type == UNET_DEVICE_CPU && s->cout >= WINO_MIN_CIN && tiles >= WINO_MIN_TILES)
         return &g_algos[UNET_CONV_WINOGRAD_F4];
     return &g_algos[UNET_CONV_IM2COL_GEMM];
 }
@@ -476,10 +526,10 @@ unet_status unet_conv_forward(unet_context *ctx, const unet_tensor *in, unet_sli
     return conv_forward_impl(ctx, NULL, in, weight, bias, k, relu, out, ws, ws_floats);
 }
 
-unet_status unet_conv_backward(unet_context *ctx, const unet_tensor *in, const unet_tensor *out,
-                               unet_tensor *dout, unet_slice weight, int k, int relu, unet_tensor *din,
-                               int din_accumulate, unet_slice dweight, unet_slice dbias, int param_accumulate,
-                               cl_mem ws, size_t ws_floats)
+static unet_status conv_backward_impl(unet_context *ctx, const conv_algo *a, const unet_tensor *in,
+                                      const unet_tensor *out, unet_tensor *dout, unet_slice weight, int k, int relu,
+                                      unet_tensor *din, int din_accumulate, unet_slice dweight, unet_slice dbias,
+                                      int param_accumulate, cl_mem ws, size_t ws_floats)
 {
     if (!dout) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "conv backward: output gradient is NULL");
     conv_shape s;
@@ -496,7 +546,27 @@ unet_status unet_conv_backward(unet_context *ctx, const unet_tensor *in, const u
     size_t ohw = (size_t)s.ho * (size_t)s.wo;
     if (relu) UNET_TRY(unet_conv_relu_mask(ctx, dout->mem, out->mem, (size_t)s.cout * ohw));
     UNET_TRY(unet_conv_bias_grad(ctx, dout->mem, s.cout, ohw, dbias, param_accumulate));
-    const conv_algo *a = &g_algos[UNET_CONV_IM2COL_GEMM]; /* the only backward pass */
+    if (!a) a = select_backward(ctx, &s);
     return a->backward(ctx, &s, in->mem, dout->mem, weight, din ? din->mem : NULL, din_accumulate, dweight,
                        param_accumulate, ws, ws_floats);
+}
+
+unet_status unet_conv_backward(unet_context *ctx, const unet_tensor *in, const unet_tensor *out,
+                               unet_tensor *dout, unet_slice weight, int k, int relu, unet_tensor *din,
+                               int din_accumulate, unet_slice dweight, unet_slice dbias, int param_accumulate,
+                               cl_mem ws, size_t ws_floats)
+{
+    return conv_backward_impl(ctx, NULL, in, out, dout, weight, k, relu, din, din_accumulate, dweight, dbias,
+                              param_accumulate, ws, ws_floats);
+}
+
+unet_status unet_conv_backward_algo(unet_context *ctx, unet_conv_algo_id algo, const unet_tensor *in,
+                                    const unet_tensor *out, unet_tensor *dout, unet_slice weight, int k, int relu,
+                                    unet_tensor *din, int din_accumulate, unet_slice dweight, unet_slice dbias,
+                                    int param_accumulate, cl_mem ws, size_t ws_floats)
+{
+    if ((int)algo < 0 || algo >= UNET_CONV_ALGO_COUNT)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "conv: unknown algorithm %d", (int)algo);
+    return conv_backward_impl(ctx, &g_algos[algo], in, out, dout, weight, k, relu, din, din_accumulate, dweight,
+                              dbias, param_accumulate, ws, ws_floats);
 }

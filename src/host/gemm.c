@@ -56,6 +56,7 @@ static unet_status gemm_clblast(unet_context *ctx, int ta, int tb, size_t m, siz
 #define GC_NR 32
 #define GC_KB 16   /* k block of the A pack kernel */
 #define GC_KBB 256 /* k block of the B pack kernel */
+#define GC_KBA 256 /* k per work-item of the A pack kernel */
 /* Largest pack buffer of either kind (also bounded by the device's max alloc). */
 #define GC_PACK_CAP ((size_t)256 << 20)
 /* Default K-chunk: a 12 x kc A panel and a 32 x kc B panel stay in L2. */
@@ -234,8 +235,8 @@ static unet_status gemm_cpu(unet_context *ctx, int ta, int tb, size_t m, size_t 
                                   &ita, sizeof im, &im, sizeof ik0, &ik0, sizeof ikc, &ikc, sizeof impan, &impan,
                                   sizeof(cl_mem), &st->ap, (size_t)0),
                         "unet_gemm: arguments of gemm_cpu_pack_a");
-            const size_t g[2] = {(kcc + GC_KB - 1) / GC_KB, mtiles};
-            UNET_TRY(unet_enqueue(ctx, kpa, "gemm_cpu_pack_a", 2, g, NULL));
+            const size_t g[2] = {(kcc + GC_KBA - 1) / GC_KBA, mtiles}, l[2] = {1, 1};
+            UNET_TRY(unet_enqueue(ctx, kpa, "gemm_cpu_pack_a", 2, g, l));
         }
         if (lb) {
             const cl_int intl = (cl_int)ntiles_all;
