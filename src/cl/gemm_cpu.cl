@@ -245,7 +245,8 @@ TILE_KERNEL_LB(8)
 /* Batched, both operands already packed by the caller (one K-chunk: kc = K):
  * gid0 = M tile, gid1 = N panel, gid2 = batch index e. Batch e uses the packed
  * A at ap + a_off + e*a_stride, the packed B at bp + b_off + e*b_stride and
- * C at c + c_off + e*c_stride (leading dimension ldc, n valid columns);
+ * C at c + c_off + e*c_stride (leading dimension ldc, n valid columns; the
+ * 32-column panel nt starts at column offset nt*c_pstride, 32 for plain C);
  * C = alpha * A.B (C never read). Used by the Winograd convolution, whose
  * transforms write the packed layouts directly. */
 #define TILE_KERNEL_BATCHED(MR)                                                                \
@@ -253,7 +254,8 @@ TILE_KERNEL_LB(8)
         __global const float *ap, const ulong a_off, const ulong a_stride,                     \
         __global const float *bp, const ulong b_off, const ulong b_stride, const int kc,       \
         __global float *c, const ulong c_off, const ulong c_stride, const ulong ldc,           \
-        const int m, const int n, const int mtiles, const int ntiles, const int batch)         \
+        const int m, const int n, const int mtiles, const int ntiles, const int batch,         \
+        const ulong c_pstride)                                                                 \
     {                                                                                          \
         const int mt = get_global_id(0);                                                       \
         const int nt = get_global_id(1);                                                       \
@@ -265,7 +267,7 @@ TILE_KERNEL_LB(8)
         const int ncols = min(NR, n - nt * NR);                                                \
         const float alpha = 1.0f, beta = 0.0f;                                                 \
         __global float *crow = c + c_off + (size_t)e * c_stride + (size_t)(mt * MR) * ldc +    \
-                               (size_t)(nt * NR);                                              \
+                               (size_t)nt * c_pstride;                                         \
         MICRO_TILE(MR)                                                                         \
     }
 

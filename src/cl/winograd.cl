@@ -137,11 +137,14 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_input16(
     }
 }
 
-/* Output transform + bias (+ ReLU) of 16 tiles: m[m_off + e*m_stride + co*T + t].
+/* Output transform + bias (+ ReLU) of 16 tiles. The GEMM results are stored
+ * per output channel and 32-tile panel with the 36 elements together:
+ * m[m_off + co*ldm + (t/32)*36*32 + e*32 + t%32] (one contiguous block per
+ * channel and panel).
  * accumulate: out += result (no bias, no ReLU) instead of out = result.
  * Global size: (ntxp/16, nty, cout). */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output16(
-                            __global const float *m, const ulong m_off, const ulong m_stride, const int ty0,
+                            __global const float *m, const ulong m_off, const ulong ldm, const int ty0,
                             const int nty, const int ntxp, const int cout, const int ho, const int wo,
                             __global const float *bias, const int bias_off, const int relu,
                             __global float *out, const int accumulate)
@@ -150,12 +153,12 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output16(
     const int tyl = get_global_id(1);
     const int co = get_global_id(2);
     if (g * 16 >= ntxp || tyl >= nty || co >= cout) return;
-    const int T = nty * ntxp, t0 = tyl * ntxp + 16 * g;
-    __global const float *src = m + m_off + (size_t)co * T + t0;
+    const int t0 = tyl * ntxp + 16 * g, q = t0 / 32, j0 = t0 - 32 * q;
+    __global const float *src = m + m_off + (size_t)co * ldm + (size_t)q * (36 * 32) + j0;
     float16 s[6][4]; /* s[i][k'] = (M A)[i][k'] */
     for (int i = 0; i < 6; i++) {
         float16 x[6];
-        for (int k = 0; k < 6; k++) x[k] = vload16(0, src + (size_t)(6 * i + k) * m_stride);
+        for (int k = 0; k < 6; k++) x[k] = vload16(0, src + (6 * i + k) * 32);
         WINO_AT(x, s[i]);
     }
     const float16 b = (float16)((accumulate || bias_off < 0) ? 0.0f : bias[bias_off + co]); /* bias_off < 0: none */

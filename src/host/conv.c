@@ -300,7 +300,7 @@ static void wino_plan_make(const conv_shape *s, wino_plan *p)
 static size_t wino_chunk_floats(const conv_shape *s, const wino_plan *p, size_t rows)
 {
     const size_t t = rows * (size_t)p->ntxp, tpad = (t + 31) / 32 * 32;
-    return WINO_ALIGN(36 * (size_t)s->cin * tpad) + WINO_ALIGN(36 * (size_t)s->cout * t);
+    return WINO_ALIGN(36 * (size_t)s->cin * tpad) + WINO_ALIGN(36 * (size_t)s->cout * tpad);
 }
 
 /* Tile rows per chunk that fit ws_floats (0: none). */
@@ -350,7 +350,8 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
         const int nty = (p.nty - ty0 < rows) ? p.nty - ty0 : rows;
         const size_t t = (size_t)nty * (size_t)p.ntxp, npanels = (t + 31) / 32, tpad = npanels * 32;
         const size_t v_off = p.u_floats, b_stride = (size_t)s->cin * tpad;
-        const size_t m_off = v_off + WINO_ALIGN(36 * b_stride), m_stride = (size_t)s->cout * t;
+        /* GEMM results: [cout][panel][36][32] (see wino_output16) */
+        const size_t m_off = v_off + WINO_ALIGN(36 * b_stride), ldm = npanels * 36 * 32;
         {
             const cl_int h = s->h - 2 * pad, w = s->w - 2 * pad, cin = s->cin, ity0 = ty0, inty = nty,
                          intxp = p.ntxp, ipad = pad;
@@ -364,9 +365,9 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
             UNET_TRY(unet_enqueue(ctx, ki, "wino_input16", 3, g, l));
         }
         UNET_TRY(unet_gemm_cpu_packed_batched(ctx, p.mr, (size_t)s->cout, t, (size_t)s->cin, 36, ws, 0,
-                                              p.a_stride, ws, v_off, b_stride, ws, m_off, m_stride, t));
+                                              p.a_stride, ws, v_off, b_stride, ws, m_off, 32, ldm, 36 * 32));
         {
-            const cl_ulong mo = m_off, ms = m_stride;
+            const cl_ulong mo = m_off, ms = ldm;
             cl_mem bmem = bias.mem ? bias.mem : out;
             const cl_int ity0 = ty0, inty = nty, intx = p.ntxp, cout = s->cout, ho = s->ho, wo = s->wo,
                          boff = bias.mem ? (cl_int)bias.off : -1, r = relu ? 1 : 0, acc = accumulate ? 1 : 0;
