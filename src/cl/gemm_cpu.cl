@@ -112,7 +112,7 @@ PACK_A(8)
 
 /* gid0 = k block of KBB, gid1 = panel q; the chunk is the ncols columns of
  * op(B) starting at col0. */
-__kernel void gemm_cpu_pack_b(__global const float *bsrc, const ulong b_off, const ulong ldb,
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_cpu_pack_b(__global const float *bsrc, const ulong b_off, const ulong ldb,
                               const int trans, const int col0, const int ncols, const int k0,
                               const int kc, const int npanels, __global float *bp)
 {

@@ -260,8 +260,8 @@ static unet_status gemm_cpu(unet_context *ctx, int ta, int tb, size_t m, size_t 
                                           sizeof ik0, &ik0, sizeof ikc, &ikc, sizeof intl, &intl, sizeof(cl_mem),
                                           &st->bp, (size_t)0),
                                 "unet_gemm: arguments of gemm_cpu_pack_b");
-                    const size_t g[2] = {(kcc + GC_KBB - 1) / GC_KBB, ntiles};
-                    UNET_TRY(unet_enqueue(ctx, kpb, "gemm_cpu_pack_b", 2, g, NULL));
+                    const size_t g[2] = {(kcc + GC_KBB - 1) / GC_KBB, ntiles}, l[2] = {1, 1};
+                    UNET_TRY(unet_enqueue(ctx, kpb, "gemm_cpu_pack_b", 2, g, l));
                 }
                 UNET_CL_TRY(unet_args(ktile, sizeof(cl_mem), &st->ap, sizeof(cl_mem), &st->bp, sizeof ikc, &ikc,
                                       sizeof(cl_mem), &c, sizeof uc_off, &uc_off, sizeof uldc, &uldc, sizeof im,
