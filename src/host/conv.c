@@ -2,10 +2,12 @@
  * backward, batch 1.
  *
  * The linear part (out = W * in, and its adjoints) goes through an internal
- * algorithm table keyed by unet_conv_algo_id so that other algorithms
- * (Winograd, a device-specific direct convolution) can be added next to
- * im2col + GEMM. Bias, ReLU, the ReLU mask and the bias gradient are common
- * to all algorithms and done here.
+ * algorithm table keyed by unet_conv_algo_id: im2col + GEMM everywhere, and
+ * on CPU devices Winograd F(4x4,3x3) for the forward pass and for the input
+ * gradient (the adjoint convolution) of 3x3 layers with >= 200 output tiles
+ * (select_algo, select_backward). The ReLU mask and the bias gradient are
+ * common to all algorithms and done here; bias + ReLU are fused into the
+ * Winograd output transform.
  *
  * im2col + GEMM (k = 3): the column matrix col[cin*k*k][rows*wo] of a chunk
  * of whole output rows [r0, r1) is built in the workspace, then
