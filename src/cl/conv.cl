@@ -139,3 +139,69 @@ __kernel void pixel_unshuffle(__global const float *d, const int h, const int w,
     const int y = Y >> 1, dy = Y & 1, x = X >> 1, dx = X & 1;
     ws[(co * 4 + dy * 2 + dx) * (h * w) + y * w + x] = d[(co * H2 + Y) * W2 + X];
 }
+
+/* CPU-device variants of im2col / col2im_add (same results, same layout):
+ * one work-item per whole row, copied or summed with 16-wide vectors; run
+ * with work-groups of one (PoCL then keeps the explicit vectors). */
+
+/* Global size: (r1 - r0, cin*k*k): output row oy = r0 + gid0 of column-matrix row gid1. */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void im2col_rows(
+    __global const float *in, const int h, const int w, const int k, const int r0, const int r1,
+    const int cin, __global float *col, const int col_off)
+{
+    const int oyl = get_global_id(0);
+    const int row = get_global_id(1);
+    if (oyl >= r1 - r0 || row >= cin * k * k) return;
+    const int wo = w - k + 1, ncols = (r1 - r0) * wo, kk = k * k;
+    const int c = row / kk, rem = row - c * kk, ky = rem / k, kx = rem - ky * k;
+    __global const float *src = in + ((size_t)c * h + (size_t)(r0 + oyl + ky)) * w + kx;
+    __global float *dst = col + col_off + (size_t)row * ncols + (size_t)oyl * wo;
+    int x = 0;
+    for (; x + 16 <= wo; x += 16) vstore16(vload16(0, src + x), 0, dst + x);
+    for (; x < wo; x++) dst[x] = src[x];
+}
+
+/* Global size: (r1 - r0 + k - 1, cin): input row y = r0 + gid0 of channel gid1.
+ * The same (ky, kx) summation order as col2im_add: identical results. */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void col2im_rows(
+    __global const float *col, const int col_off, const int h, const int w, const int k, const int r0,
+    const int r1, const int cin, __global float *din)
+{
+    const int yl = get_global_id(0);
+    const int c = get_global_id(1);
+    const int nrows = r1 - r0 + k - 1;
+    if (yl >= nrows || c >= cin) return;
+    const int y = r0 + yl;
+    if (y >= h) return;
+    const int wo = w - k + 1, ncols = (r1 - r0) * wo;
+    __global float *drow = din + ((size_t)c * h + y) * w;
+    for (int x0 = 0; x0 < w; x0 += 16) {
+        float16 s = (float16)(0.0f);
+        const int fast = x0 >= k - 1 && x0 + 16 <= wo;
+        for (int ky = 0; ky < k; ky++) {
+            const int oy = y - ky;
+            if (oy < r0 || oy >= r1) continue;
+            for (int kx = 0; kx < k; kx++) {
+                __global const float *src =
+                    col + col_off + (size_t)((c * k + ky) * k + kx) * ncols + (size_t)(oy - r0) * wo;
+                if (fast) {
+                    s += vload16(0, src + x0 - kx);
+                } else {
+                    float t[16];
+                    for (int j = 0; j < 16; j++) {
+                        const int ox = x0 + j - kx;
+                        t[j] = (ox >= 0 && ox < wo) ? src[ox] : 0.0f;
+                    }
+                    s += vload16(0, t);
+                }
+            }
+        }
+        if (x0 + 16 <= w) {
+            vstore16(vload16(0, drow + x0) + s, 0, drow + x0);
+        } else {
+            float t[16];
+            vstore16(s, 0, t);
+            for (int j = 0; x0 + j < w; j++) drow[x0 + j] += t[j];
+        }
+    }
+}

@@ -25,18 +25,23 @@
  * transposition happens in a private block, writes are one contiguous run. */
 #define KB 16
 
-/* gid0 = k block, gid1 = panel p. */
+/* gid0 = block of KBA k (packed KB at a time), gid1 = panel p; work-groups of
+ * one (many small work-items with PoCL's own vectorization were ~100x slower
+ * on the long-K shapes of the weight gradient). */
+#define KBA 256
 #define PACK_A(MR)                                                                            \
-    __kernel void gemm_cpu_pack_a##MR(__global const float *a, const ulong a_off,             \
+    __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_cpu_pack_a##MR(         \
+                                      __global const float *a, const ulong a_off,             \
                                       const ulong lda, const int trans, const int m,          \
                                       const int k0, const int kc, const int npanels,          \
                                       __global float *ap)                                     \
     {                                                                                         \
-        const int kb = get_global_id(0) * KB;                                                 \
+        const int kb0 = get_global_id(0) * KBA;                                               \
         const int p = get_global_id(1);                                                       \
-        if (kb >= kc || p >= npanels) return;                                                 \
-        const int nk = min(KB, kc - kb);                                                      \
+        if (kb0 >= kc || p >= npanels) return;                                                \
         const int i0 = p * MR;                                                                \
+        for (int kb = kb0; kb < kc && kb < kb0 + KBA; kb += KB) {                             \
+        const int nk = min(KB, kc - kb);                                                      \
         __global float *dst = ap + ((size_t)p * kc + kb) * MR;                                \
         if (!trans) {                                                                         \
             float t[KB * MR];                                                                 \
@@ -57,6 +62,7 @@
                 __global const float *src = a + a_off + (size_t)(k0 + kb + kk) * lda + i0;    \
                 for (int r = 0; r < MR; r++) dst[kk * MR + r] = (i0 + r < m) ? src[r] : 0.0f; \
             }                                                                                 \
+        }                                                                                     \
         }                                                                                     \
     }
 
@@ -106,7 +112,7 @@ PACK_A(8)
 
 /* gid0 = k block of KBB, gid1 = panel q; the chunk is the ncols columns of
  * op(B) starting at col0. */
-__kernel void gemm_cpu_pack_b(__global const float *bsrc, const ulong b_off, const ulong ldb,
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_cpu_pack_b(__global const float *bsrc, const ulong b_off, const ulong ldb,
                               const int trans, const int col0, const int ncols, const int k0,
                               const int kc, const int npanels, __global float *bp)
 {
@@ -235,3 +241,35 @@ TILE_KERNEL(8)
 
 TILE_KERNEL_LB(12)
 TILE_KERNEL_LB(8)
+
+/* Batched, both operands already packed by the caller (one K-chunk: kc = K):
+ * gid0 = M tile, gid1 = N panel, gid2 = batch index e. Batch e uses the packed
+ * A at ap + a_off + e*a_stride, the packed B at bp + b_off + e*b_stride and
+ * C at c + c_off + e*c_stride (leading dimension ldc, n valid columns; the
+ * 32-column panel nt starts at column offset nt*c_pstride, 32 for plain C);
+ * C = alpha * A.B (C never read). Used by the Winograd convolution, whose
+ * transforms write the packed layouts directly. */
+#define TILE_KERNEL_BATCHED(MR)                                                                \
+    __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_cpu_tile##MR##_batched(   \
+        __global const float *ap, const ulong a_off, const ulong a_stride,                     \
+        __global const float *bp, const ulong b_off, const ulong b_stride, const int kc,       \
+        __global float *c, const ulong c_off, const ulong c_stride, const ulong ldc,           \
+        const int m, const int n, const int mtiles, const int ntiles, const int batch,         \
+        const ulong c_pstride)                                                                 \
+    {                                                                                          \
+        const int mt = get_global_id(0);                                                       \
+        const int nt = get_global_id(1);                                                       \
+        const int e = get_global_id(2);                                                        \
+        if (mt >= mtiles || nt >= ntiles || e >= batch) return;                                \
+        __global const float *pa = ap + a_off + (size_t)e * a_stride + (size_t)mt * kc * MR;   \
+        __global const float *pb = bp + b_off + (size_t)e * b_stride + (size_t)nt * kc * NR;   \
+        const int mrows = min(MR, m - mt * MR);                                                \
+        const int ncols = min(NR, n - nt * NR);                                                \
+        const float alpha = 1.0f, beta = 0.0f;                                                 \
+        __global float *crow = c + c_off + (size_t)e * c_stride + (size_t)(mt * MR) * ldc +    \
+                               (size_t)nt * c_pstride;                                         \
+        MICRO_TILE(MR)                                                                         \
+    }
+
+TILE_KERNEL_BATCHED(12)
+TILE_KERNEL_BATCHED(8)

@@ -284,6 +284,7 @@ void unet_context_destroy(unet_context *c)
 {
     if (!c) return;
     if (c->queue) clFinish(c->queue);
+    unet_kprof_report();
     if (c->blas_free && c->blas_state) c->blas_free(c->blas_state);
     for (int i = 0; i < c->nkernels; i++) clReleaseKernel(c->kernels[i].kernel);
     for (int i = 0; i < UNET_MAX_PROGRAMS; i++)

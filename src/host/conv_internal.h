@@ -29,4 +29,23 @@ unet_status unet_conv_check_tensor(const char *layer, const unet_tensor *t, int 
 /* Checks that ws holds at least ws_floats floats and that ws_floats >= need. */
 unet_status unet_conv_check_ws(const char *layer, cl_mem ws, size_t ws_floats, size_t need);
 
+/* unet_conv_forward with a given algorithm instead of the per-device choice
+ * (tests, benchmarks). An algorithm that cannot run the problem (Winograd with
+ * k = 1, or a workspace too small for one tile row) falls back to im2col. */
+unet_status unet_conv_forward_algo(unet_context *ctx, unet_conv_algo_id algo, const unet_tensor *in,
+                                   unet_slice weight, unet_slice bias, int k, int relu, unet_tensor *out,
+                                   cl_mem ws, size_t ws_floats);
+
+/* unet_conv_backward with a given algorithm (Winograd: din by the adjoint
+ * Winograd convolution, dW by im2col + GEMM; falls back to im2col for din when
+ * the workspace is too small). */
+unet_status unet_conv_backward_algo(unet_context *ctx, unet_conv_algo_id algo, const unet_tensor *in,
+                                    const unet_tensor *out, unet_tensor *dout, unet_slice weight, int k, int relu,
+                                    unet_tensor *din, int din_accumulate, unet_slice dweight, unet_slice dbias,
+                                    int param_accumulate, cl_mem ws, size_t ws_floats);
+
+/* Workspace floats the Winograd forward needs to process tile_rows rows of
+ * 4x4 output tiles per chunk (tests: chunking). */
+size_t unet_conv_winograd_workspace_floats(int cin, int cout, int h, int w, int tile_rows);
+
 #endif

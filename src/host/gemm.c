@@ -56,6 +56,7 @@ static unet_status gemm_clblast(unet_context *ctx, int ta, int tb, size_t m, siz
 #define GC_NR 32
 #define GC_KB 16   /* k block of the A pack kernel */
 #define GC_KBB 256 /* k block of the B pack kernel */
+#define GC_KBA 256 /* k per work-item of the A pack kernel */
 /* Largest pack buffer of either kind (also bounded by the device's max alloc). */
 #define GC_PACK_CAP ((size_t)256 << 20)
 /* Default K-chunk: a 12 x kc A panel and a 32 x kc B panel stay in L2. */
@@ -234,8 +235,8 @@ static unet_status gemm_cpu(unet_context *ctx, int ta, int tb, size_t m, size_t 
                                   &ita, sizeof im, &im, sizeof ik0, &ik0, sizeof ikc, &ikc, sizeof impan, &impan,
                                   sizeof(cl_mem), &st->ap, (size_t)0),
                         "unet_gemm: arguments of gemm_cpu_pack_a");
-            const size_t g[2] = {(kcc + GC_KB - 1) / GC_KB, mtiles};
-            UNET_TRY(unet_enqueue(ctx, kpa, "gemm_cpu_pack_a", 2, g, NULL));
+            const size_t g[2] = {(kcc + GC_KBA - 1) / GC_KBA, mtiles}, l[2] = {1, 1};
+            UNET_TRY(unet_enqueue(ctx, kpa, "gemm_cpu_pack_a", 2, g, l));
         }
         if (lb) {
             const cl_int intl = (cl_int)ntiles_all;
@@ -259,8 +260,8 @@ static unet_status gemm_cpu(unet_context *ctx, int ta, int tb, size_t m, size_t 
                                           sizeof ik0, &ik0, sizeof ikc, &ikc, sizeof intl, &intl, sizeof(cl_mem),
                                           &st->bp, (size_t)0),
                                 "unet_gemm: arguments of gemm_cpu_pack_b");
-                    const size_t g[2] = {(kcc + GC_KBB - 1) / GC_KBB, ntiles};
-                    UNET_TRY(unet_enqueue(ctx, kpb, "gemm_cpu_pack_b", 2, g, NULL));
+                    const size_t g[2] = {(kcc + GC_KBB - 1) / GC_KBB, ntiles}, l[2] = {1, 1};
+                    UNET_TRY(unet_enqueue(ctx, kpb, "gemm_cpu_pack_b", 2, g, l));
                 }
                 UNET_CL_TRY(unet_args(ktile, sizeof(cl_mem), &st->ap, sizeof(cl_mem), &st->bp, sizeof ikc, &ikc,
                                       sizeof(cl_mem), &c, sizeof uc_off, &uc_off, sizeof uldc, &uldc, sizeof im,
@@ -311,4 +312,48 @@ unet_status unet_gemm(unet_context *ctx, int ta, int tb, size_t m, size_t n, siz
 {
     return unet_gemm_with(ctx, UNET_GEMM_AUTO, ta, tb, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c,
                           c_off, ldc);
+}
+
+/* ---- batched GEMM on operands packed by the caller (CPU devices) -------------- */
+
+int unet_gemm_cpu_mr(size_t m) { return choose_mr(m); }
+
+unet_status unet_gemm_cpu_packed_batched(unet_context *ctx, int mr, size_t m, size_t n, size_t k, size_t batch,
+                                         cl_mem ap, size_t a_off, size_t a_stride, cl_mem bp, size_t b_off,
+                                         size_t b_stride, cl_mem c, size_t c_off, size_t c_stride, size_t ldc,
+                                         size_t c_pstride)
+{
+    if (mr != 8 && mr != 12)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_gemm_cpu_packed_batched: row panel of %d (use 8 or 12)",
+                           mr);
+    if (m == 0 || n == 0 || batch == 0) return UNET_OK;
+    const size_t lim = (size_t)INT_MAX - 64;
+    if (m > lim || n > lim || k > lim || batch > lim || c_pstride < GC_NR)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
+                           "unet_gemm_cpu_packed_batched: bad sizes m=%zu n=%zu k=%zu batch=%zu ldc=%zu", m, n, k,
+                           batch, ldc);
+    const size_t mtiles = (m + (size_t)mr - 1) / (size_t)mr, ntiles = (n + GC_NR - 1) / GC_NR;
+    /* the last element each operand reaches must lie in its buffer */
+    UNET_TRY(check_matrix("A (packed)", ap, a_off + (batch - 1) * a_stride, 1, mtiles * (size_t)mr * k + 1,
+                          mtiles * (size_t)mr * k + 1));
+    UNET_TRY(check_matrix("B (packed)", bp, b_off + (batch - 1) * b_stride, 1, ntiles * GC_NR * k + 1,
+                          ntiles * GC_NR * k + 1));
+    {
+        const size_t last_cols = n - (ntiles - 1) * GC_NR; /* valid columns of the last panel */
+        const size_t extent = (batch - 1) * c_stride + (m - 1) * ldc + (ntiles - 1) * c_pstride + last_cols;
+        UNET_TRY(check_matrix("C", c, c_off, 1, extent, extent));
+    }
+    cl_kernel kt;
+    UNET_TRY(unet_kernel_get(ctx, "gemm_cpu", mr == 12 ? "gemm_cpu_tile12_batched" : "gemm_cpu_tile8_batched", &kt));
+    const cl_ulong uao = a_off, uas = a_stride, ubo = b_off, ubs = b_stride, uco = c_off, ucs = c_stride, uldc = ldc,
+                   ucp = c_pstride;
+    const cl_int ikc = (cl_int)k, im = (cl_int)m, in = (cl_int)n, imt = (cl_int)mtiles, int_ = (cl_int)ntiles,
+                 ib = (cl_int)batch;
+    UNET_CL_TRY(unet_args(kt, sizeof(cl_mem), &ap, sizeof uao, &uao, sizeof uas, &uas, sizeof(cl_mem), &bp,
+                          sizeof ubo, &ubo, sizeof ubs, &ubs, sizeof ikc, &ikc, sizeof(cl_mem), &c, sizeof uco, &uco,
+                          sizeof ucs, &ucs, sizeof uldc, &uldc, sizeof im, &im, sizeof in, &in, sizeof imt, &imt,
+                          sizeof int_, &int_, sizeof ib, &ib, sizeof ucp, &ucp, (size_t)0),
+                "unet_gemm_cpu_packed_batched: arguments of gemm_cpu_tile_batched");
+    const size_t g[3] = {mtiles, ntiles, batch}, l[3] = {1, 1, 1};
+    return unet_enqueue(ctx, kt, "gemm_cpu_tile_batched", 3, g, l);
 }

@@ -26,6 +26,8 @@ typedef struct unet_slice {
 
 typedef enum unet_conv_algo_id {
     UNET_CONV_IM2COL_GEMM = 0, /* im2col (chunked) + GEMM through unet_gemm */
+    UNET_CONV_WINOGRAD_F4,     /* forward: Winograd F(4x4,3x3) + batched CPU GEMM (CPU devices);
+                                  backward: im2col + GEMM */
     UNET_CONV_ALGO_COUNT
 } unet_conv_algo_id;
 

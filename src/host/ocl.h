@@ -48,6 +48,9 @@ unet_status unet_kernel_get(unet_context *ctx, const char *family, const char *n
 unet_status unet_enqueue(unet_context *ctx, cl_kernel k, const char *name, cl_uint dims,
                          const size_t *gws, const size_t *lws);
 
+/* Prints (stderr) and clears the per-kernel times gathered when UNETCL_KPROF=1. */
+void unet_kprof_report(void);
+
 /* Waits for the queue. */
 unet_status unet_finish(unet_context *ctx);
 

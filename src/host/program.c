@@ -289,9 +289,66 @@ unet_status unet_context_build_all(unet_context *ctx)
     return UNET_OK;
 }
 
+/* Development aid: with UNETCL_KPROF=1 in the environment every launch is
+ * waited for and its wall time added to a per-kernel-name table, printed to
+ * stderr by unet_kprof_report (called when a context is destroyed). */
+#define KPROF_MAX 64
+static struct { char name[48]; double s; long calls; } g_kprof[KPROF_MAX];
+static int g_nkprof, g_kprof_on = -1;
+
+static double kprof_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void unet_kprof_report(void)
+{
+    if (g_nkprof == 0) return;
+    double tot = 0;
+    for (int i = 0; i < g_nkprof; i++) tot += g_kprof[i].s;
+    fprintf(stderr, "kernel profile (UNETCL_KPROF): %.3f s in all\n", tot);
+    for (int i = 0; i < g_nkprof; i++)
+        fprintf(stderr, "  %-28s %9.3f s %5.1f %% %8ld calls\n", g_kprof[i].name, g_kprof[i].s,
+                100.0 * g_kprof[i].s / (tot > 0 ? tot : 1), g_kprof[i].calls);
+    g_nkprof = 0;
+}
+
+static void kprof_add(const char *name, double s)
+{
+    int i = 0;
+    for (; i < g_nkprof; i++)
+        if (!strcmp(g_kprof[i].name, name)) break;
+    if (i == g_nkprof) {
+        if (g_nkprof >= KPROF_MAX) return;
+        snprintf(g_kprof[i].name, sizeof g_kprof[i].name, "%s", name);
+        g_nkprof++;
+    }
+    g_kprof[i].s += s;
+    g_kprof[i].calls++;
+}
+
 unet_status unet_enqueue(unet_context *ctx, cl_kernel k, const char *name, cl_uint dims,
                          const size_t *gws, const size_t *lws)
 {
+    if (g_kprof_on < 0) {
+        const char *e = getenv("UNETCL_KPROF");
+        g_kprof_on = (e && *e && strcmp(e, "0") != 0) ? 1 : 0;
+    }
+    if (g_kprof_on) {
+        for (cl_uint i = 0; i < dims; i++)
+            if (gws[i] == 0) return UNET_OK;
+        UNET_CL_TRY(clFinish(ctx->queue), "clFinish");
+        double t0 = kprof_now();
+        g_kprof_on = 0;
+        unet_status st = unet_enqueue(ctx, k, name, dims, gws, lws);
+        g_kprof_on = 1;
+        if (st != UNET_OK) return st;
+        UNET_CL_TRY(clFinish(ctx->queue), "clFinish");
+        kprof_add(name, kprof_now() - t0);
+        return UNET_OK;
+    }
     size_t g[3];
     for (cl_uint i = 0; i < dims; i++) {
         g[i] = gws[i];

@@ -1,0 +1,201 @@
+/* Winograd F(4x4, 3x3) convolution (valid, cross-correlation as in CNNs),
+ * Lavin & Gray 2015:  Y = A^T [ (G g G^T) (.) (B^T d B) ] A  per 4x4 output
+ * tile, d the 6x6 input patch at (4*ty, 4*tx). The 36 element-wise products
+ * summed over input channels are 36 GEMMs  M_e[cout][T] = U_e[cout][cin] .
+ * V_e[cin][T]  (T tiles), run by gemm_cpu_tile*_batched. The transforms write
+ * the packed layouts that GEMM consumes (see gemm_cpu.cl):
+ *   U_e: row panels of MR output channels: u[e*a_stride + (p*cin + ci)*MR + r],
+ *        co = p*MR + r, rows past cout zero;
+ *   V_e: 32-tile panels: v[e*b_stride + (q*cin + c)*32 + j], t = q*32 + j,
+ *        tiles past T zero.
+ * e = 6*i + j indexes the 6x6 transformed tile. */
+
+/* y = B^T x (6 -> 6) */
+#define WINO_BT(x, y)                                                      \
+    {                                                                      \
+        y[0] = 4.0f * x[0] - 5.0f * x[2] + x[4];                           \
+        y[1] = -4.0f * x[1] - 4.0f * x[2] + x[3] + x[4];                   \
+        y[2] = 4.0f * x[1] - 4.0f * x[2] - x[3] + x[4];                    \
+        y[3] = -2.0f * x[1] - x[2] + 2.0f * x[3] + x[4];                   \
+        y[4] = 2.0f * x[1] - x[2] - 2.0f * x[3] + x[4];                    \
+        y[5] = 4.0f * x[1] - 5.0f * x[3] + x[5];                           \
+    }
+
+/* y = G x (3 -> 6) */
+#define WINO_G(x, y)                                                       \
+    {                                                                      \
+        y[0] = 0.25f * x[0];                                               \
+        y[1] = (-1.0f / 6.0f) * (x[0] + x[1] + x[2]);                      \
+        y[2] = (-1.0f / 6.0f) * (x[0] - x[1] + x[2]);                      \
+        y[3] = (1.0f / 24.0f) * x[0] + (1.0f / 12.0f) * x[1] + (1.0f / 6.0f) * x[2]; \
+        y[4] = (1.0f / 24.0f) * x[0] - (1.0f / 12.0f) * x[1] + (1.0f / 6.0f) * x[2]; \
+        y[5] = x[2];                                                       \
+    }
+
+/* y = A^T x (6 -> 4) */
+#define WINO_AT(x, y)                                                      \
+    {                                                                      \
+        y[0] = x[0] + x[1] + x[2] + x[3] + x[4];                           \
+        y[1] = x[1] - x[2] + 2.0f * (x[3] - x[4]);                         \
+        y[2] = x[1] + x[2] + 4.0f * (x[3] + x[4]);                         \
+        y[3] = x[1] - x[2] + 8.0f * (x[3] - x[4]) + x[5];                  \
+    }
+
+/* Weight transform into packed row panels. w[w_off + (co*cin + ci)*9 + 3*ky + kx].
+ * One work-item per (row panel p, input channel ci): the panel's mr output
+ * channels are transformed, then each of the 36 packed blocks is written as
+ * mr contiguous floats (rows past cout are zero). Global size: (npanels, cin). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_weights(
+    __global const float *w, const int w_off, const int cin, const int cout, const int mr,
+    const int npanels, __global float *u, const ulong u_off, const ulong a_stride, const int flip)
+{
+    const int p = get_global_id(0);
+    const int ci = get_global_id(1);
+    if (p >= npanels || ci >= cin || mr > 12) return;
+    float res[36][12];
+    for (int r = 0; r < mr; r++) {
+        const int co = p * mr + r;
+        if (co >= cout) {
+            for (int e = 0; e < 36; e++) res[e][r] = 0.0f;
+            continue;
+        }
+        /* flip: the adjoint (backward-data) convolution, whose kernel from input
+         * channel ci to output channel co is w[ci][co] rotated by 180 degrees */
+        __global const float *g = flip ? w + w_off + ((size_t)ci * cout + co) * 9
+                                       : w + w_off + ((size_t)co * cin + ci) * 9;
+        float gg[9];
+        for (int i = 0; i < 9; i++) gg[i] = flip ? g[8 - i] : g[i];
+        float t[6][3];
+        for (int kx = 0; kx < 3; kx++) {
+            float x[3] = {gg[kx], gg[3 + kx], gg[6 + kx]}, y[6];
+            WINO_G(x, y);
+            for (int i = 0; i < 6; i++) t[i][kx] = y[i];
+        }
+        for (int i = 0; i < 6; i++) {
+            float y[6];
+            WINO_G(t[i], y);
+            for (int j = 0; j < 6; j++) res[6 * i + j][r] = y[j];
+        }
+    }
+    __global float *dst = u + u_off + ((size_t)p * cin + ci) * mr;
+    for (int e = 0; e < 36; e++)
+        for (int r = 0; r < mr; r++) dst[(size_t)e * a_stride + r] = res[e][r];
+}
+
+/* ---- vectorized transforms: 16 horizontally adjacent tiles per work-item ----
+ * Tiles of a chunk are numbered t = (ty - ty0)*ntxp + tx with ntxp = ntx
+ * rounded up to 16, so that a work-item's 16 tiles are 16 consecutive columns
+ * of the GEMM operands (one aligned half of a 32-tile panel). The tiles past
+ * ntx read zeros and their results are never stored. */
+
+/* elements 4j+k (j = 0..15) of the 64 floats v0..v3 */
+#define DEINT(v0, v1, v2, v3, S) (float16)(v0.S, v1.S, v2.S, v3.S)
+#define IL4(a, b, c, d, i) a.s##i, b.s##i, c.s##i, d.s##i
+
+/* Input transform of the input zero-padded by pad on every side (h, w: the
+ * unpadded size). Global size: (ntxp/16, nty, cin). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_input16(
+                           __global const float *in, const int h, const int w, const int cin, const int ty0, const int nty, const int ntxp, __global float *v,
+                           const ulong v_off, const ulong b_stride, const int pad)
+{
+    const int g = get_global_id(0);
+    const int tyl = get_global_id(1);
+    const int c = get_global_id(2);
+    if (g * 16 >= ntxp || tyl >= nty || c >= cin) return;
+    const int y0 = 4 * (ty0 + tyl) - pad, x0 = 64 * g - pad;
+    __global const float *src = in + (size_t)c * h * w;
+    float16 r[6][6]; /* r[i][k'] = (d B)[i][k'] for input row i */
+    for (int i = 0; i < 6; i++) {
+        const int y = y0 + i;
+        float16 v0, v1, v2, v3, v4;
+        if (y >= 0 && y < h && x0 >= 0 && x0 + 80 <= w) {
+            __global const float *row = src + (size_t)y * w + x0;
+            v0 = vload16(0, row), v1 = vload16(1, row), v2 = vload16(2, row), v3 = vload16(3, row);
+            v4 = vload16(4, row);
+        } else {
+            float buf[80];
+            for (int x = 0; x < 80; x++)
+                buf[x] = (y >= 0 && y < h && x0 + x >= 0 && x0 + x < w) ? src[(size_t)y * w + x0 + x] : 0.0f;
+            v0 = vload16(0, buf), v1 = vload16(1, buf), v2 = vload16(2, buf), v3 = vload16(3, buf);
+            v4 = vload16(4, buf);
+        }
+        float16 d[6];
+        d[0] = DEINT(v0, v1, v2, v3, s048c);
+        d[1] = DEINT(v0, v1, v2, v3, s159d);
+        d[2] = DEINT(v0, v1, v2, v3, s26ae);
+        d[3] = DEINT(v0, v1, v2, v3, s37bf);
+        d[4] = (float16)(v0.s48c, v1.s048c, v2.s048c, v3.s048c, v4.s0);
+        d[5] = (float16)(v0.s59d, v1.s159d, v2.s159d, v3.s159d, v4.s1);
+        WINO_BT(d, r[i]);
+    }
+    const int t0 = tyl * ntxp + 16 * g, q = t0 / 32, j0 = t0 - q * 32;
+    __global float *dst = v + v_off + ((size_t)q * cin + c) * 32 + j0;
+    for (int k = 0; k < 6; k++) {
+        float16 x[6] = {r[0][k], r[1][k], r[2][k], r[3][k], r[4][k], r[5][k]}, y[6];
+        WINO_BT(x, y);
+        for (int i = 0; i < 6; i++) vstore16(y[i], 0, dst + (size_t)(6 * i + k) * b_stride);
+    }
+}
+
+/* Output transform + bias (+ ReLU) of 16 tiles. The GEMM results are stored
+ * per output channel and 32-tile panel with the 36 elements together:
+ * m[m_off + co*ldm + (t/32)*36*32 + e*32 + t%32] (one contiguous block per
+ * channel and panel).
+ * accumulate: out += result (no bias, no ReLU) instead of out = result.
+ * Global size: (ntxp/16, nty, cout). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output16(
+                            __global const float *m, const ulong m_off, const ulong ldm, const int ty0,
+                            const int nty, const int ntxp, const int cout, const int ho, const int wo,
+                            __global const float *bias, const int bias_off, const int relu,
+                            __global float *out, const int accumulate)
+{
+    const int g = get_global_id(0);
+    const int tyl = get_global_id(1);
+    const int co = get_global_id(2);
+    if (g * 16 >= ntxp || tyl >= nty || co >= cout) return;
+    const int t0 = tyl * ntxp + 16 * g, q = t0 / 32, j0 = t0 - 32 * q;
+    __global const float *src = m + m_off + (size_t)co * ldm + (size_t)q * (36 * 32) + j0;
+    float16 s[6][4]; /* s[i][k'] = (M A)[i][k'] */
+    for (int i = 0; i < 6; i++) {
+        float16 x[6];
+        for (int k = 0; k < 6; k++) x[k] = vload16(0, src + (6 * i + k) * 32);
+        WINO_AT(x, s[i]);
+    }
+    const float16 b = (float16)((accumulate || bias_off < 0) ? 0.0f : bias[bias_off + co]); /* bias_off < 0: none */
+    const int y0 = 4 * (ty0 + tyl), x0 = 64 * g;
+    __global float *dst = out + (size_t)co * ho * wo;
+    float16 yk[4][4]; /* yk[k'][i'] */
+    for (int k = 0; k < 4; k++) {
+        float16 x[6] = {s[0][k], s[1][k], s[2][k], s[3][k], s[4][k], s[5][k]};
+        WINO_AT(x, yk[k]);
+    }
+    for (int i = 0; i < 4; i++) {
+        const int y = y0 + i;
+        if (y >= ho) break;
+        float16 a = yk[0][i] + b, bb = yk[1][i] + b, cc = yk[2][i] + b, dd = yk[3][i] + b;
+        if (relu) {
+            a = fmax(a, 0.0f), bb = fmax(bb, 0.0f), cc = fmax(cc, 0.0f), dd = fmax(dd, 0.0f);
+        }
+        const float16 o0 = (float16)(IL4(a, bb, cc, dd, 0), IL4(a, bb, cc, dd, 1), IL4(a, bb, cc, dd, 2),
+                                     IL4(a, bb, cc, dd, 3));
+        const float16 o1 = (float16)(IL4(a, bb, cc, dd, 4), IL4(a, bb, cc, dd, 5), IL4(a, bb, cc, dd, 6),
+                                     IL4(a, bb, cc, dd, 7));
+        const float16 o2 = (float16)(IL4(a, bb, cc, dd, 8), IL4(a, bb, cc, dd, 9), IL4(a, bb, cc, dd, a),
+                                     IL4(a, bb, cc, dd, b));
+        const float16 o3 = (float16)(IL4(a, bb, cc, dd, c), IL4(a, bb, cc, dd, d), IL4(a, bb, cc, dd, e),
+                                     IL4(a, bb, cc, dd, f));
+        __global float *row = dst + (size_t)y * wo + x0;
+        if (x0 + 64 <= wo) {
+            if (accumulate) {
+                vstore16(o0 + vload16(0, row), 0, row), vstore16(o1 + vload16(1, row), 1, row);
+                vstore16(o2 + vload16(2, row), 2, row), vstore16(o3 + vload16(3, row), 3, row);
+            } else {
+                vstore16(o0, 0, row), vstore16(o1, 1, row), vstore16(o2, 2, row), vstore16(o3, 3, row);
+            }
+        } else {
+            float buf[64];
+            vstore16(o0, 0, buf), vstore16(o1, 1, buf), vstore16(o2, 2, buf), vstore16(o3, 3, buf);
+            for (int x = 0; x < 64 && x0 + x < wo; x++) row[x] = accumulate ? row[x] + buf[x] : buf[x];
+        }
+    }
+}
