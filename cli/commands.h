@@ -7,5 +7,6 @@ int cmd_train(int argc, char **argv);
 int cmd_weightmap(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
 
 #endif

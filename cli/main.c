@@ -16,6 +16,7 @@ static const command commands[] = {
     {"weightmap", cmd_weightmap, "compute the paper's loss weight map of a label image"},
     {"synth", cmd_synth, "write synthetic cell images with instance labels"},
     {"eval", cmd_eval, "score a prediction: ISBI pixel/Rand/warping error, SEG, IoU"},
+    {"tune", cmd_tune, "tune CLBlast's GEMM for a device (parameters kept in the cache)"},
 };
 
 static void usage(FILE *f)
