@@ -51,10 +51,10 @@ static const tshape FULL[] = {
     {64, 20 * 20, 576, 0, 0, "L1 conv2 fwd, 20x20 px"},
 };
 static const tshape QUICK[] = {
-    {64, 64 * 64, 576, 0, 0, "L1 conv2 fwd, 64x64 px"},
+    {64, 128 * 128, 576, 0, 0, "L1 conv2 fwd, 128x128 px"},
     {128, 32 * 32, 1152, 0, 0, "L2 conv2 fwd, 32x32 px"},
     {512, 8 * 8, 4608, 0, 0, "L4 conv2 fwd, 8x8 px"},
-    {576, 64 * 64, 64, 1, 0, "L1 conv2 bwd data"},
+    {576, 128 * 128, 64, 1, 0, "L1 conv2 bwd data"},
     {64, 576, 64 * 64, 0, 1, "L1 conv2 bwd weights"},
     {64, 16 * 16, 576, 0, 0, "L1 conv2 fwd, 16x16 px"},
 };
@@ -453,22 +453,36 @@ int cmd_tune(int argc, char **argv)
         if (dropped[1]) dir[s] = INFINITY;
         if (dropped[0]) ind[s] = INFINITY;
     }
-    /* 3. The switch point: XGEMM_MIN_INDIRECT_SIZE minimising the total (direct when m*n*k < size^3). */
-    size_t best_t = unet_clblast_params_get(&t->defaults[2], "XGEMM_MIN_INDIRECT_SIZE", 384);
+    /* 3. The switch point: XGEMM_MIN_INDIRECT_SIZE minimising the total (direct when m*n*k < size^3).
+     * The total only changes where a shape changes sides: candidates are those places and CLBlast's
+     * default; of the equally good ones, the one nearest to the default (no extrapolation). */
+    const size_t def_t = unet_clblast_params_get(&t->defaults[2], "XGEMM_MIN_INDIRECT_SIZE", 384);
+    size_t best_t = def_t;
     double best = INFINITY;
-    for (int c = -1; c <= ns; c++) {
-        size_t cand;
-        if (c < 0) cand = 1;
-        else if (c == ns) cand = 1u << 16;
-        else cand = (size_t)ceil(cbrt((double)shapes[c].m * (double)shapes[c].n * (double)shapes[c].k)) + 1;
-        double tot = 0;
-        for (int s = 0; s < ns; s++) {
-            const double mnk = (double)shapes[s].m * (double)shapes[s].n * (double)shapes[s].k;
-            tot += mnk < (double)cand * (double)cand * (double)cand ? dir[s] : ind[s];
-        }
-        if (tot < best) {
-            best = tot;
-            best_t = cand;
+    size_t cands[2 * 32 + 3];
+    int nc = 0;
+    cands[nc++] = 1;
+    cands[nc++] = 1u << 16;
+    cands[nc++] = def_t;
+    for (int c = 0; c < ns; c++) {
+        const double r = cbrt((double)shapes[c].m * (double)shapes[c].n * (double)shapes[c].k);
+        cands[nc++] = (size_t)floor(r);    /* shape c indirect */
+        cands[nc++] = (size_t)floor(r) + 1; /* shape c direct */
+    }
+    double cost[2 * 32 + 3];
+    for (int c = 0; c < nc; c++) {
+        const double cand3 = (double)cands[c] * (double)cands[c] * (double)cands[c];
+        cost[c] = 0;
+        for (int s = 0; s < ns; s++)
+            cost[c] += (double)shapes[s].m * (double)shapes[s].n * (double)shapes[s].k < cand3 ? dir[s] : ind[s];
+        if (cost[c] < best) best = cost[c];
+    }
+    double best_dist = INFINITY;
+    for (int c = 0; c < nc; c++) {
+        const double dist = fabs(log((double)cands[c] / (double)def_t));
+        if (cost[c] <= best * (1 + 1e-12) && dist < best_dist) {
+            best_dist = dist;
+            best_t = cands[c];
         }
     }
     double dtot = 0;
@@ -504,8 +518,8 @@ int cmd_tune(int argc, char **argv)
         }
     }
     printf("total: default %.1f ms, tuned %.1f ms (%.2fx); XGEMM_MIN_INDIRECT_SIZE %zu (default %zu)\n", dtot,
-           use_tuned ? best : dtot, dtot / (use_tuned ? best : dtot), use_tuned ? best_t : 0,
-           unet_clblast_params_get(&t->defaults[2], "XGEMM_MIN_INDIRECT_SIZE", 0));
+           use_tuned ? best : dtot, dtot / (use_tuned ? best : dtot), use_tuned ? best_t : def_t,
+           def_t);
     if (!use_tuned) printf("the tuned parameters were not faster: the file keeps CLBlast's defaults\n");
     if (unet_clblast_tuning_write(path, t) != UNET_OK) {
         fprintf(stderr, "unetcl tune: %s\n", unet_last_error());
