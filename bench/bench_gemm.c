@@ -6,8 +6,15 @@
  *
  *   bench_gemm [--quick] [--reps N] [--path both|cpu|clblast] [--device SEL]
  *              [--shape MxNxK[tA][tB]]...   (e.g. --shape 576x322624x64tA)
+ *   bench_gemm --tuning [--quick] [--reps N] [--device SEL] [--shape ...]
+ *
+ * --tuning: CLBlast with its default parameters against CLBlast with the
+ * device's tuned parameters (the file `unetcl tune` writes), both through
+ * unet_gemm's CLBlast path, switched with CLBlastOverrideParameters before
+ * every run; the last column is default ms / tuned ms.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "clblast_tune.h"
 #include "gemm.h"
 
 #include <stdio.h>
@@ -89,17 +96,19 @@ static void usage(void)
 {
     printf("usage: bench_gemm [--quick] [--reps N] [--path both|cpu|clblast] [--device SEL] [--shape MxNxK[tA][tB]]...\n"
            "Times unet_gemm's CPU-device GEMM and CLBlast side by side (median of N runs, default 5;\n"
-           "--quick: smaller shapes, 3 runs). Prints ms and GFLOP/s per path and the speedup (clblast ms / cpu ms).\n");
+           "--quick: smaller shapes, 3 runs). Prints ms and GFLOP/s per path and the speedup (clblast ms / cpu ms).\n"
+           "--tuning: CLBlast default parameters vs the device's tuned ones (`unetcl tune`), speedup = default / tuned.\n");
 }
 
 int main(int argc, char **argv)
 {
-    int quick = 0, reps = 0, use[3] = {0, 1, 1};
+    int quick = 0, reps = 0, use[3] = {0, 1, 1}, tuning = 0;
     const char *device = NULL;
     bshape custom[32];
     int ncustom = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--tuning")) tuning = 1;
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
         else if (!strcmp(argv[i], "--path") && i + 1 < argc) {
@@ -121,17 +130,35 @@ int main(int argc, char **argv)
     unet_context_options o;
     unet_context_options_default(&o);
     o.device = device;
+    o.disable_clblast_tuning = tuning; /* bench_gemm switches the parameters itself */
     unet_context *ctx = NULL;
     if (unet_context_create(&o, &ctx) != UNET_OK) {
         fprintf(stderr, "bench_gemm: %s\n", unet_last_error());
         return 1;
     }
+    static unet_clblast_tuning tf;
+    if (tuning) {
+        char path[1100], why[512];
+        unet_clblast_tuning_path(ctx->cache_dir, &ctx->info, path, sizeof path);
+        if (unet_clblast_tuning_read(path, &ctx->info, &tf, why, sizeof why) != UNET_TUNING_OK || !tf.ndefaults) {
+            fprintf(stderr, "bench_gemm --tuning: %s%s; run `unetcl tune` first\n", why,
+                    tf.ndefaults ? "" : " (or the file has no defaults)");
+            unet_context_destroy(ctx);
+            return 1;
+        }
+        printf("tuning file: %s\n  %s\n", path, tf.method);
+        use[UNET_GEMM_CPU] = use[UNET_GEMM_CLBLAST] = 1; /* here: 1 = tuned, 2 = default */
+    }
     unet_gemm_path auto_path = UNET_GEMM_CLBLAST;
     if (unet_gemm_path_of(ctx, &auto_path) != UNET_OK) fprintf(stderr, "bench_gemm: %s\n", unet_last_error());
     printf("device: %s (%s); unet_gemm picks %s here; median of %d runs after 1 warm-up\n", ctx->info.name,
            ctx->info.device_version, auto_path == UNET_GEMM_CPU ? "cpu" : "clblast", reps);
-    printf("%-34s %-22s %8s | %10s %8s | %10s %8s | %7s\n", "shape", "MxNxK", "GFLOP", "cpu ms", "GFLOP/s",
-           "clblast ms", "GFLOP/s", "speedup");
+    if (tuning)
+        printf("%-34s %-22s %8s | %10s %8s | %10s %8s | %7s\n", "shape", "MxNxK", "GFLOP", "tuned ms", "GFLOP/s",
+               "default ms", "GFLOP/s", "speedup");
+    else
+        printf("%-34s %-22s %8s | %10s %8s | %10s %8s | %7s\n", "shape", "MxNxK", "GFLOP", "cpu ms", "GFLOP/s",
+               "clblast ms", "GFLOP/s", "speedup");
     int rc = 0;
     for (int s = 0; s < nshapes; s++) {
         const bshape *b = &shapes[s];
@@ -153,13 +180,26 @@ int main(int argc, char **argv)
         for (int r = -1; r < reps; r++)
             for (int p = 1; p <= 2; p++) {
                 if (!ok[p]) continue;
+                unet_gemm_path path = (unet_gemm_path)p;
+                if (tuning) {
+                    path = UNET_GEMM_CLBLAST;
+                    const unet_clblast_params *set = p == UNET_GEMM_CPU ? tf.kernels : tf.defaults;
+                    const int nset = p == UNET_GEMM_CPU ? tf.nkernels : tf.ndefaults;
+                    if (unet_clblast_apply(ctx, set, nset) != UNET_OK) {
+                        fprintf(stderr, "bench_gemm: %s\n", unet_last_error());
+                        ok[p] = 0;
+                        rc = 1;
+                        continue;
+                    }
+                }
                 double t0 = now();
-                unet_status st = unet_gemm_with(ctx, (unet_gemm_path)p, b->ta, b->tb, b->m, b->n, b->k, 1.0f, A, 0,
+                unet_status st = unet_gemm_with(ctx, path, b->ta, b->tb, b->m, b->n, b->k, 1.0f, A, 0,
                                                 lda, B, 0, ldb, 0.0f, C, 0, b->n);
                 if (st == UNET_OK) st = unet_finish(ctx);
                 double dt = now() - t0;
                 if (st != UNET_OK) {
-                    fprintf(stderr, "bench_gemm: %s on %s: %s\n", p == UNET_GEMM_CPU ? "cpu" : "clblast", dims,
+                    fprintf(stderr, "bench_gemm: %s on %s: %s\n",
+                            tuning ? (p == UNET_GEMM_CPU ? "tuned" : "default") : p == UNET_GEMM_CPU ? "cpu" : "clblast", dims,
                             unet_last_error());
                     ok[p] = 0;
                     rc = 1;

@@ -1,4 +1,5 @@
 #include "commands.h"
+#include "clblast_tune.h"
 #include "unetcl/unetcl.h"
 
 #include <stdio.h>
@@ -22,7 +23,8 @@ int cmd_devices(int argc, char **argv)
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             printf("usage: unetcl devices\n\nLists every OpenCL platform and device. Choose one with\n"
                    "--device N (index), --device gpu|cpu, --device gpu:1, or a name substring,\n"
-                   "or [device] select = ... in the INI file. Default: the first GPU, else the first CPU.\n");
+                   "or [device] select = ... in the INI file. Default: the first GPU, else the first CPU.\n"
+                   "Also says whether CLBlast has tuned parameters for the device (`unetcl tune`).\n");
             return 0;
         }
         select_default = select_default || !strcmp(argv[i], "--default");
@@ -38,6 +40,9 @@ int cmd_devices(int argc, char **argv)
                         "PoCL (Debian/Ubuntu: apt-get install pocl-opencl-icd); for GPUs the vendor's ICD.\n");
         return 1;
     }
+    char cache_dir[1024];
+    unet_default_cache_dir(cache_dir, sizeof cache_dir);
+    static unet_clblast_tuning tuning[1];
     int last_platform = -1;
     for (int i = 0; i < n; i++) {
         if (d[i].platform_index != last_platform) {
@@ -51,6 +56,15 @@ int cmd_devices(int argc, char **argv)
                "local memory: %llu KiB\n",
                d[i].compute_units, (double)d[i].global_mem_bytes / (1 << 30),
                (double)d[i].max_alloc_bytes / (1 << 30), (unsigned long long)(d[i].local_mem_bytes / 1024));
+        char path[1100], why[512];
+        unet_clblast_tuning_path(cache_dir, &d[i], path, sizeof path);
+        const unet_tuning_state ts = unet_clblast_tuning_read(path, &d[i], tuning, why, sizeof why);
+        if (ts == UNET_TUNING_OK)
+            printf("      CLBlast: tuned (%s)\n", path);
+        else if (ts == UNET_TUNING_NONE)
+            printf("      CLBlast: default parameters (`unetcl tune --device %d` tunes them)\n", d[i].index);
+        else
+            printf("      CLBlast: default parameters; tuning file ignored: %s\n", why);
     }
     unet_context *ctx;
     if (unet_context_create(NULL, &ctx) == UNET_OK) {

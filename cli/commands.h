@@ -9,5 +9,6 @@ int cmd_synth(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_augment(int argc, char **argv);
 int cmd_infer(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
 
 #endif

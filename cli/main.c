@@ -18,6 +18,7 @@ static const command commands[] = {
     {"augment", cmd_augment, "write augmented training samples (image, labels, weights) to look at"},
     {"infer", cmd_infer, "segment images with a trained model (overlap-tile, optional TTA)"},
     {"eval", cmd_eval, "score a prediction: ISBI pixel/Rand/warping error, SEG, IoU"},
+    {"tune", cmd_tune, "tune CLBlast's GEMM for a device (parameters kept in the cache)"},
 };
 
 static void usage(FILE *f)

@@ -96,6 +96,9 @@ typedef struct unet_context_options {
     int disable_cache;   /* 1: always compile (also $UNETCL_NO_CACHE=1) */
     int enable_profiling; /* 1: command queue with profiling events */
     int verbose;          /* 1: log program builds and cache hits to stderr */
+    /* 1: do not apply the device's CLBlast tuning file written by `unetcl
+     * tune` (also $UNETCL_CLBLAST_TUNING=0). */
+    int disable_clblast_tuning;
 } unet_context_options;
 
 void unet_context_options_default(unet_context_options *opts);

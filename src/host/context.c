@@ -190,7 +190,7 @@ void unet_context_options_default(unet_context_options *o)
     memset(o, 0, sizeof *o);
 }
 
-static void default_cache_dir(char *out, size_t n)
+void unet_default_cache_dir(char *out, size_t n)
 {
     const char *e = getenv("UNETCL_CACHE_DIR");
     if (e && *e) {
@@ -274,7 +274,9 @@ unet_status unet_context_create(const unet_context_options *opts, unet_context *
     if (opts->cache_dir && *opts->cache_dir)
         snprintf(c->cache_dir, sizeof c->cache_dir, "%s", opts->cache_dir);
     else
-        default_cache_dir(c->cache_dir, sizeof c->cache_dir);
+        unet_default_cache_dir(c->cache_dir, sizeof c->cache_dir);
+    const char *ct = getenv("UNETCL_CLBLAST_TUNING");
+    c->clblast_tuning_disabled = opts->disable_clblast_tuning || (ct && !strcmp(ct, "0"));
     c->verbose = opts->verbose;
     *out = c;
     return UNET_OK;

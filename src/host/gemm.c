@@ -3,6 +3,8 @@
  * overrides the choice. */
 #include "gemm.h"
 
+#include "clblast_tune.h"
+
 #include <clblast_c.h>
 #include <limits.h>
 #include <stdio.h>
@@ -36,6 +38,7 @@ static unet_status gemm_clblast(unet_context *ctx, int ta, int tb, size_t m, siz
                                 size_t b_off, size_t ldb, float beta, cl_mem c, size_t c_off,
                                 size_t ldc)
 {
+    unet_clblast_tuning_autoload(ctx); /* once per context: `unetcl tune`'s parameters */
     CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, ta ? CLBlastTransposeYes : CLBlastTransposeNo,
                                        tb ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a,
                                        a_off, lda, b, b_off, ldb, beta, c, c_off, ldc, &ctx->queue, NULL);

@@ -28,7 +28,9 @@ struct unet_context {
     unet_kernel_entry kernels[UNET_MAX_KERNELS];
     int nkernels;
     unet_cache_stats stats;
-    void *blas_state; /* owned by gemm.c (tuned parameters, custom GEMM) */
+    void *blas_state; /* owned by gemm.c (custom GEMM) */
+    int clblast_tuning;          /* 0 not loaded yet, 1 applied, -1 none (clblast_tune.c) */
+    int clblast_tuning_disabled; /* option or $UNETCL_CLBLAST_TUNING=0 */
     void (*blas_free)(void *);
 };
 
@@ -61,6 +63,10 @@ unet_status unet_finish(unet_context *ctx);
  * UNET_CL_TRY(unet_args(...)). Each pair is (size_t size, const void *ptr),
  * terminated by size 0. */
 cl_int unet_args(cl_kernel k, ...);
+
+/* The default cache folder: $UNETCL_CACHE_DIR, else $XDG_CACHE_HOME/unetcl,
+ * else ~/.cache/unetcl. */
+void unet_default_cache_dir(char *out, size_t n);
 
 /* 64-bit FNV-1a, used for cache keys. */
 uint64_t unet_hash64(uint64_t h, const void *data, size_t n);
