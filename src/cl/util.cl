@@ -13,8 +13,8 @@ __kernel void axpy(__global float *y, __global const float *x, const int n, cons
 }
 
 /* x = a * x + b (normalisation of an input tile) */
-__kernel void affine_inplace(__global float *x, const int n, const float a, const float b)
+__kernel void affine_inplace(__global float *x, const int off, const int n, const float a, const float b)
 {
     int i = get_global_id(0);
-    if (i < n) x[i] = a * x[i] + b;
+    if (i < n) x[off + i] = a * x[off + i] + b;
 }

@@ -33,13 +33,17 @@ unet_status unet_scale01(const unet_config *cfg, const unet_image *img, float *o
         if (hi > lo)
             for (size_t i = 0; i < n; i++) out[i] = (out[i] - lo) / (hi - lo);
     }
-    double s = 0, s2 = 0;
-    for (size_t i = 0; i < n; i++) s += out[i];
-    double m = s / (double)n;
-    for (size_t i = 0; i < n; i++) s2 += (out[i] - m) * (out[i] - m);
-    double sd = sqrt(s2 / (double)n);
-    *mean = (float)m;
-    *std = (float)(sd > 1e-6 ? sd : 1e-6);
+    size_t plane = (size_t)img->w * img->h;
+    for (int ch = 0; ch < img->c; ch++) {
+        const float *x = out + (size_t)ch * plane;
+        double s = 0, s2 = 0;
+        for (size_t i = 0; i < plane; i++) s += x[i];
+        double m = s / (double)plane;
+        for (size_t i = 0; i < plane; i++) s2 += (x[i] - m) * (x[i] - m);
+        double sd = sqrt(s2 / (double)plane);
+        mean[ch] = (float)m;
+        std[ch] = (float)(sd > 1e-6 ? sd : 1e-6);
+    }
     return UNET_OK;
 }
 
@@ -219,7 +223,7 @@ unet_status unet_dataset_load(const unet_config *cfg, const char *images, const 
             st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for %s", s->name);
             break;
         }
-        st = unet_scale01(cfg, &img, s->image, &s->mean, &s->std);
+        st = unet_scale01(cfg, &img, s->image, s->mean, s->std);
         unet_image_free(&img);
         if (st != UNET_OK) {
             unet_errctx(st, "%s", s->name);
@@ -350,4 +354,15 @@ unet_status unet_dataset_split(unet_dataset *ds, double fraction, uint64_t seed,
     free(perm);
     free(is_val);
     return UNET_OK;
+}
+
+void unet_sample_affine(const unet_config *cfg, const unet_sample *s, int ch, float *a, float *b)
+{
+    if (cfg->data.normalize == UNET_NORM_PER_IMAGE) {
+        *a = 1.0f / s->std[ch];
+        *b = -s->mean[ch] / s->std[ch];
+    } else {
+        *a = (float)(1.0 / cfg->data.norm_std);
+        *b = (float)(-cfg->data.norm_mean / cfg->data.norm_std);
+    }
 }

@@ -11,7 +11,8 @@ typedef struct unet_sample {
     char name[512];   /* "path" or "path[page]" for pages of a stack */
     int w, h, c;
     float *image;     /* [c][h][w], scaled to about [0,1] (see unet_scale01) */
-    float mean, std;  /* per-image statistics of `image` (per_image normalisation) */
+    float mean[64], std[64]; /* per-channel statistics of `image` (per_image normalisation,
+                              * as unet_normalize_image does at inference) */
     int32_t *labels;  /* class per pixel [h][w] */
     float *weights;   /* loss weight per pixel [h][w], NULL when weights are off */
     int cells;        /* instances in the ground truth (instance/binary labels) */
@@ -28,8 +29,14 @@ typedef struct unet_dataset {
  * stretches the 0.5..99.5 percentile range to [0,1] (so that 16-bit images
  * that use a small part of their range see sensible gray-value variation;
  * the final per-image standardisation makes the stretch irrelevant to the
- * network). Writes c*h*w floats to out and the statistics of the result. */
+ * network). Writes c*h*w floats to out and the per-channel mean and std
+ * (arrays of c) of the result. */
 unet_status unet_scale01(const unet_config *cfg, const unet_image *img, float *out, float *mean, float *std);
+
+/* The affine map a*x + b of channel ch that turns the scaled image into the
+ * network's input: per_image (x - mean_ch) / std_ch, fixed (x - norm_mean) /
+ * norm_std; the same as unet_normalize_image on the raw image. */
+void unet_sample_affine(const unet_config *cfg, const unet_sample *s, int ch, float *a, float *b);
 
 /* Loads every pair of (images, labels): both are a folder, a glob pattern or
  * a file (multi-page TIFF: every page is an image). Pairs are matched in

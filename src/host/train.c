@@ -84,10 +84,11 @@ unet_status unet_validate(unet_net *net, const unet_config *cfg, const unet_data
             st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory");
             break;
         }
-        float a, b;
-        if (cfg->data.normalize == UNET_NORM_PER_IMAGE) a = 1.0f / s->std, b = -s->mean / s->std;
-        else a = (float)(1.0 / cfg->data.norm_std), b = (float)(-cfg->data.norm_mean / cfg->data.norm_std);
-        for (size_t k = 0; k < nc; k++) x[k] = a * s->image[k] + b;
+        for (int ch = 0; ch < s->c; ch++) {
+            float a, b;
+            unet_sample_affine(cfg, s, ch, &a, &b);
+            for (size_t k = (size_t)ch * n; k < (size_t)(ch + 1) * n; k++) x[k] = a * s->image[k] + b;
+        }
         st = unet_predict_image(net, x, s->h, s->w, p, NULL, NULL);
         for (size_t k = 0; st == UNET_OK && k < n; k++) {
             int lab = s->labels[k], best = 0;
@@ -351,18 +352,19 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
         if ((st = unet_augment_apply(ctx, &ap, &ds[idx].image, ds[idx].labels, ds[idx].weights, &net->input,
                                      pi->out_h, net->labels, s->weights ? net->weights : NULL)) != UNET_OK)
             break;
-        float a, b;
-        if (cfg->data.normalize == UNET_NORM_PER_IMAGE) a = 1.0f / s->std, b = -s->mean / s->std;
-        else a = (float)(1.0 / cfg->data.norm_std), b = (float)(-cfg->data.norm_mean / cfg->data.norm_std);
-        int nin = (int)unet_tensor_count(&net->input);
-        size_t g = (size_t)nin;
-        cl_int e = unet_args(affine, sizeof(cl_mem), &net->input.mem, sizeof nin, &nin, sizeof a, &a, sizeof b, &b,
-                             (size_t)0);
-        if (e != CL_SUCCESS) {
-            st = unet_cl_fail(e, __FILE__, __LINE__, "setting affine_inplace arguments");
-            break;
+        /* normalisation of the augmented tile, per channel (as unet_normalize_image) */
+        int plane = pi->in_h * pi->in_w;
+        for (int ch = 0; ch < s->c && st == UNET_OK; ch++) {
+            float a, b;
+            unet_sample_affine(cfg, s, ch, &a, &b);
+            int off = ch * plane;
+            size_t g = (size_t)plane;
+            cl_int e = unet_args(affine, sizeof(cl_mem), &net->input.mem, sizeof off, &off, sizeof plane, &plane,
+                                 sizeof a, &a, sizeof b, &b, (size_t)0);
+            if (e != CL_SUCCESS) st = unet_cl_fail(e, __FILE__, __LINE__, "setting affine_inplace arguments");
+            else st = unet_enqueue(ctx, affine, "affine_inplace", 1, &g, NULL);
         }
-        if ((st = unet_enqueue(ctx, affine, "affine_inplace", 1, &g, NULL)) != UNET_OK) break;
+        if (st != UNET_OK) break;
         unet_step_result r;
         if ((st = unet_net_loss_backward_device(net, s->weights != NULL, draw(tc->seed, (uint64_t)step, 2), &r)) !=
             UNET_OK)
