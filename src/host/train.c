@@ -381,6 +381,7 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
         size_t px = (size_t)pi->out_h * pi->out_w;
         double acc = r.correct / (double)px;
         fprintf(fcsv, "%d,%.6f,%.5f,%.6g,%d,%.3f\n", step, r.loss, acc, lr, idx, now_s() - tstart);
+        if (tc->log_every > 0 && (step + 1) % tc->log_every == 0) fflush(fcsv); /* tail -f works */
         ema = ema < 0 ? r.loss : 0.95 * ema + 0.05 * r.loss;
         ema_acc = step == start ? acc : 0.95 * ema_acc + 0.05 * acc;
         sum->steps_done++;
