@@ -21,8 +21,16 @@ mkdir -p "$work"
 "$cli" infer configs/small.ini --model "$work/run/model.safetensors" \
   --input "$work/data/test/images" --output "$work/pred" --device "${UNETCL_DEVICE:-cpu}"
 echo
-echo "Segmentation of the 8 test images (never seen in training):"
-"$cli" eval --pred "$work/pred" --truth "$work/data/test/labels" --pred-kind instances --truth-kind instances \
-  --metric seg --json "$work/eval.json"
+echo "Segmentation of the 8 test images (never seen in training), Cell Tracking Challenge SEG and IoU:"
+sum=0; n=0
+for lab in "$work"/data/test/labels/*.png; do
+  name=$(basename "$lab" .png)
+  seg=$("$cli" eval --pred "$work/pred/${name}_instances.png" --truth "$lab" --pred-kind instances \
+        --truth-kind instances --metric seg | awk 'NR==2 {print $2}')
+  iou=$("$cli" eval --pred "$work/pred/${name}_prob.png" --truth "$lab" --metric iou | awk 'NR==2 {print $2}')
+  printf "  %-12s SEG %s  foreground IoU %s\n" "$name" "$seg" "$iou"
+  sum=$(awk -v a="$sum" -v b="$seg" 'BEGIN {print a + b}'); n=$((n + 1))
+done
+awk -v s="$sum" -v n="$n" 'BEGIN {printf "  mean SEG over %d test images: %.4f\n", n, s / n}'
 echo
-echo "Outputs: $work/pred (probabilities, masks, instances, overlays), $work/run (model, logs), $work/eval.json"
+echo "Outputs: $work/pred (probabilities, masks, instances, overlays), $work/run (model, logs)"
