@@ -311,7 +311,6 @@ static void odd_config(unet_config *c)
     c->train.lr_power = 2.0;
     c->train.seed = UINT64_MAX - 1; /* beyond 2^53 */
     c->train.val_every = 0;
-    c->train.val_tiles = 9;
     c->train.checkpoint_every = 0;
     c->train.log_every = 1;
     c->augment.enabled = 0;

@@ -95,8 +95,6 @@ static const key_desc KEYS[] = {
     {"train", "seed", T_U64, OFF(train.seed), 0, 0, 0, 0, 0, NULL,
      "random seed of initialisation, sampling and augmentation (0..2^64-1)"},
     INT_("train", "val_every", train.val_every, 0, INT_MAX, "validate every N iterations (0 = never)"),
-    INT_("train", "val_tiles", train.val_tiles, 0, INT_MAX,
-         "0 = validate on whole images; N = on N fixed random tiles"),
     INT_("train", "checkpoint_every", train.checkpoint_every, 0, INT_MAX,
          "write a checkpoint every N iterations (0 = only at the end)"),
     INT_("train", "log_every", train.log_every, 1, INT_MAX, "log the loss every N iterations"),
@@ -180,7 +178,6 @@ void unet_config_default(unet_config *c)
     c->train.lr_power = 0.9;
     c->train.seed = 1;
     c->train.val_every = 500;
-    c->train.val_tiles = 0;
     c->train.checkpoint_every = 1000;
     c->train.log_every = 10;
 

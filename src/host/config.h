@@ -103,7 +103,6 @@ typedef struct unet_train_config {
     double lr_power;            /* 0.9 (poly) */
     uint64_t seed;              /* 1 */
     int val_every;              /* 500 iterations; 0 = never */
-    int val_tiles;              /* 0 = whole validation images; N = N random tiles */
     int checkpoint_every;       /* 1000 iterations; 0 = only at the end */
     int log_every;              /* 10 iterations */
 } unet_train_config;
