@@ -2,6 +2,7 @@
  * would draw them, for looking at (image tile, class labels and weights of
  * the output region), plus an optional contact sheet with label contours. */
 #define _POSIX_C_SOURCE 200809L
+#include "fsutil.h"
 #include "augment.h"
 #include "cfgmap.h"
 #include "commands.h"
@@ -55,30 +56,6 @@ static void usage(FILE *f)
             "  -h, --help         this text\n");
 }
 
-static int mkdir_p(const char *path)
-{
-    char buf[UNET_CONFIG_STR];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof buf) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] == '/' || buf[i] == '\0') {
-            char c = buf[i];
-            buf[i] = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-            struct stat sb;
-            if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-                errno = ENOTDIR;
-                return -1;
-            }
-            buf[i] = c;
-        }
-    }
-    return 0;
-}
 
 static int parse_int(const char *s, long lo, long hi, int *out)
 {
@@ -557,7 +534,7 @@ int cmd_augment(int argc, char **argv)
         st = sheet_init(&r.sh, count, cols, cell);
         r.use_sheet = st == UNET_OK;
     }
-    if (st == UNET_OK && mkdir_p(r.dir) != 0)
+    if (st == UNET_OK && unet_mkdir_p(r.dir) != 0)
         st = unet_seterr(UNET_ERR_IO, "cannot create the output folder %s: %s", r.dir, strerror(errno));
     if (st == UNET_OK) {
         unet_context_options co;

@@ -1,6 +1,7 @@
 /* `unetcl infer`: segments images with a trained model by the overlap-tile
  * strategy, streaming the outputs strip by strip (docs/inference.md). */
 #define _POSIX_C_SOURCE 200809L
+#include "fsutil.h"
 #include "commands.h"
 #include "config.h"
 #include "error.h"
@@ -53,30 +54,6 @@ static void usage(FILE *f)
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-static int mkdir_p(const char *path)
-{
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof buf) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] == '/' || buf[i] == '\0') {
-            char c = buf[i];
-            buf[i] = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-            struct stat sb;
-            if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-                errno = ENOTDIR;
-                return -1;
-            }
-            buf[i] = c;
-        }
-    }
-    return 0;
-}
 
 static double now_s(void)
 {
@@ -439,7 +416,7 @@ int cmd_infer(int argc, char **argv)
         fprintf(stderr, "unetcl infer: input: %s\n", unet_last_error());
         goto out;
     }
-    if (mkdir_p(ic->output) != 0) {
+    if (unet_mkdir_p(ic->output) != 0) {
         fprintf(stderr, "unetcl infer: cannot create the output folder %s: %s\n", ic->output, strerror(errno));
         goto out;
     }

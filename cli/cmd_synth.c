@@ -1,4 +1,5 @@
 #define _POSIX_C_SOURCE 200809L
+#include "fsutil.h"
 #include "commands.h"
 #include "image.h"
 #include "synth.h"
@@ -32,30 +33,6 @@ static void usage(FILE *f)
             "  -h, --help         this text\n");
 }
 
-static int mkdir_p(const char *path)
-{
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof buf) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] == '/' || buf[i] == '\0') {
-            char c = buf[i];
-            buf[i] = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-            struct stat sb;
-            if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-                errno = ENOTDIR;
-                return -1;
-            }
-            buf[i] = c;
-        }
-    }
-    return 0;
-}
 
 static int parse_long(const char *s, long lo, long hi, long *out)
 {
@@ -136,7 +113,7 @@ int cmd_synth(int argc, char **argv)
     char idir[4096], ldir[4096], path[4200];
     snprintf(idir, sizeof idir, "%s/images", out);
     snprintf(ldir, sizeof ldir, "%s/labels", out);
-    if (mkdir_p(idir) != 0 || mkdir_p(ldir) != 0) {
+    if (unet_mkdir_p(idir) != 0 || unet_mkdir_p(ldir) != 0) {
         fprintf(stderr, "unetcl synth: cannot create %s and %s: %s\n", idir, ldir, strerror(errno));
         return 1;
     }

@@ -1,5 +1,6 @@
 /* CLBlast tuning file: read, check, write, apply (see clblast_tune.h). */
 #define _POSIX_C_SOURCE 200809L
+#include "fsutil.h"
 #include "clblast_tune.h"
 
 #include <cjson/cJSON.h>
@@ -199,18 +200,6 @@ done:
 
 /* ---- writing ------------------------------------------------------------- */
 
-static int mkdir_p(const char *dir)
-{
-    char tmp[1024];
-    if (snprintf(tmp, sizeof tmp, "%s", dir) >= (int)sizeof tmp) return -1;
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    return (mkdir(tmp, 0755) != 0 && errno != EEXIST) ? -1 : 0;
-}
 
 static cJSON *kernels_json(const unet_clblast_params *p, int n)
 {
@@ -253,7 +242,7 @@ unet_status unet_clblast_tuning_write(const char *path, const unet_clblast_tunin
     char *slash = strrchr(dir, '/');
     if (slash && slash != dir) {
         *slash = '\0';
-        if (mkdir_p(dir) != 0) {
+        if (unet_mkdir_p(dir) != 0) {
             free(text);
             return unet_seterr(UNET_ERR_IO, "creating the cache folder %s: %s (set UNETCL_CACHE_DIR)", dir,
                                strerror(errno));

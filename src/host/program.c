@@ -8,6 +8,7 @@
  * from source. Entries are written to a temporary file in the same folder,
  * fsync'ed and renamed, so a reader never sees a partial file. */
 #define _POSIX_C_SOURCE 200809L
+#include "fsutil.h"
 #include "cl_sources.h"
 #include "ocl.h"
 
@@ -124,26 +125,12 @@ bad:
     return NULL;
 }
 
-static int mkdir_p(const char *path)
-{
-    char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-    return 0;
-}
 
 /* Writes atomically; failures are not errors (the cache is an optimisation). */
 static void cache_write(const unet_context *ctx, const char *path, const uint64_t key[2],
                         const unsigned char *bin, size_t len)
 {
-    if (mkdir_p(ctx->cache_dir) != 0) return;
+    if (unet_mkdir_p(ctx->cache_dir) != 0) return;
     char tmp[1300];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);

@@ -1,6 +1,7 @@
 /* The training loop: SGD with momentum on one augmented tile per step, as the
  * paper trains; validation on held-out images; atomic checkpoints that make a
  * resumed run bitwise identical to an uninterrupted one. */
+#include "fsutil.h"
 #include "train.h"
 #include "augment.h"
 #include "cfgmap.h"
@@ -48,18 +49,6 @@ static double learning_rate(const unet_train_config *t, int step)
     }
 }
 
-static int mkdir_p(const char *path)
-{
-    char tmp[UNET_CONFIG_STR];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    return (mkdir(tmp, 0755) != 0 && errno != EEXIST) ? -1 : 0;
-}
 
 /* ---- validation -------------------------------------------------------------- */
 
@@ -202,7 +191,7 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
     /* output paths */
     char ckpt[UNET_CONFIG_STR + 64], csv[UNET_CONFIG_STR + 64], vcsv[UNET_CONFIG_STR + 64],
         final[UNET_CONFIG_STR + 64], ini[UNET_CONFIG_STR + 64];
-    if (mkdir_p(cfg->output.dir) != 0)
+    if (unet_mkdir_p(cfg->output.dir) != 0)
         return unet_seterr(UNET_ERR_IO, "cannot create the output folder %s ([output] dir): %s", cfg->output.dir,
                            strerror(errno));
     if (cfg->output.checkpoint[0]) snprintf(ckpt, sizeof ckpt, "%s", cfg->output.checkpoint);

@@ -1,5 +1,6 @@
 /* The U-Net weight map: exact EDT, separating borders, class balance. See weightmap.h. */
 #define _POSIX_C_SOURCE 200809L
+#include "fsutil.h"
 #include "weightmap.h"
 
 #include "error.h"
@@ -484,26 +485,6 @@ typedef struct wm_header {
     uint64_t key;
 } wm_header;
 
-static unet_status mkdir_p(const char *dir)
-{
-    char tmp[4096];
-    size_t len = strlen(dir);
-    if (len == 0 || len >= sizeof tmp)
-        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "weight map cache: directory name \"%s\" is empty or too long",
-                           dir);
-    memcpy(tmp, dir, len + 1);
-    for (size_t i = 1; i <= len; i++) {
-        if (tmp[i] == '/' || tmp[i] == '\0') {
-            char c = tmp[i];
-            tmp[i] = '\0';
-            if (mkdir(tmp, 0775) != 0 && errno != EEXIST)
-                return unet_seterr(UNET_ERR_IO, "weight map cache: cannot create directory %s: %s", tmp,
-                                   strerror(errno));
-            tmp[i] = c;
-        }
-    }
-    return UNET_OK;
-}
 
 static int read_entry(const char *path, int w, int h, uint64_t key, int32_t *cls, float *wts)
 {
@@ -565,7 +546,8 @@ unet_status unet_weightmap_cached(const char *cache_dir, const char *label_path,
     key = fnv_double(key, o->exp_cutoff);
     key = fnv_double(key, (double)WM_VERSION);
 
-    UNET_TRY(mkdir_p(cache_dir));
+    if (unet_mkdir_p(cache_dir) != 0)
+        return unet_seterr(UNET_ERR_IO, "weight map cache: cannot create the folder %s: %s", cache_dir, strerror(errno));
     char path[4200], tmp[4300];
     snprintf(path, sizeof path, "%s/wm_%016llx.bin", cache_dir, (unsigned long long)key);
     if (read_entry(path, w, h, key, classes_out, weights_out)) {
