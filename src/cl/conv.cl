@@ -108,36 +108,72 @@ __kernel void bias_grad(__global const float *d, const int hw, const int channel
 }
 
 /* Up-convolution output: out[co][2y+dy][2x+dx] = relu?(ws[co*4+dy*2+dx][y*w+x]
- * + bias[co]). h, w: input size. Global size: (2w, 2h*cout). */
+ * + bias[co]). h, w: input size. */
 __kernel void pixel_shuffle_bias(__global const float *ws, const int h, const int w, const int cout,
                                  __global const float *bias, const int bias_off, const int relu,
                                  __global float *out)
 {
-    const int X = get_global_id(0);
-    const int g = get_global_id(1);
+    /* 8 input columns -> 16 output columns of output row Y per work-item.
+     * Global size: (ceil(w / 8), 2h * cout). */
+    const int x0 = (int)get_global_id(0) * 8;
+    const int g = (int)get_global_id(1);
     const int W2 = 2 * w, H2 = 2 * h;
-    if (X >= W2 || g >= H2 * cout) return;
+    if (x0 >= w || g >= H2 * cout) return;
     const int co = g / H2;
     const int Y = g - co * H2;
-    const int y = Y >> 1, dy = Y & 1, x = X >> 1, dx = X & 1;
-    float v = ws[(co * 4 + dy * 2 + dx) * (h * w) + y * w + x] + bias[bias_off + co];
-    if (relu) v = v > 0.0f ? v : 0.0f;
-    out[(co * H2 + Y) * W2 + X] = v;
+    const int y = Y >> 1, dy = Y & 1;
+    const size_t hw = (size_t)h * (size_t)w;
+    __global const float *s0 = ws + (size_t)(co * 4 + dy * 2) * hw + (size_t)y * (size_t)w + (size_t)x0;
+    __global const float *s1 = s0 + hw;
+    __global float *o = out + (size_t)g * (size_t)W2 + (size_t)(2 * x0);
+    const float b = bias[bias_off + co];
+    if (x0 + 8 <= w) {
+        float16 v;
+        v.even = vload8(0, s0);
+        v.odd = vload8(0, s1);
+        v += b;
+        if (relu) v = select((float16)(0.0f), v, isgreater(v, (float16)(0.0f)));
+        vstore16(v, 0, o);
+        return;
+    }
+    for (int x = 0; x0 + x < w; x++) {
+        float v0 = s0[x] + b, v1 = s1[x] + b;
+        if (relu) {
+            v0 = v0 > 0.0f ? v0 : 0.0f;
+            v1 = v1 > 0.0f ? v1 : 0.0f;
+        }
+        o[2 * x] = v0;
+        o[2 * x + 1] = v1;
+    }
 }
 
 /* Inverse of the shuffle: ws[co*4+dy*2+dx][y*w+x] = d[co][2y+dy][2x+dx].
- * Global size: (2w, 2h*cout). */
+ * Global size: (ceil(w / 8), 2h * cout): 16 columns of one row of d per
+ * work-item. */
 __kernel void pixel_unshuffle(__global const float *d, const int h, const int w, const int cout,
                               __global float *ws)
 {
-    const int X = get_global_id(0);
-    const int g = get_global_id(1);
+    const int x0 = (int)get_global_id(0) * 8;
+    const int g = (int)get_global_id(1);
     const int W2 = 2 * w, H2 = 2 * h;
-    if (X >= W2 || g >= H2 * cout) return;
+    if (x0 >= w || g >= H2 * cout) return;
     const int co = g / H2;
     const int Y = g - co * H2;
-    const int y = Y >> 1, dy = Y & 1, x = X >> 1, dx = X & 1;
-    ws[(co * 4 + dy * 2 + dx) * (h * w) + y * w + x] = d[(co * H2 + Y) * W2 + X];
+    const int y = Y >> 1, dy = Y & 1;
+    const size_t hw = (size_t)h * (size_t)w;
+    __global float *s0 = ws + (size_t)(co * 4 + dy * 2) * hw + (size_t)y * (size_t)w + (size_t)x0;
+    __global float *s1 = s0 + hw;
+    __global const float *i = d + (size_t)g * (size_t)W2 + (size_t)(2 * x0);
+    if (x0 + 8 <= w) {
+        const float16 v = vload16(0, i);
+        vstore8(v.even, 0, s0);
+        vstore8(v.odd, 0, s1);
+        return;
+    }
+    for (int x = 0; x0 + x < w; x++) {
+        s0[x] = i[2 * x];
+        s1[x] = i[2 * x + 1];
+    }
 }
 
 /* CPU-device variants of im2col / col2im_add (same results, same layout):
