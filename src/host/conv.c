@@ -284,7 +284,8 @@ static unet_status im2col_backward(unet_context *ctx, const conv_shape *s, cl_me
 #define WINO_ALIGN(x) (((x) + 15) / 16 * 16)
 
 typedef struct wino_plan {
-    int mr, ntx, nty, ntxp; /* ntxp: ntx rounded up to 16 (tile numbering) */
+    int mr, ntx, nty, ntxp; /* ntxp: ntx rounded up to tw (tile numbering) */
+    int tw;                 /* tiles per transform work-item: 16, or 8 when that pads fewer tiles */
     size_t mpad, a_stride, u_floats;
 } wino_plan;
 
@@ -296,7 +297,12 @@ static void wino_plan_make(const conv_shape *s, wino_plan *p)
     p->u_floats = WINO_ALIGN(36 * p->a_stride);
     p->ntx = (s->wo + 3) / 4;
     p->nty = (s->ho + 3) / 4;
-    p->ntxp = (p->ntx + 15) / 16 * 16;
+    p->tw = 16;
+    if ((p->ntx + 7) / 8 * 8 < (p->ntx + 15) / 16 * 16) p->tw = 8;
+    /* UNETCL_WINO_TW=8|16 forces one (tests, benchmarks) */
+    const char *e = getenv("UNETCL_WINO_TW");
+    if (e && (!strcmp(e, "8") || !strcmp(e, "16"))) p->tw = atoi(e);
+    p->ntxp = (p->ntx + p->tw - 1) / p->tw * p->tw;
 }
 
 static size_t wino_chunk_floats(const conv_shape *s, const wino_plan *p, size_t rows)
@@ -350,8 +356,9 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
 
     cl_kernel kw, ki, ko;
     UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_weights", &kw));
-    UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_input16", &ki));
-    UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_output16", &ko));
+    const char *kin = p.tw == 8 ? "wino_input8" : "wino_input16", *kout = p.tw == 8 ? "wino_output8" : "wino_output16";
+    UNET_TRY(unet_kernel_get(ctx, "winograd", kin, &ki));
+    UNET_TRY(unet_kernel_get(ctx, "winograd", kout, &ko));
     {
         const cl_int woff = (cl_int)weight.off, cin = s->cin, cout = s->cout, mr = p.mr,
                      mpad = (cl_int)(p.mpad / (size_t)p.mr), iflip = flip ? 1 : 0; /* row panels */
@@ -376,10 +383,10 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
             UNET_CL_TRY(unet_args(ki, sizeof(cl_mem), &in, sizeof h, &h, sizeof w, &w, sizeof cin, &cin,
                                   sizeof ity0, &ity0, sizeof inty, &inty, sizeof intxp, &intxp, sizeof(cl_mem),
                                   &ws, sizeof vo, &vo, sizeof bs, &bs, sizeof ipad, &ipad, (size_t)0),
-                        "setting arguments of kernel wino_input16");
-            const size_t g[3] = {(size_t)p.ntxp / 16, (size_t)nty, (size_t)s->cin};
+                        "setting arguments of the Winograd input transform");
+            const size_t g[3] = {(size_t)(p.ntxp / p.tw), (size_t)nty, (size_t)s->cin};
             const size_t l[3] = {1, 1, 1};
-            UNET_TRY(unet_enqueue(ctx, ki, "wino_input16", 3, g, l));
+            UNET_TRY(unet_enqueue(ctx, ki, kin, 3, g, l));
         }
         UNET_TRY(unet_gemm_cpu_packed_batched(ctx, p.mr, (size_t)s->cout, t, (size_t)s->cin, 36, ws, 0,
                                               p.a_stride, ws, v_off, b_stride, ws, m_off, 32, ldm, 36 * 32));
@@ -392,10 +399,10 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
                                   sizeof inty, &inty, sizeof intx, &intx, sizeof cout, &cout, sizeof ho, &ho,
                                   sizeof wo, &wo, sizeof(cl_mem), &bmem, sizeof boff, &boff, sizeof r, &r,
                                   sizeof(cl_mem), &out, sizeof acc, &acc, (size_t)0),
-                        "setting arguments of kernel wino_output16");
-            const size_t g[3] = {(size_t)p.ntxp / 16, (size_t)nty, (size_t)s->cout};
+                        "setting arguments of the Winograd output transform");
+            const size_t g[3] = {(size_t)(p.ntxp / p.tw), (size_t)nty, (size_t)s->cout};
             const size_t l[3] = {1, 1, 1};
-            UNET_TRY(unet_enqueue(ctx, ko, "wino_output16", 3, g, l));
+            UNET_TRY(unet_enqueue(ctx, ko, kout, 3, g, l));
         }
     }
     return UNET_OK;
