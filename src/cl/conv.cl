@@ -241,3 +241,52 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void col2im_rows(
         }
     }
 }
+
+/* Direct 3x3 valid convolution + bias + optional ReLU for few input channels
+ * (the first layer: cin = 1, where im2col + GEMM has K = 9). 16 output
+ * columns of one row of one output channel per work-item; each input row is
+ * read as 18 floats and shifted. w[w_off + (co*cin + ci)*9 + 3*ky + kx].
+ * Global size: (ceil(wo / 16), ho, cout). */
+__kernel void conv3x3_direct(__global const float *in, const int cin, const int h, const int w,
+                             __global const float *wt, const int w_off, __global const float *bias,
+                             const int bias_off, const int relu, const int cout, __global float *out)
+{
+    const int x0 = (int)get_global_id(0) * 16;
+    const int y = (int)get_global_id(1);
+    const int co = (int)get_global_id(2);
+    const int ho = h - 2, wo = w - 2;
+    if (x0 >= wo || y >= ho || co >= cout) return;
+    float16 acc = (float16)(bias[bias_off + co]);
+    __global const float *wc = wt + w_off + (size_t)co * (size_t)cin * 9;
+    for (int ci = 0; ci < cin; ci++) {
+        for (int ky = 0; ky < 3; ky++) {
+            __global const float *row = in + ((size_t)ci * (size_t)h + (size_t)(y + ky)) * (size_t)w + (size_t)x0;
+            float16 a;
+            float2 b;
+            if (x0 + 18 <= w) {
+                a = vload16(0, row);
+                b = vload2(8, row);
+            } else {
+                float buf[18];
+                for (int x = 0; x < 18; x++) buf[x] = x0 + x < w ? row[x] : 0.0f;
+                a = vload16(0, buf);
+                b = vload2(8, buf);
+            }
+            const float16 s1 = (float16)(a.s1234, a.s5678, a.s9abc, a.sdef, b.s0);
+            const float16 s2 = (float16)(a.s2345, a.s6789, a.sabcd, a.sef, b.s01);
+            const float w0 = wc[ci * 9 + 3 * ky], w1 = wc[ci * 9 + 3 * ky + 1], w2 = wc[ci * 9 + 3 * ky + 2];
+            acc = fma((float16)(w0), a, acc);
+            acc = fma((float16)(w1), s1, acc);
+            acc = fma((float16)(w2), s2, acc);
+        }
+    }
+    if (relu) acc = fmax(acc, 0.0f);
+    __global float *o = out + ((size_t)co * (size_t)ho + (size_t)y) * (size_t)wo + (size_t)x0;
+    if (x0 + 16 <= wo) {
+        vstore16(acc, 0, o);
+    } else {
+        float t[16];
+        vstore16(acc, 0, t);
+        for (int x = 0; x0 + x < wo; x++) o[x] = t[x];
+    }
+}
