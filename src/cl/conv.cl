@@ -290,3 +290,38 @@ __kernel void conv3x3_direct(__global const float *in, const int cin, const int 
         for (int x = 0; x0 + x < wo; x++) o[x] = t[x];
     }
 }
+
+/* Transposed column matrix for the weight gradient on CPU devices (k = 3):
+ * colT[p][ci*9 + 3*ky + kx] = in[ci][r0 + py + ky][px + kx], p = py*wo + px.
+ * dW = dout . colT is then a GEMM with B not transposed, whose panels are
+ * packed with contiguous 32-wide loads (instead of a transposing scatter).
+ * One work-item per 16 output columns of one output row, all channels: it
+ * fills 16 whole rows of colT (one contiguous block of 16 * cin * 9 floats).
+ * Global size: (ceil(wo / 16), r1 - r0). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void im2colT_rows3(
+    __global const float *in, const int h, const int w, const int r0, const int r1, const int cin,
+    __global float *colT)
+{
+    const int x0 = (int)get_global_id(0) * 16;
+    const int oyl = get_global_id(1);
+    const int wo = w - 2;
+    if (x0 >= wo || oyl >= r1 - r0) return;
+    const size_t kdim = (size_t)cin * 9;
+    __global float *dst = colT + ((size_t)oyl * (size_t)wo + (size_t)x0) * kdim;
+    const int nx = min(16, wo - x0);
+    for (int ci = 0; ci < cin; ci++) {
+        for (int ky = 0; ky < 3; ky++) {
+            __global const float *row =
+                in + ((size_t)ci * (size_t)h + (size_t)(r0 + oyl + ky)) * (size_t)w + (size_t)x0;
+            float v[18];
+            if (x0 + 18 <= w) {
+                vstore16(vload16(0, row), 0, v);
+                vstore2(vload2(8, row), 8, v);
+            } else {
+                for (int x = 0; x < 18; x++) v[x] = x0 + x < w ? row[x] : 0.0f;
+            }
+            __global float *d = dst + (size_t)ci * 9 + 3 * ky;
+            for (int j = 0; j < nx; j++) vstore3((float3)(v[j], v[j + 1], v[j + 2]), 0, d + (size_t)j * kdim);
+        }
+    }
+}

@@ -196,6 +196,18 @@ static unet_status run_im2col(unet_context *ctx, const conv_shape *s, cl_mem in,
     return unet_enqueue(ctx, kr, "im2col", 2, gws, NULL);
 }
 
+static unet_status run_im2colT(unet_context *ctx, const conv_shape *s, cl_mem in, int r0, int r1, cl_mem ws)
+{
+    cl_kernel kr;
+    UNET_TRY(unet_kernel_get(ctx, "conv", "im2colT_rows3", &kr));
+    cl_int h = s->h, w = s->w, a = r0, b = r1, cin = s->cin;
+    UNET_CL_TRY(unet_args(kr, sizeof(cl_mem), &in, sizeof h, &h, sizeof w, &w, sizeof a, &a, sizeof b, &b,
+                          sizeof cin, &cin, sizeof(cl_mem), &ws, (size_t)0),
+                "setting arguments of kernel im2colT_rows3");
+    size_t gws[2] = {((size_t)s->wo + 15) / 16, (size_t)(r1 - r0)}, l[2] = {1, 1};
+    return unet_enqueue(ctx, kr, "im2colT_rows3", 2, gws, l);
+}
+
 static unet_status run_col2im(unet_context *ctx, const conv_shape *s, cl_mem ws, int r0, int r1, cl_mem din)
 {
     cl_kernel kr;
@@ -256,15 +268,26 @@ static unet_status im2col_backward(unet_context *ctx, const conv_shape *s, cl_me
     size_t kdim = (size_t)s->cin * (size_t)(s->k * s->k);
     if (din && !din_accumulate)
         UNET_TRY(unet_buffer_fill(ctx, din, 0, (size_t)s->cin * (size_t)s->h * (size_t)s->w, 0.0f));
+    /* CPU devices: the transposed column matrix (same GEMM products, same
+     * summation order; B packed without a transposing scatter).
+     * UNETCL_IM2COL_NOT set: the plain column matrix (benchmarks). */
+    const int colT = ctx->info.type == UNET_DEVICE_CPU && s->k == 3 && !getenv("UNETCL_IM2COL_NOT");
     for (int r0 = 0; r0 < s->ho; r0 += rows) {
         int r1 = r0 + rows < s->ho ? r0 + rows : s->ho;
         size_t n = (size_t)(r1 - r0) * (size_t)s->wo;
         size_t doff = (size_t)r0 * (size_t)s->wo;
-        UNET_TRY(run_im2col(ctx, s, in, r0, r1, ws));
-        /* dW[cout][kdim] (+)= dout[:, chunk] . col^T */
         float beta = (r0 == 0 && !param_accumulate) ? 0.0f : 1.0f;
-        UNET_TRY(unet_gemm(ctx, 0, 1, (size_t)s->cout, kdim, n, 1.0f, dout, doff, ohw, ws, 0, n, beta,
-                           dweight.mem, dweight.off, kdim));
+        if (colT) {
+            /* dW[cout][kdim] (+)= dout[:, chunk] . colT[n][kdim] */
+            UNET_TRY(run_im2colT(ctx, s, in, r0, r1, ws));
+            UNET_TRY(unet_gemm(ctx, 0, 0, (size_t)s->cout, kdim, n, 1.0f, dout, doff, ohw, ws, 0, kdim, beta,
+                               dweight.mem, dweight.off, kdim));
+        } else {
+            /* dW[cout][kdim] (+)= dout[:, chunk] . col^T */
+            UNET_TRY(run_im2col(ctx, s, in, r0, r1, ws));
+            UNET_TRY(unet_gemm(ctx, 0, 1, (size_t)s->cout, kdim, n, 1.0f, dout, doff, ohw, ws, 0, n, beta,
+                               dweight.mem, dweight.off, kdim));
+        }
         if (din) {
             /* dcol[kdim][n] = W^T . dout[:, chunk], then scatter-free col2im */
             UNET_TRY(unet_gemm(ctx, 1, 0, kdim, n, (size_t)s->cout, 1.0f, weight.mem, weight.off, kdim, dout,
