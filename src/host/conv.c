@@ -320,8 +320,13 @@ static void wino_plan_make(const conv_shape *s, wino_plan *p)
     p->u_floats = WINO_ALIGN(36 * p->a_stride);
     p->ntx = (s->wo + 3) / 4;
     p->nty = (s->ho + 3) / 4;
+    /* 8-tile transforms cost more per tile (measured with bench_conv on PoCL,
+     * forced 16 vs 8, same session: 64->64 518x518 79-85 vs 112-123 ms,
+     * 128->128 346x346 102-112 vs 131-143 ms) but pad fewer tiles, which pays
+     * where the GEMM dominates: 256->512 82x82 72 vs 65-67 ms, 1024->512
+     * 72x72 252-264 vs 227-232 ms, 512->512 70x70 120 vs 102-120 ms. */
     p->tw = 16;
-    if ((p->ntx + 7) / 8 * 8 < (p->ntx + 15) / 16 * 16) p->tw = 8;
+    if ((p->ntx + 7) / 8 * 8 < (p->ntx + 15) / 16 * 16 && (size_t)s->cin * (size_t)s->cout >= 65536) p->tw = 8;
     /* UNETCL_WINO_TW=8|16 forces one (tests, benchmarks) */
     const char *e = getenv("UNETCL_WINO_TW");
     if (e && (!strcmp(e, "8") || !strcmp(e, "16"))) p->tw = atoi(e);
