@@ -310,18 +310,24 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void im2colT_rows3(
     __global float *dst = colT + ((size_t)oyl * (size_t)wo + (size_t)x0) * kdim;
     const int nx = min(16, wo - x0);
     for (int ci = 0; ci < cin; ci++) {
+        float v[3][18];
         for (int ky = 0; ky < 3; ky++) {
             __global const float *row =
                 in + ((size_t)ci * (size_t)h + (size_t)(r0 + oyl + ky)) * (size_t)w + (size_t)x0;
-            float v[18];
             if (x0 + 18 <= w) {
-                vstore16(vload16(0, row), 0, v);
-                vstore2(vload2(8, row), 8, v);
+                vstore16(vload16(0, row), 0, v[ky]);
+                vstore2(vload2(8, row), 8, v[ky]);
             } else {
-                for (int x = 0; x < 18; x++) v[x] = x0 + x < w ? row[x] : 0.0f;
+                for (int x = 0; x < 18; x++) v[ky][x] = x0 + x < w ? row[x] : 0.0f;
             }
-            __global float *d = dst + (size_t)ci * 9 + 3 * ky;
-            for (int j = 0; j < nx; j++) vstore3((float3)(v[j], v[j + 1], v[j + 2]), 0, d + (size_t)j * kdim);
+        }
+        __global float *d = dst + (size_t)ci * 9;
+        for (int j = 0; j < nx; j++) {
+            /* the 9 values of pixel j: one contiguous run */
+            vstore8((float8)(v[0][j], v[0][j + 1], v[0][j + 2], v[1][j], v[1][j + 1], v[1][j + 2], v[2][j],
+                             v[2][j + 1]),
+                    0, d + (size_t)j * kdim);
+            d[(size_t)j * kdim + 8] = v[2][j + 2];
         }
     }
 }
