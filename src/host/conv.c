@@ -14,7 +14,13 @@
  *   forward:  out[:, r0*wo .. r1*wo) = W[cout][cin*k*k] . col
  *   backward: dW (+)= dout_chunk . col^T; dcol = W^T . dout_chunk (in the
  *             workspace, overwriting col); din += col2im(dcol).
- * k = 1 needs no workspace: out = W[cout][cin] . in[cin][h*w]. */
+ * k = 1 needs no workspace: out = W[cout][cin] . in[cin][h*w].
+ *
+ * CPU devices also use: a direct kernel for the forward pass of 3x3 layers
+ * with cin <= 4 (the first layer), and for dW the transposed column matrix
+ * colT[pixel][cin*9] (dW = dout . colT, B not transposed), see
+ * im2colT_rows3. Winograd transforms take 16 tiles per work-item, or 8 where
+ * that pads fewer tiles on layers with many channels. */
 #include "conv_internal.h"
 #include "gemm.h"
 
