@@ -144,6 +144,61 @@ static void test_shapes(void **state)
     run_case((shp){2, 14, 22, 3, 11, 19}, 3); /* (1, 1) */
     run_case((shp){4, 2, 2, 3, 2, 2}, 4);     /* no crop */
     run_case((shp){64, 8, 8, 64, 4, 4}, 5);   /* paper-like, channels equal */
+    run_case((shp){2, 40, 70, 3, 36, 50}, 6); /* wide rows: 16-wide vector paths and tails */
+    run_case((shp){1, 20, 48, 1, 16, 32}, 7); /* rows of whole vectors */
+}
+
+/* The up map as a view (sub-buffer) of the output's second half, as the
+ * network places it: forward copies only the skip half, backward leaves the
+ * up gradient in place; results equal the reference. Skips when the device
+ * cannot place the view. */
+static void test_view(void **state)
+{
+    (void)state;
+    unet_context *ctx = tu_ctx();
+    shp s = {32, 20, 40, 32, 16, 32}; /* second half at 32*16*32 floats */
+    tu_rng r;
+    tu_seed(&r, 11);
+    size_t ns = (size_t)s.cs * s.hs * s.ws, nu = (size_t)s.cu * s.hu * s.wu, no = (size_t)(s.cs + s.cu) * s.hu * s.wu;
+    float *skip = malloc(ns * 4), *up = malloc(nu * 4), *dout = malloc(no * 4), *g = malloc(no * 4);
+    double *skipd = malloc(ns * 8), *upd = malloc(nu * 8), *rout = malloc(no * 8), *rds = malloc(ns * 8),
+           *rdu = malloc(nu * 8);
+    assert_true(skip && up && dout && g && skipd && upd && rout && rds && rdu);
+    tu_fill_uniform(&r, skip, ns, -1, 1);
+    tu_fill_uniform(&r, up, nu, -1, 1);
+    tu_fill_uniform(&r, dout, no, -1, 1);
+    for (size_t i = 0; i < ns; i++) skipd[i] = skip[i];
+    for (size_t i = 0; i < nu; i++) upd[i] = up[i];
+    unet_tensor ts = tu_tensor(s.cs, s.hs, s.ws, skip), to = tu_tensor(s.cs + s.cu, s.hu, s.wu, NULL);
+    unet_tensor tdo = tu_tensor(s.cs + s.cu, s.hu, s.wu, dout), tds = tu_tensor(s.cs, s.hs, s.ws, NULL);
+    unet_tensor tu, tdu;
+    TU_OK(unet_tensor_view(ctx, to.mem, nu, &tu, s.cu, s.hu, s.wu, "up view"));
+    TU_OK(unet_tensor_view(ctx, tdo.mem, nu, &tdu, s.cu, s.hu, s.wu, "up gradient view"));
+    if (!tu.mem || !tdu.mem) {
+        unet_tensor_free(&tu); unet_tensor_free(&tdu);
+        unet_tensor_free(&ts); unet_tensor_free(&to); unet_tensor_free(&tdo); unet_tensor_free(&tds);
+        free(skip); free(up); free(dout); free(g); free(skipd); free(upd); free(rout); free(rds); free(rdu);
+        skip();
+    }
+    TU_OK(unet_tensor_upload(ctx, &tu, up)); /* as the up-convolution would write it */
+    TU_OK(unet_crop_concat_forward(ctx, &ts, &tu, &to));
+    TU_OK(unet_tensor_download(ctx, &to, g));
+    ref_fwd(&s, skipd, upd, rout);
+    tu_assert_close("crop+concat forward, up as a view", g, rout, no, 0.0, 0.0);
+    TU_OK(unet_crop_concat_backward(ctx, &tdo, &tds, 0, &tdu, 0));
+    ref_bwd(&s, dout, rds, rdu);
+    float *gds = tu_download(&tds), *gdu = tu_download(&tdu);
+    tu_assert_close("crop+concat backward skip, up as a view", gds, rds, ns, 0.0, 0.0);
+    tu_assert_close("crop+concat backward up, up as a view", gdu, rdu, nu, 0.0, 0.0);
+    /* accumulating into a view of dout itself is refused */
+    assert_int_not_equal(unet_crop_concat_backward(ctx, &tdo, NULL, 0, &tdu, 1), UNET_OK);
+    /* a view outside its buffer is refused */
+    unet_tensor bad;
+    assert_int_not_equal(unet_tensor_view(ctx, to.mem, nu + 1, &bad, s.cu, s.hu, s.wu, "bad view"), UNET_OK);
+    free(gds); free(gdu);
+    unet_tensor_free(&tu); unet_tensor_free(&tdu);
+    unet_tensor_free(&ts); unet_tensor_free(&to); unet_tensor_free(&tdo); unet_tensor_free(&tds);
+    free(skip); free(up); free(dout); free(g); free(skipd); free(upd); free(rout); free(rds); free(rdu);
 }
 
 static void test_odd_offset_explicit(void **state)
@@ -180,6 +235,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shapes),
         cmocka_unit_test(test_odd_offset_explicit),
+        cmocka_unit_test(test_view),
         cmocka_unit_test(test_errors),
     };
     return TU_RUN("concat", tests);

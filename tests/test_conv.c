@@ -4,6 +4,7 @@
  * single-chunk path, and argument errors. */
 #include "testutil.h"
 
+#include "conv_internal.h"
 #include "layers.h"
 
 #include <math.h>
@@ -297,6 +298,7 @@ static void test_conv3x3(void **state)
         {3, 3, 17, 11, 3, 0, 0, 1, 0, 0}, {5, 7, 9, 13, 3, 1, 0, 0, 1, 0},  {5, 7, 9, 13, 3, 0, 0, 1, 1, 0},
         {3, 1, 5, 4, 3, 1, 0, 0, 0, 0},   {1, 3, 3, 3, 3, 0, 0, 0, 0, 0},   {2, 4, 3, 7, 3, 1, 0, 1, 1, 0},
         {3, 3, 9, 13, 3, 1, 0, 0, 0, 1},  {4, 2, 8, 5, 3, 0, 0, 1, 0, 1},
+        {1, 5, 6, 40, 3, 1, 0, 0, 0, 0},  {2, 3, 5, 34, 3, 0, 0, 1, 0, 0}, /* wide rows: 16-wide direct kernel */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i], 100 + i, NULL);
 }
@@ -375,7 +377,10 @@ static void test_workspace_and_errors(void **state)
     TU_OK(unet_buffer_alloc(ctx, &ws, row * 4, "ws"));
     unet_slice w = {p, 0}, b = {p, 54};
     TU_OK(unet_conv_forward(ctx, &in, w, b, 3, 1, &out, ws, row));
-    assert_int_equal(unet_conv_forward(ctx, &in, w, b, 3, 1, &out, ws, row - 1), UNET_ERR_INVALID_ARGUMENT);
+    /* im2col needs one column-matrix row (the default on CPU devices, the
+     * direct kernel for cin <= 4, needs no workspace) */
+    assert_int_equal(unet_conv_forward_algo(ctx, UNET_CONV_IM2COL_GEMM, &in, w, b, 3, 1, &out, ws, row - 1),
+                     UNET_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(unet_last_error(), "workspace"));
     assert_int_equal(unet_conv_forward(ctx, &in, w, b, 3, 1, &out, ws, row + 1), UNET_ERR_INVALID_ARGUMENT);
     assert_int_equal(unet_conv_forward(ctx, &in, w, b, 3, 1, &out, NULL, row), UNET_ERR_INVALID_ARGUMENT);

@@ -99,6 +99,16 @@ static void run_case(int c, int h, int w, int ties, uint64_t seed)
         assert_true(ntie > no / 4);
     }
 
+    /* forward without the argmax (inference): the same maxima, argmax untouched */
+    {
+        unet_tensor tout2 = tu_tensor(c, ho, wo, NULL);
+        TU_OK(unet_maxpool_forward(ctx, &tin, &tout2, NULL));
+        float *gout2 = tu_download(&tout2);
+        tu_assert_close("maxpool forward without argmax", gout2, rout, no, 0.0, 0.0);
+        free(gout2);
+        unet_tensor_free(&tout2);
+    }
+
     /* backward, overwrite (din pre-filled with garbage) */
     TU_OK(unet_maxpool_backward(ctx, &tdout, arg, &tdin, 0));
     float *gdin = tu_download(&tdin);
@@ -155,6 +165,8 @@ static void test_shapes(void **state)
     run_case(3, 6, 10, 0, 2);
     run_case(5, 14, 22, 0, 3);
     run_case(7, 34, 18, 0, 4);
+    run_case(2, 4, 32, 0, 7);  /* rows of exactly two 8-wide vectors */
+    run_case(3, 6, 50, 0, 8);  /* three vectors + tail of 1 */
 }
 
 static void test_ties(void **state)
@@ -162,6 +174,7 @@ static void test_ties(void **state)
     (void)state;
     run_case(3, 6, 10, 1, 5);
     run_case(4, 14, 22, 1, 6);
+    run_case(2, 8, 36, 1, 9);
     /* all equal: the first element wins everywhere */
     unet_context *ctx = tu_ctx();
     float x[2 * 4 * 6];

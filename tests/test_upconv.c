@@ -237,6 +237,7 @@ static void test_upconv(void **state)
         {5, 7, 9, 13, 1, 0, 0, 0}, {5, 7, 9, 13, 0, 1, 1, 0}, {7, 5, 9, 13, 1, 1, 0, 1}, {2, 4, 1, 1, 1, 0, 0, 0},
         {4, 2, 17, 11, 1, 0, 0, 1}, {64, 3, 3, 5, 0, 1, 1, 0}, /* long reduction for din */
         {3, 2, 20, 23, 1, 0, 0, 0}, /* 1840 values per channel in the bias gradient */
+        {2, 3, 5, 16, 1, 1, 1, 0},  /* rows of whole 8-wide vectors in the (un)shuffle */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i], 500 + i);
 }

@@ -4,13 +4,15 @@
  * not multiples of the GEMM's 8/12-row panels, more than one 32-tile panel),
  * chunked against unchunked, the fallback to im2col when the workspace is too
  * small, the per-device default choice, and the backward-data pass (the
- * adjoint convolution through Winograd).
+ * adjoint convolution through Winograd). The reference and backward cases run
+ * again with the 16-tile and the 8-tile transforms forced (UNETCL_WINO_TW).
  *
  * Tolerance: Winograd's transforms (entries up to 8 in A^T, 4 and 5 in B^T,
  * 1/24 in G) amplify float rounding compared with a direct dot product, so
  * the error is bounded relative to the output scale, not per element:
  *   |got - ref| <= 2e-4 * max|ref| + 1e-5   (inputs and weights in [-1, 1]).
  * Measured errors on these shapes are printed (a few 1e-6 of max|ref|). */
+#define _POSIX_C_SOURCE 200809L
 #include "testutil.h"
 
 #include "conv_internal.h"
@@ -121,6 +123,7 @@ static void test_against_reference(void **state)
         {3, 3, 17, 11, 1},  {2, 13, 10, 7, 0}, /* cout 13: partial 8/12-row panel */
         {17, 24, 19, 23, 1}, {8, 64, 14, 14, 0}, {5, 7, 41, 39, 1}, /* 10x10 tiles: > 3 tile panels of 32 */
         {64, 9, 12, 30, 0}, /* K = 64 */
+        {4, 5, 7, 74, 1},   /* 18 tiles per row (with UNETCL_WINO_TW=8: rows straddling 32-tile panels) */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const wcase *c = &cases[i];
@@ -273,6 +276,18 @@ static void test_backward_data(void **state)
         }
 }
 
+/* Both transform widths on every shape (the default picks per shape). */
+static void test_forced_tile_widths(void **state)
+{
+    static const char *tw[] = {"16", "8"};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(setenv("UNETCL_WINO_TW", tw[i], 1), 0);
+        test_against_reference(state);
+        test_backward_data(state);
+    }
+    unsetenv("UNETCL_WINO_TW");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_chunks_and_fallback),
         cmocka_unit_test(test_default_choice),
         cmocka_unit_test(test_backward_data),
+        cmocka_unit_test(test_forced_tile_widths),
     };
     return TU_RUN("winograd", tests);
 }

@@ -108,36 +108,72 @@ __kernel void bias_grad(__global const float *d, const int hw, const int channel
 }
 
 /* Up-convolution output: out[co][2y+dy][2x+dx] = relu?(ws[co*4+dy*2+dx][y*w+x]
- * + bias[co]). h, w: input size. Global size: (2w, 2h*cout). */
+ * + bias[co]). h, w: input size. */
 __kernel void pixel_shuffle_bias(__global const float *ws, const int h, const int w, const int cout,
                                  __global const float *bias, const int bias_off, const int relu,
                                  __global float *out)
 {
-    const int X = get_global_id(0);
-    const int g = get_global_id(1);
+    /* 8 input columns -> 16 output columns of output row Y per work-item.
+     * Global size: (ceil(w / 8), 2h * cout). */
+    const int x0 = (int)get_global_id(0) * 8;
+    const int g = (int)get_global_id(1);
     const int W2 = 2 * w, H2 = 2 * h;
-    if (X >= W2 || g >= H2 * cout) return;
+    if (x0 >= w || g >= H2 * cout) return;
     const int co = g / H2;
     const int Y = g - co * H2;
-    const int y = Y >> 1, dy = Y & 1, x = X >> 1, dx = X & 1;
-    float v = ws[(co * 4 + dy * 2 + dx) * (h * w) + y * w + x] + bias[bias_off + co];
-    if (relu) v = v > 0.0f ? v : 0.0f;
-    out[(co * H2 + Y) * W2 + X] = v;
+    const int y = Y >> 1, dy = Y & 1;
+    const size_t hw = (size_t)h * (size_t)w;
+    __global const float *s0 = ws + (size_t)(co * 4 + dy * 2) * hw + (size_t)y * (size_t)w + (size_t)x0;
+    __global const float *s1 = s0 + hw;
+    __global float *o = out + (size_t)g * (size_t)W2 + (size_t)(2 * x0);
+    const float b = bias[bias_off + co];
+    if (x0 + 8 <= w) {
+        float16 v;
+        v.even = vload8(0, s0);
+        v.odd = vload8(0, s1);
+        v += b;
+        if (relu) v = select((float16)(0.0f), v, isgreater(v, (float16)(0.0f)));
+        vstore16(v, 0, o);
+        return;
+    }
+    for (int x = 0; x0 + x < w; x++) {
+        float v0 = s0[x] + b, v1 = s1[x] + b;
+        if (relu) {
+            v0 = v0 > 0.0f ? v0 : 0.0f;
+            v1 = v1 > 0.0f ? v1 : 0.0f;
+        }
+        o[2 * x] = v0;
+        o[2 * x + 1] = v1;
+    }
 }
 
 /* Inverse of the shuffle: ws[co*4+dy*2+dx][y*w+x] = d[co][2y+dy][2x+dx].
- * Global size: (2w, 2h*cout). */
+ * Global size: (ceil(w / 8), 2h * cout): 16 columns of one row of d per
+ * work-item. */
 __kernel void pixel_unshuffle(__global const float *d, const int h, const int w, const int cout,
                               __global float *ws)
 {
-    const int X = get_global_id(0);
-    const int g = get_global_id(1);
+    const int x0 = (int)get_global_id(0) * 8;
+    const int g = (int)get_global_id(1);
     const int W2 = 2 * w, H2 = 2 * h;
-    if (X >= W2 || g >= H2 * cout) return;
+    if (x0 >= w || g >= H2 * cout) return;
     const int co = g / H2;
     const int Y = g - co * H2;
-    const int y = Y >> 1, dy = Y & 1, x = X >> 1, dx = X & 1;
-    ws[(co * 4 + dy * 2 + dx) * (h * w) + y * w + x] = d[(co * H2 + Y) * W2 + X];
+    const int y = Y >> 1, dy = Y & 1;
+    const size_t hw = (size_t)h * (size_t)w;
+    __global float *s0 = ws + (size_t)(co * 4 + dy * 2) * hw + (size_t)y * (size_t)w + (size_t)x0;
+    __global float *s1 = s0 + hw;
+    __global const float *i = d + (size_t)g * (size_t)W2 + (size_t)(2 * x0);
+    if (x0 + 8 <= w) {
+        const float16 v = vload16(0, i);
+        vstore8(v.even, 0, s0);
+        vstore8(v.odd, 0, s1);
+        return;
+    }
+    for (int x = 0; x0 + x < w; x++) {
+        s0[x] = i[2 * x];
+        s1[x] = i[2 * x + 1];
+    }
 }
 
 /* CPU-device variants of im2col / col2im_add (same results, same layout):
@@ -202,6 +238,96 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void col2im_rows(
             float t[16];
             vstore16(s, 0, t);
             for (int j = 0; x0 + j < w; j++) drow[x0 + j] += t[j];
+        }
+    }
+}
+
+/* Direct 3x3 valid convolution + bias + optional ReLU for few input channels
+ * (the first layer: cin = 1, where im2col + GEMM has K = 9). 16 output
+ * columns of one row of one output channel per work-item; each input row is
+ * read as 18 floats and shifted. w[w_off + (co*cin + ci)*9 + 3*ky + kx].
+ * Global size: (ceil(wo / 16), ho, cout). */
+__kernel void conv3x3_direct(__global const float *in, const int cin, const int h, const int w,
+                             __global const float *wt, const int w_off, __global const float *bias,
+                             const int bias_off, const int relu, const int cout, __global float *out)
+{
+    const int x0 = (int)get_global_id(0) * 16;
+    const int y = (int)get_global_id(1);
+    const int co = (int)get_global_id(2);
+    const int ho = h - 2, wo = w - 2;
+    if (x0 >= wo || y >= ho || co >= cout) return;
+    float16 acc = (float16)(bias[bias_off + co]);
+    __global const float *wc = wt + w_off + (size_t)co * (size_t)cin * 9;
+    for (int ci = 0; ci < cin; ci++) {
+        for (int ky = 0; ky < 3; ky++) {
+            __global const float *row = in + ((size_t)ci * (size_t)h + (size_t)(y + ky)) * (size_t)w + (size_t)x0;
+            float16 a;
+            float2 b;
+            if (x0 + 18 <= w) {
+                a = vload16(0, row);
+                b = vload2(8, row);
+            } else {
+                float buf[18];
+                for (int x = 0; x < 18; x++) buf[x] = x0 + x < w ? row[x] : 0.0f;
+                a = vload16(0, buf);
+                b = vload2(8, buf);
+            }
+            const float16 s1 = (float16)(a.s1234, a.s5678, a.s9abc, a.sdef, b.s0);
+            const float16 s2 = (float16)(a.s2345, a.s6789, a.sabcd, a.sef, b.s01);
+            const float w0 = wc[ci * 9 + 3 * ky], w1 = wc[ci * 9 + 3 * ky + 1], w2 = wc[ci * 9 + 3 * ky + 2];
+            acc = fma((float16)(w0), a, acc);
+            acc = fma((float16)(w1), s1, acc);
+            acc = fma((float16)(w2), s2, acc);
+        }
+    }
+    if (relu) acc = fmax(acc, 0.0f);
+    __global float *o = out + ((size_t)co * (size_t)ho + (size_t)y) * (size_t)wo + (size_t)x0;
+    if (x0 + 16 <= wo) {
+        vstore16(acc, 0, o);
+    } else {
+        float t[16];
+        vstore16(acc, 0, t);
+        for (int x = 0; x0 + x < wo; x++) o[x] = t[x];
+    }
+}
+
+/* Transposed column matrix for the weight gradient on CPU devices (k = 3):
+ * colT[p][ci*9 + 3*ky + kx] = in[ci][r0 + py + ky][px + kx], p = py*wo + px.
+ * dW = dout . colT is then a GEMM with B not transposed, whose panels are
+ * packed with contiguous 32-wide loads (instead of a transposing scatter).
+ * One work-item per 16 output columns of one output row, all channels: it
+ * fills 16 whole rows of colT (one contiguous block of 16 * cin * 9 floats).
+ * Global size: (ceil(wo / 16), r1 - r0). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void im2colT_rows3(
+    __global const float *in, const int h, const int w, const int r0, const int r1, const int cin,
+    __global float *colT)
+{
+    const int x0 = (int)get_global_id(0) * 16;
+    const int oyl = get_global_id(1);
+    const int wo = w - 2;
+    if (x0 >= wo || oyl >= r1 - r0) return;
+    const size_t kdim = (size_t)cin * 9;
+    __global float *dst = colT + ((size_t)oyl * (size_t)wo + (size_t)x0) * kdim;
+    const int nx = min(16, wo - x0);
+    for (int ci = 0; ci < cin; ci++) {
+        float v[3][18];
+        for (int ky = 0; ky < 3; ky++) {
+            __global const float *row =
+                in + ((size_t)ci * (size_t)h + (size_t)(r0 + oyl + ky)) * (size_t)w + (size_t)x0;
+            if (x0 + 18 <= w) {
+                vstore16(vload16(0, row), 0, v[ky]);
+                vstore2(vload2(8, row), 8, v[ky]);
+            } else {
+                for (int x = 0; x < 18; x++) v[ky][x] = x0 + x < w ? row[x] : 0.0f;
+            }
+        }
+        __global float *d = dst + (size_t)ci * 9;
+        for (int j = 0; j < nx; j++) {
+            /* the 9 values of pixel j: one contiguous run */
+            vstore8((float8)(v[0][j], v[0][j + 1], v[0][j + 2], v[1][j], v[1][j + 1], v[1][j + 2], v[2][j],
+                             v[2][j + 1]),
+                    0, d + (size_t)j * kdim);
+            d[(size_t)j * kdim + 8] = v[2][j + 2];
         }
     }
 }

@@ -199,3 +199,105 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output16(
         }
     }
 }
+
+/* ---- the same transforms on 8 horizontally adjacent tiles per work-item ----
+ * Used when ntx rounded up to 8 is less than rounded up to 16 (fewer padded
+ * tiles in the GEMM, e.g. ntx = 18: 24 instead of 32 columns per tile row).
+ * Tiles are numbered t = (ty - ty0)*ntxp + tx with ntxp = ntx rounded up to
+ * 8: a work-item's 8 tiles are one aligned quarter of a 32-tile panel. */
+
+/* Global size: (ntxp/8, nty, cin). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_input8(
+                           __global const float *in, const int h, const int w, const int cin, const int ty0, const int nty, const int ntxp, __global float *v,
+                           const ulong v_off, const ulong b_stride, const int pad)
+{
+    const int g = get_global_id(0);
+    const int tyl = get_global_id(1);
+    const int c = get_global_id(2);
+    if (g * 8 >= ntxp || tyl >= nty || c >= cin) return;
+    const int y0 = 4 * (ty0 + tyl) - pad, x0 = 32 * g - pad;
+    __global const float *src = in + (size_t)c * h * w;
+    float8 r[6][6];
+    for (int i = 0; i < 6; i++) {
+        const int y = y0 + i;
+        float16 v0, v1;
+        float2 v2;
+        if (y >= 0 && y < h && x0 >= 0 && x0 + 34 <= w) {
+            __global const float *row = src + (size_t)y * w + x0;
+            v0 = vload16(0, row), v1 = vload16(1, row), v2 = vload2(16, row);
+        } else {
+            float buf[34];
+            for (int x = 0; x < 34; x++)
+                buf[x] = (y >= 0 && y < h && x0 + x >= 0 && x0 + x < w) ? src[(size_t)y * w + x0 + x] : 0.0f;
+            v0 = vload16(0, buf), v1 = vload16(1, buf), v2 = vload2(16, buf);
+        }
+        float8 d[6];
+        d[0] = (float8)(v0.s048c, v1.s048c);
+        d[1] = (float8)(v0.s159d, v1.s159d);
+        d[2] = (float8)(v0.s26ae, v1.s26ae);
+        d[3] = (float8)(v0.s37bf, v1.s37bf);
+        d[4] = (float8)(v0.s48c, v1.s048c, v2.s0);
+        d[5] = (float8)(v0.s59d, v1.s159d, v2.s1);
+        WINO_BT(d, r[i]);
+    }
+    const int t0 = tyl * ntxp + 8 * g, q = t0 / 32, j0 = t0 - q * 32;
+    __global float *dst = v + v_off + ((size_t)q * cin + c) * 32 + j0;
+    for (int k = 0; k < 6; k++) {
+        float8 x[6] = {r[0][k], r[1][k], r[2][k], r[3][k], r[4][k], r[5][k]}, y[6];
+        WINO_BT(x, y);
+        for (int i = 0; i < 6; i++) vstore8(y[i], 0, dst + (size_t)(6 * i + k) * b_stride);
+    }
+}
+
+/* Global size: (ntxp/8, nty, cout). Layout and arguments as wino_output16. */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output8(
+                            __global const float *m, const ulong m_off, const ulong ldm, const int ty0,
+                            const int nty, const int ntxp, const int cout, const int ho, const int wo,
+                            __global const float *bias, const int bias_off, const int relu,
+                            __global float *out, const int accumulate)
+{
+    const int g = get_global_id(0);
+    const int tyl = get_global_id(1);
+    const int co = get_global_id(2);
+    if (g * 8 >= ntxp || tyl >= nty || co >= cout) return;
+    const int t0 = tyl * ntxp + 8 * g, q = t0 / 32, j0 = t0 - 32 * q;
+    __global const float *src = m + m_off + (size_t)co * ldm + (size_t)q * (36 * 32) + j0;
+    float8 s[6][4];
+    for (int i = 0; i < 6; i++) {
+        float8 x[6];
+        for (int k = 0; k < 6; k++) x[k] = vload8(0, src + (6 * i + k) * 32);
+        WINO_AT(x, s[i]);
+    }
+    const float8 b = (float8)((accumulate || bias_off < 0) ? 0.0f : bias[bias_off + co]);
+    const int y0 = 4 * (ty0 + tyl), x0 = 32 * g;
+    __global float *dst = out + (size_t)co * ho * wo;
+    float8 yk[4][4];
+    for (int k = 0; k < 4; k++) {
+        float8 x[6] = {s[0][k], s[1][k], s[2][k], s[3][k], s[4][k], s[5][k]};
+        WINO_AT(x, yk[k]);
+    }
+    for (int i = 0; i < 4; i++) {
+        const int y = y0 + i;
+        if (y >= ho) break;
+        float8 a = yk[0][i] + b, bb = yk[1][i] + b, cc = yk[2][i] + b, dd = yk[3][i] + b;
+        if (relu) {
+            a = fmax(a, 0.0f), bb = fmax(bb, 0.0f), cc = fmax(cc, 0.0f), dd = fmax(dd, 0.0f);
+        }
+        const float16 o0 = (float16)(IL4(a, bb, cc, dd, 0), IL4(a, bb, cc, dd, 1), IL4(a, bb, cc, dd, 2),
+                                     IL4(a, bb, cc, dd, 3));
+        const float16 o1 = (float16)(IL4(a, bb, cc, dd, 4), IL4(a, bb, cc, dd, 5), IL4(a, bb, cc, dd, 6),
+                                     IL4(a, bb, cc, dd, 7));
+        __global float *row = dst + (size_t)y * wo + x0;
+        if (x0 + 32 <= wo) {
+            if (accumulate) {
+                vstore16(o0 + vload16(0, row), 0, row), vstore16(o1 + vload16(1, row), 1, row);
+            } else {
+                vstore16(o0, 0, row), vstore16(o1, 1, row);
+            }
+        } else {
+            float buf[32];
+            vstore16(o0, 0, buf), vstore16(o1, 1, buf);
+            for (int x = 0; x < 32 && x0 + x < wo; x++) row[x] = accumulate ? row[x] + buf[x] : buf[x];
+        }
+    }
+}

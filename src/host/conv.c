@@ -14,7 +14,13 @@
  *   forward:  out[:, r0*wo .. r1*wo) = W[cout][cin*k*k] . col
  *   backward: dW (+)= dout_chunk . col^T; dcol = W^T . dout_chunk (in the
  *             workspace, overwriting col); din += col2im(dcol).
- * k = 1 needs no workspace: out = W[cout][cin] . in[cin][h*w]. */
+ * k = 1 needs no workspace: out = W[cout][cin] . in[cin][h*w].
+ *
+ * CPU devices also use: a direct kernel for the forward pass of 3x3 layers
+ * with cin <= 4 (the first layer), and for dW the transposed column matrix
+ * colT[pixel][cin*9] (dW = dout . colT, B not transposed), see
+ * im2colT_rows3. Winograd transforms take 16 tiles per work-item, or 8 where
+ * that pads fewer tiles on layers with many channels. */
 #include "conv_internal.h"
 #include "gemm.h"
 
@@ -196,6 +202,18 @@ static unet_status run_im2col(unet_context *ctx, const conv_shape *s, cl_mem in,
     return unet_enqueue(ctx, kr, "im2col", 2, gws, NULL);
 }
 
+static unet_status run_im2colT(unet_context *ctx, const conv_shape *s, cl_mem in, int r0, int r1, cl_mem ws)
+{
+    cl_kernel kr;
+    UNET_TRY(unet_kernel_get(ctx, "conv", "im2colT_rows3", &kr));
+    cl_int h = s->h, w = s->w, a = r0, b = r1, cin = s->cin;
+    UNET_CL_TRY(unet_args(kr, sizeof(cl_mem), &in, sizeof h, &h, sizeof w, &w, sizeof a, &a, sizeof b, &b,
+                          sizeof cin, &cin, sizeof(cl_mem), &ws, (size_t)0),
+                "setting arguments of kernel im2colT_rows3");
+    size_t gws[2] = {((size_t)s->wo + 15) / 16, (size_t)(r1 - r0)}, l[2] = {1, 1};
+    return unet_enqueue(ctx, kr, "im2colT_rows3", 2, gws, l);
+}
+
 static unet_status run_col2im(unet_context *ctx, const conv_shape *s, cl_mem ws, int r0, int r1, cl_mem din)
 {
     cl_kernel kr;
@@ -256,15 +274,26 @@ static unet_status im2col_backward(unet_context *ctx, const conv_shape *s, cl_me
     size_t kdim = (size_t)s->cin * (size_t)(s->k * s->k);
     if (din && !din_accumulate)
         UNET_TRY(unet_buffer_fill(ctx, din, 0, (size_t)s->cin * (size_t)s->h * (size_t)s->w, 0.0f));
+    /* CPU devices: the transposed column matrix (same GEMM products, same
+     * summation order; B packed without a transposing scatter).
+     * UNETCL_IM2COL_NOT set: the plain column matrix (benchmarks). */
+    const int colT = ctx->info.type == UNET_DEVICE_CPU && s->k == 3 && !getenv("UNETCL_IM2COL_NOT");
     for (int r0 = 0; r0 < s->ho; r0 += rows) {
         int r1 = r0 + rows < s->ho ? r0 + rows : s->ho;
         size_t n = (size_t)(r1 - r0) * (size_t)s->wo;
         size_t doff = (size_t)r0 * (size_t)s->wo;
-        UNET_TRY(run_im2col(ctx, s, in, r0, r1, ws));
-        /* dW[cout][kdim] (+)= dout[:, chunk] . col^T */
         float beta = (r0 == 0 && !param_accumulate) ? 0.0f : 1.0f;
-        UNET_TRY(unet_gemm(ctx, 0, 1, (size_t)s->cout, kdim, n, 1.0f, dout, doff, ohw, ws, 0, n, beta,
-                           dweight.mem, dweight.off, kdim));
+        if (colT) {
+            /* dW[cout][kdim] (+)= dout[:, chunk] . colT[n][kdim] */
+            UNET_TRY(run_im2colT(ctx, s, in, r0, r1, ws));
+            UNET_TRY(unet_gemm(ctx, 0, 0, (size_t)s->cout, kdim, n, 1.0f, dout, doff, ohw, ws, 0, kdim, beta,
+                               dweight.mem, dweight.off, kdim));
+        } else {
+            /* dW[cout][kdim] (+)= dout[:, chunk] . col^T */
+            UNET_TRY(run_im2col(ctx, s, in, r0, r1, ws));
+            UNET_TRY(unet_gemm(ctx, 0, 1, (size_t)s->cout, kdim, n, 1.0f, dout, doff, ohw, ws, 0, n, beta,
+                               dweight.mem, dweight.off, kdim));
+        }
         if (din) {
             /* dcol[kdim][n] = W^T . dout[:, chunk], then scatter-free col2im */
             UNET_TRY(unet_gemm(ctx, 1, 0, kdim, n, (size_t)s->cout, 1.0f, weight.mem, weight.off, kdim, dout,
@@ -284,7 +313,8 @@ static unet_status im2col_backward(unet_context *ctx, const conv_shape *s, cl_me
 #define WINO_ALIGN(x) (((x) + 15) / 16 * 16)
 
 typedef struct wino_plan {
-    int mr, ntx, nty, ntxp; /* ntxp: ntx rounded up to 16 (tile numbering) */
+    int mr, ntx, nty, ntxp; /* ntxp: ntx rounded up to tw (tile numbering) */
+    int tw;                 /* tiles per transform work-item: 16, or 8 when that pads fewer tiles */
     size_t mpad, a_stride, u_floats;
 } wino_plan;
 
@@ -296,7 +326,17 @@ static void wino_plan_make(const conv_shape *s, wino_plan *p)
     p->u_floats = WINO_ALIGN(36 * p->a_stride);
     p->ntx = (s->wo + 3) / 4;
     p->nty = (s->ho + 3) / 4;
-    p->ntxp = (p->ntx + 15) / 16 * 16;
+    /* 8-tile transforms cost more per tile (measured with bench_conv on PoCL,
+     * forced 16 vs 8, same session: 64->64 518x518 79-85 vs 112-123 ms,
+     * 128->128 346x346 102-112 vs 131-143 ms) but pad fewer tiles, which pays
+     * where the GEMM dominates: 256->512 82x82 72 vs 65-67 ms, 1024->512
+     * 72x72 252-264 vs 227-232 ms, 512->512 70x70 120 vs 102-120 ms. */
+    p->tw = 16;
+    if ((p->ntx + 7) / 8 * 8 < (p->ntx + 15) / 16 * 16 && (size_t)s->cin * (size_t)s->cout >= 65536) p->tw = 8;
+    /* UNETCL_WINO_TW=8|16 forces one (tests, benchmarks) */
+    const char *e = getenv("UNETCL_WINO_TW");
+    if (e && (!strcmp(e, "8") || !strcmp(e, "16"))) p->tw = atoi(e);
+    p->ntxp = (p->ntx + p->tw - 1) / p->tw * p->tw;
 }
 
 static size_t wino_chunk_floats(const conv_shape *s, const wino_plan *p, size_t rows)
@@ -350,8 +390,9 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
 
     cl_kernel kw, ki, ko;
     UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_weights", &kw));
-    UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_input16", &ki));
-    UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_output16", &ko));
+    const char *kin = p.tw == 8 ? "wino_input8" : "wino_input16", *kout = p.tw == 8 ? "wino_output8" : "wino_output16";
+    UNET_TRY(unet_kernel_get(ctx, "winograd", kin, &ki));
+    UNET_TRY(unet_kernel_get(ctx, "winograd", kout, &ko));
     {
         const cl_int woff = (cl_int)weight.off, cin = s->cin, cout = s->cout, mr = p.mr,
                      mpad = (cl_int)(p.mpad / (size_t)p.mr), iflip = flip ? 1 : 0; /* row panels */
@@ -376,10 +417,10 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
             UNET_CL_TRY(unet_args(ki, sizeof(cl_mem), &in, sizeof h, &h, sizeof w, &w, sizeof cin, &cin,
                                   sizeof ity0, &ity0, sizeof inty, &inty, sizeof intxp, &intxp, sizeof(cl_mem),
                                   &ws, sizeof vo, &vo, sizeof bs, &bs, sizeof ipad, &ipad, (size_t)0),
-                        "setting arguments of kernel wino_input16");
-            const size_t g[3] = {(size_t)p.ntxp / 16, (size_t)nty, (size_t)s->cin};
+                        "setting arguments of the Winograd input transform");
+            const size_t g[3] = {(size_t)(p.ntxp / p.tw), (size_t)nty, (size_t)s->cin};
             const size_t l[3] = {1, 1, 1};
-            UNET_TRY(unet_enqueue(ctx, ki, "wino_input16", 3, g, l));
+            UNET_TRY(unet_enqueue(ctx, ki, kin, 3, g, l));
         }
         UNET_TRY(unet_gemm_cpu_packed_batched(ctx, p.mr, (size_t)s->cout, t, (size_t)s->cin, 36, ws, 0,
                                               p.a_stride, ws, v_off, b_stride, ws, m_off, 32, ldm, 36 * 32));
@@ -392,10 +433,10 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
                                   sizeof inty, &inty, sizeof intx, &intx, sizeof cout, &cout, sizeof ho, &ho,
                                   sizeof wo, &wo, sizeof(cl_mem), &bmem, sizeof boff, &boff, sizeof r, &r,
                                   sizeof(cl_mem), &out, sizeof acc, &acc, (size_t)0),
-                        "setting arguments of kernel wino_output16");
-            const size_t g[3] = {(size_t)p.ntxp / 16, (size_t)nty, (size_t)s->cout};
+                        "setting arguments of the Winograd output transform");
+            const size_t g[3] = {(size_t)(p.ntxp / p.tw), (size_t)nty, (size_t)s->cout};
             const size_t l[3] = {1, 1, 1};
-            UNET_TRY(unet_enqueue(ctx, ko, "wino_output16", 3, g, l));
+            UNET_TRY(unet_enqueue(ctx, ko, kout, 3, g, l));
         }
     }
     return UNET_OK;
@@ -522,6 +563,27 @@ size_t unet_conv_workspace_floats(int cin, int h, int w, int k, size_t max_bytes
     return im2col_workspace(&s, max_bytes);
 }
 
+/* Direct 3x3 forward for few input channels on CPU devices (the first
+ * layer, cin = 1: im2col + GEMM there has K = 9 and writes a 9x larger column
+ * matrix; measured 28 ms with im2col at 1 -> 64 channels 700x700). Used by
+ * default (not through an algorithm id); UNETCL_CONV_ALGO set turns it off. */
+#define DIRECT_MAX_CIN 4
+
+static unet_status direct_forward(unet_context *ctx, const conv_shape *s, cl_mem in, unet_slice weight,
+                                  unet_slice bias, int relu, cl_mem out)
+{
+    cl_kernel k;
+    UNET_TRY(unet_kernel_get(ctx, "conv", "conv3x3_direct", &k));
+    const cl_int cin = s->cin, h = s->h, w = s->w, woff = (cl_int)weight.off, boff = (cl_int)bias.off,
+                 r = relu ? 1 : 0, cout = s->cout;
+    UNET_CL_TRY(unet_args(k, sizeof(cl_mem), &in, sizeof cin, &cin, sizeof h, &h, sizeof w, &w, sizeof(cl_mem),
+                          &weight.mem, sizeof woff, &woff, sizeof(cl_mem), &bias.mem, sizeof boff, &boff, sizeof r,
+                          &r, sizeof cout, &cout, sizeof(cl_mem), &out, (size_t)0),
+                "setting arguments of kernel conv3x3_direct");
+    const size_t g[3] = {((size_t)s->wo + 15) / 16, (size_t)s->ho, (size_t)s->cout};
+    return unet_enqueue(ctx, k, "conv3x3_direct", 3, g, NULL);
+}
+
 static unet_status conv_forward_impl(unet_context *ctx, const conv_algo *a, const unet_tensor *in,
                                      unet_slice weight, unet_slice bias, int k, int relu, unet_tensor *out,
                                      cl_mem ws, size_t ws_floats)
@@ -534,6 +596,10 @@ static unet_status conv_forward_impl(unet_context *ctx, const conv_algo *a, cons
     UNET_TRY(unet_conv_check_slice("conv", weight, (size_t)s.cout * (size_t)s.cin * (size_t)(k * k), "weight"));
     UNET_TRY(unet_conv_check_slice("conv", bias, (size_t)s.cout, "bias"));
     if (k != 1) UNET_TRY(unet_conv_check_ws("conv", ws, ws_floats, 0));
+    if (!a && k == 3 && s.cin <= DIRECT_MAX_CIN && ctx->info.type == UNET_DEVICE_CPU) {
+        const char *e = getenv("UNETCL_CONV_ALGO");
+        if (!(e && *e)) return direct_forward(ctx, &s, in->mem, weight, bias, relu, out->mem);
+    }
     if (!a) a = select_algo(ctx, &s, ws_floats);
     return a->forward(ctx, &s, in->mem, weight, bias, relu, out->mem, ws, ws_floats);
 }

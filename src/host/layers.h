@@ -72,7 +72,8 @@ unet_status unet_upconv_backward(unet_context *ctx, const unet_tensor *in, const
 /* ---- 2x2 stride-2 max-pooling ------------------------------------------ */
 
 /* out[c][h/2][w/2] (h, w even); argmax: device buffer of c*(h/2)*(w/2)
- * bytes (uchar 0..3: position in the window, first maximum wins). */
+ * bytes (uchar 0..3: position in the window, first maximum wins), or NULL
+ * when no backward pass follows (inference). */
 unet_status unet_maxpool_forward(unet_context *ctx, const unet_tensor *in, unet_tensor *out,
                                  cl_mem argmax);
 unet_status unet_maxpool_backward(unet_context *ctx, const unet_tensor *dout, cl_mem argmax,
@@ -81,11 +82,13 @@ unet_status unet_maxpool_backward(unet_context *ctx, const unet_tensor *dout, cl
 /* ---- centre crop + channel concatenation -------------------------------- */
 
 /* out[cs+cu][hu][wu] = concat(crop(skip to hu x wu, centred), up). The crop
- * offset is ((hs-hu)/2, (ws-wu)/2). */
+ * offset is ((hs-hu)/2, (ws-wu)/2). When up is a view of out's second half
+ * (unet_tensor_view at float offset cs*hu*wu), only the skip half is copied. */
 unet_status unet_crop_concat_forward(unet_context *ctx, const unet_tensor *skip,
                                      const unet_tensor *up, unet_tensor *out);
 /* dskip gets the gradient of the cropped part (zero outside the crop when
- * !skip_accumulate); dup the rest. Either may be NULL. */
+ * !skip_accumulate); dup the rest. Either may be NULL. When dup is a view of
+ * dout's second half, it already holds its gradient (up_accumulate must be 0). */
 unet_status unet_crop_concat_backward(unet_context *ctx, const unet_tensor *dout,
                                       unet_tensor *dskip, int skip_accumulate, unet_tensor *dup,
                                       int up_accumulate);

@@ -66,14 +66,15 @@ unet_status unet_maxpool_forward(unet_context *ctx, const unet_tensor *in, unet_
                            fn, in->h, in->w);
     UNET_TRY(check_tensor(fn, "output", out));
     UNET_TRY(check_shape(fn, "output", out, in->c, in->h / 2, in->w / 2));
-    UNET_TRY(check_mem(fn, "argmax buffer", argmax, unet_tensor_count(out)));
+    if (argmax) UNET_TRY(check_mem(fn, "argmax buffer", argmax, unet_tensor_count(out)));
     cl_kernel k;
     UNET_TRY(unet_kernel_get(ctx, "pool", "pool_max_fwd", &k));
-    cl_int c = in->c, h = in->h, w = in->w;
-    UNET_CL_TRY(unet_args(k, ARG(in->mem), ARG(out->mem), ARG(argmax), ARG(c), ARG(h), ARG(w), (size_t)0),
+    cl_int c = in->c, h = in->h, w = in->w, want = argmax ? 1 : 0;
+    cl_mem am = argmax ? argmax : out->mem; /* not written when want = 0 */
+    UNET_CL_TRY(unet_args(k, ARG(in->mem), ARG(out->mem), ARG(am), ARG(c), ARG(h), ARG(w), ARG(want), (size_t)0),
                 "setting pool_max_fwd arguments");
-    size_t gws = unet_tensor_count(out);
-    return unet_enqueue(ctx, k, "pool_max_fwd", 1, &gws, NULL);
+    size_t gws[2] = {((size_t)out->w + 7) / 8, (size_t)out->c * (size_t)out->h};
+    return unet_enqueue(ctx, k, "pool_max_fwd", 2, gws, NULL);
 }
 
 unet_status unet_maxpool_backward(unet_context *ctx, const unet_tensor *dout, cl_mem argmax,
@@ -93,11 +94,24 @@ unet_status unet_maxpool_backward(unet_context *ctx, const unet_tensor *dout, cl
     UNET_CL_TRY(unet_args(k, ARG(dout->mem), ARG(argmax), ARG(din->mem), ARG(c), ARG(h), ARG(w), ARG(acc),
                           (size_t)0),
                 "setting pool_max_bwd arguments");
-    size_t gws = unet_tensor_count(din);
-    return unet_enqueue(ctx, k, "pool_max_bwd", 1, &gws, NULL);
+    size_t gws[2] = {((size_t)dout->w + 7) / 8, (size_t)din->c * (size_t)din->h};
+    return unet_enqueue(ctx, k, "pool_max_bwd", 2, gws, NULL);
 }
 
 /* ---- crop + concat ------------------------------------------------------------ */
+
+/* 1 when sub is a sub-buffer of parent starting off bytes into it (the
+ * up-convolution output placed in the concatenation buffer, see
+ * unet_tensor_view). */
+static int is_view_of(cl_mem sub, cl_mem parent, size_t off)
+{
+    cl_mem assoc = NULL;
+    size_t o = 0;
+    if (clGetMemObjectInfo(sub, CL_MEM_ASSOCIATED_MEMOBJECT, sizeof assoc, &assoc, NULL) != CL_SUCCESS) return 0;
+    if (assoc != parent) return 0;
+    if (clGetMemObjectInfo(sub, CL_MEM_OFFSET, sizeof o, &o, NULL) != CL_SUCCESS) return 0;
+    return o == off;
+}
 
 static unet_status crop_offsets(const char *fn, int hs, int ws, int hu, int wu, cl_int *oy, cl_int *ox)
 {
@@ -122,13 +136,16 @@ unet_status unet_crop_concat_forward(unet_context *ctx, const unet_tensor *skip,
     UNET_TRY(crop_offsets(fn, skip->h, skip->w, up->h, up->w, &oy, &ox));
     UNET_TRY(check_shape(fn, "output", out, skip->c + up->c, up->h, up->w));
     cl_kernel k;
-    UNET_TRY(unet_kernel_get(ctx, "concat", "concat_fwd", &k));
-    cl_int cs = skip->c, hs = skip->h, ws = skip->w, cu = up->c, hu = up->h, wu = up->w;
-    UNET_CL_TRY(unet_args(k, ARG(skip->mem), ARG(up->mem), ARG(out->mem), ARG(cs), ARG(hs), ARG(ws), ARG(cu),
-                          ARG(hu), ARG(wu), ARG(oy), ARG(ox), (size_t)0),
-                "setting concat_fwd arguments");
-    size_t gws = unet_tensor_count(out);
-    return unet_enqueue(ctx, k, "concat_fwd", 1, &gws, NULL);
+    UNET_TRY(unet_kernel_get(ctx, "concat", "concat_crop_fwd", &k));
+    cl_int cs = skip->c, hs = skip->h, ws = skip->w, hu = up->h, wu = up->w;
+    UNET_CL_TRY(unet_args(k, ARG(skip->mem), ARG(out->mem), ARG(cs), ARG(hs), ARG(ws), ARG(hu), ARG(wu), ARG(oy),
+                          ARG(ox), (size_t)0),
+                "setting concat_crop_fwd arguments");
+    size_t gws[2] = {((size_t)wu + 15) / 16, (size_t)cs * (size_t)hu};
+    UNET_TRY(unet_enqueue(ctx, k, "concat_crop_fwd", 2, gws, NULL));
+    size_t plane = (size_t)hu * (size_t)wu;
+    if (is_view_of(up->mem, out->mem, (size_t)cs * plane * sizeof(float))) return UNET_OK; /* already in place */
+    return unet_buffer_copy(ctx, up->mem, 0, out->mem, (size_t)cs * plane, unet_tensor_count(up));
 }
 
 unet_status unet_crop_concat_backward(unet_context *ctx, const unet_tensor *dout, unet_tensor *dskip,
@@ -156,18 +173,26 @@ unet_status unet_crop_concat_backward(unet_context *ctx, const unet_tensor *dout
         UNET_CL_TRY(unet_args(k, ARG(dout->mem), ARG(dskip->mem), ARG(cs), ARG(hs), ARG(ws), ARG(hu), ARG(wu),
                               ARG(oy), ARG(ox), ARG(acc), (size_t)0),
                     "setting concat_bwd_skip arguments");
-        size_t gws = unet_tensor_count(dskip);
-        UNET_TRY(unet_enqueue(ctx, k, "concat_bwd_skip", 1, &gws, NULL));
+        size_t gws[2] = {((size_t)ws + 15) / 16, (size_t)cs * (size_t)hs};
+        UNET_TRY(unet_enqueue(ctx, k, "concat_bwd_skip", 2, gws, NULL));
     }
     if (dup) {
+        size_t plane = (size_t)hu * (size_t)wu, off = (size_t)cs * plane;
+        if (is_view_of(dup->mem, dout->mem, off * sizeof(float))) {
+            if (up_accumulate)
+                return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
+                                   "%s: the up gradient is a view of the output gradient's second half, so it "
+                                   "cannot be accumulated into: pass up_accumulate = 0",
+                                   fn);
+            return UNET_OK; /* the gradient is already in place */
+        }
+        if (!up_accumulate) return unet_buffer_copy(ctx, dout->mem, off, dup->mem, 0, unet_tensor_count(dup));
         cl_kernel k;
-        UNET_TRY(unet_kernel_get(ctx, "concat", "concat_bwd_up", &k));
-        cl_int acc = up_accumulate ? 1 : 0;
-        UNET_CL_TRY(unet_args(k, ARG(dout->mem), ARG(dup->mem), ARG(cs), ARG(cu), ARG(hu), ARG(wu), ARG(acc),
-                              (size_t)0),
-                    "setting concat_bwd_up arguments");
+        UNET_TRY(unet_kernel_get(ctx, "concat", "concat_bwd_up_acc", &k));
+        UNET_CL_TRY(unet_args(k, ARG(dout->mem), ARG(dup->mem), ARG(cs), ARG(cu), ARG(hu), ARG(wu), (size_t)0),
+                    "setting concat_bwd_up_acc arguments");
         size_t gws = unet_tensor_count(dup);
-        UNET_TRY(unet_enqueue(ctx, k, "concat_bwd_up", 1, &gws, NULL));
+        UNET_TRY(unet_enqueue(ctx, k, "concat_bwd_up_acc", 1, &gws, NULL));
     }
     return UNET_OK;
 }

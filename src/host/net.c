@@ -332,6 +332,17 @@ static void acc_conv(plan_acc *a, int cin, int h, int w, int cout, int k)
     a->flops += 2.0 * cout * cin * k * k * (double)(h - k + 1) * (w - k + 1);
 }
 
+/* 1 when the up-convolution output can be a sub-buffer of the concatenation
+ * at that byte offset (see net_alloc). */
+static int view_ok(const unet_context *ctx, size_t off)
+{
+    cl_uint bits = 0;
+    if (clGetDeviceInfo(ctx->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof bits, &bits, NULL) != CL_SUCCESS ||
+        bits < 8)
+        return 0;
+    return off % (bits / 8) == 0;
+}
+
 /* Workspace buffers are capped so that im2col is chunked rather than huge. */
 static size_t workspace_cap(const unet_context *ctx)
 {
@@ -369,7 +380,7 @@ static unet_status plan_core(const unet_model *m, int in_h, int in_w, int traini
         if (l < c->depth - 1) {
             snprintf(n, sizeof n, "enc%d.pool", l + 1);
             acc_t(&a, training, n, o, s.ph[l], s.pw[l]);
-            acc_buf(&a, (uint64_t)o * s.ph[l] * s.pw[l], "argmax", 0);
+            if (training) acc_buf(&a, (uint64_t)o * s.ph[l] * s.pw[l], "argmax", 0);
             h = s.ph[l];
             w = s.pw[l];
         }
@@ -379,7 +390,7 @@ static unet_status plan_core(const unet_model *m, int in_h, int in_w, int traini
     for (int l = c->depth - 2; l >= 0; l--) {
         int o = m->channels[l];
         snprintf(n, sizeof n, "dec%d.up", l + 1);
-        acc_t(&a, training, n, o, s.uh[l], s.uw[l]);
+        if (!view_ok(ctx, (size_t)o * s.uh[l] * s.uw[l] * 4)) acc_t(&a, training, n, o, s.uh[l], s.uw[l]);
         size_t uws = unet_upconv_workspace_floats(o, ih, iw);
         if (a.ws != (size_t)-1 && uws > a.ws) a.ws = uws;
         a.flops += 2.0 * cin * o * 4 * (double)ih * iw;
@@ -518,15 +529,27 @@ static unet_status net_alloc(unet_net *n)
         if (l < c->depth - 1) {
             snprintf(nm, sizeof nm, "enc%d.pool output", l + 1);
             UNET_TRY(alloc_pair(ctx, &n->pool[l], &n->dpool[l], tr, o, s.ph[l], s.pw[l], nm));
-            UNET_TRY(unet_buffer_alloc(ctx, &n->argmax[l], (size_t)o * s.ph[l] * s.pw[l], "pooling argmax"));
+            if (tr) /* inference pools without the argmax */
+                UNET_TRY(unet_buffer_alloc(ctx, &n->argmax[l], (size_t)o * s.ph[l] * s.pw[l], "pooling argmax"));
         }
     }
     for (int l = c->depth - 2; l >= 0; l--) {
         int o = m->channels[l];
-        snprintf(nm, sizeof nm, "dec%d.up output", l + 1);
-        UNET_TRY(alloc_pair(ctx, &n->up[l], &n->dup[l], tr, o, s.uh[l], s.uw[l], nm));
         snprintf(nm, sizeof nm, "dec%d.concat output", l + 1);
         UNET_TRY(alloc_pair(ctx, &n->cat[l], &n->dcat[l], tr, 2 * o, s.uh[l], s.uw[l], nm));
+        /* the up-convolution writes straight into the second half of the
+         * concatenation (and its gradient is read from there) when the device
+         * can place a sub-buffer at that offset */
+        snprintf(nm, sizeof nm, "dec%d.up output", l + 1);
+        size_t half = (size_t)o * s.uh[l] * s.uw[l];
+        UNET_TRY(unet_tensor_view(ctx, n->cat[l].mem, half, &n->up[l], o, s.uh[l], s.uw[l], nm));
+        if (tr && n->up[l].mem)
+            UNET_TRY(unet_tensor_view(ctx, n->dcat[l].mem, half, &n->dup[l], o, s.uh[l], s.uw[l], nm));
+        if (!n->up[l].mem || (tr && !n->dup[l].mem)) {
+            unet_tensor_free(&n->up[l]);
+            unet_tensor_free(&n->dup[l]);
+            UNET_TRY(alloc_pair(ctx, &n->up[l], &n->dup[l], tr, o, s.uh[l], s.uw[l], nm));
+        }
         for (int j = 0; j < 2; j++) {
             snprintf(nm, sizeof nm, "dec%d.conv%d output", l + 1, j + 1);
             UNET_TRY(alloc_pair(ctx, &n->dec[l][j], &n->ddec[l][j], tr, o, s.dh[l][j], s.dw[l][j], nm));

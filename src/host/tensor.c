@@ -46,6 +46,40 @@ unet_status unet_tensor_alloc(unet_context *ctx, unet_tensor *t, int c, int h, i
     return unet_buffer_alloc(ctx, &t->mem, unet_tensor_bytes(t), what);
 }
 
+unet_status unet_tensor_view(unet_context *ctx, cl_mem parent, size_t off, unet_tensor *t, int c, int h, int w,
+                             const char *what)
+{
+    t->mem = NULL;
+    t->c = c;
+    t->h = h;
+    t->w = w;
+    if (c <= 0 || h <= 0 || w <= 0)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "tensor %s has an empty shape %dx%dx%d",
+                           what ? what : "", c, h, w);
+    size_t psize = 0;
+    UNET_CL_TRY(clGetMemObjectInfo(parent, CL_MEM_SIZE, sizeof psize, &psize, NULL), "querying a buffer size");
+    cl_buffer_region reg = {off * sizeof(float), unet_tensor_bytes(t)};
+    if (reg.origin > psize || reg.size > psize - reg.origin)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "tensor %s: view of %zu bytes at byte %zu lies outside its "
+                           "buffer of %zu bytes", what ? what : "", reg.size, reg.origin, psize);
+    cl_uint align_bits = 0;
+    if (clGetDeviceInfo(ctx->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits, NULL) !=
+            CL_SUCCESS ||
+        align_bits < 8)
+        return UNET_OK;
+    if (reg.origin % (align_bits / 8)) return UNET_OK; /* caller falls back to its own buffer */
+    cl_int err;
+    cl_mem m = clCreateSubBuffer(parent, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &reg, &err);
+    if (err == CL_MISALIGNED_SUB_BUFFER_OFFSET) return UNET_OK;
+    if (err != CL_SUCCESS) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "creating a sub-buffer for %s", what ? what : "a tensor");
+        return unet_cl_fail(err, __FILE__, __LINE__, msg);
+    }
+    t->mem = m;
+    return UNET_OK;
+}
+
 void unet_tensor_free(unet_tensor *t)
 {
     if (t && t->mem) {

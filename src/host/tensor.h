@@ -21,6 +21,13 @@ static inline size_t unet_tensor_bytes(const unet_tensor *t) { return unet_tenso
 unet_status unet_tensor_alloc(unet_context *ctx, unet_tensor *t, int c, int h, int w, const char *what);
 void unet_tensor_free(unet_tensor *t);
 
+/* Makes t (c x h x w) a view of parent's floats from float offset off on
+ * (an OpenCL sub-buffer). When the device cannot place a sub-buffer at that
+ * offset (CL_DEVICE_MEM_BASE_ADDR_ALIGN), t->mem stays NULL and UNET_OK is
+ * returned: the caller allocates a buffer of its own instead. */
+unet_status unet_tensor_view(unet_context *ctx, cl_mem parent, size_t off, unet_tensor *t, int c, int h, int w,
+                             const char *what);
+
 /* Allocates a raw device buffer of n bytes with a checked error message. */
 unet_status unet_buffer_alloc(unet_context *ctx, cl_mem *mem, size_t bytes, const char *what);
 

@@ -57,7 +57,7 @@ unet_status unet_upconv_forward(unet_context *ctx, const unet_tensor *in, unet_s
     UNET_CL_TRY(unet_args(k, sizeof(cl_mem), &ws, sizeof ih, &ih, sizeof iw, &iw, sizeof ic, &ic, sizeof(cl_mem),
                           &bias.mem, sizeof boff, &boff, sizeof r, &r, sizeof(cl_mem), &out->mem, (size_t)0),
                 "setting arguments of kernel pixel_shuffle_bias");
-    size_t gws[2] = {2 * (size_t)w, 2 * (size_t)h * (size_t)cout};
+    size_t gws[2] = {((size_t)w + 7) / 8, 2 * (size_t)h * (size_t)cout};
     return unet_enqueue(ctx, k, "pixel_shuffle_bias", 2, gws, NULL);
 }
 
@@ -90,7 +90,7 @@ unet_status unet_upconv_backward(unet_context *ctx, const unet_tensor *in, const
     UNET_CL_TRY(unet_args(k, sizeof(cl_mem), &dout->mem, sizeof ih, &ih, sizeof iw, &iw, sizeof ic, &ic,
                           sizeof(cl_mem), &ws, (size_t)0),
                 "setting arguments of kernel pixel_unshuffle");
-    size_t gws[2] = {2 * (size_t)w, 2 * (size_t)h * (size_t)cout};
+    size_t gws[2] = {((size_t)w + 7) / 8, 2 * (size_t)h * (size_t)cout};
     UNET_TRY(unet_enqueue(ctx, k, "pixel_unshuffle", 2, gws, NULL));
 
     /* din[cin][hw] (+)= W[cin][cout*4] . ws[cout*4][hw] */
