@@ -3,9 +3,9 @@
 # Usage: install-deps.sh [--test]   (--test adds cmocka and PyTorch for the reference tests)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config ocl-icd-opencl-dev opencl-headers libclblast-dev
-      pocl-opencl-icd clinfo libpng-dev libtiff-dev libinih-dev libcjson-dev)
+      pocl-opencl-icd clinfo libpng-dev libtiff-dev libcjson-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  pkgs+=(libcmocka-dev python3 python3-numpy python3-torch python3-skimage)
+  pkgs+=(libcmocka-dev python3 python3-numpy python3-torch python3-skimage python3-pil)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
