@@ -266,6 +266,70 @@ static void test_deterministic(void **state)
     tiny_free(&b);
 }
 
+/* Inference plans cache the Winograd-transformed weights (CPU devices); after
+ * an SGD step and after set_params the cached weights must be refreshed: the
+ * inference plan's logits must match a training plan's (no cache, im2col
+ * there for these sizes) with the current weights. */
+static void test_weight_cache_invalidation(void **state)
+{
+    (void)state;
+    unet_model_config c = {.in_channels = 1, .classes = 2, .depth = 2, .base_channels = 8, .upconv_relu = 1};
+    unet_model *m;
+    TU_OK(unet_model_create(tu_ctx(), &c, 11, &m));
+    int tile = unet_tile_valid_below(&c, 72);
+    assert_true(tile > 0);
+    unet_net *ni, *nt;
+    TU_OK(unet_net_create(m, tile, tile, 0, &ni));
+    TU_OK(unet_net_create(m, tile, tile, 1, &nt));
+    const unet_plan_info *pi = unet_net_info(ni);
+    size_t nin = (size_t)tile * tile, nout = (size_t)2 * pi->out_h * pi->out_w;
+    float *x = malloc(nin * 4), *a = malloc(nout * 4), *b = malloc(nout * 4), *prev = malloc(nout * 4);
+    int32_t *lab = malloc(nout / 2 * 4);
+    float *p = malloc(m->nparams * 4);
+    assert_non_null(x);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(prev);
+    assert_non_null(lab);
+    assert_non_null(p);
+    tu_rng r;
+    tu_seed(&r, 5);
+    tu_fill_uniform(&r, x, nin, -1, 1);
+    for (size_t i = 0; i < nout / 2; i++) lab[i] = (int32_t)(tu_uniform(&r) * 2);
+    for (int round = 0; round < 3; round++) {
+        if (round == 1) { /* SGD step with a large rate: weights change clearly */
+            unet_step_result sr;
+            TU_OK(unet_net_loss_backward(nt, x, lab, NULL, 1, &sr));
+            TU_OK(unet_model_sgd(m, 0.1f, 0.0f, 0.0f));
+        } else if (round == 2) {
+            TU_OK(unet_model_get_params(m, p));
+            for (size_t i = 0; i < m->nparams; i++) p[i] *= -1.0f;
+            TU_OK(unet_model_set_params(m, p));
+        }
+        TU_OK(unet_net_forward(ni, x, 0, 0, NULL, a));
+        TU_OK(unet_net_forward(nt, x, 0, 0, NULL, b));
+        double scale = 0;
+        for (size_t i = 0; i < nout; i++) scale = fmax(scale, fabs(b[i]));
+        /* Winograd (fp32) vs im2col: 1e-3 of the largest logit */
+        tu_assert_close_f("cached-weight logits", a, b, nout, 1e-3 * scale + 1e-6, 1e-3);
+        if (round > 0) { /* the weights did change the output */
+            double d = 0;
+            for (size_t i = 0; i < nout; i++) d = fmax(d, fabs(a[i] - prev[i]));
+            assert_true(d > 1e-2 * scale);
+        }
+        memcpy(prev, a, nout * 4);
+    }
+    free(x);
+    free(a);
+    free(b);
+    free(prev);
+    free(lab);
+    free(p);
+    unet_net_destroy(ni);
+    unet_net_destroy(nt);
+    unet_model_destroy(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_gradient_check),
         cmocka_unit_test(test_gradient_check_dropout),
         cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_weight_cache_invalidation),
     };
     return TU_RUN("network", tests);
 }

@@ -152,7 +152,7 @@ typedef struct conv_algo {
 
 static unet_status conv_forward_impl(unet_context *ctx, const struct conv_algo *a, const unet_tensor *in,
                                      unet_slice weight, unet_slice bias, int k, int relu, unet_tensor *out,
-                                     cl_mem ws, size_t ws_floats);
+                                     cl_mem ws, size_t ws_floats, unet_conv_wcache *wc, uint64_t version);
 
 /* -- im2col + GEMM -- */
 
@@ -366,7 +366,8 @@ static int wino_rows(const conv_shape *s, const wino_plan *p, size_t ws_floats)
  * Returns UNET_ERR_DOES_NOT_FIT (without error text) if the workspace cannot
  * hold one tile row. */
 static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, int pad, unet_slice weight, int flip,
-                            unet_slice bias, int relu, int accumulate, cl_mem out, cl_mem ws, size_t ws_floats)
+                            unet_slice bias, int relu, int accumulate, cl_mem out, cl_mem ws, size_t ws_floats,
+                            unet_conv_wcache *wc, uint64_t version)
 {
     wino_plan p;
     wino_plan_make(s, &p);
@@ -388,21 +389,49 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
         }
     }
 
+    /* Transformed weights: from the cache when it holds these weights at this
+     * version, else transformed into the cache (allocated on first use) or,
+     * without a cache, into the workspace. */
+    cl_mem umem = ws;
+    int transform = 1;
+    if (wc && !flip) {
+        const size_t need = 36 * p.a_stride + 64; /* the packed GEMM needs 1 float past the last block */
+        if (wc->mem && wc->floats >= need && wc->version == version && version != 0 && wc->src == weight.mem &&
+            wc->src_off == weight.off && wc->cin == s->cin && wc->cout == s->cout && wc->mr == p.mr) {
+            transform = 0;
+        } else {
+            if (wc->mem && wc->floats < need) unet_conv_wcache_release(wc);
+            if (!wc->mem) {
+                UNET_TRY(unet_buffer_alloc(ctx, &wc->mem, need * 4, "cached Winograd weights"));
+                wc->floats = need;
+            }
+            wc->version = 0; /* until the transform below is enqueued */
+        }
+        umem = wc->mem;
+    }
     cl_kernel kw, ki, ko;
     UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_weights", &kw));
     const char *kin = p.tw == 8 ? "wino_input8" : "wino_input16", *kout = p.tw == 8 ? "wino_output8" : "wino_output16";
     UNET_TRY(unet_kernel_get(ctx, "winograd", kin, &ki));
     UNET_TRY(unet_kernel_get(ctx, "winograd", kout, &ko));
-    {
+    if (transform) {
         const cl_int woff = (cl_int)weight.off, cin = s->cin, cout = s->cout, mr = p.mr,
                      mpad = (cl_int)(p.mpad / (size_t)p.mr), iflip = flip ? 1 : 0; /* row panels */
         const cl_ulong uoff = 0, ast = p.a_stride;
         UNET_CL_TRY(unet_args(kw, sizeof(cl_mem), &weight.mem, sizeof woff, &woff, sizeof cin, &cin, sizeof cout,
-                              &cout, sizeof mr, &mr, sizeof mpad, &mpad, sizeof(cl_mem), &ws, sizeof uoff, &uoff,
+                              &cout, sizeof mr, &mr, sizeof mpad, &mpad, sizeof(cl_mem), &umem, sizeof uoff, &uoff,
                               sizeof ast, &ast, sizeof iflip, &iflip, (size_t)0),
                     "setting arguments of kernel wino_weights");
         const size_t g[2] = {p.mpad / (size_t)p.mr, (size_t)s->cin}, l[2] = {1, 1};
         UNET_TRY(unet_enqueue(ctx, kw, "wino_weights", 2, g, l));
+        if (umem != ws) {
+            wc->version = version;
+            wc->src = weight.mem;
+            wc->src_off = weight.off;
+            wc->cin = s->cin;
+            wc->cout = s->cout;
+            wc->mr = p.mr;
+        }
     }
     for (int ty0 = 0; ty0 < p.nty; ty0 += rows) {
         const int nty = (p.nty - ty0 < rows) ? p.nty - ty0 : rows;
@@ -422,7 +451,7 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
             const size_t l[3] = {1, 1, 1};
             UNET_TRY(unet_enqueue(ctx, ki, kin, 3, g, l));
         }
-        UNET_TRY(unet_gemm_cpu_packed_batched(ctx, p.mr, (size_t)s->cout, t, (size_t)s->cin, 36, ws, 0,
+        UNET_TRY(unet_gemm_cpu_packed_batched(ctx, p.mr, (size_t)s->cout, t, (size_t)s->cin, 36, umem, 0,
                                               p.a_stride, ws, v_off, b_stride, ws, m_off, 32, ldm, 36 * 32));
         {
             const cl_ulong mo = m_off, ms = ldm;
@@ -442,14 +471,28 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
     return UNET_OK;
 }
 
-static unet_status wino_forward(unet_context *ctx, const conv_shape *s, cl_mem in, unet_slice weight,
-                                unet_slice bias, int relu, cl_mem out, cl_mem ws, size_t ws_floats)
+static unet_status wino_forward_cached(unet_context *ctx, const conv_shape *s, cl_mem in, unet_slice weight,
+                                       unet_slice bias, int relu, cl_mem out, cl_mem ws, size_t ws_floats,
+                                       unet_conv_wcache *wc, uint64_t version)
 {
     if (s->k == 3) {
-        unet_status st = wino_run(ctx, s, in, 0, weight, 0, bias, relu, 0, out, ws, ws_floats);
+        unet_status st = wino_run(ctx, s, in, 0, weight, 0, bias, relu, 0, out, ws, ws_floats, wc, version);
         if (st != UNET_ERR_DOES_NOT_FIT) return st;
     }
     return im2col_forward(ctx, s, in, weight, bias, relu, out, ws, ws_floats);
+}
+
+static unet_status wino_forward(unet_context *ctx, const conv_shape *s, cl_mem in, unet_slice weight,
+                                unet_slice bias, int relu, cl_mem out, cl_mem ws, size_t ws_floats)
+{
+    return wino_forward_cached(ctx, s, in, weight, bias, relu, out, ws, ws_floats, NULL, 0);
+}
+
+void unet_conv_wcache_release(unet_conv_wcache *wc)
+{
+    if (!wc) return;
+    if (wc->mem) clReleaseMemObject(wc->mem);
+    memset(wc, 0, sizeof *wc);
 }
 
 /* Backward: dW through im2col chunks + GEMM; din as the adjoint convolution
@@ -466,7 +509,7 @@ static unet_status wino_backward(unet_context *ctx, const conv_shape *s, cl_mem 
     /* dW only */
     UNET_TRY(im2col_backward(ctx, s, in, dout, weight, NULL, 0, dweight, param_accumulate, ws, ws_floats));
     unet_slice nob = {NULL, 0};
-    return wino_run(ctx, &a, dout, 2, weight, 1, nob, 0, din_accumulate, din, ws, ws_floats);
+    return wino_run(ctx, &a, dout, 2, weight, 1, nob, 0, din_accumulate, din, ws, ws_floats, NULL, 0);
 fallback:
     return im2col_backward(ctx, s, in, dout, weight, din, din_accumulate, dweight, param_accumulate, ws, ws_floats);
 }
@@ -496,15 +539,22 @@ static const conv_algo g_algos[UNET_CONV_ALGO_COUNT] = {
 #define WINO_MIN_CIN 8
 #define WINO_MIN_TILES 200
 
-static const conv_algo *select_algo(const unet_context *ctx, const conv_shape *s, size_t ws_floats)
+/* With the transformed weights cached (inference plans), fewer tiles pay:
+ * 512x512 paper U-Net on PoCL (bench/results/pocl_bench_unet_round3.txt),
+ * enc5 (81 tiles) 46+90 ms im2col vs 30+52 ms cached Winograd. */
+#define WINO_MIN_TILES_CACHED 64
+
+static const conv_algo *select_algo(const unet_context *ctx, const conv_shape *s, int cached)
 {
-    (void)ws_floats;
     if (s->k != 3) return &g_algos[UNET_CONV_IM2COL_GEMM];
     const char *e = getenv("UNETCL_CONV_ALGO");
     if (e && !strcmp(e, "im2col")) return &g_algos[UNET_CONV_IM2COL_GEMM];
     if (e && !strcmp(e, "winograd")) return &g_algos[UNET_CONV_WINOGRAD_F4];
     const size_t tiles = (size_t)((s->ho + 3) / 4) * (size_t)((s->wo + 3) / 4);
-    if (ctx->info.type == UNET_DEVICE_CPU && s->cin >= WINO_MIN_CIN && tiles >= WINO_MIN_TILES)
+    size_t min_tiles = cached ? WINO_MIN_TILES_CACHED : WINO_MIN_TILES;
+    e = getenv("UNETCL_WINO_MIN_TILES"); /* tuning */
+    if (e && *e) min_tiles = (size_t)strtoull(e, NULL, 10);
+    if (ctx->info.type == UNET_DEVICE_CPU && s->cin >= WINO_MIN_CIN && tiles >= min_tiles)
         return &g_algos[UNET_CONV_WINOGRAD_F4];
     return &g_algos[UNET_CONV_IM2COL_GEMM];
 }
@@ -529,7 +579,7 @@ unet_status unet_conv_forward_algo(unet_context *ctx, unet_conv_algo_id algo, co
 {
     if ((int)algo < 0 || algo >= UNET_CONV_ALGO_COUNT)
         return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "conv: unknown algorithm %d", (int)algo);
-    return conv_forward_impl(ctx, &g_algos[algo], in, weight, bias, k, relu, out, ws, ws_floats);
+    return conv_forward_impl(ctx, &g_algos[algo], in, weight, bias, k, relu, out, ws, ws_floats, NULL, 0);
 }
 
 /* ---- public entry points ---------------------------------------------------- */
@@ -586,7 +636,7 @@ static unet_status direct_forward(unet_context *ctx, const conv_shape *s, cl_mem
 
 static unet_status conv_forward_impl(unet_context *ctx, const conv_algo *a, const unet_tensor *in,
                                      unet_slice weight, unet_slice bias, int k, int relu, unet_tensor *out,
-                                     cl_mem ws, size_t ws_floats)
+                                     cl_mem ws, size_t ws_floats, unet_conv_wcache *wc, uint64_t version)
 {
     if (!out) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "conv forward: output tensor is NULL");
     conv_shape s;
@@ -600,14 +650,39 @@ static unet_status conv_forward_impl(unet_context *ctx, const conv_algo *a, cons
         const char *e = getenv("UNETCL_CONV_ALGO");
         if (!(e && *e)) return direct_forward(ctx, &s, in->mem, weight, bias, relu, out->mem);
     }
-    if (!a) a = select_algo(ctx, &s, ws_floats);
+    if (!a) a = select_algo(ctx, &s, wc != NULL);
+    if (wc && a == &g_algos[UNET_CONV_WINOGRAD_F4])
+        return wino_forward_cached(ctx, &s, in->mem, weight, bias, relu, out->mem, ws, ws_floats, wc, version);
     return a->forward(ctx, &s, in->mem, weight, bias, relu, out->mem, ws, ws_floats);
 }
 
 unet_status unet_conv_forward(unet_context *ctx, const unet_tensor *in, unet_slice weight, unet_slice bias,
                               int k, int relu, unet_tensor *out, cl_mem ws, size_t ws_floats)
 {
-    return conv_forward_impl(ctx, NULL, in, weight, bias, k, relu, out, ws, ws_floats);
+    return conv_forward_impl(ctx, NULL, in, weight, bias, k, relu, out, ws, ws_floats, NULL, 0);
+}
+
+unet_status unet_conv_forward_cached(unet_context *ctx, const unet_tensor *in, unet_slice weight, unet_slice bias,
+                                     int k, int relu, unet_tensor *out, cl_mem ws, size_t ws_floats,
+                                     unet_conv_wcache *wc, uint64_t weights_version)
+{
+    if (wc && weights_version == 0)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "conv: weights version 0 is reserved (start counting at 1)");
+    return conv_forward_impl(ctx, NULL, in, weight, bias, k, relu, out, ws, ws_floats, wc, weights_version);
+}
+
+size_t unet_conv_wcache_floats(const unet_context *ctx, int cin, int h, int w, int cout)
+{
+    if (cin <= 0 || cout <= 0 || h < 3 || w < 3) return 0;
+    const conv_shape s = {cin, h, w, 3, cout, h - 2, w - 2};
+    if (ctx->info.type == UNET_DEVICE_CPU && cin <= DIRECT_MAX_CIN) {
+        const char *e = getenv("UNETCL_CONV_ALGO");
+        if (!(e && *e)) return 0;
+    }
+    if (select_algo(ctx, &s, 1) != &g_algos[UNET_CONV_WINOGRAD_F4]) return 0;
+    wino_plan p;
+    wino_plan_make(&s, &p);
+    return 36 * p.a_stride + 64;
 }
 
 static unet_status conv_backward_impl(unet_context *ctx, const conv_algo *a, const unet_tensor *in,

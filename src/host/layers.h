@@ -45,6 +45,29 @@ unet_status unet_conv_forward(unet_context *ctx, const unet_tensor *in, unet_sli
                               unet_slice bias, int k, int relu, unet_tensor *out, cl_mem ws,
                               size_t ws_floats);
 
+/* Transformed weights of one 3x3 layer kept between forward calls (Winograd
+ * on CPU devices). Zero-initialise; free with unet_conv_wcache_release. */
+typedef struct unet_conv_wcache {
+    cl_mem mem;
+    size_t floats;
+    uint64_t version; /* weights version held; 0: none */
+    cl_mem src;       /* weights it was made from */
+    size_t src_off;
+    int cin, cout, mr;
+} unet_conv_wcache;
+
+/* unet_conv_forward that reuses the transformed weights in wc while the
+ * caller's weights_version (>= 1) and weight slice are unchanged. The caller
+ * must change weights_version whenever the weight values change. wc may be
+ * NULL (no caching). */
+unet_status unet_conv_forward_cached(unet_context *ctx, const unet_tensor *in, unet_slice weight,
+                                     unet_slice bias, int k, int relu, unet_tensor *out, cl_mem ws,
+                                     size_t ws_floats, unet_conv_wcache *wc, uint64_t weights_version);
+void unet_conv_wcache_release(unet_conv_wcache *wc);
+/* Floats unet_conv_forward_cached keeps for a 3x3 layer cin x h x w -> cout
+ * on this device (0: the layer does not cache). */
+size_t unet_conv_wcache_floats(const unet_context *ctx, int cin, int h, int w, int cout);
+
 /* Backward of unet_conv_forward. `out` is the forward output (used for the
  * ReLU mask when relu); dout is its gradient and is modified in place (the
  * ReLU mask is applied to it). din may be NULL (first layer: no input

@@ -195,6 +195,7 @@ unet_status unet_model_create(unet_context *ctx, const unet_model_config *cfg, u
         return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for %zu parameters", np);
     }
     init_params(m, seed, h);
+    m->version = 1;
     if ((st = unet_buffer_alloc(ctx, &m->params, bytes, "model parameters")) != UNET_OK ||
         (st = unet_buffer_alloc(ctx, &m->grads, bytes, "parameter gradients")) != UNET_OK ||
         (st = unet_buffer_alloc(ctx, &m->momentum, bytes, "momentum")) != UNET_OK ||
@@ -239,7 +240,11 @@ unet_status unet_model_tensor_info(const unet_model *m, int i, const char **name
 }
 
 unet_status unet_model_get_params(unet_model *m, float *h) { return unet_buffer_read(m->ctx, m->params, 0, m->nparams * 4, h); }
-unet_status unet_model_set_params(unet_model *m, const float *h) { return unet_buffer_write(m->ctx, m->params, 0, m->nparams * 4, h); }
+unet_status unet_model_set_params(unet_model *m, const float *h)
+{
+    m->version++;
+    return unet_buffer_write(m->ctx, m->params, 0, m->nparams * 4, h);
+}
 unet_status unet_model_get_grads(unet_model *m, float *h) { return unet_buffer_read(m->ctx, m->grads, 0, m->nparams * 4, h); }
 unet_status unet_model_get_momentum(unet_model *m, float *h) { return unet_buffer_read(m->ctx, m->momentum, 0, m->nparams * 4, h); }
 unet_status unet_model_set_momentum(unet_model *m, const float *h) { return unet_buffer_write(m->ctx, m->momentum, 0, m->nparams * 4, h); }
@@ -247,6 +252,7 @@ unet_status unet_model_set_momentum(unet_model *m, const float *h) { return unet
 unet_status unet_model_sgd(unet_model *m, float lr, float momentum, float weight_decay)
 {
     unet_slice w = {m->params, 0}, g = {m->grads, 0}, v = {m->momentum, 0};
+    m->version++;
     return unet_sgd_update(m->ctx, w, g, v, m->nparams, lr, momentum, weight_decay);
 }
 
@@ -301,6 +307,9 @@ typedef struct plan_acc {
     size_t ws;
     size_t max_alloc;
     double flops;
+    const unet_context *ctx;
+    int training;
+    uint64_t wcache;
 } plan_acc;
 
 static void acc_buf(plan_acc *a, uint64_t bytes, const char *name, int is_grad)
@@ -326,6 +335,8 @@ static void acc_t(plan_acc *a, int training, const char *name, int c, int h, int
 
 static void acc_conv(plan_acc *a, int cin, int h, int w, int cout, int k)
 {
+    /* inference: cached transformed weights (unet_conv_forward_cached) */
+    if (!a->training && k == 3) a->wcache += (uint64_t)unet_conv_wcache_floats(a->ctx, cin, h, w, cout) * 4;
     size_t ws = unet_conv_workspace_floats(cin, h, w, k, a->max_alloc);
     if (ws != (size_t)-1 && ws > a->ws) a->ws = ws;
     if (ws == (size_t)-1) a->ws = (size_t)-1;
@@ -367,6 +378,8 @@ static unet_status plan_core(const unet_model *m, int in_h, int in_w, int traini
     plan_acc a;
     memset(&a, 0, sizeof a);
     a.max_alloc = workspace_cap(ctx);
+    a.ctx = ctx;
+    a.training = training;
     char n[64];
     acc_buf(&a, (uint64_t)c->in_channels * in_h * in_w * 4, "input", 0);
     int cin = c->in_channels, h = in_h, w = in_w;
@@ -419,7 +432,7 @@ static unet_status plan_core(const unet_model *m, int in_h, int in_w, int traini
     info->training = training;
     info->activation_bytes = a.act;
     info->gradient_bytes = a.grad;
-    info->parameter_bytes = (uint64_t)m->nparams * 4 * 3;
+    info->parameter_bytes = (uint64_t)m->nparams * 4 * 3 + a.wcache;
     info->workspace_bytes = a.ws == (size_t)-1 ? 0 : (uint64_t)a.ws * 4;
     info->total_bytes = a.act + a.grad + info->parameter_bytes + info->workspace_bytes;
     info->largest_buffer_bytes = a.largest;
@@ -483,6 +496,10 @@ void unet_net_destroy(unet_net *n)
             unet_tensor_free(&n->dec[l][j]);
             unet_tensor_free(&n->denc[l][j]);
             unet_tensor_free(&n->ddec[l][j]);
+        }
+        for (int j = 0; j < 2; j++) {
+            unet_conv_wcache_release(&n->wenc[l][j]);
+            unet_conv_wcache_release(&n->wdec[l][j]);
         }
         unet_tensor_free(&n->pool[l]);
         unet_tensor_free(&n->dpool[l]);
@@ -648,8 +665,9 @@ unet_status unet_net_forward_device(unet_net *n, int train_mode, uint64_t seed)
     for (int l = 0; l < c->depth; l++) {
         for (int j = 0; j < 2; j++) {
             snprintf(nm, sizeof nm, "enc%d.conv%d", l + 1, j + 1);
-            LAYER(n, nm, unet_conv_forward(ctx, x, unet_pslice(m, m->enc[l][j].w), unet_pslice(m, m->enc[l][j].b), 3, 1,
-                                       &n->enc[l][j], n->ws, n->ws_floats));
+            LAYER(n, nm, unet_conv_forward_cached(ctx, x, unet_pslice(m, m->enc[l][j].w), unet_pslice(m, m->enc[l][j].b),
+                                                  3, 1, &n->enc[l][j], n->ws, n->ws_floats,
+                                                  n->training ? NULL : &n->wenc[l][j], m->version));
             x = &n->enc[l][j];
         }
         if (l < c->depth - 1) {
@@ -669,8 +687,9 @@ unet_status unet_net_forward_device(unet_net *n, int train_mode, uint64_t seed)
         x = &n->cat[l];
         for (int j = 0; j < 2; j++) {
             snprintf(nm, sizeof nm, "dec%d.conv%d", l + 1, j + 1);
-            LAYER(n, nm, unet_conv_forward(ctx, x, unet_pslice(m, m->dec[l][j].w), unet_pslice(m, m->dec[l][j].b), 3, 1,
-                                       &n->dec[l][j], n->ws, n->ws_floats));
+            LAYER(n, nm, unet_conv_forward_cached(ctx, x, unet_pslice(m, m->dec[l][j].w), unet_pslice(m, m->dec[l][j].b),
+                                                  3, 1, &n->dec[l][j], n->ws, n->ws_floats,
+                                                  n->training ? NULL : &n->wdec[l][j], m->version));
             x = &n->dec[l][j];
         }
     }

@@ -31,6 +31,9 @@ struct unet_model {
     unet_layer_params dec[UNET_MAX_DEPTH][2];
     unet_layer_params out;
     int channels[UNET_MAX_DEPTH];
+    /* bumped whenever the parameter values change (set_params, sgd): keys
+     * the transformed-weight caches of inference plans */
+    uint64_t version;
 };
 
 struct unet_net {
@@ -48,6 +51,9 @@ struct unet_net {
     unet_tensor dlogits;
     cl_mem ws;
     size_t ws_floats;
+    /* inference plans: transformed 3x3 weights per conv layer, refreshed when
+     * m->version changes (counted in info.parameter_bytes) */
+    unet_conv_wcache wenc[UNET_MAX_DEPTH][2], wdec[UNET_MAX_DEPTH][2];
     cl_mem labels, weights, xent_ws;
     int has_weights;
     /* per-layer wall times of forward passes (when profiling is on) */
