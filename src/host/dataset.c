@@ -230,7 +230,7 @@ unet_status unet_dataset_load(const unet_config *cfg, const char *images, const 
             break;
         }
         if ((st = read_labels(cfg, &el[i], s, ids[i])) != UNET_OK) break;
-        if (instance_like && cfg->data.label_type == UNET_LABEL_BINARY) {
+        if (cfg->data.label_type == UNET_LABEL_BINARY) {
             /* binary mask -> instances (8-connected components) */
             uint8_t *mask = malloc(n);
             if (!mask) {

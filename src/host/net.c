@@ -794,6 +794,14 @@ unet_status unet_net_loss_backward_device(unet_net *n, int has_weights, uint64_t
     return UNET_OK;
 }
 
+/* Pixels whose label is a class (the others are ignored by the loss). */
+static double count_labelled(const unet_net *n, const int32_t *labels)
+{
+    size_t px = (size_t)n->info.out_h * n->info.out_w, k = 0;
+    for (size_t i = 0; i < px; i++) k += labels[i] >= 0 && labels[i] < n->m->cfg.classes;
+    return (double)k;
+}
+
 unet_status unet_net_loss_backward(unet_net *n, const float *input, const int32_t *labels, const float *weights,
                                    uint64_t seed, unet_step_result *r)
 {
@@ -802,9 +810,7 @@ unet_status unet_net_loss_backward(unet_net *n, const float *input, const int32_
     UNET_TRY(upload_targets(n, labels, weights));
     UNET_TRY(unet_net_loss_backward_device(n, weights != NULL, seed, r));
     if (r) {
-        size_t px = (size_t)n->info.out_h * n->info.out_w, k = 0;
-        for (size_t i = 0; i < px; i++) k += labels[i] >= 0 && labels[i] < n->m->cfg.classes;
-        r->labelled = (double)k;
+        r->labelled = count_labelled(n, labels);
     }
     return UNET_OK;
 }
@@ -818,9 +824,7 @@ unet_status unet_net_evaluate(unet_net *n, const float *input, const int32_t *la
     UNET_TRY(unet_net_forward_device(n, 0, 0));
     UNET_TRY(loss(n, weights != NULL, 0, r));
     if (r) {
-        size_t px = (size_t)n->info.out_h * n->info.out_w, k = 0;
-        for (size_t i = 0; i < px; i++) k += labels[i] >= 0 && labels[i] < n->m->cfg.classes;
-        r->labelled = (double)k;
+        r->labelled = count_labelled(n, labels);
     }
     if (probs) {
         UNET_TRY(unet_softmax_forward(n->m->ctx, &n->logits, &n->probs));

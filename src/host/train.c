@@ -314,6 +314,12 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
 
     unet_augment_options ao;
     unet_config_augment_options(cfg, &ao);
+    if (!ao.enabled) {
+        /* no augmentation: still a random tile position every step */
+        unet_augment_options_none(&ao);
+        ao.enabled = 1;
+        ao.shift = 1;
+    }
     if ((st = unet_augment_options_check(&ao)) != UNET_OK) {
         unet_errctx(st, "[augment]");
         goto done;
@@ -322,22 +328,12 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
     if ((st = unet_kernel_get(ctx, "util", "affine_inplace", &affine)) != UNET_OK) goto done;
 
     double tstart = now_s(), tlast = tstart, ema = -1, ema_acc = 0;
-    int steps_since = 0;
     char extra[96] = "";
     for (int step = start; step < tc->iterations; step++) {
         int idx = (int)(draw(tc->seed, (uint64_t)step, 1) % (uint64_t)train.n);
         unet_sample *s = &train.s[idx];
         unet_augment_params ap;
-        if (ao.enabled) st = unet_augment_draw(&ao, tc->seed, (uint64_t)step, 0, s->w, s->h, tc->tile, &ap);
-        else {
-            /* no augmentation: a random tile position only */
-            unet_augment_options sh;
-            unet_augment_options_none(&sh);
-            sh.enabled = 1;
-            sh.shift = 1;
-            st = unet_augment_draw(&sh, tc->seed, (uint64_t)step, 0, s->w, s->h, tc->tile, &ap);
-        }
-        if (st != UNET_OK) break;
+        if ((st = unet_augment_draw(&ao, tc->seed, (uint64_t)step, 0, s->w, s->h, tc->tile, &ap)) != UNET_OK) break;
         if ((st = unet_augment_apply(ctx, &ap, &ds[idx].image, ds[idx].labels, ds[idx].weights, &net->input,
                                      pi->out_h, net->labels, s->weights ? net->weights : NULL)) != UNET_OK)
             break;
@@ -376,7 +372,6 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
         sum->steps_done++;
         sum->last_step = step + 1;
         sum->last_loss = r.loss;
-        steps_since++;
         int last = step + 1 == tc->iterations;
         if (tc->val_every > 0 && val.n > 0 && ((step + 1) % tc->val_every == 0 || last)) {
             double vl, va, vi;
@@ -414,7 +409,6 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
             fprintf(log, "  model written to %s; checkpoint %s; log %s\n", final, ckpt, csv);
     }
     sum->seconds = now_s() - tstart;
-    (void)steps_since;
 done:
     if (fcsv) fclose(fcsv);
     if (fval) fclose(fval);
