@@ -4,7 +4,8 @@
  * not multiples of the GEMM's 8/12-row panels, more than one 32-tile panel),
  * chunked against unchunked, the fallback to im2col when the workspace is too
  * small, the per-device default choice, and the backward-data pass (the
- * adjoint convolution through Winograd). The reference and backward cases run
+ * adjoint convolution through Winograd), and the weight gradient through
+ * Winograd (test_backward_weights). The reference and backward cases run
  * again with the 16-tile and the 8-tile transforms forced (UNETCL_WINO_TW).
  *
  * Tolerance: Winograd's transforms (entries up to 8 in A^T, 4 and 5 in B^T,
@@ -276,6 +277,101 @@ static void test_backward_data(void **state)
         }
 }
 
+/* Runs the backward of algorithm id (dW and dbias only, no din) with a
+ * workspace of wsf floats; dW prefilled with dw0 (param_accumulate = acc). */
+static float *run_wgrad(int id, int cin, int cout, int h, int w, const float *in, const float *dout, const float *wt,
+                        const float *dw0, int acc, size_t wsf)
+{
+    unet_context *ctx = tu_ctx();
+    const int ho = h - 2, wo = w - 2;
+    const size_t nw = (size_t)cout * cin * 9;
+    unet_tensor tin = tu_tensor(cin, h, w, in), tdout = tu_tensor(cout, ho, wo, dout);
+    unet_tensor tout = tu_tensor(cout, ho, wo, NULL);
+    cl_mem params, grads, ws;
+    TU_OK(unet_buffer_alloc(ctx, &params, (nw + (size_t)cout) * 4, "params"));
+    TU_OK(unet_buffer_alloc(ctx, &grads, (WOFF + nw + (size_t)cout) * 4, "grads"));
+    TU_OK(unet_buffer_alloc(ctx, &ws, wsf * 4, "ws"));
+    TU_OK(unet_buffer_write(ctx, params, 0, nw * 4, wt));
+    TU_OK(unet_buffer_write(ctx, grads, WOFF * 4, nw * 4, dw0));
+    unet_slice sw = {params, 0}, gw = {grads, WOFF}, gb = {grads, WOFF + nw};
+    TU_OK(unet_conv_backward_algo(ctx, (unet_conv_algo_id)id, &tin, &tout, &tdout, sw, 3, 0, NULL, 0, gw, gb, acc,
+                                  ws, wsf));
+    float *dw = malloc(nw * 4);
+    assert_non_null(dw);
+    TU_OK(unet_buffer_read(ctx, grads, WOFF * 4, nw * 4, dw));
+    clReleaseMemObject(params), clReleaseMemObject(grads), clReleaseMemObject(ws);
+    unet_tensor_free(&tin), unet_tensor_free(&tdout), unet_tensor_free(&tout);
+    return dw;
+}
+
+/* Winograd weight gradient (UNETCL_WGRAD=winograd forces it on any shape):
+ * dW = G^T [sum over tiles (A dY A^T) (.) (B^T X B)] G against a double
+ * reference, overwriting and accumulating, in one chunk and in chunks of one
+ * tile row (UNETCL_WINO_CHUNK_KB=1), on shapes with partial tiles, channel
+ * counts off the 8/12-row and 32-column panels, and rows of more than 16
+ * tiles; then a workspace too small for the sums falls back to im2col
+ * (bit-equal to the im2col path). */
+static void test_backward_weights(void **state)
+{
+    (void)state;
+    const wcase cases[] = {{1, 1, 3, 3, 0},    {3, 13, 9, 13, 0},  {17, 5, 23, 18, 0}, {33, 20, 30, 29, 0},
+                           {8, 64, 14, 14, 0}, {40, 9, 12, 74, 0}, {64, 24, 70, 66, 0}};
+    assert_int_equal(setenv("UNETCL_WGRAD", "winograd", 1), 0);
+    for (int chunked = 0; chunked <= 1; chunked++) {
+        if (chunked) assert_int_equal(setenv("UNETCL_WINO_CHUNK_KB", "1", 1), 0);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            for (int acc = 0; acc <= 1; acc++) {
+                const wcase *c = &cases[i];
+                const int ho = c->h - 2, wo = c->w - 2;
+                const size_t nout = (size_t)c->cout * ho * wo, nw = (size_t)c->cout * c->cin * 9;
+                float *in, *wt, *b;
+                make_data(1200 + i, c->cin, c->cout, c->h, c->w, &in, &wt, &b);
+                tu_rng r;
+                tu_seed(&r, 1300 + i);
+                float *dout = malloc(nout * 4), *dw0 = malloc(nw * 4);
+                double *want = malloc(nw * sizeof(double));
+                assert_true(dout && dw0 && want);
+                tu_fill_uniform(&r, dout, nout, -1, 1);
+                tu_fill_uniform(&r, dw0, nw, -1, 1);
+                for (int co = 0; co < c->cout; co++)
+                    for (int ci = 0; ci < c->cin; ci++)
+                        for (int k = 0; k < 9; k++) {
+                            const int ky = k / 3, kx = k % 3;
+                            const size_t wi = ((size_t)co * c->cin + ci) * 9 + (size_t)k;
+                            double sum = acc ? dw0[wi] : 0.0;
+                            for (int y = 0; y < ho; y++)
+                                for (int x = 0; x < wo; x++)
+                                    sum += (double)dout[((size_t)co * ho + y) * wo + x] *
+                                           (double)in[((size_t)ci * c->h + y + ky) * c->w + x + kx];
+                            want[wi] = sum;
+                        }
+                const size_t wsf = unet_conv_workspace_floats(c->cin, c->h, c->w, 3, (size_t)1 << 30) +
+                                   36 * (size_t)(c->cout + 12) * (size_t)(c->cin + 32) * (size_t)(1 + (ho + 3) / 4 * (wo + 3) / 4);
+                float *got = run_wgrad(UNET_CONV_WINOGRAD_F4, c->cin, c->cout, c->h, c->w, in, dout, wt, dw0, acc, wsf);
+                char what[96];
+                snprintf(what, sizeof what, "dW winograd %d->%d %dx%d acc%d chunk%d", c->cin, c->cout, c->h, c->w,
+                         acc, chunked);
+                check_scaled(what, got, want, nw);
+                free(got);
+                if (!chunked && acc) {
+                    /* too small for the 36 x cout x cin sums: im2col does dW */
+                    const size_t small = unet_conv_workspace_floats(c->cin, c->h, c->w, 3, (size_t)1 << 30);
+                    if (small < 36 * (size_t)c->cout * (size_t)c->cin) {
+                        float *fb = run_wgrad(UNET_CONV_WINOGRAD_F4, c->cin, c->cout, c->h, c->w, in, dout, wt, dw0,
+                                              acc, small);
+                        float *im = run_wgrad(UNET_CONV_IM2COL_GEMM, c->cin, c->cout, c->h, c->w, in, dout, wt, dw0,
+                                              acc, small);
+                        assert_memory_equal(fb, im, nw * 4);
+                        free(fb), free(im);
+                    }
+                }
+                free(want), free(dout), free(dw0), free(in), free(wt), free(b);
+            }
+    }
+    unsetenv("UNETCL_WINO_CHUNK_KB");
+    unsetenv("UNETCL_WGRAD");
+}
+
 /* Both transform widths on every shape (the default picks per shape). */
 static void test_forced_tile_widths(void **state)
 {
@@ -295,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_chunks_and_fallback),
         cmocka_unit_test(test_default_choice),
         cmocka_unit_test(test_backward_data),
+        cmocka_unit_test(test_backward_weights),
         cmocka_unit_test(test_forced_tile_widths),
     };
     return TU_RUN("winograd", tests);

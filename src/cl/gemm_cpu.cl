@@ -247,15 +247,16 @@ TILE_KERNEL_LB(8)
  * A at ap + a_off + e*a_stride, the packed B at bp + b_off + e*b_stride and
  * C at c + c_off + e*c_stride (leading dimension ldc, n valid columns; the
  * 32-column panel nt starts at column offset nt*c_pstride, 32 for plain C);
- * C = alpha * A.B (C never read). Used by the Winograd convolution, whose
- * transforms write the packed layouts directly. */
+ * C = A.B + beta * C (C not read when beta == 0). Used by the Winograd
+ * convolution, whose transforms write the packed layouts directly; beta = 1
+ * accumulates the K-chunks of the Winograd weight gradient. */
 #define TILE_KERNEL_BATCHED(MR)                                                                \
     __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_cpu_tile##MR##_batched(   \
         __global const float *ap, const ulong a_off, const ulong a_stride,                     \
         __global const float *bp, const ulong b_off, const ulong b_stride, const int kc,       \
         __global float *c, const ulong c_off, const ulong c_stride, const ulong ldc,           \
         const int m, const int n, const int mtiles, const int ntiles, const int batch,         \
-        const ulong c_pstride)                                                                 \
+        const ulong c_pstride, const float beta)                                               \
     {                                                                                          \
         const int mt = get_global_id(0);                                                       \
         const int nt = get_global_id(1);                                                       \
@@ -265,7 +266,7 @@ TILE_KERNEL_LB(8)
         __global const float *pb = bp + b_off + (size_t)e * b_stride + (size_t)nt * kc * NR;   \
         const int mrows = min(MR, m - mt * MR);                                                \
         const int ncols = min(NR, n - nt * NR);                                                \
-        const float alpha = 1.0f, beta = 0.0f;                                                 \
+        const float alpha = 1.0f;                                                              \
         __global float *crow = c + c_off + (size_t)e * c_stride + (size_t)(mt * MR) * ldc +    \
                                (size_t)nt * c_pstride;                                         \
         MICRO_TILE(MR)                                                                         \

@@ -92,19 +92,12 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_weights(
 #define DEINT(v0, v1, v2, v3, S) (float16)(v0.S, v1.S, v2.S, v3.S)
 #define IL4(a, b, c, d, i) a.s##i, b.s##i, c.s##i, d.s##i
 
-/* Input transform of the input zero-padded by pad on every side (h, w: the
- * unpadded size). Global size: (ntxp/16, nty, cin). */
-__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_input16(
-                           __global const float *in, const int h, const int w, const int cin, const int ty0, const int nty, const int ntxp, __global float *v,
-                           const ulong v_off, const ulong b_stride, const int pad)
+/* Loads the 6 input rows of 16 horizontally adjacent 6x6 tiles (top-left
+ * corner of the first at row y0, column x0 of the h x w plane src; outside
+ * reads zero) and transforms each along x: r[i][k'] = (d B)[i][k'] for row i. */
+inline void wino_rows16(__global const float *src, const int h, const int w, const int y0, const int x0,
+                        float16 r[6][6])
 {
-    const int g = get_global_id(0);
-    const int tyl = get_global_id(1);
-    const int c = get_global_id(2);
-    if (g * 16 >= ntxp || tyl >= nty || c >= cin) return;
-    const int y0 = 4 * (ty0 + tyl) - pad, x0 = 64 * g - pad;
-    __global const float *src = in + (size_t)c * h * w;
-    float16 r[6][6]; /* r[i][k'] = (d B)[i][k'] for input row i */
     for (int i = 0; i < 6; i++) {
         const int y = y0 + i;
         float16 v0, v1, v2, v3, v4;
@@ -128,6 +121,20 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_input16(
         d[5] = (float16)(v0.s59d, v1.s159d, v2.s159d, v3.s159d, v4.s1);
         WINO_BT(d, r[i]);
     }
+}
+
+/* Input transform of the input zero-padded by pad on every side (h, w: the
+ * unpadded size). Global size: (ntxp/16, nty, cin). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_input16(
+                           __global const float *in, const int h, const int w, const int cin, const int ty0, const int nty, const int ntxp, __global float *v,
+                           const ulong v_off, const ulong b_stride, const int pad)
+{
+    const int g = get_global_id(0);
+    const int tyl = get_global_id(1);
+    const int c = get_global_id(2);
+    if (g * 16 >= ntxp || tyl >= nty || c >= cin) return;
+    float16 r[6][6]; /* r[i][k'] = (d B)[i][k'] for input row i */
+    wino_rows16(in + (size_t)c * h * w, h, w, 4 * (ty0 + tyl) - pad, 64 * g - pad, r);
     const int t0 = tyl * ntxp + 16 * g, q = t0 / 32, j0 = t0 - q * 32;
     __global float *dst = v + v_off + ((size_t)q * cin + c) * 32 + j0;
     for (int k = 0; k < 6; k++) {
@@ -300,4 +307,182 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output8(
             for (int x = 0; x < 32 && x0 + x < wo; x++) row[x] = accumulate ? row[x] + buf[x] : buf[x];
         }
     }
+}
+
+/* ---- weight gradient: dW = G^T [ sum_t (A dY_t A^T) (.) (B^T X_t B) ] G ----
+ * The adjoint of the forward Y_t = A^T [(G w G^T) (.) (B^T X_t B)] A with
+ * respect to w: for each 4x4 output tile t (its 6x6 input tile X_t), the
+ * transformed output gradient times the transformed input, summed over tiles
+ * as 36 GEMMs C_e[cout][cin] = V_e[cout][T] . U_e[T][cin] (K = tiles), then
+ * G^T C G per (co, ci). Tiles of a chunk of tile rows are numbered without
+ * padding, t = (ty - ty0)*ntx + tx, so every K column is a real tile. The
+ * transforms are vectorized over 16 adjacent tiles like the forward's, but
+ * write the channel-innermost packed layouts of the GEMM's K-major operands:
+ *   V (A operand, row panels of mr output channels): ap[e*a_stride + (p*kc + t)*mr + r]
+ *   U (B operand, panels of 32 input channels):      bp[e*b_stride + (q*kc + t)*32 + j]
+ * with kc = tiles of the chunk; channels past cout / cin (up to the padded
+ * panel) are written as zeros. */
+
+/* y = A x (4 -> 6), A = (A^T)^T */
+#define WINO_A(x, y)                                                       \
+    {                                                                      \
+        y[0] = x[0];                                                       \
+        y[1] = x[0] + x[1] + x[2] + x[3];                                  \
+        y[2] = x[0] - x[1] + x[2] - x[3];                                  \
+        y[3] = x[0] + 2.0f * x[1] + 4.0f * x[2] + 8.0f * x[3];             \
+        y[4] = x[0] - 2.0f * x[1] + 4.0f * x[2] - 8.0f * x[3];             \
+        y[5] = x[3];                                                       \
+    }
+
+/* y = G^T x (6 -> 3) */
+#define WINO_GT(x, y)                                                                          \
+    {                                                                                          \
+        y[0] = 0.25f * x[0] - (1.0f / 6.0f) * (x[1] + x[2]) + (1.0f / 24.0f) * (x[3] + x[4]);   \
+        y[1] = (1.0f / 6.0f) * (x[2] - x[1]) + (1.0f / 12.0f) * (x[3] - x[4]);                  \
+        y[2] = (1.0f / 6.0f) * (x[3] + x[4] - x[1] - x[2]) + x[5];                              \
+    }
+
+/* U = B^T X B of the input (h x w, cin channels, no padding) for tile rows
+ * [ty0, ty0 + nty), ntx tiles per row; 16 channels (one aligned half of a
+ * 32-channel panel) x 16 tiles per work-item, transposed in private memory so
+ * that every (e, tile) is one 64-byte store. Global size: (npad/16,
+ * (ntx+15)/16, nty) with npad = cin rounded up to 32. */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_input16(
+    __global const float *in, const int h, const int w, const int cin, const int ty0, const int nty, const int ntx,
+    const int kc, __global float *u, const ulong u_off, const ulong b_stride)
+{
+    const int cg = get_global_id(0);
+    const int g = get_global_id(1);
+    const int tyl = get_global_id(2);
+    if (16 * g >= ntx || tyl >= nty) return;
+    const int nvalid = min(16, ntx - 16 * g), c0 = 16 * cg, q = c0 / 32, t0 = tyl * ntx + 16 * g;
+    float tmp[36 * 16 * 16]; /* tmp[(e*16 + tile)*16 + channel] */
+    for (int cc = 0; cc < 16; cc++) {
+        const int c = c0 + cc;
+        if (c >= cin) {
+            for (int x = 0; x < 36 * 16; x++) tmp[x * 16 + cc] = 0.0f;
+            continue;
+        }
+        float16 r[6][6];
+        wino_rows16(in + (size_t)c * h * w, h, w, 4 * (ty0 + tyl), 64 * g, r);
+        for (int k = 0; k < 6; k++) {
+            float16 x[6] = {r[0][k], r[1][k], r[2][k], r[3][k], r[4][k], r[5][k]}, z[6];
+            WINO_BT(x, z);
+            for (int i = 0; i < 6; i++) {
+                float t[16];
+                vstore16(z[i], 0, t);
+                float *d = tmp + (6 * i + k) * 256 + cc;
+                for (int l = 0; l < 16; l++) d[l * 16] = t[l];
+            }
+        }
+    }
+    __global float *dst = u + u_off + ((size_t)q * kc + t0) * 32 + (c0 - 32 * q);
+    for (int e = 0; e < 36; e++)
+        for (int l = 0; l < nvalid; l++)
+            vstore16(vload16(0, tmp + (e * 16 + l) * 16), 0, dst + (size_t)e * b_stride + (size_t)l * 32);
+}
+
+/* V = A dY A^T of the output gradient (ho x wo, cout channels; outside reads
+ * zero) for the same tiles; one row panel of mr (<= 12) output channels x 16
+ * tiles per work-item, so that every e is one contiguous run of 16*mr floats.
+ * Global size: (mpad/mr, (ntx+15)/16, nty) with mpad = cout rounded up to mr. */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_dout16(
+    __global const float *dout, const int ho, const int wo, const int cout, const int ty0, const int nty,
+    const int ntx, const int kc, const int mr, __global float *v, const ulong v_off, const ulong a_stride)
+{
+    const int p = get_global_id(0);
+    const int g = get_global_id(1);
+    const int tyl = get_global_id(2);
+    if (16 * g >= ntx || tyl >= nty || mr > 12) return;
+    const int nvalid = min(16, ntx - 16 * g), t0 = tyl * ntx + 16 * g;
+    float tmp[36 * 16 * 12]; /* tmp[(e*16 + tile)*mr + r] */
+    for (int r = 0; r < mr; r++) {
+        const int co = p * mr + r;
+        if (co >= cout) {
+            for (int x = 0; x < 36 * 16; x++) tmp[x * mr + r] = 0.0f;
+            continue;
+        }
+        __global const float *src = dout + (size_t)co * ho * wo;
+        const int y0 = 4 * (ty0 + tyl), x0 = 64 * g;
+        float16 s[4][6]; /* s[a][k'] = (dY A^T)[a][k'] for output row a */
+        for (int a = 0; a < 4; a++) {
+            const int yy = y0 + a;
+            float16 v0, v1, v2, v3;
+            if (yy < ho && x0 + 64 <= wo) {
+                __global const float *row = src + (size_t)yy * wo + x0;
+                v0 = vload16(0, row), v1 = vload16(1, row), v2 = vload16(2, row), v3 = vload16(3, row);
+            } else {
+                float buf[64];
+                for (int x = 0; x < 64; x++) buf[x] = (yy < ho && x0 + x < wo) ? src[(size_t)yy * wo + x0 + x] : 0.0f;
+                v0 = vload16(0, buf), v1 = vload16(1, buf), v2 = vload16(2, buf), v3 = vload16(3, buf);
+            }
+            float16 d[4];
+            d[0] = DEINT(v0, v1, v2, v3, s048c);
+            d[1] = DEINT(v0, v1, v2, v3, s159d);
+            d[2] = DEINT(v0, v1, v2, v3, s26ae);
+            d[3] = DEINT(v0, v1, v2, v3, s37bf);
+            WINO_A(d, s[a]);
+        }
+        for (int k = 0; k < 6; k++) {
+            float16 x[4] = {s[0][k], s[1][k], s[2][k], s[3][k]}, z[6];
+            WINO_A(x, z);
+            for (int i = 0; i < 6; i++) {
+                float t[16];
+                vstore16(z[i], 0, t);
+                float *d = tmp + (6 * i + k) * 16 * mr + r;
+                for (int l = 0; l < 16; l++) d[l * mr] = t[l];
+            }
+        }
+    }
+    __global float *dst = v + v_off + ((size_t)p * kc + t0) * mr;
+    const int run = nvalid * mr;
+    for (int e = 0; e < 36; e++) {
+        __global float *de = dst + (size_t)e * a_stride;
+        const float *se = tmp + e * 16 * mr;
+        int x = 0;
+        for (; x + 16 <= run; x += 16) vstore16(vload16(0, se + x), 0, de + x);
+        for (; x < run; x++) de[x] = se[x];
+    }
+}
+
+/* dW[co][ci][ky][kx] (+)= (G^T C G)[ky][kx] with C[e] = c[c_off + e*c_stride +
+ * co*cin + ci]; 16 input channels per work-item (fewer at the end).
+ * Global size: ((cin+15)/16, cout). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_weights(
+    __global const float *c, const ulong c_off, const ulong c_stride, const int cin, const int cout,
+    __global float *dw, const int dw_off, const int accumulate)
+{
+    const int g = get_global_id(0);
+    const int co = get_global_id(1);
+    if (16 * g >= cin || co >= cout) return;
+    const int ci0 = 16 * g, n = min(16, cin - ci0);
+    __global const float *src = c + c_off + (size_t)co * cin + ci0;
+    float16 m[36];
+    for (int e = 0; e < 36; e++) {
+        if (n == 16) {
+            m[e] = vload16(0, src + (size_t)e * c_stride);
+        } else {
+            float t[16];
+            for (int l = 0; l < 16; l++) t[l] = l < n ? src[(size_t)e * c_stride + l] : 0.0f;
+            m[e] = vload16(0, t);
+        }
+    }
+    float16 tk[3][6]; /* tk[ky][j] = (G^T C)[ky][j] */
+    for (int j = 0; j < 6; j++) {
+        float16 x[6] = {m[j], m[6 + j], m[12 + j], m[18 + j], m[24 + j], m[30 + j]}, z[3];
+        WINO_GT(x, z);
+        for (int ky = 0; ky < 3; ky++) tk[ky][j] = z[ky];
+    }
+    float res[3][3][16];
+    for (int ky = 0; ky < 3; ky++) {
+        float16 z[3];
+        WINO_GT(tk[ky], z);
+        for (int kx = 0; kx < 3; kx++) vstore16(z[kx], 0, res[ky][kx]);
+    }
+    __global float *d = dw + dw_off + ((size_t)co * cin + ci0) * 9;
+    for (int l = 0; l < n; l++)
+        for (int k = 0; k < 9; k++) {
+            const float val = res[k / 3][k % 3][l];
+            d[l * 9 + k] = accumulate ? d[l * 9 + k] + val : val;
+        }
 }

@@ -253,6 +253,7 @@ static unet_status im2col_forward(unet_context *ctx, const conv_shape *s, cl_mem
     return unet_conv_bias_act(ctx, out, s->cout, ohw, bias, relu);
 }
 
+/* dweight.mem == NULL: din only. */
 static unet_status im2col_backward(unet_context *ctx, const conv_shape *s, cl_mem in, cl_mem dout,
                                    unet_slice weight, cl_mem din, int din_accumulate, unet_slice dweight,
                                    int param_accumulate, cl_mem ws, size_t ws_floats)
@@ -261,7 +262,8 @@ static unet_status im2col_backward(unet_context *ctx, const conv_shape *s, cl_me
     if (s->k == 1) {
         size_t hw = (size_t)s->h * (size_t)s->w; /* == ohw */
         /* dW[cout][cin] (+)= dout[cout][hw] . in[cin][hw]^T */
-        UNET_TRY(unet_gemm(ctx, 0, 1, (size_t)s->cout, (size_t)s->cin, hw, 1.0f, dout, 0, hw, in, 0, hw,
+        if (dweight.mem)
+            UNET_TRY(unet_gemm(ctx, 0, 1, (size_t)s->cout, (size_t)s->cin, hw, 1.0f, dout, 0, hw, in, 0, hw,
                            param_accumulate ? 1.0f : 0.0f, dweight.mem, dweight.off, (size_t)s->cin));
         /* din[cin][hw] (+)= W[cout][cin]^T . dout[cout][hw] */
         if (din)
@@ -283,7 +285,9 @@ static unet_status im2col_backward(unet_context *ctx, const conv_shape *s, cl_me
         size_t n = (size_t)(r1 - r0) * (size_t)s->wo;
         size_t doff = (size_t)r0 * (size_t)s->wo;
         float beta = (r0 == 0 && !param_accumulate) ? 0.0f : 1.0f;
-        if (colT) {
+        if (!dweight.mem) {
+            /* din only (dW done by the caller) */
+        } else if (colT) {
             /* dW[cout][kdim] (+)= dout[:, chunk] . colT[n][kdim] */
             UNET_TRY(run_im2colT(ctx, s, in, r0, r1, ws));
             UNET_TRY(unet_gemm(ctx, 0, 0, (size_t)s->cout, kdim, n, 1.0f, dout, doff, ohw, ws, 0, kdim, beta,
@@ -304,7 +308,31 @@ static unet_status im2col_backward(unet_context *ctx, const conv_shape *s, cl_me
     return UNET_OK;
 }
 
-/* -- Winograd F(4x4, 3x3): forward only (src/cl/winograd.cl) --
+/* Winograd on CPU devices for 3x3 layers with enough input channels (the
+ * first layer, cin = 1, would make K = 1 GEMMs) and enough 4x4 tiles to
+ * amortize the weight transform (36 cin x cout blocks per call). Measured on
+ * the 2-core AVX-512 PoCL machine (bench_conv, medians, side by side):
+ * speed-up over im2col + GEMM 2.3x at 256ch 168x168, 1.9x 256ch 134x134,
+ * 1.55x 512ch 80x80, 1.3x 1024->512 70x70, but 0.8x at 81-100 tiles
+ * (1024ch 36x36, 512->1024 38x38). UNETCL_CONV_ALGO=im2col|winograd
+ * overrides (benchmarks). */
+#define WINO_MIN_CIN 8
+#define WINO_MIN_TILES 200
+
+/* UNETCL_WINO_MIN_TILES overrides the tile threshold of the uncached choices
+ * (tuning, benchmarks). */
+static size_t wino_min_tiles(size_t dflt)
+{
+    const char *e = getenv("UNETCL_WINO_MIN_TILES");
+    return (e && *e) ? (size_t)strtoull(e, NULL, 10) : dflt;
+}
+
+/* With the transformed weights cached (inference plans), fewer tiles pay:
+ * 512x512 paper U-Net on PoCL (bench/results/pocl_bench_unet_round3.txt),
+ * enc5 (81 tiles) 46+90 ms im2col vs 30+52 ms cached Winograd. */
+#define WINO_MIN_TILES_CACHED 64
+
+/* -- Winograd F(4x4, 3x3), forward and input gradient (src/cl/winograd.cl) --
  * Workspace: the transformed weights U (36 packed A operands), then per chunk
  * of tile rows the transformed input V (36 packed B operands) and the GEMM
  * results M[36][cout][T]; chunks are as many tile rows as fit the workspace
@@ -452,7 +480,7 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
             UNET_TRY(unet_enqueue(ctx, ki, kin, 3, g, l));
         }
         UNET_TRY(unet_gemm_cpu_packed_batched(ctx, p.mr, (size_t)s->cout, t, (size_t)s->cin, 36, umem, 0,
-                                              p.a_stride, ws, v_off, b_stride, ws, m_off, 32, ldm, 36 * 32));
+                                              p.a_stride, ws, v_off, b_stride, ws, m_off, 32, ldm, 36 * 32, 0.0f));
         {
             const cl_ulong mo = m_off, ms = ldm;
             cl_mem bmem = bias.mem ? bias.mem : out;
@@ -495,23 +523,134 @@ void unet_conv_wcache_release(unet_conv_wcache *wc)
     memset(wc, 0, sizeof *wc);
 }
 
-/* Backward: dW through im2col chunks + GEMM; din as the adjoint convolution
- * (dout zero-padded by 2, weights transposed and rotated) through Winograd. */
+/* Winograd weight gradient (src/cl/winograd.cl, "weight gradient"):
+ * dW[co][ci] (+)= G^T [sum over 4x4 output tiles of (A dY A^T) (.) (B^T X B)] G.
+ * Workspace: C[36][cout][cin] (the sums), then per chunk of tile rows the
+ * transformed output gradient V (36 packed A operands, K = tiles) and input U
+ * (36 packed B operands). The chunks' GEMMs accumulate into C (beta = 1 after
+ * the first). Returns UNET_ERR_DOES_NOT_FIT (no error text) if C and one tile
+ * row do not fit the workspace. */
+typedef struct wgrad_plan {
+    int mr, ntx, nty;
+    size_t mpad, npad, c_floats, row_floats; /* row_floats: V + U of one tile row */
+} wgrad_plan;
+
+static void wgrad_plan_make(const conv_shape *s, wgrad_plan *p)
+{
+    p->mr = unet_gemm_cpu_mr((size_t)s->cout);
+    p->mpad = ((size_t)s->cout + (size_t)p->mr - 1) / (size_t)p->mr * (size_t)p->mr;
+    p->npad = ((size_t)s->cin + 31) / 32 * 32;
+    p->ntx = (s->wo + 3) / 4;
+    p->nty = (s->ho + 3) / 4;
+    p->c_floats = WINO_ALIGN(36 * (size_t)s->cout * (size_t)s->cin);
+    p->row_floats = 36 * (p->mpad + p->npad) * (size_t)p->ntx;
+}
+
+static unet_status wino_wgrad(unet_context *ctx, const conv_shape *s, cl_mem in, cl_mem dout, unet_slice dweight,
+                              int param_accumulate, cl_mem ws, size_t ws_floats)
+{
+    wgrad_plan p;
+    wgrad_plan_make(s, &p);
+    const size_t slack = 64; /* the packed GEMM reads one float past an operand's last block */
+    if (ws_floats < p.c_floats + p.row_floats + 2 * slack) return UNET_ERR_DOES_NOT_FIT;
+    size_t rows = (ws_floats - p.c_floats - 2 * slack) / p.row_floats;
+    {
+        /* chunks that stay in cache between the transforms and the GEMM (as
+         * the forward's); UNETCL_WINO_CHUNK_KB overrides */
+        const char *e = getenv("UNETCL_WINO_CHUNK_KB");
+        size_t cap = (e && *e) ? (size_t)strtoull(e, NULL, 10) * 256 : (size_t)2 << 20;
+        size_t r = cap / p.row_floats;
+        if (r < 1) r = 1;
+        if (r < rows) rows = r;
+    }
+    if (rows > (size_t)p.nty) rows = (size_t)p.nty;
+    while (rows > 1 && rows * (size_t)p.ntx * 36 * (p.mpad + p.npad) > (size_t)INT_MAX / 2) rows--;
+    UNET_TRY(unet_conv_check_int(36 * (size_t)s->cout * (size_t)s->cin, "the Winograd weight-gradient sums"));
+    cl_kernel ku, kv, kw;
+    UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_wgrad_input16", &ku));
+    UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_wgrad_dout16", &kv));
+    UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_wgrad_weights", &kw));
+    const size_t c_stride = (size_t)s->cout * (size_t)s->cin;
+    for (int ty0 = 0; ty0 < p.nty; ty0 += (int)rows) {
+        const int nty = (p.nty - ty0 < (int)rows) ? p.nty - ty0 : (int)rows;
+        const size_t kc = (size_t)nty * (size_t)p.ntx;
+        const size_t a_stride = p.mpad * kc, b_stride = p.npad * kc;
+        const size_t v_off = p.c_floats, u_off = v_off + WINO_ALIGN(36 * a_stride + slack);
+        const cl_int ity0 = ty0, inty = nty, intx = p.ntx, ikc = (cl_int)kc;
+        {
+            const cl_int h = s->h, w = s->w, cin = s->cin;
+            const cl_ulong uo = u_off, bs = b_stride;
+            UNET_CL_TRY(unet_args(ku, sizeof(cl_mem), &in, sizeof h, &h, sizeof w, &w, sizeof cin, &cin, sizeof ity0,
+                                  &ity0, sizeof inty, &inty, sizeof intx, &intx, sizeof ikc, &ikc, sizeof(cl_mem),
+                                  &ws, sizeof uo, &uo, sizeof bs, &bs, (size_t)0),
+                        "setting arguments of kernel wino_wgrad_input16");
+            const size_t g[3] = {p.npad / 16, ((size_t)p.ntx + 15) / 16, (size_t)nty}, l[3] = {1, 1, 1};
+            UNET_TRY(unet_enqueue(ctx, ku, "wino_wgrad_input16", 3, g, l));
+        }
+        {
+            const cl_int ho = s->ho, wo = s->wo, cout = s->cout, mr = p.mr;
+            const cl_ulong vo = v_off, as = a_stride;
+            UNET_CL_TRY(unet_args(kv, sizeof(cl_mem), &dout, sizeof ho, &ho, sizeof wo, &wo, sizeof cout, &cout,
+                                  sizeof ity0, &ity0, sizeof inty, &inty, sizeof intx, &intx, sizeof ikc, &ikc,
+                                  sizeof mr, &mr, sizeof(cl_mem), &ws, sizeof vo, &vo, sizeof as, &as, (size_t)0),
+                        "setting arguments of kernel wino_wgrad_dout16");
+            const size_t g[3] = {p.mpad / (size_t)p.mr, ((size_t)p.ntx + 15) / 16, (size_t)nty}, l[3] = {1, 1, 1};
+            UNET_TRY(unet_enqueue(ctx, kv, "wino_wgrad_dout16", 3, g, l));
+        }
+        UNET_TRY(unet_gemm_cpu_packed_batched(ctx, p.mr, (size_t)s->cout, (size_t)s->cin, kc, 36, ws, v_off,
+                                              a_stride, ws, u_off, b_stride, ws, 0, c_stride, (size_t)s->cin, 32,
+                                              ty0 == 0 ? 0.0f : 1.0f));
+    }
+    const cl_ulong co = 0, cs = c_stride;
+    const cl_int cin = s->cin, cout = s->cout, dwo = (cl_int)dweight.off, acc = param_accumulate ? 1 : 0;
+    UNET_CL_TRY(unet_args(kw, sizeof(cl_mem), &ws, sizeof co, &co, sizeof cs, &cs, sizeof cin, &cin, sizeof cout,
+                          &cout, sizeof(cl_mem), &dweight.mem, sizeof dwo, &dwo, sizeof acc, &acc, (size_t)0),
+                "setting arguments of kernel wino_wgrad_weights");
+    const size_t g[2] = {((size_t)s->cin + 15) / 16, (size_t)s->cout}, l[2] = {1, 1};
+    return unet_enqueue(ctx, kw, "wino_wgrad_weights", 2, g, l);
+}
+
+/* Winograd for dW on layers with enough input channels (N = cin of the
+ * GEMMs, padded to 32) and output tiles; UNETCL_WGRAD=im2col|winograd
+ * overrides (tests, benchmarks). */
+static int wgrad_use_winograd(const unet_context *ctx, const conv_shape *s)
+{
+    if (s->k != 3) return 0;
+    const char *e = getenv("UNETCL_WGRAD");
+    if (e && !strcmp(e, "im2col")) return 0;
+    if (e && !strcmp(e, "winograd")) return 1;
+    const size_t tiles = (size_t)((s->ho + 3) / 4) * (size_t)((s->wo + 3) / 4);
+    return ctx->info.type == UNET_DEVICE_CPU && s->cin >= WINO_MIN_CIN && tiles >= wino_min_tiles(WINO_MIN_TILES);
+}
+
+/* Backward: dW by the Winograd weight gradient where it pays (else im2col
+ * chunks + GEMM); din as the adjoint convolution (dout zero-padded by 2,
+ * weights transposed and rotated) through Winograd. Either falls back to
+ * im2col when the workspace is too small. */
 static unet_status wino_backward(unet_context *ctx, const conv_shape *s, cl_mem in, cl_mem dout, unet_slice weight,
                                  cl_mem din, int din_accumulate, unet_slice dweight, int param_accumulate, cl_mem ws,
                                  size_t ws_floats)
 {
     const conv_shape a = {s->cout, s->ho + 4, s->wo + 4, 3, s->cin, s->h, s->w};
+    int dw_done = 0;
+    if (wgrad_use_winograd(ctx, s)) {
+        unet_status st = wino_wgrad(ctx, s, in, dout, dweight, param_accumulate, ws, ws_floats);
+        if (st != UNET_OK && st != UNET_ERR_DOES_NOT_FIT) return st;
+        dw_done = st == UNET_OK;
+    }
+    const unet_slice none = {NULL, 0};
     wino_plan p;
-    if (s->k != 3 || !din) goto fallback;
-    wino_plan_make(&a, &p);
-    if (wino_rows(&a, &p, ws_floats) == 0) goto fallback;
-    /* dW only */
-    UNET_TRY(im2col_backward(ctx, s, in, dout, weight, NULL, 0, dweight, param_accumulate, ws, ws_floats));
-    unet_slice nob = {NULL, 0};
-    return wino_run(ctx, &a, dout, 2, weight, 1, nob, 0, din_accumulate, din, ws, ws_floats, NULL, 0);
-fallback:
-    return im2col_backward(ctx, s, in, dout, weight, din, din_accumulate, dweight, param_accumulate, ws, ws_floats);
+    if (s->k == 3 && din) {
+        wino_plan_make(&a, &p);
+        if (wino_rows(&a, &p, ws_floats) > 0) {
+            if (!dw_done)
+                UNET_TRY(im2col_backward(ctx, s, in, dout, weight, NULL, 0, dweight, param_accumulate, ws, ws_floats));
+            return wino_run(ctx, &a, dout, 2, weight, 1, none, 0, din_accumulate, din, ws, ws_floats, NULL, 0);
+        }
+    }
+    if (dw_done && !din) return UNET_OK;
+    return im2col_backward(ctx, s, in, dout, weight, din, din_accumulate, dw_done ? none : dweight,
+                           param_accumulate, ws, ws_floats);
 }
 
 size_t unet_conv_winograd_workspace_floats(int cin, int cout, int h, int w, int tile_rows)
@@ -528,21 +667,6 @@ static const conv_algo g_algos[UNET_CONV_ALGO_COUNT] = {
     [UNET_CONV_WINOGRAD_F4] = {"winograd-f4", im2col_workspace, wino_forward, wino_backward},
 };
 
-/* Winograd on CPU devices for 3x3 layers with enough input channels (the
- * first layer, cin = 1, would make K = 1 GEMMs) and enough 4x4 tiles to
- * amortize the weight transform (36 cin x cout blocks per call). Measured on
- * the 2-core AVX-512 PoCL machine (bench_conv, medians, side by side):
- * speed-up over im2col + GEMM 2.3x at 256ch 168x168, 1.9x 256ch 134x134,
- * 1.55x 512ch 80x80, 1.3x 1024->512 70x70, but 0.8x at 81-100 tiles
- * (1024ch 36x36, 512->1024 38x38). UNETCL_CONV_ALGO=im2col|winograd
- * overrides (benchmarks). */
-#define WINO_MIN_CIN 8
-#define WINO_MIN_TILES 200
-
-/* With the transformed weights cached (inference plans), fewer tiles pay:
- * 512x512 paper U-Net on PoCL (bench/results/pocl_bench_unet_round3.txt),
- * enc5 (81 tiles) 46+90 ms im2col vs 30+52 ms cached Winograd. */
-#define WINO_MIN_TILES_CACHED 64
 
 static const conv_algo *select_algo(const unet_context *ctx, const conv_shape *s, int cached)
 {
@@ -551,9 +675,7 @@ static const conv_algo *select_algo(const unet_context *ctx, const conv_shape *s
     if (e && !strcmp(e, "im2col")) return &g_algos[UNET_CONV_IM2COL_GEMM];
     if (e && !strcmp(e, "winograd")) return &g_algos[UNET_CONV_WINOGRAD_F4];
     const size_t tiles = (size_t)((s->ho + 3) / 4) * (size_t)((s->wo + 3) / 4);
-    size_t min_tiles = cached ? WINO_MIN_TILES_CACHED : WINO_MIN_TILES;
-    e = getenv("UNETCL_WINO_MIN_TILES"); /* tuning */
-    if (e && *e) min_tiles = (size_t)strtoull(e, NULL, 10);
+    const size_t min_tiles = wino_min_tiles(cached ? WINO_MIN_TILES_CACHED : WINO_MIN_TILES);
     if (ctx->info.type == UNET_DEVICE_CPU && s->cin >= WINO_MIN_CIN && tiles >= min_tiles)
         return &g_algos[UNET_CONV_WINOGRAD_F4];
     return &g_algos[UNET_CONV_IM2COL_GEMM];
@@ -568,7 +690,7 @@ static const conv_algo *select_backward(const unet_context *ctx, const conv_shap
     if (e && !strcmp(e, "im2col")) return &g_algos[UNET_CONV_IM2COL_GEMM];
     if (e && !strcmp(e, "winograd")) return &g_algos[UNET_CONV_WINOGRAD_F4];
     const size_t tiles = (size_t)((s->h + 3) / 4) * (size_t)((s->w + 3) / 4);
-    if (ctx->info.type == UNET_DEVICE_CPU && s->cout >= WINO_MIN_CIN && tiles >= WINO_MIN_TILES)
+    if (ctx->info.type == UNET_DEVICE_CPU && s->cout >= WINO_MIN_CIN && tiles >= wino_min_tiles(WINO_MIN_TILES))
         return &g_algos[UNET_CONV_WINOGRAD_F4];
     return &g_algos[UNET_CONV_IM2COL_GEMM];
 }

@@ -324,7 +324,7 @@ int unet_gemm_cpu_mr(size_t m) { return choose_mr(m); }
 unet_status unet_gemm_cpu_packed_batched(unet_context *ctx, int mr, size_t m, size_t n, size_t k, size_t batch,
                                          cl_mem ap, size_t a_off, size_t a_stride, cl_mem bp, size_t b_off,
                                          size_t b_stride, cl_mem c, size_t c_off, size_t c_stride, size_t ldc,
-                                         size_t c_pstride)
+                                         size_t c_pstride, float beta)
 {
     if (mr != 8 && mr != 12)
         return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_gemm_cpu_packed_batched: row panel of %d (use 8 or 12)",
@@ -355,7 +355,7 @@ unet_status unet_gemm_cpu_packed_batched(unet_context *ctx, int mr, size_t m, si
     UNET_CL_TRY(unet_args(kt, sizeof(cl_mem), &ap, sizeof uao, &uao, sizeof uas, &uas, sizeof(cl_mem), &bp,
                           sizeof ubo, &ubo, sizeof ubs, &ubs, sizeof ikc, &ikc, sizeof(cl_mem), &c, sizeof uco, &uco,
                           sizeof ucs, &ucs, sizeof uldc, &uldc, sizeof im, &im, sizeof in, &in, sizeof imt, &imt,
-                          sizeof int_, &int_, sizeof ib, &ib, sizeof ucp, &ucp, (size_t)0),
+                          sizeof int_, &int_, sizeof ib, &ib, sizeof ucp, &ucp, sizeof beta, &beta, (size_t)0),
                 "unet_gemm_cpu_packed_batched: arguments of gemm_cpu_tile_batched");
     const size_t g[3] = {mtiles, ntiles, batch}, l[3] = {1, 1, 1};
     return unet_enqueue(ctx, kt, "gemm_cpu_tile_batched", 3, g, l);
