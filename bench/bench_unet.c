@@ -52,7 +52,7 @@ static void usage(void)
            "  --train-tile T   training step tile (default 572; 0 = skip)\n"
            "  --train-runs N   timed training steps (default 3)\n"
            "  --depth D --base B --classes K --in-channels C   model (default: the paper's)\n"
-           "  --profile        per-layer forward times\n"
+           "  --profile        per-layer times (inference forward; training forward + backward)\n"
            "  --no-cold        skip the cold run (fresh program cache)\n"
            "  --json FILE      write results as JSON\n");
 }
@@ -177,6 +177,25 @@ static int bench_device(const opts *o, const char *sel, FILE *json, int first)
             tt[i] = now_s() - t0;
         }
         tr_med = median(tt, o->train_runs);
+        if (o->profile) {
+            /* one more step, every layer waited for */
+            unet_net_set_profiling(tn, 1);
+            double t0 = now_s();
+            if (unet_net_loss_backward(tn, x, lab, w, 99, &r) != UNET_OK) return fail("training step");
+            const double lb = now_s() - t0;
+            t0 = now_s();
+            if (unet_model_sgd(m, 1e-4f, 0.99f, 0) != UNET_OK || unet_finish(ctx) != UNET_OK) return fail("SGD");
+            const double sgd = now_s() - t0;
+            const char *name;
+            double sec, total = 0;
+            int calls;
+            for (int i = 0; unet_net_profile(tn, i, &name, &sec, &calls); i++) total += sec;
+            printf("  per-layer training-step times (forward, backward; loss %.1f ms, SGD %.1f ms, step %.1f ms):\n",
+                   (lb - total) * 1e3, sgd * 1e3, (lb + sgd) * 1e3);
+            for (int i = 0; unet_net_profile(tn, i, &name, &sec, &calls); i++)
+                printf("    %-18s %8.1f ms  %5.1f%%\n", name, sec * 1e3, 100 * sec / (lb + sgd));
+            unet_net_set_profiling(tn, 0);
+        }
         tr_flops = 3.0 * ti->forward_flops;
         tr_mem = ti->total_bytes;
         printf("  training step %dx%d (forward+backward+SGD, ~%.0f GFLOP)\n", o->train_tile, o->train_tile,

@@ -757,39 +757,48 @@ unet_status unet_net_loss_backward_device(unet_net *n, int has_weights, uint64_t
     int D = c->depth;
     /* output 1x1 convolution */
     unet_tensor *xin = D >= 2 ? &n->dec[0][1] : NULL;
-    UNET_TRY(unet_conv_backward(ctx, xin, &n->logits, &n->dlogits, unet_pslice(m, m->out.w), 1, 0, &n->ddec[0][1], 0,
-                                unet_gslice(m, m->out.w), unet_gslice(m, m->out.b), 0, n->ws, n->ws_floats));
+    LAYER(n, "bwd out.conv", unet_conv_backward(ctx, xin, &n->logits, &n->dlogits, unet_pslice(m, m->out.w), 1, 0,
+                                                &n->ddec[0][1], 0, unet_gslice(m, m->out.w), unet_gslice(m, m->out.b),
+                                                0, n->ws, n->ws_floats));
+    char nm[24];
     /* expansive path, from the output upwards in depth */
     for (int l = 0; l <= D - 2; l++) {
-        UNET_TRY(unet_conv_backward(ctx, &n->dec[l][0], &n->dec[l][1], &n->ddec[l][1], unet_pslice(m, m->dec[l][1].w), 3,
-                                    1, &n->ddec[l][0], 0, unet_gslice(m, m->dec[l][1].w), unet_gslice(m, m->dec[l][1].b),
-                                    0, n->ws, n->ws_floats));
-        UNET_TRY(unet_conv_backward(ctx, &n->cat[l], &n->dec[l][0], &n->ddec[l][0], unet_pslice(m, m->dec[l][0].w), 3, 1,
-                                    &n->dcat[l], 0, unet_gslice(m, m->dec[l][0].w), unet_gslice(m, m->dec[l][0].b), 0,
-                                    n->ws, n->ws_floats));
+        snprintf(nm, sizeof nm, "bwd dec%d.conv2", l + 1);
+        LAYER(n, nm, unet_conv_backward(ctx, &n->dec[l][0], &n->dec[l][1], &n->ddec[l][1], unet_pslice(m, m->dec[l][1].w),
+                                        3, 1, &n->ddec[l][0], 0, unet_gslice(m, m->dec[l][1].w),
+                                        unet_gslice(m, m->dec[l][1].b), 0, n->ws, n->ws_floats));
+        snprintf(nm, sizeof nm, "bwd dec%d.conv1", l + 1);
+        LAYER(n, nm, unet_conv_backward(ctx, &n->cat[l], &n->dec[l][0], &n->ddec[l][0], unet_pslice(m, m->dec[l][0].w),
+                                        3, 1, &n->dcat[l], 0, unet_gslice(m, m->dec[l][0].w),
+                                        unet_gslice(m, m->dec[l][0].b), 0, n->ws, n->ws_floats));
         /* first gradient into the skip feature map: overwrite */
-        UNET_TRY(unet_crop_concat_backward(ctx, &n->dcat[l], &n->denc[l][1], 0, &n->dup[l], 0));
+        snprintf(nm, sizeof nm, "bwd dec%d.concat", l + 1);
+        LAYER(n, nm, unet_crop_concat_backward(ctx, &n->dcat[l], &n->denc[l][1], 0, &n->dup[l], 0));
         unet_tensor *uin = (l == D - 2) ? &n->enc[D - 1][1] : &n->dec[l + 1][1];
         unet_tensor *duin = (l == D - 2) ? &n->denc[D - 1][1] : &n->ddec[l + 1][1];
-        UNET_TRY(unet_upconv_backward(ctx, uin, &n->up[l], &n->dup[l], unet_pslice(m, m->up[l].w), c->upconv_relu, duin,
-                                      0, unet_gslice(m, m->up[l].w), unet_gslice(m, m->up[l].b), 0, n->ws,
-                                      n->ws_floats));
+        snprintf(nm, sizeof nm, "bwd dec%d.up", l + 1);
+        LAYER(n, nm, unet_upconv_backward(ctx, uin, &n->up[l], &n->dup[l], unet_pslice(m, m->up[l].w), c->upconv_relu,
+                                          duin, 0, unet_gslice(m, m->up[l].w), unet_gslice(m, m->up[l].b), 0, n->ws,
+                                          n->ws_floats));
     }
     /* contracting path, from the bottleneck down */
     for (int l = D - 1; l >= 0; l--) {
+        snprintf(nm, sizeof nm, "bwd enc%d.pool", l + 1);
         if (l == D - 1) {
-            if (c->dropout > 0.0f) UNET_TRY(unet_dropout_backward(ctx, &n->denc[l][1], c->dropout, seed));
+            if (c->dropout > 0.0f) LAYER(n, nm, unet_dropout_backward(ctx, &n->denc[l][1], c->dropout, seed));
         } else {
-            UNET_TRY(unet_maxpool_backward(ctx, &n->dpool[l], n->argmax[l], &n->denc[l][1], 1));
+            LAYER(n, nm, unet_maxpool_backward(ctx, &n->dpool[l], n->argmax[l], &n->denc[l][1], 1));
         }
-        UNET_TRY(unet_conv_backward(ctx, &n->enc[l][0], &n->enc[l][1], &n->denc[l][1], unet_pslice(m, m->enc[l][1].w), 3,
-                                    1, &n->denc[l][0], 0, unet_gslice(m, m->enc[l][1].w), unet_gslice(m, m->enc[l][1].b),
-                                    0, n->ws, n->ws_floats));
+        snprintf(nm, sizeof nm, "bwd enc%d.conv2", l + 1);
+        LAYER(n, nm, unet_conv_backward(ctx, &n->enc[l][0], &n->enc[l][1], &n->denc[l][1], unet_pslice(m, m->enc[l][1].w),
+                                        3, 1, &n->denc[l][0], 0, unet_gslice(m, m->enc[l][1].w),
+                                        unet_gslice(m, m->enc[l][1].b), 0, n->ws, n->ws_floats));
         const unet_tensor *in = l == 0 ? &n->input : &n->pool[l - 1];
         unet_tensor *din = l == 0 ? NULL : &n->dpool[l - 1];
-        UNET_TRY(unet_conv_backward(ctx, in, &n->enc[l][0], &n->denc[l][0], unet_pslice(m, m->enc[l][0].w), 3, 1, din, 0,
-                                    unet_gslice(m, m->enc[l][0].w), unet_gslice(m, m->enc[l][0].b), 0, n->ws,
-                                    n->ws_floats));
+        snprintf(nm, sizeof nm, "bwd enc%d.conv1", l + 1);
+        LAYER(n, nm, unet_conv_backward(ctx, in, &n->enc[l][0], &n->denc[l][0], unet_pslice(m, m->enc[l][0].w), 3, 1, din,
+                                        0, unet_gslice(m, m->enc[l][0].w), unet_gslice(m, m->enc[l][0].b), 0, n->ws,
+                                        n->ws_floats));
     }
     return UNET_OK;
 }
