@@ -3,9 +3,9 @@
  *
  * The linear part (out = W * in, and its adjoints) goes through an internal
  * algorithm table keyed by unet_conv_algo_id: im2col + GEMM everywhere, and
- * on CPU devices Winograd F(4x4,3x3) for the forward pass and for the input
- * gradient (the adjoint convolution) of 3x3 layers with >= 200 output tiles
- * (select_algo, select_backward). The ReLU mask and the bias gradient are
+ * on CPU devices Winograd F(4x4,3x3) for the forward pass, the input
+ * gradient (the adjoint convolution) and the weight gradient of 3x3 layers
+ * with enough 4x4 tiles (select_algo, select_backward, wgrad_use_winograd). The ReLU mask and the bias gradient are
  * common to all algorithms and done here; bias + ReLU are fused into the
  * Winograd output transform.
  *
@@ -313,11 +313,15 @@ static unet_status im2col_backward(unet_context *ctx, const conv_shape *s, cl_me
  * amortize the weight transform (36 cin x cout blocks per call). Measured on
  * the 2-core AVX-512 PoCL machine (bench_conv, medians, side by side):
  * speed-up over im2col + GEMM 2.3x at 256ch 168x168, 1.9x 256ch 134x134,
- * 1.55x 512ch 80x80, 1.3x 1024->512 70x70, but 0.8x at 81-100 tiles
- * (1024ch 36x36, 512->1024 38x38). UNETCL_CONV_ALGO=im2col|winograd
- * overrides (benchmarks). */
+ * 1.55x 512ch 80x80, 1.3x 1024->512 70x70, 1.2-1.4x at 196 tiles
+ * (1024->512 56x56, 512ch 54x54; the weight gradient 1.2-1.45x there), but
+ * 0.5-0.8x at 49-100 tiles (1024ch 30x30 to 36x36, 512->1024 32x32 to
+ * 38x38; the weight gradient 1.0x at 49-64 tiles). In a 572 training step
+ * the threshold 144 instead of 200 moves dec4 (196 tiles) onto Winograd:
+ * its four passes 490 -> 290 ms (bench_unet --profile, side by side).
+ * UNETCL_CONV_ALGO=im2col|winograd overrides (benchmarks). */
 #define WINO_MIN_CIN 8
-#define WINO_MIN_TILES 200
+#define WINO_MIN_TILES 144
 
 /* UNETCL_WINO_MIN_TILES overrides the tile threshold of the uncached choices
  * (tuning, benchmarks). */
