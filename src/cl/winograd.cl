@@ -42,15 +42,18 @@
     }
 
 /* Weight transform into packed row panels. w[w_off + (co*cin + ci)*9 + 3*ky + kx].
- * One work-item per (row panel p, input channel ci): the panel's mr output
+ * One work-item per (input channel ci, row panel p): the panel's mr output
  * channels are transformed, then each of the 36 packed blocks is written as
- * mr contiguous floats (rows past cout are zero). Global size: (npanels, cin). */
+ * mr contiguous floats (rows past cout are zero). Consecutive work-items take
+ * consecutive ci, whose blocks are adjacent: whole cache lines get written
+ * (with p fastest, every 48-byte block landed on lines written again much
+ * later). Global size: (cin, npanels). */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_weights(
     __global const float *w, const int w_off, const int cin, const int cout, const int mr,
     const int npanels, __global float *u, const ulong u_off, const ulong a_stride, const int flip)
 {
-    const int p = get_global_id(0);
-    const int ci = get_global_id(1);
+    const int ci = get_global_id(0);
+    const int p = get_global_id(1);
     if (p >= npanels || ci >= cin || mr > 12) return;
     float res[36][12];
     for (int r = 0; r < mr; r++) {

@@ -454,7 +454,7 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
                               &cout, sizeof mr, &mr, sizeof mpad, &mpad, sizeof(cl_mem), &umem, sizeof uoff, &uoff,
                               sizeof ast, &ast, sizeof iflip, &iflip, (size_t)0),
                     "setting arguments of kernel wino_weights");
-        const size_t g[2] = {p.mpad / (size_t)p.mr, (size_t)s->cin}, l[2] = {1, 1};
+        const size_t g[2] = {(size_t)s->cin, p.mpad / (size_t)p.mr}, l[2] = {1, 1};
         UNET_TRY(unet_enqueue(ctx, kw, "wino_weights", 2, g, l));
         if (umem != ws) {
             wc->version = version;
