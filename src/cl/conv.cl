@@ -79,6 +79,43 @@ __kernel void relu_mask(__global float *dout, __global const float *out, const i
     dout[i] = out[i] > 0.0f ? dout[i] : 0.0f;
 }
 
+/* CPU devices: the ReLU mask (when out is given: d = out > 0 ? d : 0, written
+ * back) and the bias gradient in one pass, one work-item per channel summing
+ * float16 lanes in a fixed order (deterministic). Global size: channels. */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void relu_bias_grad_cpu(
+    __global float *d, __global const float *out, const int relu, const int hw, const int channels,
+    __global float *dbias, const int dbias_off, const int accumulate)
+{
+    const int c = get_global_id(0);
+    if (c >= channels) return;
+    __global float *p = d + (size_t)c * hw;
+    __global const float *o = out + (size_t)c * hw;
+    float16 acc = (float16)(0.0f);
+    int i = 0;
+    for (; i + 16 <= hw; i += 16) {
+        float16 x = vload16(0, p + i);
+        if (relu) {
+            x = select((float16)(0.0f), x, vload16(0, o + i) > (float16)(0.0f));
+            vstore16(x, 0, p + i);
+        }
+        acc += x;
+    }
+    float s = 0.0f;
+    for (; i < hw; i++) {
+        float x = p[i];
+        if (relu) {
+            x = o[i] > 0.0f ? x : 0.0f;
+            p[i] = x;
+        }
+        s += x;
+    }
+    const float8 a8 = acc.lo + acc.hi;
+    const float4 a4 = a8.lo + a8.hi;
+    const float2 a2 = a4.lo + a4.hi;
+    s += a2.x + a2.y;
+    dbias[dbias_off + c] = (accumulate ? dbias[dbias_off + c] : 0.0f) + s;
+}
+
 /* dbias[c] = (accumulate ? dbias[c] : 0) + sum_i d[c][i], one work-group per
  * channel: each work-item sums a strided part in order, then a fixed tree
  * over local memory (the work-group size must be a power of two).

@@ -65,6 +65,24 @@ unet_status unet_conv_relu_mask(unet_context *ctx, cl_mem dout, cl_mem out, size
     return unet_enqueue(ctx, k, "relu_mask", 1, gws, NULL);
 }
 
+unet_status unet_conv_relu_bias_grad(unet_context *ctx, cl_mem d, cl_mem out, int channels, size_t hw,
+                                     unet_slice dbias, int accumulate)
+{
+    if (ctx->info.type != UNET_DEVICE_CPU) {
+        if (out) UNET_TRY(unet_conv_relu_mask(ctx, d, out, (size_t)channels * hw));
+        return unet_conv_bias_grad(ctx, d, channels, hw, dbias, accumulate);
+    }
+    cl_kernel k;
+    UNET_TRY(unet_kernel_get(ctx, "conv", "relu_bias_grad_cpu", &k));
+    cl_mem o = out ? out : d;
+    cl_int r = out ? 1 : 0, ihw = (cl_int)hw, ic = channels, off = (cl_int)dbias.off, acc = accumulate ? 1 : 0;
+    UNET_CL_TRY(unet_args(k, sizeof(cl_mem), &d, sizeof(cl_mem), &o, sizeof r, &r, sizeof ihw, &ihw, sizeof ic, &ic,
+                          sizeof(cl_mem), &dbias.mem, sizeof off, &off, sizeof acc, &acc, (size_t)0),
+                "setting arguments of kernel relu_bias_grad_cpu");
+    size_t gws[1] = {(size_t)channels}, l[1] = {1};
+    return unet_enqueue(ctx, k, "relu_bias_grad_cpu", 1, gws, l);
+}
+
 unet_status unet_conv_bias_grad(unet_context *ctx, cl_mem d, int channels, size_t hw, unet_slice dbias,
                                 int accumulate)
 {
@@ -829,8 +847,7 @@ static unet_status conv_backward_impl(unet_context *ctx, const conv_algo *a, con
     UNET_TRY(unet_conv_check_slice("conv", dbias, (size_t)s.cout, "bias gradient"));
     if (k != 1) UNET_TRY(unet_conv_check_ws("conv", ws, ws_floats, 0));
     size_t ohw = (size_t)s.ho * (size_t)s.wo;
-    if (relu) UNET_TRY(unet_conv_relu_mask(ctx, dout->mem, out->mem, (size_t)s.cout * ohw));
-    UNET_TRY(unet_conv_bias_grad(ctx, dout->mem, s.cout, ohw, dbias, param_accumulate));
+    UNET_TRY(unet_conv_relu_bias_grad(ctx, dout->mem, relu ? out->mem : NULL, s.cout, ohw, dbias, param_accumulate));
     if (!a) a = select_backward(ctx, &s);
     return a->backward(ctx, &s, in->mem, dout->mem, weight, din ? din->mem : NULL, din_accumulate, dweight,
                        param_accumulate, ws, ws_floats);

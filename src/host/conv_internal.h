@@ -15,6 +15,10 @@ unet_status unet_conv_relu_mask(unet_context *ctx, cl_mem dout, cl_mem out, size
 unet_status unet_conv_bias_grad(unet_context *ctx, cl_mem d, int channels, size_t hw, unet_slice dbias,
                                 int accumulate);
 
+/* relu_mask (when out is not NULL) then bias_grad, in one pass on CPU devices. */
+unet_status unet_conv_relu_bias_grad(unet_context *ctx, cl_mem d, cl_mem out, int channels, size_t hw,
+                                     unet_slice dbias, int accumulate);
+
 /* Checks that a count fits the int indices of the kernels. */
 unet_status unet_conv_check_int(size_t n, const char *what);
 

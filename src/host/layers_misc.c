@@ -315,11 +315,17 @@ unet_status unet_sgd_update(unet_context *ctx, unet_slice w, unet_slice g, unet_
     UNET_TRY(check_mem(fn, "gradient buffer", g.mem, (g.off + n) * sizeof(float)));
     UNET_TRY(check_mem(fn, "momentum buffer", v.mem, (v.off + n) * sizeof(float)));
     cl_kernel k;
-    UNET_TRY(unet_kernel_get(ctx, "sgd", "sgd_momentum", &k));
+    const int cpu = ctx->info.type == UNET_DEVICE_CPU;
+    const char *name = cpu ? "sgd_momentum_cpu" : "sgd_momentum";
+    UNET_TRY(unet_kernel_get(ctx, "sgd", name, &k));
     cl_ulong wo = w.off, go = g.off, vo = v.off, cn = n;
     cl_float a = lr, m = momentum, d = weight_decay;
     UNET_CL_TRY(unet_args(k, ARG(w.mem), ARG(wo), ARG(g.mem), ARG(go), ARG(v.mem), ARG(vo), ARG(cn), ARG(a),
                           ARG(m), ARG(d), (size_t)0),
                 "setting sgd_momentum arguments");
-    return unet_enqueue(ctx, k, "sgd_momentum", 1, &n, NULL);
+    if (cpu) {
+        const size_t gws = (n + 1023) / 1024, lws = 1;
+        return unet_enqueue(ctx, k, name, 1, &gws, &lws);
+    }
+    return unet_enqueue(ctx, k, name, 1, &n, NULL);
 }

@@ -81,8 +81,7 @@ unet_status unet_upconv_backward(unet_context *ctx, const unet_tensor *in, const
     size_t hw = (size_t)h * (size_t)w, m = (size_t)cout * 4;
     UNET_TRY(unet_conv_check_ws("upconv", ws, ws_floats, m * hw));
 
-    if (relu) UNET_TRY(unet_conv_relu_mask(ctx, dout->mem, out->mem, m * hw));
-    UNET_TRY(unet_conv_bias_grad(ctx, dout->mem, cout, 4 * hw, dbias, param_accumulate));
+    UNET_TRY(unet_conv_relu_bias_grad(ctx, dout->mem, relu ? out->mem : NULL, cout, 4 * hw, dbias, param_accumulate));
 
     cl_kernel k;
     UNET_TRY(shuffle_kernel(ctx, "pixel_unshuffle", &k));
