@@ -125,6 +125,7 @@ static void test_against_reference(void **state)
         {17, 24, 19, 23, 1}, {8, 64, 14, 14, 0}, {5, 7, 41, 39, 1}, /* 10x10 tiles: > 3 tile panels of 32 */
         {64, 9, 12, 30, 0}, /* K = 64 */
         {4, 5, 7, 74, 1},   /* 18 tiles per row (with UNETCL_WINO_TW=8: rows straddling 32-tile panels) */
+        {6, 10, 14, 230, 1}, /* wide rows: the transforms' whole-vector paths (and the edge paths) */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const wcase *c = &cases[i];
