@@ -55,34 +55,44 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_weights(
     const int ci = get_global_id(0);
     const int p = get_global_id(1);
     if (p >= npanels || ci >= cin || mr > 12) return;
-    float res[36][12];
-    for (int r = 0; r < mr; r++) {
+    /* the panel's output channels in the lanes of float16 vectors (lanes
+     * past mr or cout hold zeros): the transform runs once for all of them */
+    float gk[9][16];
+    for (int r = 0; r < 16; r++) {
         const int co = p * mr + r;
-        if (co >= cout) {
-            for (int e = 0; e < 36; e++) res[e][r] = 0.0f;
-            continue;
-        }
+        const int ok = r < mr && co < cout;
         /* flip: the adjoint (backward-data) convolution, whose kernel from input
          * channel ci to output channel co is w[ci][co] rotated by 180 degrees */
-        __global const float *g = flip ? w + w_off + ((size_t)ci * cout + co) * 9
-                                       : w + w_off + ((size_t)co * cin + ci) * 9;
-        float gg[9];
-        for (int i = 0; i < 9; i++) gg[i] = flip ? g[8 - i] : g[i];
-        float t[6][3];
-        for (int kx = 0; kx < 3; kx++) {
-            float x[3] = {gg[kx], gg[3 + kx], gg[6 + kx]}, y[6];
-            WINO_G(x, y);
-            for (int i = 0; i < 6; i++) t[i][kx] = y[i];
-        }
-        for (int i = 0; i < 6; i++) {
-            float y[6];
-            WINO_G(t[i], y);
-            for (int j = 0; j < 6; j++) res[6 * i + j][r] = y[j];
-        }
+        __global const float *g = flip ? w + w_off + ((size_t)ci * cout + (ok ? co : 0)) * 9
+                                       : w + w_off + ((size_t)(ok ? co : 0) * cin + ci) * 9;
+        for (int i = 0; i < 9; i++) gk[i][r] = ok ? g[flip ? 8 - i : i] : 0.0f;
+    }
+    float16 gg[9];
+    for (int i = 0; i < 9; i++) gg[i] = vload16(0, gk[i]);
+    float16 t[6][3];
+    for (int kx = 0; kx < 3; kx++) {
+        float16 x[3] = {gg[kx], gg[3 + kx], gg[6 + kx]}, y[6];
+        WINO_G(x, y);
+        for (int i = 0; i < 6; i++) t[i][kx] = y[i];
     }
     __global float *dst = u + u_off + ((size_t)p * cin + ci) * mr;
-    for (int e = 0; e < 36; e++)
-        for (int r = 0; r < mr; r++) dst[(size_t)e * a_stride + r] = res[e][r];
+    for (int i = 0; i < 6; i++) {
+        float16 y[6];
+        WINO_G(t[i], y);
+        for (int j = 0; j < 6; j++) {
+            __global float *d = dst + (size_t)(6 * i + j) * a_stride;
+            if (mr == 12) {
+                vstore8(y[j].lo, 0, d);
+                vstore4(y[j].s89ab, 0, d + 8);
+            } else if (mr == 8) {
+                vstore8(y[j].lo, 0, d);
+            } else {
+                float tt[16];
+                vstore16(y[j], 0, tt);
+                for (int r = 0; r < mr; r++) d[r] = tt[r];
+            }
+        }
+    }
 }
 
 /* ---- vectorized transforms: 16 horizontally adjacent tiles per work-item ----
