@@ -175,7 +175,9 @@ inline void gemm_cpu_store_row(__global float *c, const float16 v0, const float1
 
 /* One MR x 32 tile: pa/pb point at the tile's packed panels (kc steps),
  * crow at C[row 0 of the tile, column 0 of the tile]. */
-#define MICRO_TILE(MR)                                  \
+#define MICRO_TILE(MR) MICRO_TILE_S(MR, NR)
+/* ... with the rows of the B panel BRS floats apart */
+#define MICRO_TILE_S(MR, BRS)                           \
     {                                                   \
         ACC_DECL##MR                                    \
         for (int p = 0; p < kc; p++) {                  \
@@ -183,7 +185,7 @@ inline void gemm_cpu_store_row(__global float *c, const float16 v0, const float1
             const float16 b1 = vload16(1, pb);          \
             ACC_FMA##MR                                 \
             pa += MR;                                   \
-            pb += NR;                                   \
+            pb += (BRS);                                \
         }                                               \
         ACC_STORE##MR                                   \
     }
@@ -244,7 +246,9 @@ TILE_KERNEL_LB(8)
 
 /* Batched, both operands already packed by the caller (one K-chunk: kc = K):
  * gid0 = M tile, gid1 = N panel, gid2 = batch index e. Batch e uses the packed
- * A at ap + a_off + e*a_stride, the packed B at bp + b_off + e*b_stride and
+ * A at ap + a_off + e*a_stride, the packed B at bp + b_off + e*b_stride (its
+ * 32-column panel nt at + nt*b_pstride, rows b_rstride floats apart: kc*32
+ * and 32 for the plain packed layout) and
  * C at c + c_off + e*c_stride (leading dimension ldc, n valid columns; the
  * 32-column panel nt starts at column offset nt*c_pstride, 32 for plain C);
  * C = A.B + beta * C (C not read when beta == 0). Used by the Winograd
@@ -253,7 +257,8 @@ TILE_KERNEL_LB(8)
 #define TILE_KERNEL_BATCHED(MR)                                                                \
     __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_cpu_tile##MR##_batched(   \
         __global const float *ap, const ulong a_off, const ulong a_stride,                     \
-        __global const float *bp, const ulong b_off, const ulong b_stride, const int kc,       \
+        __global const float *bp, const ulong b_off, const ulong b_stride, const ulong b_pstride, \
+        const int b_rstride, const int kc,                                                     \
         __global float *c, const ulong c_off, const ulong c_stride, const ulong ldc,           \
         const int m, const int n, const int mtiles, const int ntiles, const int batch,         \
         const ulong c_pstride, const float beta)                                               \
@@ -263,13 +268,13 @@ TILE_KERNEL_LB(8)
         const int e = get_global_id(2);                                                        \
         if (mt >= mtiles || nt >= ntiles || e >= batch) return;                                \
         __global const float *pa = ap + a_off + (size_t)e * a_stride + (size_t)mt * kc * MR;   \
-        __global const float *pb = bp + b_off + (size_t)e * b_stride + (size_t)nt * kc * NR;   \
+        __global const float *pb = bp + b_off + (size_t)e * b_stride + (size_t)nt * b_pstride; \
         const int mrows = min(MR, m - mt * MR);                                                \
         const int ncols = min(NR, n - nt * NR);                                                \
         const float alpha = 1.0f;                                                              \
         __global float *crow = c + c_off + (size_t)e * c_stride + (size_t)(mt * MR) * ldc +    \
                                (size_t)nt * c_pstride;                                         \
-        MICRO_TILE(MR)                                                                         \
+        MICRO_TILE_S(MR, b_rstride)                                                            \
     }
 
 TILE_KERNEL_BATCHED(12)

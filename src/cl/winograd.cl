@@ -137,10 +137,14 @@ inline void wino_rows16(__global const float *src, const int h, const int w, con
 }
 
 /* Input transform of the input zero-padded by pad on every side (h, w: the
- * unpadded size). Global size: (ntxp/16, nty, cin). */
+ * unpadded size) into v + v_off: element e of channel c, tiles t of 32-tile
+ * panel q at ((q*cin + c)*c_stride + e*e_stride + t%32): the GEMM's packed B
+ * operands, either [e][q][c][32] (c_stride 32) or [q][c][e][32] (c_stride
+ * 36*32, e_stride 32: a work-item's 36 results land in one 4.5 KiB run
+ * instead of 36 places). Global size: (ntxp/16, nty, cin). */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_input16(
                            __global const float *in, const int h, const int w, const int cin, const int ty0, const int nty, const int ntxp, __global float *v,
-                           const ulong v_off, const ulong b_stride, const int pad)
+                           const ulong v_off, const ulong c_stride, const ulong e_stride, const int pad)
 {
     const int g = get_global_id(0);
     const int tyl = get_global_id(1);
@@ -149,11 +153,11 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_input16(
     float16 r[6][6]; /* r[i][k'] = (d B)[i][k'] for input row i */
     wino_rows16(in + (size_t)c * h * w, h, w, 4 * (ty0 + tyl) - pad, 64 * g - pad, r);
     const int t0 = tyl * ntxp + 16 * g, q = t0 / 32, j0 = t0 - q * 32;
-    __global float *dst = v + v_off + ((size_t)q * cin + c) * 32 + j0;
+    __global float *dst = v + v_off + ((size_t)q * cin + c) * c_stride + j0;
     for (int k = 0; k < 6; k++) {
         float16 x[6] = {r[0][k], r[1][k], r[2][k], r[3][k], r[4][k], r[5][k]}, y[6];
         WINO_BT(x, y);
-        for (int i = 0; i < 6; i++) vstore16(y[i], 0, dst + (size_t)(6 * i + k) * b_stride);
+        for (int i = 0; i < 6; i++) vstore16(y[i], 0, dst + (size_t)(6 * i + k) * e_stride);
     }
 }
 
@@ -229,7 +233,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output16(
 /* Global size: (ntxp/8, nty, cin). */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_input8(
                            __global const float *in, const int h, const int w, const int cin, const int ty0, const int nty, const int ntxp, __global float *v,
-                           const ulong v_off, const ulong b_stride, const int pad)
+                           const ulong v_off, const ulong c_stride, const ulong e_stride, const int pad)
 {
     const int g = get_global_id(0);
     const int tyl = get_global_id(1);
@@ -261,11 +265,11 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_input8(
         WINO_BT(d, r[i]);
     }
     const int t0 = tyl * ntxp + 8 * g, q = t0 / 32, j0 = t0 - q * 32;
-    __global float *dst = v + v_off + ((size_t)q * cin + c) * 32 + j0;
+    __global float *dst = v + v_off + ((size_t)q * cin + c) * c_stride + j0;
     for (int k = 0; k < 6; k++) {
         float8 x[6] = {r[0][k], r[1][k], r[2][k], r[3][k], r[4][k], r[5][k]}, y[6];
         WINO_BT(x, y);
-        for (int i = 0; i < 6; i++) vstore8(y[i], 0, dst + (size_t)(6 * i + k) * b_stride);
+        for (int i = 0; i < 6; i++) vstore8(y[i], 0, dst + (size_t)(6 * i + k) * e_stride);
     }
 }
 

@@ -483,26 +483,32 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
             wc->mr = p.mr;
         }
     }
+    const char *vl = getenv("UNETCL_WINO_VLAYOUT");
+    const int vplain = vl && !strcmp(vl, "plain");
     for (int ty0 = 0; ty0 < p.nty; ty0 += rows) {
         const int nty = (p.nty - ty0 < rows) ? p.nty - ty0 : rows;
         const size_t t = (size_t)nty * (size_t)p.ntxp, npanels = (t + 31) / 32, tpad = npanels * 32;
         const size_t v_off = p.u_floats, b_stride = (size_t)s->cin * tpad;
+        /* V as [q][c][e][32] (each transform work-item writes one run) or as
+         * [e][q][c][32]; UNETCL_WINO_VLAYOUT=plain selects the latter */
+        const size_t c_str = vplain ? 32 : 36 * 32, e_str = vplain ? b_stride : 32;
         /* GEMM results: [cout][panel][36][32] (see wino_output16) */
         const size_t m_off = v_off + WINO_ALIGN(36 * b_stride), ldm = npanels * 36 * 32;
         {
             const cl_int h = s->h - 2 * pad, w = s->w - 2 * pad, cin = s->cin, ity0 = ty0, inty = nty,
                          intxp = p.ntxp, ipad = pad;
-            const cl_ulong vo = v_off, bs = b_stride;
+            const cl_ulong vo = v_off, cs = c_str, es = e_str;
             UNET_CL_TRY(unet_args(ki, sizeof(cl_mem), &in, sizeof h, &h, sizeof w, &w, sizeof cin, &cin,
                                   sizeof ity0, &ity0, sizeof inty, &inty, sizeof intxp, &intxp, sizeof(cl_mem),
-                                  &ws, sizeof vo, &vo, sizeof bs, &bs, sizeof ipad, &ipad, (size_t)0),
+                                  &ws, sizeof vo, &vo, sizeof cs, &cs, sizeof es, &es, sizeof ipad, &ipad, (size_t)0),
                         "setting arguments of the Winograd input transform");
             const size_t g[3] = {(size_t)(p.ntxp / p.tw), (size_t)nty, (size_t)s->cin};
             const size_t l[3] = {1, 1, 1};
             UNET_TRY(unet_enqueue(ctx, ki, kin, 3, g, l));
         }
         UNET_TRY(unet_gemm_cpu_packed_batched(ctx, p.mr, (size_t)s->cout, t, (size_t)s->cin, 36, umem, 0,
-                                              p.a_stride, ws, v_off, b_stride, ws, m_off, 32, ldm, 36 * 32, 0.0f));
+                                              p.a_stride, ws, v_off, e_str, (size_t)s->cin * c_str, c_str, ws,
+                                              m_off, 32, ldm, 36 * 32, 0.0f));
         {
             const cl_ulong mo = m_off, ms = ldm;
             cl_mem bmem = bias.mem ? bias.mem : out;
@@ -620,7 +626,8 @@ static unet_status wino_wgrad(unet_context *ctx, const conv_shape *s, cl_mem in,
             UNET_TRY(unet_enqueue(ctx, kv, "wino_wgrad_dout16", 3, g, l));
         }
         UNET_TRY(unet_gemm_cpu_packed_batched(ctx, p.mr, (size_t)s->cout, (size_t)s->cin, kc, 36, ws, v_off,
-                                              a_stride, ws, u_off, b_stride, ws, 0, c_stride, (size_t)s->cin, 32,
+                                              a_stride, ws, u_off, b_stride, kc * 32, 32, ws, 0, c_stride,
+                                              (size_t)s->cin, 32,
                                               ty0 == 0 ? 0.0f : 1.0f));
     }
     const cl_ulong co = 0, cs = c_stride;

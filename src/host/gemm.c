@@ -323,15 +323,15 @@ int unet_gemm_cpu_mr(size_t m) { return choose_mr(m); }
 
 unet_status unet_gemm_cpu_packed_batched(unet_context *ctx, int mr, size_t m, size_t n, size_t k, size_t batch,
                                          cl_mem ap, size_t a_off, size_t a_stride, cl_mem bp, size_t b_off,
-                                         size_t b_stride, cl_mem c, size_t c_off, size_t c_stride, size_t ldc,
-                                         size_t c_pstride, float beta)
+                                         size_t b_stride, size_t b_pstride, size_t b_rstride, cl_mem c,
+                                         size_t c_off, size_t c_stride, size_t ldc, size_t c_pstride, float beta)
 {
     if (mr != 8 && mr != 12)
         return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_gemm_cpu_packed_batched: row panel of %d (use 8 or 12)",
                            mr);
     if (m == 0 || n == 0 || batch == 0) return UNET_OK;
     const size_t lim = (size_t)INT_MAX - 64;
-    if (m > lim || n > lim || k > lim || batch > lim || c_pstride < GC_NR)
+    if (m > lim || n > lim || k > lim || batch > lim || c_pstride < GC_NR || b_rstride < GC_NR || b_rstride > lim)
         return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
                            "unet_gemm_cpu_packed_batched: bad sizes m=%zu n=%zu k=%zu batch=%zu ldc=%zu", m, n, k,
                            batch, ldc);
@@ -339,8 +339,10 @@ unet_status unet_gemm_cpu_packed_batched(unet_context *ctx, int mr, size_t m, si
     /* the last element each operand reaches must lie in its buffer */
     UNET_TRY(check_matrix("A (packed)", ap, a_off + (batch - 1) * a_stride, 1, mtiles * (size_t)mr * k + 1,
                           mtiles * (size_t)mr * k + 1));
-    UNET_TRY(check_matrix("B (packed)", bp, b_off + (batch - 1) * b_stride, 1, ntiles * GC_NR * k + 1,
-                          ntiles * GC_NR * k + 1));
+    {
+        const size_t extent = (ntiles - 1) * b_pstride + (k ? (k - 1) * b_rstride : 0) + GC_NR + 1;
+        UNET_TRY(check_matrix("B (packed)", bp, b_off + (batch - 1) * b_stride, 1, extent, extent));
+    }
     {
         const size_t last_cols = n - (ntiles - 1) * GC_NR; /* valid columns of the last panel */
         const size_t extent = (batch - 1) * c_stride + (m - 1) * ldc + (ntiles - 1) * c_pstride + last_cols;
@@ -348,12 +350,13 @@ unet_status unet_gemm_cpu_packed_batched(unet_context *ctx, int mr, size_t m, si
     }
     cl_kernel kt;
     UNET_TRY(unet_kernel_get(ctx, "gemm_cpu", mr == 12 ? "gemm_cpu_tile12_batched" : "gemm_cpu_tile8_batched", &kt));
-    const cl_ulong uao = a_off, uas = a_stride, ubo = b_off, ubs = b_stride, uco = c_off, ucs = c_stride, uldc = ldc,
-                   ucp = c_pstride;
+    const cl_ulong uao = a_off, uas = a_stride, ubo = b_off, ubs = b_stride, ubp = b_pstride, uco = c_off,
+                   ucs = c_stride, uldc = ldc, ucp = c_pstride;
+    const cl_int ibr = (cl_int)b_rstride;
     const cl_int ikc = (cl_int)k, im = (cl_int)m, in = (cl_int)n, imt = (cl_int)mtiles, int_ = (cl_int)ntiles,
                  ib = (cl_int)batch;
     UNET_CL_TRY(unet_args(kt, sizeof(cl_mem), &ap, sizeof uao, &uao, sizeof uas, &uas, sizeof(cl_mem), &bp,
-                          sizeof ubo, &ubo, sizeof ubs, &ubs, sizeof ikc, &ikc, sizeof(cl_mem), &c, sizeof uco, &uco,
+                          sizeof ubo, &ubo, sizeof ubs, &ubs, sizeof ubp, &ubp, sizeof ibr, &ibr, sizeof ikc, &ikc, sizeof(cl_mem), &c, sizeof uco, &uco,
                           sizeof ucs, &ucs, sizeof uldc, &uldc, sizeof im, &im, sizeof in, &in, sizeof imt, &imt,
                           sizeof int_, &int_, sizeof ib, &ib, sizeof ucp, &ucp, sizeof beta, &beta, (size_t)0),
                 "unet_gemm_cpu_packed_batched: arguments of gemm_cpu_tile_batched");

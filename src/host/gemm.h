@@ -41,12 +41,14 @@ unet_status unet_gemm_path_of(const unet_context *ctx, unet_gemm_path *path);
  *   offset q*c_pstride: 32 for a plain row-major C) = A_e . B_e + beta C_e
  * with A_e packed as M/mr row panels (ap + a_off + e*a_stride, layout
  * [panel][k][mr], rows past M zero) and B_e as 32-column panels (bp + b_off +
- * e*b_stride, layout [panel][k][32]), one K-chunk of k. C is not read when
- * beta == 0. Works on any device but is meant for CPU devices. */
+ * e*b_stride; panel q at + q*b_pstride, its rows of 32 floats b_rstride
+ * apart: k*32 and 32 for the plain layout [panel][k][32]), one K-chunk of k.
+ * C is not read when beta == 0. Works on any device but is meant for CPU
+ * devices. */
 int unet_gemm_cpu_mr(size_t m);
 unet_status unet_gemm_cpu_packed_batched(unet_context *ctx, int mr, size_t m, size_t n, size_t k, size_t batch,
                                          cl_mem ap, size_t a_off, size_t a_stride, cl_mem bp, size_t b_off,
-                                         size_t b_stride, cl_mem c, size_t c_off, size_t c_stride, size_t ldc,
-                                         size_t c_pstride, float beta);
+                                         size_t b_stride, size_t b_pstride, size_t b_rstride, cl_mem c,
+                                         size_t c_off, size_t c_stride, size_t ldc, size_t c_pstride, float beta);
 
 #endif
