@@ -129,6 +129,14 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_cpu_pack_b(__g
 
 /* ---- micro-kernel ------------------------------------------------------- */
 
+/* Streaming (non-temporal) stores of whole, 64-byte aligned rows of C where
+ * Clang offers them (-DWINO_NO_NT, UNETCL_NO_NT=1: plain stores). */
+#if defined(__clang__) && defined(__has_builtin)
+#if __has_builtin(__builtin_nontemporal_store) && !defined(WINO_NO_NT)
+#define GEMM_NT 1
+#endif
+#endif
+
 /* Writes one row of a tile: alpha * acc (+ beta * C unless beta == 0, in which
  * case C is never read). Only the first ncols (<= 32) columns are written. */
 inline void gemm_cpu_store_row(__global float *c, const float16 v0, const float16 v1,
@@ -136,6 +144,13 @@ inline void gemm_cpu_store_row(__global float *c, const float16 v0, const float1
 {
     if (ncols >= NR) {
         if (beta == 0.0f) {
+#ifdef GEMM_NT
+            if (((ulong)c & 63) == 0) {
+                __builtin_nontemporal_store(alpha * v0, (__global float16 *)c);
+                __builtin_nontemporal_store(alpha * v1, (__global float16 *)(c + 16));
+                return;
+            }
+#endif
             vstore16(alpha * v0, 0, c);
             vstore16(alpha * v1, 1, c);
         } else {

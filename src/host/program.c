@@ -38,7 +38,10 @@ const char *unet_program_options(const unet_context *ctx)
 {
     (void)ctx;
     /* No fast-relaxed math: results are compared with double references. */
-    return "-cl-std=CL1.2";
+    /* UNETCL_NO_NT=1: plain stores instead of the streaming stores of the
+     * Winograd transforms (benchmarks) */
+    const char *e = getenv("UNETCL_NO_NT");
+    return (e && *e && strcmp(e, "0") != 0) ? "-cl-std=CL1.2 -DWINO_NO_NT" : "-cl-std=CL1.2";
 }
 
 cl_int unet_args(cl_kernel k, ...)
