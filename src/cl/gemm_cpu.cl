@@ -136,6 +136,15 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_cpu_pack_b(__g
 #define GEMM_NT 1
 #endif
 #endif
+/* x86 orders streaming stores only with a fence (see winograd.cl) */
+#ifdef GEMM_NT
+#if __has_builtin(__builtin_ia32_sfence)
+#define GEMM_NT_FENCE() __builtin_ia32_sfence()
+#endif
+#endif
+#ifndef GEMM_NT_FENCE
+#define GEMM_NT_FENCE() mem_fence(CLK_GLOBAL_MEM_FENCE)
+#endif
 
 /* Writes one row of a tile: alpha * acc (+ beta * C unless beta == 0, in which
  * case C is never read). Only the first ncols (<= 32) columns are written. */
@@ -203,6 +212,7 @@ inline void gemm_cpu_store_row(__global float *c, const float16 v0, const float1
             pb += (BRS);                                \
         }                                               \
         ACC_STORE##MR                                   \
+        GEMM_NT_FENCE();                                \
     }
 
 /* Both operands packed. gid0 = M tile, gid1 = N tile within the chunk of C

@@ -125,6 +125,16 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_weights(
 #ifndef WINO_STORE_NT
 #define WINO_STORE_NT(v, p) vstore16((v), 0, (p))
 #endif
+/* Streaming stores are weakly ordered on x86: an sfence makes them visible
+ * before the work-item ends (the next kernel may run on another thread). */
+#if defined(__clang__) && defined(__has_builtin) && !defined(WINO_NO_NT)
+#if __has_builtin(__builtin_ia32_sfence)
+#define WINO_NT_FENCE() __builtin_ia32_sfence()
+#endif
+#endif
+#ifndef WINO_NT_FENCE
+#define WINO_NT_FENCE() mem_fence(CLK_GLOBAL_MEM_FENCE)
+#endif
 
 /* Loads the 6 input rows of 16 horizontally adjacent 6x6 tiles (top-left
  * corner of the first at row y0, column x0 of the h x w plane src; outside
@@ -180,6 +190,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_input16(
         WINO_BT(x, y);
         for (int i = 0; i < 6; i++) WINO_STORE_NT(y[i], dst + (size_t)(6 * i + k) * e_stride);
     }
+    WINO_NT_FENCE();
 }
 
 /* Output transform + bias (+ ReLU) of 16 tiles. The GEMM results are stored
@@ -418,6 +429,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_input16(
     for (int e = 0; e < 36; e++)
         for (int l = 0; l < nvalid; l++)
             WINO_STORE_NT(vload16(0, tmp + (e * 16 + l) * 16), dst + (size_t)e * b_stride + (size_t)l * 32);
+    WINO_NT_FENCE();
 }
 
 /* V = A dY A^T of the output gradient (ho x wo, cout channels; outside reads
