@@ -73,6 +73,9 @@ static int bench_device(const opts *o, const char *sel, FILE *json, int first)
     unet_context_options co;
     unet_context_options_default(&co);
     co.device = sel;
+    /* --profile: a profiling queue, so per-layer times come with the
+     * execution time of their commands from OpenCL profiling events */
+    co.enable_profiling = o->profile;
     char cold_dir[256];
     snprintf(cold_dir, sizeof cold_dir, "/tmp/unetcl-bench-cold-%ld", (long)getpid());
     unet_context *ctx;
@@ -145,9 +148,10 @@ static int bench_device(const opts *o, const char *sel, FILE *json, int first)
         int calls;
         double total = 0;
         for (int i = 0; unet_net_profile(n, i, &name, &sec, &calls); i++) total += sec;
-        printf("  per-layer forward times (one image):\n");
+        printf("  per-layer forward times (one image; wall, and the commands' execution from profiling events):\n");
         for (int i = 0; unet_net_profile(n, i, &name, &sec, &calls); i++)
-            printf("    %-14s %8.1f ms  %5.1f%%\n", name, sec * 1e3, 100 * sec / total);
+            printf("    %-14s %8.1f ms  %5.1f%%   events %8.1f ms\n", name, sec * 1e3, 100 * sec / total,
+                   unet_net_profile_device(n, i) * 1e3);
         unet_net_set_profiling(n, 0);
     }
     unet_net_destroy(n);
@@ -195,7 +199,8 @@ static int bench_device(const opts *o, const char *sel, FILE *json, int first)
             printf("  per-layer training-step times (forward, backward; loss %.1f ms, SGD %.1f ms, step %.1f ms):\n",
                    (lb - total) * 1e3, sgd * 1e3, (lb + sgd) * 1e3);
             for (int i = 0; unet_net_profile(tn, i, &name, &sec, &calls); i++)
-                printf("    %-18s %8.1f ms  %5.1f%%\n", name, sec * 1e3, 100 * sec / (lb + sgd));
+                printf("    %-18s %8.1f ms  %5.1f%%   events %8.1f ms\n", name, sec * 1e3, 100 * sec / (lb + sgd),
+                       unet_net_profile_device(tn, i) * 1e3);
             unet_net_set_profiling(tn, 0);
         }
         tr_flops = 3.0 * ti->forward_flops;

@@ -266,6 +266,73 @@ static void test_deterministic(void **state)
     tiny_free(&b);
 }
 
+/* Per-layer profiling of a training step: every forward and backward layer
+ * gets a wall time, and with a profiling queue the execution time of its
+ * commands from OpenCL profiling events (positive for the convolutions, not
+ * more than the wall time); without one the device time reads -1. */
+static void profile_case(int events)
+{
+    unet_context_options o;
+    unet_context_options_default(&o);
+    const char *d = getenv("UNETCL_TEST_DEVICE");
+    o.device = (d && *d) ? d : NULL;
+    o.enable_profiling = events;
+    unet_context *ctx;
+    TU_OK(unet_context_create(&o, &ctx));
+    unet_model_config c = {.in_channels = 1, .classes = 2, .depth = 3, .base_channels = 8, .dropout = 0,
+                           .upconv_relu = 1};
+    unet_model *m;
+    unet_net *n;
+    TU_OK(unet_model_create(ctx, &c, 3, &m));
+    TU_OK(unet_net_create(m, 92, 92, 1, &n));
+    const unet_plan_info *pi = unet_net_info(n);
+    const size_t nout = (size_t)pi->out_h * pi->out_w;
+    float *x = calloc(92 * 92, 4), *w = malloc(nout * 4);
+    int32_t *lab = calloc(nout, 4);
+    assert_true(x && w && lab);
+    for (size_t i = 0; i < nout; i++) w[i] = 1.0f, lab[i] = (int32_t)(i % 2);
+    for (int i = 0; i < 92 * 92; i++) x[i] = (float)(i % 7) / 7.0f;
+    unet_step_result r;
+    unet_net_set_profiling(n, 1);
+    TU_OK(unet_net_loss_backward(n, x, lab, w, 1, &r));
+    const char *name;
+    double sec;
+    int calls, nconv = 0, nbwd = 0;
+    for (int i = 0; unet_net_profile(n, i, &name, &sec, &calls); i++) {
+        const double dev = unet_net_profile_device(n, i);
+        assert_true(sec > 0 && calls == 1);
+        if (!events) {
+            assert_true(dev == -1.0);
+            continue;
+        }
+        assert_true(dev >= 0 && dev <= sec * 1.05 + 1e-3);
+        if (strstr(name, "conv")) {
+            assert_true(dev > 0);
+            nconv++;
+        }
+        if (!strncmp(name, "bwd ", 4)) nbwd++;
+    }
+    assert_true(unet_net_profile_device(n, 999) == -1.0);
+    if (events) {
+        /* 3 levels: 10 3x3 convolutions + the 1x1 output, forward and backward */
+        assert_int_equal(nconv, 22);
+        assert_true(nbwd >= 11);
+    }
+    print_message("  profiling %s: %d convolution entries with event times, %d backward entries\n",
+                  events ? "with events" : "without events", nconv, nbwd);
+    free(x), free(w), free(lab);
+    unet_net_destroy(n);
+    unet_model_destroy(m);
+    unet_context_destroy(ctx);
+}
+
+static void test_profile(void **state)
+{
+    (void)state;
+    profile_case(1);
+    profile_case(0);
+}
+
 /* Inference plans cache the Winograd-transformed weights (CPU devices); after
  * an SGD step and after set_params the cached weights must be refreshed: the
  * inference plan's logits must match a training plan's (no cache, im2col
@@ -339,6 +406,7 @@ int main(void)
         cmocka_unit_test(test_gradient_check_dropout),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_weight_cache_invalidation),
+        cmocka_unit_test(test_profile),
     };
     return TU_RUN("network", tests);
 }

@@ -245,11 +245,18 @@ unet_status unet_model_sgd(unet_model *model, float lr, float momentum, float we
 unet_status unet_net_evaluate(unet_net *net, const float *input, const int32_t *labels,
                               const float *weights, float *probs, unet_step_result *result);
 
-/* Per-layer timing of forward passes: with profiling on, every layer waits
- * for the device and its wall time is added up by layer name. */
+/* Per-layer timing of forward passes (and of the backward layers of a
+ * training step): with profiling on, every layer waits for the device and its
+ * wall time is added up by layer name, and with a profiling queue
+ * (unet_context_options.enable_profiling) the execution time of its commands
+ * as well (unet_net_profile_device). */
 void unet_net_set_profiling(unet_net *net, int on);
 /* Entry i of the profile (0 when i is past the end). */
 int unet_net_profile(const unet_net *net, int i, const char **name, double *seconds, int *calls);
+/* Execution time of entry i's commands from OpenCL profiling events (kernels,
+ * CLBlast GEMMs, buffer fills and copies), in seconds; -1 when the context was
+ * created without enable_profiling or i is past the end. */
+double unet_net_profile_device(const unet_net *net, int i);
 
 /* ---- overlap-tile prediction --------------------------------------------- */
 

@@ -39,9 +39,12 @@ static unet_status gemm_clblast(unet_context *ctx, int ta, int tb, size_t m, siz
                                 size_t ldc)
 {
     unet_clblast_tuning_autoload(ctx); /* once per context: `unetcl tune`'s parameters */
+    cl_event ev = NULL;
     CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, ta ? CLBlastTransposeYes : CLBlastTransposeNo,
                                        tb ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a,
-                                       a_off, lda, b, b_off, ldb, beta, c, c_off, ldc, &ctx->queue, NULL);
+                                       a_off, lda, b, b_off, ldb, beta, c, c_off, ldc, &ctx->queue,
+                                       UNET_EVENT_PTR(ctx, ev));
+    if (ev) unet_event_add(ctx, ev);
     if (s != CLBlastSuccess) {
         if (s == CLBlastInsufficientMemoryTemp || s == (CLBlastStatusCode)CL_MEM_OBJECT_ALLOCATION_FAILURE ||
             s == (CLBlastStatusCode)CL_OUT_OF_RESOURCES)

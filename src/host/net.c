@@ -612,7 +612,7 @@ static double wall_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void prof_add(unet_net *n, const char *name, double s)
+static void prof_add(unet_net *n, const char *name, double s, double dev)
 {
     int i = 0;
     for (; i < n->nprof; i++)
@@ -621,22 +621,36 @@ static void prof_add(unet_net *n, const char *name, double s)
         if (n->nprof >= 64) return;
         snprintf(n->prof_name[i], sizeof n->prof_name[i], "%s", name);
         n->prof_seconds[i] = 0;
+        n->prof_device[i] = 0;
         n->prof_calls[i] = 0;
         n->nprof++;
     }
     n->prof_seconds[i] += s;
+    n->prof_device[i] = (n->prof_device[i] < 0 || dev < 0) ? -1.0 : n->prof_device[i] + dev;
     n->prof_calls[i]++;
 }
 
-/* Runs one layer; with profiling on, waits for it and records its time. */
+/* Runs one layer; with profiling on, waits for it and records its wall time
+ * and the execution time of its commands (OpenCL profiling events, when the
+ * context's queue has profiling). */
 #define LAYER(n, name, call)                                                          \
     do {                                                                               \
-        double t0_ = (n)->profile ? wall_s() : 0;                                      \
-        UNET_TRY(call);                                                                \
+        unet_context *c_ = (n)->m->ctx;                                                \
+        double t0_ = 0;                                                                \
         if ((n)->profile) {                                                            \
-            UNET_TRY(unet_finish((n)->m->ctx));                                        \
-            prof_add((n), (name), wall_s() - t0_);                                     \
+            UNET_TRY(unet_finish(c_));                                                 \
+            (void)unet_events_take(c_);                                                \
+            c_->ev_collect = c_->profiling;                                            \
+            t0_ = wall_s();                                                            \
         }                                                                              \
+        unet_status st_ = (call);                                                      \
+        if ((n)->profile) {                                                            \
+            c_->ev_collect = 0;                                                        \
+            if (st_ == UNET_OK) st_ = unet_finish(c_);                                 \
+            const double w_ = wall_s() - t0_, d_ = unet_events_take(c_);              \
+            if (st_ == UNET_OK) prof_add((n), (name), w_, d_);                         \
+        }                                                                              \
+        UNET_TRY(st_);                                                                 \
     } while (0)
 
 void unet_net_set_profiling(unet_net *n, int on)
@@ -644,6 +658,12 @@ void unet_net_set_profiling(unet_net *n, int on)
     if (!n) return;
     n->profile = on ? 1 : 0;
     n->nprof = 0;
+}
+
+double unet_net_profile_device(const unet_net *n, int i)
+{
+    if (!n || i < 0 || i >= n->nprof) return -1.0;
+    return n->prof_device[i];
 }
 
 int unet_net_profile(const unet_net *n, int i, const char **name, double *seconds, int *calls)

@@ -61,6 +61,7 @@ struct unet_net {
     int nprof;
     char prof_name[64][24];
     double prof_seconds[64];
+    double prof_device[64]; /* OpenCL profiling events; -1: not available */
     int prof_calls[64];
 };
 

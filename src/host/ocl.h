@@ -24,6 +24,13 @@ struct unet_context {
     int cache_enabled;
     int verbose;
     int profiling;
+    /* per-layer device times: while ev_collect is set (and the queue has
+     * profiling), every command's event is kept here (unet_event_add) and
+     * unet_events_take sums their execution times */
+    int ev_collect;
+    int nev;
+    cl_event ev[64];
+    double ev_seconds;
     cl_program programs[UNET_MAX_PROGRAMS]; /* by index into unet_cl_sources */
     unet_kernel_entry kernels[UNET_MAX_KERNELS];
     int nkernels;
@@ -33,6 +40,15 @@ struct unet_context {
     int clblast_tuning_disabled; /* option or $UNETCL_CLBLAST_TUNING=0 */
     void (*blas_free)(void *);
 };
+
+/* Where to put the event of the next command: &slot when events are being
+ * collected, else NULL; after enqueueing, unet_event_add(ctx, slot). */
+#define UNET_EVENT_PTR(ctx, slot) ((ctx)->ev_collect ? &(slot) : NULL)
+void unet_event_add(unet_context *ctx, cl_event ev);
+/* Waits for the collected events and returns the sum of their execution times
+ * (CL_PROFILING_COMMAND_START..END) since the last call, in seconds; -1 when
+ * the queue has no profiling. */
+double unet_events_take(unet_context *ctx);
 
 /* The options every program is compiled with (one place). */
 const char *unet_program_options(const unet_context *ctx);

@@ -279,6 +279,35 @@ unet_status unet_context_build_all(unet_context *ctx)
     return UNET_OK;
 }
 
+static void events_flush(unet_context *ctx)
+{
+    if (ctx->nev == 0) return;
+    clWaitForEvents((cl_uint)ctx->nev, ctx->ev);
+    for (int i = 0; i < ctx->nev; i++) {
+        cl_ulong a = 0, b = 0;
+        if (clGetEventProfilingInfo(ctx->ev[i], CL_PROFILING_COMMAND_START, sizeof a, &a, NULL) == CL_SUCCESS &&
+            clGetEventProfilingInfo(ctx->ev[i], CL_PROFILING_COMMAND_END, sizeof b, &b, NULL) == CL_SUCCESS &&
+            b >= a)
+            ctx->ev_seconds += 1e-9 * (double)(b - a);
+        clReleaseEvent(ctx->ev[i]);
+    }
+    ctx->nev = 0;
+}
+
+void unet_event_add(unet_context *ctx, cl_event ev)
+{
+    if (ctx->nev == (int)(sizeof ctx->ev / sizeof ctx->ev[0])) events_flush(ctx);
+    ctx->ev[ctx->nev++] = ev;
+}
+
+double unet_events_take(unet_context *ctx)
+{
+    events_flush(ctx);
+    const double s = ctx->ev_seconds;
+    ctx->ev_seconds = 0;
+    return ctx->profiling ? s : -1.0;
+}
+
 /* Development aid: with UNETCL_KPROF=1 in the environment every launch is
  * waited for and its wall time added to a per-kernel-name table, printed to
  * stderr by unet_kprof_report (called when a context is destroyed). */
@@ -345,7 +374,9 @@ unet_status unet_enqueue(unet_context *ctx, cl_kernel k, const char *name, cl_ui
         if (g[i] == 0) return UNET_OK; /* nothing to do */
         if (lws && lws[i]) g[i] = (g[i] + lws[i] - 1) / lws[i] * lws[i];
     }
-    cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, dims, NULL, g, lws, 0, NULL, NULL);
+    cl_event ev = NULL;
+    cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, dims, NULL, g, lws, 0, NULL, UNET_EVENT_PTR(ctx, ev));
+    if (ev) unet_event_add(ctx, ev);
     if (err != CL_SUCCESS) {
         char what[160];
         snprintf(what, sizeof what, "launching kernel %s", name);

@@ -164,17 +164,21 @@ unet_status unet_tensor_download(unet_context *ctx, const unet_tensor *t, float 
 unet_status unet_buffer_fill(unet_context *ctx, cl_mem m, size_t off, size_t n, float value)
 {
     if (n == 0) return UNET_OK;
+    cl_event ev = NULL;
     UNET_CL_TRY(clEnqueueFillBuffer(ctx->queue, m, &value, sizeof value, off * sizeof(float),
-                                    n * sizeof(float), 0, NULL, NULL),
+                                    n * sizeof(float), 0, NULL, UNET_EVENT_PTR(ctx, ev)),
                 "clEnqueueFillBuffer");
+    if (ev) unet_event_add(ctx, ev);
     return UNET_OK;
 }
 
 unet_status unet_buffer_copy(unet_context *ctx, cl_mem src, size_t so, cl_mem dst, size_t doff, size_t n)
 {
     if (n == 0) return UNET_OK;
+    cl_event ev = NULL;
     UNET_CL_TRY(clEnqueueCopyBuffer(ctx->queue, src, dst, so * sizeof(float), doff * sizeof(float),
-                                    n * sizeof(float), 0, NULL, NULL),
+                                    n * sizeof(float), 0, NULL, UNET_EVENT_PTR(ctx, ev)),
                 "clEnqueueCopyBuffer");
+    if (ev) unet_event_add(ctx, ev);
     return UNET_OK;
 }
