@@ -64,14 +64,17 @@ unet_status unet_buffer_alloc(unet_context *ctx, cl_mem *mem, size_t bytes, cons
     if (ctx->info.type == UNET_DEVICE_CPU && bytes >= HUGE_MIN && huge_enabled()) host = huge_alloc(bytes);
     if (host) {
         *mem = clCreateBuffer(ctx->ctx, CL_MEM_READ_WRITE | CL_MEM_USE_HOST_PTR, bytes, host, &err);
-        if (err == CL_SUCCESS) err = clSetMemObjectDestructorCallback(*mem, huge_free, NULL);
-        if (err != CL_SUCCESS) {
-            if (*mem) clReleaseMemObject(*mem);
-            else free(host);
+        if (err == CL_SUCCESS && clSetMemObjectDestructorCallback(*mem, huge_free, NULL) != CL_SUCCESS) {
+            clReleaseMemObject(*mem); /* nothing enqueued on it yet */
+            err = CL_INVALID_VALUE;
         }
-    } else {
-        *mem = clCreateBuffer(ctx->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+        if (err != CL_SUCCESS) {
+            /* the device refused our memory: its own allocation instead */
+            free(host);
+            host = NULL;
+        }
     }
+    if (!host) *mem = clCreateBuffer(ctx->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
     if (err != CL_SUCCESS) {
         *mem = NULL;
         char msg[160];
