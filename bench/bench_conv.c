@@ -5,6 +5,8 @@
  *   bench_conv [--device SEL] [--runs N] [--wgrad] CIN COUT H W [CIN COUT H W ...] */
 #define _POSIX_C_SOURCE 200809L
 #include "conv_internal.h"
+#include "bench_util.h"
+#include "clock.h"
 #include "unetcl/unetcl.h"
 
 #include <math.h>
@@ -12,19 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* buf[i] = scale * sin(f * i) */
 static unet_status fill_pattern(unet_context *ctx, cl_mem buf, size_t n, float scale, double f)
@@ -87,7 +76,7 @@ int main(int argc, char **argv)
         const double gflop = 2.0 * cout * cin * 9 * (double)(h - 2) * (w - 2) * 1e-9;
         for (int r = -1; st == UNET_OK && r < runs; r++)
             for (int a = 0; a < UNET_CONV_ALGO_COUNT && st == UNET_OK; a++) {
-                double t0 = now_s();
+                double t0 = unet_now_s();
                 if (wgrad) {
                     /* algo 0: im2col dW, 1: Winograd dW */
                     setenv("UNETCL_WGRAD", a ? "winograd" : "im2col", 1);
@@ -97,7 +86,7 @@ int main(int argc, char **argv)
                     st = unet_conv_forward_algo(ctx, (unet_conv_algo_id)a, &in, sw, sb, 3, 1, &out, ws, wsf);
                 }
                 if (st == UNET_OK) st = unet_finish(ctx);
-                if (r >= 0) t[a][r] = now_s() - t0;
+                if (r >= 0) t[a][r] = unet_now_s() - t0;
             }
         if (st != UNET_OK) {
             fprintf(stderr, "bench_conv: %d->%d %dx%d: %s\n", cin, cout, h, w, unet_last_error());
@@ -106,8 +95,7 @@ int main(int argc, char **argv)
         printf("%s %4d->%4d %4dx%-4d %6.1f GFLOP:", wgrad ? "dW  " : "conv", cin, cout, h, w, gflop);
         double base = 0;
         for (int a = 0; a < UNET_CONV_ALGO_COUNT; a++) {
-            qsort(t[a], (size_t)runs, sizeof(double), cmp_d);
-            double med = t[a][runs / 2];
+            double med = bench_median(t[a], runs);
             if (a == 0) base = med;
             printf("  algo%d %8.1f ms (%5.1f GFLOP/s, x%.2f)", a, 1e3 * med, gflop / med, base / med);
         }

@@ -15,6 +15,8 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "clblast_tune.h"
+#include "bench_util.h"
+#include "clock.h"
 #include "gemm.h"
 
 #include <stdio.h>
@@ -48,19 +50,6 @@ static const bshape QUICK[] = {
     {576, 128 * 128, 64, 1, 0, "L1 conv2 bwd data, 128x128 px"},
     {64, 576, 128 * 128, 0, 1, "L1 conv2 bwd weights, 128x128 px"},
 };
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static cl_mem make_buf(unet_context *ctx, size_t n, float v)
 {
@@ -192,11 +181,11 @@ int main(int argc, char **argv)
                         continue;
                     }
                 }
-                double t0 = now();
+                double t0 = unet_now_s();
                 unet_status st = unet_gemm_with(ctx, path, b->ta, b->tb, b->m, b->n, b->k, 1.0f, A, 0,
                                                 lda, B, 0, ldb, 0.0f, C, 0, b->n);
                 if (st == UNET_OK) st = unet_finish(ctx);
-                double dt = now() - t0;
+                double dt = unet_now_s() - t0;
                 if (st != UNET_OK) {
                     fprintf(stderr, "bench_gemm: %s on %s: %s\n",
                             tuning ? (p == UNET_GEMM_CPU ? "tuned" : "default") : p == UNET_GEMM_CPU ? "cpu" : "clblast", dims,
@@ -210,8 +199,7 @@ int main(int argc, char **argv)
         double ms[3] = {0, 0, 0};
         for (int p = 1; p <= 2; p++)
             if (ok[p]) {
-                qsort(t[p], (size_t)reps, sizeof(double), cmp_d);
-                ms[p] = 1e3 * t[p][reps / 2];
+                ms[p] = 1e3 * bench_median(t[p], reps);
             }
         printf("%-34s %-22s %8.2f |", b->what, dims, gflop);
         for (int p = UNET_GEMM_CPU; p >= UNET_GEMM_CLBLAST; p--) {

@@ -2,6 +2,7 @@
  * strategy, streaming the outputs strip by strip (docs/inference.md). */
 #define _POSIX_C_SOURCE 200809L
 #include "fsutil.h"
+#include "clock.h"
 #include "commands.h"
 #include "config.h"
 #include "error.h"
@@ -55,13 +56,6 @@ static void usage(FILE *f)
 /* ---- small helpers ---------------------------------------------------------- */
 
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Base name without folder and extension. */
 static void stem_of(const char *path, char *out, size_t n)
 {
@@ -86,7 +80,7 @@ static int progress_cb(int done, int total, void *user)
 {
     progress *p = user;
     if (p->quiet || (total <= 1 && p->images <= 1)) return 0;
-    double t = now_s();
+    double t = unet_now_s();
     double frac = (p->image + (double)done / total) / p->images;
     if (p->tty) {
         if (t - p->last < 0.1 && done < total) return 0;
@@ -455,7 +449,7 @@ int cmd_infer(int argc, char **argv)
                 ic->model, mc->depth, mc->base_channels, mc->classes, dev.name, ic->tta ? ", TTA x8" : "");
 
     /* count the images (pages) for the progress bar */
-    progress pr = {quiet, isatty(2), 0, 0, NULL, now_s(), 0, 0};
+    progress pr = {quiet, isatty(2), 0, 0, NULL, unet_now_s(), 0, 0};
     pr.last = pr.tty ? 0 : pr.start;
     for (int f = 0; f < nfiles; f++) {
         int pages = 1;
@@ -478,7 +472,7 @@ int cmd_infer(int argc, char **argv)
         snprintf(o.dir, sizeof o.dir, "%s", ic->output);
         stem_of(path, o.stem, sizeof o.stem);
         if (st == UNET_OK) st = outputs_open(&o);
-        double t0 = now_s();
+        double t0 = unet_now_s();
         for (int pg = 0; pg < pages && st == UNET_OK; pg++, pr.image++) {
             pr.name = path;
             st = unet_image_read(path, pg, &img);
@@ -559,7 +553,7 @@ int cmd_infer(int argc, char **argv)
             goto out;
         }
         if (!quiet)
-            fprintf(stderr, "wrote the outputs of %s to %s (%.2f s)\n", path, ic->output, now_s() - t0);
+            fprintf(stderr, "wrote the outputs of %s to %s (%.2f s)\n", path, ic->output, unet_now_s() - t0);
         free(o.strip);
         free(o.labels);
         memset(&o, 0, sizeof o);

@@ -17,6 +17,7 @@
  * 3. The file is written; unet_gemm applies it with CLBlastOverrideParameters. */
 #define _POSIX_C_SOURCE 200809L
 #include "commands.h"
+#include "clock.h"
 
 #include "clblast_tune.h"
 #include "gemm.h"
@@ -58,13 +59,6 @@ static const tshape QUICK[] = {
     {64, 576, 64 * 64, 0, 1, "L1 conv2 bwd weights"},
     {64, 16 * 16, 576, 0, 0, "L1 conv2 fwd, 16x16 px"},
 };
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static void usage(FILE *f)
 {
@@ -141,10 +135,10 @@ static int run_helper(const char *helper, char *const *args, double timeout_s, u
     close(fd[1]);
     char buf[8192];
     size_t used = 0;
-    const double deadline = now() + timeout_s;
+    const double deadline = unet_now_s() + timeout_s;
     int timed_out = 0;
     for (;;) {
-        const double left = deadline - now();
+        const double left = deadline - unet_now_s();
         if (left <= 0) {
             timed_out = 1;
             kill(pid, SIGKILL);
@@ -260,11 +254,11 @@ static double median(double *v, int n)
 static double time_gemm(unet_context *ctx, const tshape *s, shape_run *r, int make_ref)
 {
     const size_t lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n;
-    const double t0 = now();
+    const double t0 = unet_now_s();
     unet_status st = unet_gemm_with(ctx, UNET_GEMM_CLBLAST, s->ta, s->tb, s->m, s->n, s->k, 1.0f, r->a, 0, lda,
                                     r->b, 0, ldb, 0.0f, r->c, 0, s->n);
     if (st == UNET_OK) st = unet_finish(ctx);
-    const double dt = now() - t0;
+    const double dt = unet_now_s() - t0;
     if (st != UNET_OK) {
         fprintf(stderr, "unetcl tune: %zux%zux%zu: %s\n", s->m, s->n, s->k, unet_last_error());
         return -1.0;
@@ -383,9 +377,9 @@ int cmd_tune(int argc, char **argv)
         printf("CLBlast tuner: %s at %zux%zux%zu, %.3g%% of its search space...\n", kn[i], tm[i], tn[i], tk[i],
                100.0 * tf[i]);
         fflush(stdout);
-        const double t0 = now();
+        const double t0 = unet_now_s();
         have[i] = helper_tune(helper, ctx, kn[i], tm[i], tn[i], tk[i], tf[i], timeout_s, &tuned[i]) == 0;
-        printf("  %s (%.0f s)\n", have[i] ? "done" : "failed: keeping CLBlast's default", now() - t0);
+        printf("  %s (%.0f s)\n", have[i] ? "done" : "failed: keeping CLBlast's default", unet_now_s() - t0);
         if (have[i] && verbose) print_params(&tuned[i]);
     }
 

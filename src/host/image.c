@@ -522,9 +522,10 @@ unet_status unet_tiff_read(const char *path, int page, unet_image *img)
 
 /* ---- TIFF writing ---------------------------------------------------------- */
 
-static unet_status tiff_write_page(TIFF *t, const char *path, const unet_image *img, int bits)
+/* The tags of one page: w x h, c interleaved channels of bits (8, 16: unsigned;
+ * 32: float), LZW with the matching predictor. 1 on success. */
+static int tiff_set_tags(TIFF *t, int w, int h, int c, int bits)
 {
-    int w = img->w, h = img->h, c = img->c;
     int ok = 1;
     ok &= TIFFSetField(t, TIFFTAG_IMAGEWIDTH, (uint32_t)w);
     ok &= TIFFSetField(t, TIFFTAG_IMAGELENGTH, (uint32_t)h);
@@ -537,7 +538,13 @@ static unet_status tiff_write_page(TIFF *t, const char *path, const unet_image *
     ok &= TIFFSetField(t, TIFFTAG_PREDICTOR, (uint16_t)(bits == 32 ? PREDICTOR_FLOATINGPOINT : PREDICTOR_HORIZONTAL));
     ok &= TIFFSetField(t, TIFFTAG_ORIENTATION, (uint16_t)ORIENTATION_TOPLEFT);
     ok &= TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, TIFFDefaultStripSize(t, 0));
-    if (!ok) return unet_seterr(UNET_ERR_IO, "writing %s: cannot set the TIFF tags: %s", path, tiff_msg());
+    return ok;
+}
+
+static unet_status tiff_write_page(TIFF *t, const char *path, const unet_image *img, int bits)
+{
+    int w = img->w, h = img->h, c = img->c;
+    if (!tiff_set_tags(t, w, h, c, bits)) return unet_seterr(UNET_ERR_IO, "writing %s: cannot set the TIFF tags: %s", path, tiff_msg());
     size_t bytes = (size_t)bits / 8, plane = (size_t)w * h;
     unsigned char *row = malloc((size_t)w * c * bytes);
     if (!row) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "writing %s: out of host memory", path);
@@ -882,21 +889,8 @@ unet_status unet_image_writer_begin_page(unet_image_writer *wr, int w, int h, in
     wr->row = 0;
     if (wr->is_tiff) {
         TIFF *t = wr->tif;
-        int bits = wr->bits, ok = 1;
         tiff_prepare();
-        ok &= TIFFSetField(t, TIFFTAG_IMAGEWIDTH, (uint32_t)w);
-        ok &= TIFFSetField(t, TIFFTAG_IMAGELENGTH, (uint32_t)h);
-        ok &= TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, (uint16_t)bits);
-        ok &= TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, (uint16_t)c);
-        ok &= TIFFSetField(t, TIFFTAG_SAMPLEFORMAT, (uint16_t)(bits == 32 ? SAMPLEFORMAT_IEEEFP : SAMPLEFORMAT_UINT));
-        ok &= TIFFSetField(t, TIFFTAG_PHOTOMETRIC, (uint16_t)(c == 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK));
-        ok &= TIFFSetField(t, TIFFTAG_PLANARCONFIG, (uint16_t)PLANARCONFIG_CONTIG);
-        ok &= TIFFSetField(t, TIFFTAG_COMPRESSION, (uint16_t)COMPRESSION_LZW);
-        ok &= TIFFSetField(t, TIFFTAG_PREDICTOR,
-                           (uint16_t)(bits == 32 ? PREDICTOR_FLOATINGPOINT : PREDICTOR_HORIZONTAL));
-        ok &= TIFFSetField(t, TIFFTAG_ORIENTATION, (uint16_t)ORIENTATION_TOPLEFT);
-        ok &= TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, TIFFDefaultStripSize(t, 0));
-        if (!ok) {
+        if (!tiff_set_tags(t, w, h, c, wr->bits)) {
             wr->failed = 1;
             return unet_seterr(UNET_ERR_IO, "writing %s: cannot set the TIFF tags: %s", wr->path, tiff_msg());
         }

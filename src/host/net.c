@@ -1,6 +1,7 @@
 /* The U-Net graph: parameters, shapes, memory plan, forward and backward. */
 #define _POSIX_C_SOURCE 200809L
 #include "net.h"
+#include "clock.h"
 
 #include <math.h>
 #include <time.h>
@@ -605,13 +606,6 @@ const unet_plan_info *unet_net_info(const unet_net *n) { return n ? &n->info : N
 
 /* ---- forward ---------------------------------------------------------------- */
 
-static double wall_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void prof_add(unet_net *n, const char *name, double s, double dev)
 {
     int i = 0;
@@ -641,13 +635,13 @@ static void prof_add(unet_net *n, const char *name, double s, double dev)
             UNET_TRY(unet_finish(c_));                                                 \
             (void)unet_events_take(c_);                                                \
             c_->ev_collect = c_->profiling;                                            \
-            t0_ = wall_s();                                                            \
+            t0_ = unet_now_s();                                                            \
         }                                                                              \
         unet_status st_ = (call);                                                      \
         if ((n)->profile) {                                                            \
             c_->ev_collect = 0;                                                        \
             if (st_ == UNET_OK) st_ = unet_finish(c_);                                 \
-            const double w_ = wall_s() - t0_, d_ = unet_events_take(c_);              \
+            const double w_ = unet_now_s() - t0_, d_ = unet_events_take(c_);              \
             if (st_ == UNET_OK) prof_add((n), (name), w_, d_);                         \
         }                                                                              \
         UNET_TRY(st_);                                                                 \

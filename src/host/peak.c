@@ -1,18 +1,12 @@
 /* Measures the device's float32 FMA throughput (for "share of peak"). */
 #define _POSIX_C_SOURCE 200809L
 #include "ocl.h"
+#include "clock.h"
 #include "tensor.h"
 
 #include <time.h>
 
 unet_status unet_measure_peak_gflops(unet_context *ctx, double *gflops);
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 unet_status unet_measure_peak_gflops(unet_context *ctx, double *gflops)
 {
@@ -31,10 +25,10 @@ unet_status unet_measure_peak_gflops(unet_context *ctx, double *gflops)
             st = unet_cl_fail(e, __FILE__, __LINE__, "setting fma_peak arguments");
             break;
         }
-        double t0 = now_s();
+        double t0 = unet_now_s();
         if ((st = unet_enqueue(ctx, k, "fma_peak", 1, &items, NULL)) != UNET_OK) break;
         if ((st = unet_finish(ctx)) != UNET_OK) break;
-        double dt = now_s() - t0;
+        double dt = unet_now_s() - t0;
         double g = (double)items * iters * 8 * 16 * 2 / dt * 1e-9;
         if (g > best) best = g;
         if (dt < 0.05 && iters < (1 << 20)) iters *= 4; /* grow until it takes long enough */

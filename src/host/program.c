@@ -9,6 +9,7 @@
  * fsync'ed and renamed, so a reader never sees a partial file. */
 #define _POSIX_C_SOURCE 200809L
 #include "fsutil.h"
+#include "clock.h"
 #include "cl_sources.h"
 #include "ocl.h"
 
@@ -59,13 +60,6 @@ cl_int unet_args(cl_kernel k, ...)
     }
     va_end(ap);
     return err;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static int find_source(const char *family)
@@ -194,7 +188,7 @@ unet_status unet_program_get(unet_context *ctx, const char *family, cl_program *
     }
     const unet_cl_source *src = &unet_cl_sources[idx];
     const char *opts = unet_program_options(ctx);
-    double t0 = now_s();
+    double t0 = unet_now_s();
     uint64_t key[2];
     char path[1200];
     cache_key(ctx, src, opts, key);
@@ -226,7 +220,7 @@ unet_status unet_program_get(unet_context *ctx, const char *family, cl_program *
             return st;
         }
         ctx->stats.programs_compiled++;
-        if (ctx->verbose) fprintf(stderr, "unetcl: program %s compiled (%.2f s)\n", family, now_s() - t0);
+        if (ctx->verbose) fprintf(stderr, "unetcl: program %s compiled (%.2f s)\n", family, unet_now_s() - t0);
         if (ctx->cache_enabled) {
             size_t blen = 0;
             if (clGetProgramInfo(p, CL_PROGRAM_BINARY_SIZES, sizeof blen, &blen, NULL) == CL_SUCCESS &&
@@ -239,7 +233,7 @@ unet_status unet_program_get(unet_context *ctx, const char *family, cl_program *
             }
         }
     }
-    ctx->stats.build_seconds += now_s() - t0;
+    ctx->stats.build_seconds += unet_now_s() - t0;
     ctx->programs[idx] = p;
     *out = p;
     return UNET_OK;
@@ -315,13 +309,6 @@ double unet_events_take(unet_context *ctx)
 static struct { char name[48]; double s; long calls; } g_kprof[KPROF_MAX];
 static int g_nkprof, g_kprof_on = -1;
 
-static double kprof_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 void unet_kprof_report(void)
 {
     if (g_nkprof == 0) return;
@@ -359,13 +346,13 @@ unet_status unet_enqueue(unet_context *ctx, cl_kernel k, const char *name, cl_ui
         for (cl_uint i = 0; i < dims; i++)
             if (gws[i] == 0) return UNET_OK;
         UNET_CL_TRY(clFinish(ctx->queue), "clFinish");
-        double t0 = kprof_now();
+        double t0 = unet_now_s();
         g_kprof_on = 0;
         unet_status st = unet_enqueue(ctx, k, name, dims, gws, lws);
         g_kprof_on = 1;
         if (st != UNET_OK) return st;
         UNET_CL_TRY(clFinish(ctx->queue), "clFinish");
-        kprof_add(name, kprof_now() - t0);
+        kprof_add(name, unet_now_s() - t0);
         return UNET_OK;
     }
     size_t g[3];

@@ -84,7 +84,8 @@ unet_status unet_buffer_alloc(unet_context *ctx, cl_mem *mem, size_t bytes, cons
     return UNET_OK;
 }
 
-unet_status unet_tensor_alloc(unet_context *ctx, unet_tensor *t, int c, int h, int w, const char *what)
+/* Sets t's shape (no buffer yet); an empty shape is an error. */
+static unet_status tensor_shape(unet_tensor *t, int c, int h, int w, const char *what)
 {
     t->mem = NULL;
     t->c = c;
@@ -93,19 +94,19 @@ unet_status unet_tensor_alloc(unet_context *ctx, unet_tensor *t, int c, int h, i
     if (c <= 0 || h <= 0 || w <= 0)
         return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "tensor %s has an empty shape %dx%dx%d",
                            what ? what : "", c, h, w);
+    return UNET_OK;
+}
+
+unet_status unet_tensor_alloc(unet_context *ctx, unet_tensor *t, int c, int h, int w, const char *what)
+{
+    UNET_TRY(tensor_shape(t, c, h, w, what));
     return unet_buffer_alloc(ctx, &t->mem, unet_tensor_bytes(t), what);
 }
 
 unet_status unet_tensor_view(unet_context *ctx, cl_mem parent, size_t off, unet_tensor *t, int c, int h, int w,
                              const char *what)
 {
-    t->mem = NULL;
-    t->c = c;
-    t->h = h;
-    t->w = w;
-    if (c <= 0 || h <= 0 || w <= 0)
-        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "tensor %s has an empty shape %dx%dx%d",
-                           what ? what : "", c, h, w);
+    UNET_TRY(tensor_shape(t, c, h, w, what));
     size_t psize = 0;
     UNET_CL_TRY(clGetMemObjectInfo(parent, CL_MEM_SIZE, sizeof psize, &psize, NULL), "querying a buffer size");
     cl_buffer_region reg = {off * sizeof(float), unet_tensor_bytes(t)};

@@ -2,6 +2,7 @@
  * paper trains; validation on held-out images; atomic checkpoints that make a
  * resumed run bitwise identical to an uninterrupted one. */
 #include "fsutil.h"
+#include "clock.h"
 #include "train.h"
 #include "augment.h"
 #include "cfgmap.h"
@@ -16,13 +17,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static uint64_t mix64(uint64_t z)
 {
@@ -205,7 +199,7 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
     /* data */
     unet_dataset train, val;
     memset(&val, 0, sizeof val);
-    double t0 = now_s();
+    double t0 = unet_now_s();
     UNET_TRY(unet_dataset_load(cfg, cfg->data.train_images, cfg->data.train_labels, &train));
     unet_status st = UNET_OK;
     if (cfg->data.val_images[0]) st = unet_dataset_load(cfg, cfg->data.val_images, cfg->data.val_labels, &val);
@@ -215,7 +209,7 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
         return st;
     }
     fprintf(log, "unetcl train: %d training image%s, %d validation image%s (%.1f s to load, weight maps %s)\n", train.n,
-            train.n == 1 ? "" : "s", val.n, val.n == 1 ? "" : "s", now_s() - t0, cfg->weights.enabled ? "on" : "off");
+            train.n == 1 ? "" : "s", val.n, val.n == 1 ? "" : "s", unet_now_s() - t0, cfg->weights.enabled ? "on" : "off");
     for (int i = 0; i < val.n; i++) fprintf(log, "  held out for validation: %s\n", val.s[i].name);
 
     /* device, model */
@@ -327,7 +321,7 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
     cl_kernel affine;
     if ((st = unet_kernel_get(ctx, "util", "affine_inplace", &affine)) != UNET_OK) goto done;
 
-    double tstart = now_s(), tlast = tstart, ema = -1, ema_acc = 0;
+    double tstart = unet_now_s(), tlast = tstart, ema = -1, ema_acc = 0;
     char extra[96] = "";
     for (int step = start; step < tc->iterations; step++) {
         int idx = (int)(draw(tc->seed, (uint64_t)step, 1) % (uint64_t)train.n);
@@ -365,7 +359,7 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
         }
         size_t px = (size_t)pi->out_h * pi->out_w;
         double acc = r.correct / (double)px;
-        fprintf(fcsv, "%d,%.6f,%.5f,%.6g,%d,%.3f\n", step, r.loss, acc, lr, idx, now_s() - tstart);
+        fprintf(fcsv, "%d,%.6f,%.5f,%.6g,%d,%.3f\n", step, r.loss, acc, lr, idx, unet_now_s() - tstart);
         if (tc->log_every > 0 && (step + 1) % tc->log_every == 0) fflush(fcsv); /* tail -f works */
         ema = ema < 0 ? r.loss : 0.95 * ema + 0.05 * r.loss;
         ema_acc = step == start ? acc : 0.95 * ema_acc + 0.05 * acc;
@@ -385,7 +379,7 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
             if (!tty) fprintf(log, "  validation after step %d: loss %.4f, pixel accuracy %.4f, IoU %.4f\n", step + 1,
                               vl, va, vi);
         }
-        double now = now_s();
+        double now = unet_now_s();
         if (!o->quiet && (last || (tty && now - tlast > 0.5) || (!tty && tc->log_every > 0 && (step + 1) % tc->log_every == 0))) {
             double rate = (step + 1 - start) / (now - tstart);
             progress(log, tty, step + 1, tc->iterations, ema, ema_acc, rate, (tc->iterations - step - 1) / rate, extra);
@@ -408,7 +402,7 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
         if ((st = save_checkpoint(m, cfg, final, tc->iterations, 0)) == UNET_OK)
             fprintf(log, "  model written to %s; checkpoint %s; log %s\n", final, ckpt, csv);
     }
-    sum->seconds = now_s() - tstart;
+    sum->seconds = unet_now_s() - tstart;
 done:
     if (fcsv) fclose(fcsv);
     if (fval) fclose(fval);
