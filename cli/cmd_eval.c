@@ -79,6 +79,7 @@ typedef struct slice_result {
     int has_isbi, has_seg, has_iou, has_miou;
     unet_isbi_result isbi;
     unet_seg_result seg;
+    unet_object_counts cnt;
     unet_overlap_result ov;
     double miou;
     double *class_iou;
@@ -176,6 +177,25 @@ static void print_row(const char *name, int metrics, const double *vals)
         printf(" %12s", b);
     }
     printf("\n");
+}
+
+static cJSON *counts_json(const unet_object_counts *c)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "n_truth", c->n_truth);
+    cJSON_AddNumberToObject(o, "n_pred", c->n_pred);
+    cJSON_AddNumberToObject(o, "one_to_one", c->one_to_one);
+    cJSON_AddNumberToObject(o, "merged", c->merged);
+    cJSON_AddNumberToObject(o, "merges", c->merges);
+    cJSON_AddNumberToObject(o, "split", c->split);
+    cJSON_AddNumberToObject(o, "missed", c->missed);
+    cJSON_AddNumberToObject(o, "false_positives", c->false_positives);
+    cJSON *d = cJSON_AddObjectToObject(o, "det");
+    cJSON_AddItemToObject(d, "det", num_or_null(c->det));
+    cJSON_AddNumberToObject(d, "ns", c->det_ns);
+    cJSON_AddNumberToObject(d, "fn", c->det_fn);
+    cJSON_AddNumberToObject(d, "fp", c->det_fp);
+    return o;
 }
 
 int cmd_eval(int argc, char **argv)
@@ -354,7 +374,7 @@ int cmd_eval(int argc, char **argv)
             r->has_isbi = st == UNET_OK;
         }
         if (st == UNET_OK && (metrics & M_SEG)) {
-            st = unet_seg_ctc_2d(tid, tk != TK_INST, pid, pk != PK_INST, W, H, &r->seg);
+            st = unet_seg_counts_2d(tid, tk != TK_INST, pid, pk != PK_INST, W, H, &r->seg, &r->cnt);
             r->has_seg = st == UNET_OK;
         }
         if (st == UNET_OK && (metrics & M_IOU)) {
@@ -392,6 +412,10 @@ int cmd_eval(int argc, char **argv)
         n_obj += res[s].seg.n_truth;
     }
     double seg_pooled = n_obj ? sum_j / n_obj : NAN;
+    unet_object_counts cnt_pooled;
+    memset(&cnt_pooled, 0, sizeof cnt_pooled);
+    for (int s = 0; s < S; s++)
+        if (res[s].has_seg) unet_object_counts_add(&cnt_pooled, &res[s].cnt);
 
     enum { NV = 8 };
     double *vals = malloc((size_t)S * NV * sizeof *vals);
@@ -450,6 +474,23 @@ int cmd_eval(int argc, char **argv)
         if (metrics & M_SEG) pv[k++] = seg_pooled;
         print_row("pooled", metrics, pv);
     }
+    if (metrics & M_SEG) {
+        printf("objects  %7s %7s %7s %7s %7s %7s %7s %7s %9s\n", "truth", "pred", "1:1", "merged", "merges", "split",
+               "missed", "FP", "DET");
+        for (int s = 0; s <= S; s++) {
+            if (s == S && S == 1) break;
+            const unet_object_counts *c = s < S ? &res[s].cnt : &cnt_pooled;
+            char name[32], det[32];
+            if (s < S) snprintf(name, sizeof name, "%d", s);
+            else snprintf(name, sizeof name, "pooled");
+            fmt_num(det, sizeof det, c->det);
+            printf("%-8s %7d %7d %7d %7d %7d %7d %7d %7d %9s\n", name, c->n_truth, c->n_pred, c->one_to_one, c->merged,
+                   c->merges, c->split, c->missed, c->false_positives, det);
+        }
+        printf("objects: truth objects are 1:1, merged (their match covers another one too; merges = such "
+               "predicted objects), split or missed; FP = predicted objects matching and inside no truth object; "
+               "DET as the Cell Tracking Challenge (docs/metrics.md)\n");
+    }
     if (metrics & M_ISBI)
         printf("ISBI: prob > t for t in {0, 0.1, ..., 0.9, 0.9999999999999999}%s; pixel_err = 1 - best pixel "
                "F, rand_err = 1 - best foreground-restricted Rand F, warp_err = min over t (%d-connected fg)\n",
@@ -487,6 +528,7 @@ int cmd_eval(int argc, char **argv)
                 cJSON_AddItemToObject(g, "seg", num_or_null(res[s].seg.seg));
                 cJSON_AddNumberToObject(g, "n_truth", res[s].seg.n_truth);
                 cJSON_AddNumberToObject(g, "n_matched", res[s].seg.n_matched);
+                cJSON_AddItemToObject(e, "objects", counts_json(&res[s].cnt));
             }
             if (res[s].has_iou) {
                 cJSON *g = cJSON_AddObjectToObject(e, "iou");
@@ -529,6 +571,7 @@ int cmd_eval(int argc, char **argv)
         if (metrics & M_SEG) {
             cJSON_AddItemToObject(po, "seg", num_or_null(seg_pooled));
             cJSON_AddNumberToObject(po, "seg_objects", (double)n_obj);
+            cJSON_AddItemToObject(po, "objects", counts_json(&cnt_pooled));
         }
         char *txt = cJSON_Print(root);
         FILE *f = txt ? fopen(json_path, "w") : NULL;

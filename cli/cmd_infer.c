@@ -7,11 +7,13 @@
 #include "config.h"
 #include "error.h"
 #include "image.h"
+#include "instances.h"
 #include "normalize.h"
 #include "unetcl/unetcl.h"
 #include "weightmap.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +123,9 @@ typedef struct outputs {
     /* per page */
     int w, h;
     uint8_t *labels; /* arg-max per pixel (instances / overlay) */
+    float *fgp, *intp; /* watershed: P(not background), P(interior) per pixel */
+    int interior_class; /* class whose probability is the interior (border3: 2) */
+    const unet_instance_options *io;
     float *strip;    /* stride * w floats */
     size_t strip_n;
 } outputs;
@@ -206,6 +211,14 @@ static unet_status on_rows(const float *probs, int y0, int rows, int w, void *us
         } else
             for (int k = 0; k < K; k++) UNET_TRY(unet_image_writer_rows(o->prob[k], probs + (size_t)k * n, n, rows));
     }
+    if (o->fgp) {
+        const float *pi = probs + (size_t)o->interior_class * n;
+        float *fd = o->fgp + (size_t)y0 * w, *id = o->intp + (size_t)y0 * w;
+        for (size_t i = 0; i < n; i++) {
+            fd[i] = 1.0f - probs[i];
+            id[i] = pi[i];
+        }
+    }
     if (o->mask || o->labels) {
         float scale = (float)(255 / (K - 1));
         for (size_t i = 0; i < n; i++) {
@@ -224,17 +237,24 @@ static unet_status on_rows(const float *probs, int y0, int rows, int w, void *us
     return UNET_OK;
 }
 
-/* Instance ids (connected components of the non-background classes) into
- * the 16-bit (or float) instance output. inst: w*h int32 scratch. */
+/* Instance ids ([infer] instances: components of the non-background
+ * arg-max, or the seeded watershed of the probabilities) into the 16-bit (or
+ * float) instance output. inst: w*h int32 scratch. */
 static unet_status write_instances(outputs *o, int32_t *inst, int *count)
 {
     size_t n = (size_t)o->w * o->h;
-    uint8_t *fg = malloc(n);
-    if (!fg) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for the instances of %s", o->stem);
-    for (size_t i = 0; i < n; i++) fg[i] = o->labels[i] != 0;
-    unet_status st = unet_instances_from_mask(fg, o->w, o->h, inst, count);
-    free(fg);
-    UNET_TRY(st);
+    unet_status st;
+    if (o->fgp) st = unet_instances_from_probs(o->fgp, o->intp, o->w, o->h, o->io, inst, count);
+    else {
+        float *fg = malloc(n * sizeof *fg);
+        if (!fg) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for the instances of %s", o->stem);
+        for (size_t i = 0; i < n; i++) fg[i] = o->labels[i] != 0;
+        unet_instance_options co = *o->io;
+        co.method = UNET_INSTANCES_COMPONENTS;
+        st = unet_instances_from_probs(fg, NULL, o->w, o->h, &co, inst, count);
+        free(fg);
+    }
+    if (st != UNET_OK) return unet_seterr(st, "instances of %s: %s", o->stem, unet_last_error());
     if (!o->inst) {
         int use_float = !o->stack && *count > 65535;
         if (*count > 65535 && o->stack)
@@ -259,6 +279,21 @@ static unet_status write_instances(outputs *o, int32_t *inst, int *count)
         UNET_TRY(unet_image_writer_rows(o->inst, o->strip, m, rows));
     }
     return unet_image_writer_end_page(o->inst);
+}
+
+/* A bright colour for instance id (golden-ratio hues, so neighbours differ)
+ * or, with id 0, the fixed colour of class cls. */
+static void instance_colour(uint32_t id, int cls, const float colours[8][3], float col[3])
+{
+    if (!id) {
+        for (int ch = 0; ch < 3; ch++) col[ch] = colours[(cls - 1) % 8][ch];
+        return;
+    }
+    double hue = fmod(id * 0.6180339887498949, 1.0) * 6.0;
+    int sector = (int)hue;
+    float f = (float)(hue - sector), v = 255.0f, p = 40.0f, q = v - (v - p) * f, t = p + (v - p) * f;
+    float rgb[6][3] = {{v, t, p}, {q, v, p}, {p, v, t}, {p, q, v}, {t, p, v}, {v, p, q}};
+    for (int ch = 0; ch < 3; ch++) col[ch] = rgb[sector % 6][ch];
 }
 
 /* The overlay: the normalised input as grey (min..max -> 0..255, the mean
@@ -293,14 +328,18 @@ static unet_status write_overlay(outputs *o, const float *img, int c, const int3
                            (x > 0 && ID_AT(y, x - 1) != id) || (x + 1 < w && ID_AT(y, x + 1) != id);
 #undef ID_AT
                 }
+                /* instances: each object in its own colour (contour, and a
+                 * light tint inside); else the colour of the class */
+                float col[3];
+                if (id != 0) instance_colour(inst ? (uint32_t)id : 0, o->labels[i], colours, col);
                 if (edge) {
-                    const float *col = colours[(o->labels[i] - 1) % 8];
                     for (int ch = 0; ch < 3; ch++) o->strip[ch * plane + j] = col[ch];
                 } else {
                     float g = 0;
                     for (int ch = 0; ch < c; ch++) g += img[(size_t)ch * n + i] - lo;
                     g *= scale;
-                    for (int ch = 0; ch < 3; ch++) o->strip[ch * plane + j] = g;
+                    for (int ch = 0; ch < 3; ch++)
+                        o->strip[ch * plane + j] = (inst && id != 0) ? 0.75f * g + 0.25f * col[ch] : g;
                 }
             }
         UNET_TRY(unet_image_writer_rows(o->overlay, o->strip, plane, rows));
@@ -428,7 +467,8 @@ int cmd_infer(int argc, char **argv)
         fprintf(stderr, "unetcl infer: %s\n", unet_last_error());
         goto out;
     }
-    if (unet_model_load(ctx, ic->model, 0, &model, NULL) != UNET_OK) {
+    char *meta = NULL;
+    if (unet_model_load(ctx, ic->model, 0, &model, &meta) != UNET_OK) {
         fprintf(stderr, "unetcl infer: loading the model %s: %s\n", ic->model, unet_last_error());
         goto out;
     }
@@ -436,8 +476,39 @@ int cmd_infer(int argc, char **argv)
     if (mc->classes < 2 || mc->classes > 256) {
         fprintf(stderr, "unetcl infer: the model %s has %d classes; inference supports 2 to 256\n", ic->model,
                 mc->classes);
+        free(meta);
         goto out;
     }
+    {
+        unet_targets mt = UNET_TARGETS_PAPER;
+        int found = 0;
+        unet_status ts = unet_model_meta_targets(meta, &mt, &found);
+        free(meta);
+        if (ts != UNET_OK) {
+            fprintf(stderr, "unetcl infer: %s: %s\n", ic->model, unet_last_error());
+            goto out;
+        }
+        if (found && mt != cfg->data.targets) {
+            fprintf(stderr,
+                    "unetcl infer: the model %s was trained with [data] targets = %s (%d classes) but %s has "
+                    "targets = %s: use the configuration it was trained with, or --set data.targets=%s\n",
+                    ic->model, unet_targets_name(mt), mc->classes, cfg_path, unet_targets_name(cfg->data.targets),
+                    unet_targets_name(mt));
+            goto out;
+        }
+        if (cfg->data.targets == UNET_TARGETS_BORDER3 && cfg->data.label_type != UNET_LABEL_CLASSES &&
+            mc->classes != 3) {
+            fprintf(stderr,
+                    "unetcl infer: %s has [data] targets = border3 (3 classes: background, border, interior) but "
+                    "the model %s has %d classes: use the configuration it was trained with, or --set "
+                    "data.targets=paper\n",
+                    cfg_path, ic->model, mc->classes);
+            goto out;
+        }
+    }
+    unet_instance_options iopt;
+    unet_instance_options_from_config(cfg, &iopt);
+    const int border3 = cfg->data.targets == UNET_TARGETS_BORDER3 && mc->classes == 3;
     if (ic->tile && unet_tile_check(mc, ic->tile) != UNET_OK) {
         fprintf(stderr, "unetcl infer: tile %d: %s\n", ic->tile, unet_last_error());
         goto out;
@@ -468,6 +539,8 @@ int cmd_infer(int argc, char **argv)
         memset(&o, 0, sizeof o);
         o.sel = ic->outputs;
         o.classes = mc->classes;
+        o.io = &iopt;
+        o.interior_class = border3 ? 2 : 1;
         o.stack = pages > 1;
         snprintf(o.dir, sizeof o.dir, "%s", ic->output);
         stem_of(path, o.stem, sizeof o.stem);
@@ -511,7 +584,18 @@ int cmd_infer(int argc, char **argv)
             if (strip < (size_t)64 * img.w) strip = (size_t)64 * img.w;
             free(o.strip);
             free(o.labels);
+            free(o.fgp);
+            free(o.intp);
             o.labels = NULL;
+            o.fgp = o.intp = NULL;
+            if ((ic->outputs & UNET_OUT_INSTANCES) && iopt.method == UNET_INSTANCES_WATERSHED) {
+                o.fgp = malloc((size_t)img.w * img.h * sizeof *o.fgp);
+                o.intp = malloc((size_t)img.w * img.h * sizeof *o.intp);
+                if (!o.fgp || !o.intp) {
+                    st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for the instances of %s", path);
+                    break;
+                }
+            }
             o.strip = malloc(strip * sizeof *o.strip);
             o.strip_n = strip;
             if (ic->outputs & (UNET_OUT_INSTANCES | UNET_OUT_OVERLAY))
@@ -556,6 +640,8 @@ int cmd_infer(int argc, char **argv)
             fprintf(stderr, "wrote the outputs of %s to %s (%.2f s)\n", path, ic->output, unet_now_s() - t0);
         free(o.strip);
         free(o.labels);
+        free(o.fgp);
+        free(o.intp);
         memset(&o, 0, sizeof o);
     }
     rc = 0;
@@ -563,6 +649,8 @@ out:
     free(inst);
     free(o.strip);
     free(o.labels);
+    free(o.fgp);
+    free(o.intp);
     unet_image_free(&img);
     unet_net_destroy(net);
     unet_model_destroy(model);

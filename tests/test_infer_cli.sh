@@ -65,9 +65,16 @@ for s in ('synth_000', 'synth_001'):
     assert ((ins > 0) == (m == 255)).all(), "instances cover the foreground"
     assert ins.max() >= 2, "several objects expected from this model"
     im, ov = load(f'out/{s}_overlay.png'); assert im.mode == 'RGB' and im.size == (150, 97)
-    # contour pixels are drawn in green (0,255,0) only on object pixels
-    green = (ov[..., 0] == 0) & (ov[..., 1] == 255) & (ov[..., 2] == 0)
-    assert green.any() and (ins[green] > 0).all()
+    # contour pixels (object pixels with a 4-neighbour of another id) are drawn in
+    # the object's own bright colour, the same for all of its contour; background is grey
+    pad = np.pad(ins, 1, mode='edge').astype(np.int64)
+    edge = (ins > 0) & ((pad[:-2, 1:-1] != ins) | (pad[2:, 1:-1] != ins) | (pad[1:-1, :-2] != ins) | (pad[1:-1, 2:] != ins))
+    o = ov.astype(int)
+    assert edge.any() and ((o.max(-1) - o.min(-1))[edge] >= 150).all()
+    for k in np.unique(ins[edge])[:20]:
+        assert len(np.unique(o[edge & (ins == k)], axis=0)) == 1, k
+    bg = ins == 0
+    assert (o[bg][:, 0] == o[bg][:, 1]).all() and (o[bg][:, 1] == o[bg][:, 2]).all()
 # tile invariance through the CLI (16-bit quantised probabilities)
 a = np.array(Image.open('out/synth_001_prob.png')).astype(int)
 b = np.array(Image.open('out_t/synth_001_prob.png')).astype(int)

@@ -42,6 +42,8 @@ static const char *const label_names[] = {"instances", "binary", "classes", NULL
 static const char *const norm_names[] = {"per_image", "fixed", NULL};
 static const char *const sched_names[] = {"constant", "step", "poly", NULL};
 static const char *const balance_names[] = {"image", "dataset", NULL};
+static const char *const targets_names[] = {"paper", "border3", NULL};
+static const char *const instance_names[] = {"components", "watershed", NULL};
 static const char *const output_names[] = {"prob", "mask", "instances", "overlay", NULL};
 
 static const char *const section_names[] = {"model",   "data",   "train", "augment",
@@ -81,6 +83,11 @@ static const key_desc KEYS[] = {
     REAL_("data", "norm_mean", data.norm_mean, -INF, 1, INF, 1, "mean for normalize = fixed (intensity in [0,1])"),
     REAL_("data", "norm_std", data.norm_std, 0, 1, INF, 1, "std for normalize = fixed, > 0"),
     BOOL_("data", "invert_labels", data.invert_labels, "swap foreground and background of binary labels"),
+    ENUM_("data", "targets", data.targets, targets_names,
+          "paper (2 classes: background / cell, touching cells split by a background border) | border3 "
+          "(3 classes: background / cell border / cell interior, for instance segmentation)"),
+    INT_("data", "border_width", data.border_width, 1, 64,
+         "targets = border3: cell pixels within this distance (px) of another cell or the background are border"),
 
     INT_("train", "tile", train.tile, 1, 16384, "input tile edge in pixels (paper: 572)"),
     INT_("train", "iterations", train.iterations, 1, INT_MAX, "SGD steps (one tile per step)"),
@@ -137,6 +144,15 @@ static const key_desc KEYS[] = {
     BOOL_("infer", "tta", infer.tta, "average over flipped and rotated inputs"),
     {"infer", "outputs", T_FLAGS, OFF(infer.outputs), 0, 0, 0, 0, 0, output_names,
      "comma-separated: prob, mask, instances, overlay"},
+    ENUM_("infer", "instances", infer.instances, instance_names,
+          "components (connected components of the arg-max) | watershed (seeded, docs/inference.md)"),
+    INT_("infer", "connectivity", infer.connectivity, 4, 8, "4 or 8: neighbourhood of components and seeds"),
+    REAL_("infer", "seed_threshold", infer.seed_threshold, 0, 0, 1, 1,
+          "watershed: seeds are the components of interior probability > t, 0 <= t < 1"),
+    INT_("infer", "min_seed", infer.min_seed, 0, INT_MAX, "watershed: seeds with fewer pixels are dropped"),
+    INT_("infer", "min_size", infer.min_size, 0, INT_MAX,
+         "objects with fewer pixels merge into the object they touch most, or are removed"),
+    BOOL_("infer", "fill_holes", infer.fill_holes, "background enclosed by a single object becomes part of it"),
 
     STR_("output", "dir", output.dir, "run folder (checkpoints, logs)"),
     STR_("output", "checkpoint", output.checkpoint, "checkpoint file (empty: DIR/checkpoint.safetensors)"),
@@ -146,6 +162,7 @@ static const key_desc KEYS[] = {
 
 /* enum fields are read and written through int pointers */
 _Static_assert(sizeof(unet_label_type) == sizeof(int) && sizeof(unet_normalize) == sizeof(int) &&
+                   sizeof(unet_targets) == sizeof(int) && sizeof(unet_instance_method) == sizeof(int) &&
                    sizeof(unet_lr_schedule) == sizeof(int) && sizeof(unet_balance_from) == sizeof(int),
                "enum size");
 
@@ -166,6 +183,8 @@ void unet_config_default(unet_config *c)
     c->data.norm_mean = 0.0;
     c->data.norm_std = 1.0;
     c->data.invert_labels = 0;
+    c->data.targets = UNET_TARGETS_PAPER;
+    c->data.border_width = 2;
 
     c->train.tile = 572;
     c->train.iterations = 10000;
@@ -208,6 +227,12 @@ void unet_config_default(unet_config *c)
     c->infer.tile = 0;
     c->infer.tta = 0;
     c->infer.outputs = UNET_OUT_PROB | UNET_OUT_MASK | UNET_OUT_INSTANCES | UNET_OUT_OVERLAY;
+    c->infer.instances = UNET_INSTANCES_COMPONENTS;
+    c->infer.connectivity = 8;
+    c->infer.seed_threshold = 0.5;
+    c->infer.min_seed = 0;
+    c->infer.min_size = 0;
+    c->infer.fill_holes = 0;
 
     strcpy(c->output.dir, "runs/unet");
 }
@@ -219,6 +244,14 @@ static const char *enum_name(const char *const *names, int v)
     return (v >= 0 && v < n) ? names[v] : "?";
 }
 const char *unet_label_type_name(unet_label_type t) { return enum_name(label_names, (int)t); }
+const char *unet_targets_name(unet_targets t) { return enum_name(targets_names, (int)t); }
+const char *unet_instance_method_name(unet_instance_method m) { return enum_name(instance_names, (int)m); }
+
+int unet_config_target_classes(const unet_config *cfg)
+{
+    if (cfg->data.label_type == UNET_LABEL_CLASSES) return cfg->model.classes;
+    return cfg->data.targets == UNET_TARGETS_BORDER3 ? 3 : 2;
+}
 const char *unet_normalize_name(unet_normalize n) { return enum_name(norm_names, (int)n); }
 const char *unet_lr_schedule_name(unet_lr_schedule s) { return enum_name(sched_names, (int)s); }
 const char *unet_balance_from_name(unet_balance_from b) { return enum_name(balance_names, (int)b); }
@@ -838,12 +871,19 @@ unet_status unet_config_validate(const unet_config *c)
                            "[data] val_images and val_labels must be given together (%s is empty); "
                            "or leave both empty to hold out val_fraction of the training images",
                            c->data.val_images[0] ? "val_labels" : "val_images");
+    if (c->data.label_type != UNET_LABEL_CLASSES && c->data.targets == UNET_TARGETS_BORDER3 && c->model.classes != 3)
+        return unet_seterr(UNET_ERR_CONFIG,
+                           "[data] targets = border3 gives 3 classes (background, cell border, cell interior) but "
+                           "[model] classes = %d: set classes = 3, or targets = paper for 2 classes",
+                           c->model.classes);
     if ((c->data.label_type == UNET_LABEL_BINARY || c->data.label_type == UNET_LABEL_INSTANCES) &&
-        c->model.classes != 2)
+        c->data.targets == UNET_TARGETS_PAPER && c->model.classes != 2)
         return unet_seterr(UNET_ERR_CONFIG,
                            "[data] label_type = %s gives 2 classes (background, foreground) but [model] "
-                           "classes = %d: set classes = 2 or label_type = classes",
+                           "classes = %d: set classes = 2, targets = border3 (3 classes) or label_type = classes",
                            unet_label_type_name(c->data.label_type), c->model.classes);
+    if (c->infer.connectivity != 4 && c->infer.connectivity != 8)
+        return unet_seterr(UNET_ERR_CONFIG, "[infer] connectivity = %d: use 4 or 8", c->infer.connectivity);
     return UNET_OK;
 }
 

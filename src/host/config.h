@@ -42,6 +42,21 @@ typedef enum unet_label_type {
     UNET_LABEL_CLASSES = 2    /* pixel value = class index 0..classes-1 */
 } unet_label_type;
 
+/* What the network learns from instance (or binary) labels. */
+typedef enum unet_targets {
+    UNET_TARGETS_PAPER = 0,  /* 2 classes: background / cell, touching cells separated by a
+                              * background border (the paper's recipe) */
+    UNET_TARGETS_BORDER3 = 1 /* 3 classes: background / cell border / cell interior; the border
+                              * is every cell pixel within border_width of another id or of
+                              * the background (docs/inference.md) */
+} unet_targets;
+
+/* How [infer] turns class probabilities into instances. */
+typedef enum unet_instance_method {
+    UNET_INSTANCES_COMPONENTS = 0, /* connected components of the non-background arg-max */
+    UNET_INSTANCES_WATERSHED = 1   /* seeded watershed (docs/inference.md) */
+} unet_instance_method;
+
 typedef enum unet_normalize {
     UNET_NORM_PER_IMAGE = 0, /* subtract the image mean, divide by its std */
     UNET_NORM_FIXED = 1      /* (x - norm_mean) / norm_std, x in [0,1] */
@@ -89,6 +104,8 @@ typedef struct unet_data_config {
     double norm_mean;                   /* 0 (fixed) */
     double norm_std;                    /* 1 (fixed), > 0 */
     int invert_labels;                  /* 0: 1 = swap foreground/background */
+    unet_targets targets;               /* paper */
+    int border_width;                   /* 2 px (targets = border3) */
 } unet_data_config;
 
 typedef struct unet_train_config {
@@ -147,6 +164,12 @@ typedef struct unet_infer_config {
     int tile;                     /* 0 = choose automatically */
     int tta;                      /* 0: 1 = average over flips/rotations */
     unsigned outputs;             /* UNET_OUT_* bits; "prob,mask,instances,overlay" */
+    unet_instance_method instances; /* components */
+    int connectivity;             /* 8: of components and seeds (4 or 8) */
+    double seed_threshold;        /* 0.5: seeds where the interior probability > t (watershed) */
+    int min_seed;                 /* 0 px: smaller seeds are dropped (watershed) */
+    int min_size;                 /* 0 px: smaller objects merge into the neighbour they touch most, or go */
+    int fill_holes;               /* 0: 1 = background enclosed by one object joins it */
 } unet_infer_config;
 
 typedef struct unet_output_config {
@@ -211,5 +234,11 @@ const char *unet_label_type_name(unet_label_type t);
 const char *unet_normalize_name(unet_normalize n);
 const char *unet_lr_schedule_name(unet_lr_schedule s);
 const char *unet_balance_from_name(unet_balance_from b);
+const char *unet_targets_name(unet_targets t);
+const char *unet_instance_method_name(unet_instance_method m);
+
+/* Classes the network has for the [data] settings: label_type = classes:
+ * [model] classes; targets = border3: 3; otherwise 2. */
+int unet_config_target_classes(const unet_config *cfg);
 
 #endif

@@ -1,6 +1,7 @@
 #include "dataset.h"
 #include "cfgmap.h"
 #include "error.h"
+#include "instances.h"
 #include "weightmap.h"
 
 #include <math.h>
@@ -198,6 +199,7 @@ unet_status unet_dataset_load(const unet_config *cfg, const char *images, const 
     unet_weightmap_options wo;
     unet_config_weightmap_options(cfg, &wo);
     const int instance_like = cfg->data.label_type != UNET_LABEL_CLASSES;
+    const int border3 = instance_like && cfg->data.targets == UNET_TARGETS_BORDER3;
     for (int i = 0; i < ni && st == UNET_OK; i++) {
         unet_sample *s = &ds->s[i];
         entry_name(&ei[i], s->name, sizeof s->name);
@@ -241,7 +243,7 @@ unet_status unet_dataset_load(const unet_config *cfg, const char *images, const 
             st = unet_instances_from_mask(mask, s->w, s->h, ids[i], &s->cells);
             free(mask);
         }
-        if (st == UNET_OK && instance_like && wo.balance == UNET_WM_BALANCE_GIVEN) {
+        if (st == UNET_OK && instance_like && !border3 && wo.balance == UNET_WM_BALANCE_GIVEN) {
             double counts[2] = {ds->class_pixels[0], ds->class_pixels[1]};
             unet_weightmap_options co = wo;
             co.balance = UNET_WM_BALANCE_IMAGE; /* counting needs no class counts */
@@ -253,7 +255,7 @@ unet_status unet_dataset_load(const unet_config *cfg, const char *images, const 
             for (size_t k = 0; k < n; k++) ds->class_pixels[ids[i][k]] += 1;
     }
     /* classes and weight maps (after the counts, for balance over the set) */
-    if (st == UNET_OK && instance_like && wo.balance == UNET_WM_BALANCE_GIVEN) {
+    if (st == UNET_OK && instance_like && !border3 && wo.balance == UNET_WM_BALANCE_GIVEN) {
         wo.class_counts[0] = ds->class_pixels[0];
         wo.class_counts[1] = ds->class_pixels[1];
     }
@@ -267,7 +269,28 @@ unet_status unet_dataset_load(const unet_config *cfg, const char *images, const 
                 break;
             }
         }
-        if (instance_like) {
+        if (border3) {
+            /* background / border / interior; the weight is the class balance
+             * (below) plus the paper's border term w0 exp(-(d1+d2)^2/2 sigma^2)
+             * on the pixels that are background in the paper's targets (the
+             * gaps between touching cells and the background around them) */
+            if ((st = unet_border3_targets(ids[i], s->w, s->h, cfg->data.border_width, s->labels)) != UNET_OK) {
+                unet_errctx(st, "targets of %s", s->name);
+                break;
+            }
+            unet_weightmap_info info;
+            unet_weightmap_options bo = wo;
+            bo.balance = UNET_WM_BALANCE_NONE;
+            st = unet_weightmap_compute_ex(ids[i], s->w, s->h, &bo, NULL, s->weights, &info);
+            if (st != UNET_OK) {
+                unet_errctx(st, "weight map of %s", s->name);
+                break;
+            }
+            s->cells = info.cells;
+            if (s->weights)
+                for (size_t k = 0; k < n; k++) s->weights[k] -= 1.0f; /* the border term alone */
+            for (size_t k = 0; k < n; k++) ds->class_pixels[s->labels[k]] += 1;
+        } else if (instance_like) {
             unet_weightmap_info info;
             st = unet_weightmap_compute_ex(ids[i], s->w, s->h, &wo, s->labels, s->weights, &info);
             if (st != UNET_OK) {
@@ -281,23 +304,30 @@ unet_status unet_dataset_load(const unet_config *cfg, const char *images, const 
             }
         } else {
             memcpy(s->labels, ids[i], n * sizeof(int32_t));
-            if (s->weights) {
-                /* multi-class labels: class balance only, w_c(k) = N / (K n_k) */
-                double cnt[256] = {0}, tot = (double)n;
-                int K = cfg->model.classes, present = 0;
-                const double *src = cnt;
-                for (size_t k = 0; k < n; k++) cnt[s->labels[k]] += 1;
-                if (cfg->weights.balance_from == UNET_BALANCE_DATASET) {
-                    src = ds->class_pixels;
-                    tot = 0;
-                    for (int k = 0; k < K; k++) tot += src[k];
-                }
-                for (int k = 0; k < K; k++) present += src[k] > 0;
-                for (size_t k = 0; k < n; k++) {
-                    double c = src[s->labels[k]];
-                    s->weights[k] = cfg->weights.class_balance && c > 0 ? (float)(tot / (present * c)) : 1.0f;
-                }
-            }
+            if (s->weights)
+                for (size_t k = 0; k < n; k++) s->weights[k] = 0.0f;
+        }
+    }
+    /* multi-class targets (label_type = classes, targets = border3): the
+     * class balance w_c(k) = N / (K n_k), added to what is there (the border
+     * term of border3), over the image or, after all counts, the set */
+    for (int i = 0; i < ds->n && st == UNET_OK && (border3 || !instance_like); i++) {
+        unet_sample *s = &ds->s[i];
+        if (!s->weights) continue;
+        size_t n = (size_t)s->w * s->h;
+        double cnt[256] = {0}, tot = (double)n;
+        int K = cfg->model.classes, present = 0;
+        const double *src = cnt;
+        for (size_t k = 0; k < n; k++) cnt[s->labels[k]] += 1;
+        if (cfg->weights.balance_from == UNET_BALANCE_DATASET) {
+            src = ds->class_pixels;
+            tot = 0;
+            for (int k = 0; k < K; k++) tot += src[k];
+        }
+        for (int k = 0; k < K; k++) present += src[k] > 0;
+        for (size_t k = 0; k < n; k++) {
+            double c = src[s->labels[k]];
+            s->weights[k] += cfg->weights.class_balance && c > 0 ? (float)(tot / (present * c)) : 1.0f;
         }
     }
     for (int i = 0; i < ni; i++) free(ids[i]);

@@ -727,41 +727,167 @@ done:
     return st;
 }
 
-unet_status unet_seg_ctc_2d(const uint32_t *truth, int truth_is_mask, const uint32_t *pred, int pred_is_mask, int w,
-                            int h, unet_seg_result *out)
+static double det_of(const unet_object_counts *c)
 {
-    UNET_TRY(check_image("unet_seg_ctc_2d", w, h));
-    if (!truth || !pred || !out) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_seg_ctc_2d: null image");
+    if (c->n_truth <= 0) return NAN;
+    double aogm = 5.0 * c->det_ns + 10.0 * c->det_fn + 1.0 * c->det_fp, aogm0 = 10.0 * c->n_truth;
+    return 1.0 - (aogm < aogm0 ? aogm : aogm0) / aogm0;
+}
+
+void unet_object_counts_add(unet_object_counts *a, const unet_object_counts *b)
+{
+    a->n_truth += b->n_truth;
+    a->n_pred += b->n_pred;
+    a->one_to_one += b->one_to_one;
+    a->merged += b->merged;
+    a->merges += b->merges;
+    a->split += b->split;
+    a->missed += b->missed;
+    a->false_positives += b->false_positives;
+    a->det_ns += b->det_ns;
+    a->det_fn += b->det_fn;
+    a->det_fp += b->det_fp;
+    a->det = det_of(a);
+}
+
+unet_status unet_object_counts_compute(const uint32_t *truth, const uint32_t *pred, size_t n,
+                                       unet_object_counts *out)
+{
+    if (!truth || !pred || !out || n == 0 || n >= UINT32_MAX)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_object_counts_compute: null image or bad pixel count %zu",
+                           n);
+    unet_status st = UNET_OK;
+    uint32_t *tc = malloc(n * sizeof *tc), *pc = malloc(n * sizeof *pc);
+    uint64_t *psize = NULL, *cnt = NULL;
+    uint32_t *touched = NULL, *match = NULL, *matched_by = NULL, *belongs = NULL, *nbelong = NULL;
+    rand_prep rp = {0};
+    uint32_t kt = 0, kp = 0;
+    memset(out, 0, sizeof *out);
+    if (!tc || !pc) {
+        st = oom("label images");
+        goto done;
+    }
+    if ((st = relabel_compact(truth, n, tc, &kt)) != UNET_OK) goto done;
+    if ((st = relabel_compact(pred, n, pc, &kp)) != UNET_OK) goto done;
+    if ((st = rand_prepare(tc, kt, n, &rp)) != UNET_OK) goto done;
+    psize = calloc((size_t)kp + 1, sizeof *psize);
+    cnt = calloc((size_t)kp + 1, sizeof *cnt);
+    touched = malloc(((size_t)kp + 1) * sizeof *touched);
+    match = calloc((size_t)kt + 1, sizeof *match);
+    nbelong = calloc((size_t)kt + 1, sizeof *nbelong);
+    matched_by = calloc((size_t)kp + 1, sizeof *matched_by);
+    belongs = calloc((size_t)kp + 1, sizeof *belongs);
+    if (!psize || !cnt || !touched || !match || !nbelong || !matched_by || !belongs) {
+        st = oom("object tables");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) psize[pc[i]]++;
+    out->n_truth = (int)kt;
+    out->n_pred = (int)kp;
+    for (uint32_t i = 1; i <= kt; i++) {
+        uint32_t a = rp.start[i], b = rp.start[i + 1], nt = 0;
+        uint64_t rsize = b - a;
+        for (uint32_t q = a; q < b; q++) {
+            uint32_t j = pc[rp.order[q]];
+            if (!cnt[j]) touched[nt++] = j;
+            cnt[j]++;
+        }
+        for (uint32_t t = 0; t < nt; t++) {
+            uint32_t j = touched[t];
+            uint64_t c = cnt[j];
+            cnt[j] = 0;
+            if (j == 0) continue;
+            if (2 * c > rsize) {
+                match[i] = j;
+                matched_by[j]++;
+            }
+            if (2 * c > psize[j]) {
+                belongs[j] = i;
+                nbelong[i]++;
+            }
+        }
+    }
+    for (uint32_t j = 1; j <= kp; j++) {
+        if (matched_by[j] >= 2) {
+            out->merges++;
+            out->det_ns += (int)matched_by[j] - 1;
+        }
+        if (!matched_by[j]) {
+            out->det_fp++;
+            if (!belongs[j]) out->false_positives++;
+        }
+    }
+    for (uint32_t i = 1; i <= kt; i++) {
+        if (!match[i]) out->det_fn++;
+        if (match[i] && matched_by[match[i]] >= 2) out->merged++;
+        else if (nbelong[i] >= 2) out->split++;
+        else if (match[i]) out->one_to_one++;
+        else out->missed++;
+    }
+    out->det = det_of(out);
+done:
+    rand_prep_free(&rp);
+    free(tc), free(pc), free(psize), free(cnt), free(touched);
+    free(match), free(matched_by), free(belongs), free(nbelong);
+    return st;
+}
+
+/* The label images of a 2-D comparison: a binary side (is_mask) becomes its
+ * 4-connected components; *tl / *pl are NULL when the input is used as is. */
+static unet_status labels_2d(const uint32_t *truth, int truth_is_mask, const uint32_t *pred, int pred_is_mask, int w,
+                             int h, uint32_t **tl, uint32_t **pl)
+{
     size_t n = (size_t)w * h;
-    uint32_t *tl = NULL, *pl = NULL, *queue = malloc(n * sizeof *queue);
+    *tl = *pl = NULL;
+    uint32_t *queue = malloc(n * sizeof *queue);
     uint8_t *m = malloc(n);
     unet_status st = UNET_OK;
     if (!queue || !m) {
         st = oom("component labels");
         goto done;
     }
-    if (truth_is_mask) {
-        if (!(tl = malloc(n * sizeof *tl))) {
+    for (int side = 0; side < 2; side++) {
+        const uint32_t *in = side ? pred : truth;
+        if (!(side ? pred_is_mask : truth_is_mask)) continue;
+        uint32_t *lab = malloc(n * sizeof *lab);
+        if (!lab) {
             st = oom("component labels");
             goto done;
         }
-        for (size_t i = 0; i < n; i++) m[i] = truth[i] != 0;
-        label_components(m, w, h, 4, tl, queue);
+        for (size_t i = 0; i < n; i++) m[i] = in[i] != 0;
+        label_components(m, w, h, 4, lab, queue);
+        *(side ? pl : tl) = lab;
     }
-    if (pred_is_mask) {
-        if (!(pl = malloc(n * sizeof *pl))) {
-            st = oom("component labels");
-            goto done;
-        }
-        for (size_t i = 0; i < n; i++) m[i] = pred[i] != 0;
-        label_components(m, w, h, 4, pl, queue);
-    }
-    st = unet_seg_ctc(tl ? tl : truth, pl ? pl : pred, n, out);
 done:
-    free(tl);
-    free(pl);
     free(queue);
     free(m);
+    if (st != UNET_OK) {
+        free(*tl), free(*pl);
+        *tl = *pl = NULL;
+    }
+    return st;
+}
+
+unet_status unet_seg_ctc_2d(const uint32_t *truth, int truth_is_mask, const uint32_t *pred, int pred_is_mask, int w,
+                            int h, unet_seg_result *out)
+{
+    return unet_seg_counts_2d(truth, truth_is_mask, pred, pred_is_mask, w, h, out, NULL);
+}
+
+unet_status unet_seg_counts_2d(const uint32_t *truth, int truth_is_mask, const uint32_t *pred, int pred_is_mask,
+                               int w, int h, unet_seg_result *seg, unet_object_counts *counts)
+{
+    UNET_TRY(check_image("unet_seg_counts_2d", w, h));
+    if (!truth || !pred || (!seg && !counts))
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_seg_counts_2d: null argument");
+    uint32_t *tl, *pl;
+    UNET_TRY(labels_2d(truth, truth_is_mask, pred, pred_is_mask, w, h, &tl, &pl));
+    size_t n = (size_t)w * h;
+    unet_status st = UNET_OK;
+    if (seg) st = unet_seg_ctc(tl ? tl : truth, pl ? pl : pred, n, seg);
+    if (st == UNET_OK && counts) st = unet_object_counts_compute(tl ? tl : truth, pl ? pl : pred, n, counts);
+    free(tl);
+    free(pl);
     return st;
 }
 

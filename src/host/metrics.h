@@ -150,6 +150,43 @@ unet_status unet_seg_ctc(const uint32_t *truth, const uint32_t *pred, size_t n, 
 unet_status unet_seg_ctc_2d(const uint32_t *truth, int truth_is_mask, const uint32_t *pred, int pred_is_mask, int w,
                             int h, unet_seg_result *out);
 
+/* Object-level counts of an instance prediction against instance truth
+ * (docs/metrics.md, "Object counts"). A truth object R's match is the
+ * predicted object S with |R n S| > |R|/2 (SEG's rule); a predicted object
+ * S belongs to R when |R n S| > |S|/2. Every truth object falls in exactly
+ * one of: merged (its match is also the match of another truth object),
+ * split (two or more predicted objects belong to it, and not merged),
+ * one_to_one (matched, neither), missed (no match, not split). */
+typedef struct unet_object_counts {
+    int n_truth, n_pred;
+    int one_to_one;      /* truth objects matched alone and not split */
+    int merged;          /* truth objects whose match covers another truth object too */
+    int merges;          /* predicted objects that are the match of two or more truth objects */
+    int split;           /* truth objects with two or more predicted objects belonging to them */
+    int missed;          /* truth objects with no match that are not split */
+    int false_positives; /* predicted objects that match no truth object and belong to none */
+    /* Cell Tracking Challenge DET (Matula et al. 2015, PLoS ONE 10:e0144959;
+     * Ulman et al. 2017): AOGM-D = 5 NS + 10 FN + 1 FP with NS = splitting
+     * operations needed (sum over predicted objects of matched truth - 1),
+     * FN = truth objects without a match, FP = predicted objects that match
+     * no truth object; DET = 1 - min(AOGM-D, 10 n_truth) / (10 n_truth). */
+    int det_ns, det_fn, det_fp;
+    double det;          /* NaN if n_truth == 0 */
+} unet_object_counts;
+
+/* Object counts of two instance images of n pixels (0 = background, any
+ * other value an id). */
+unet_status unet_object_counts_compute(const uint32_t *truth, const uint32_t *pred, size_t n,
+                                       unet_object_counts *out);
+
+/* Adds the counts of b to a and recomputes a->det (to pool slices). */
+void unet_object_counts_add(unet_object_counts *a, const unet_object_counts *b);
+
+/* SEG and object counts of a w x h image (either may be NULL, not both),
+ * binary sides split into 4-connected components as unet_seg_ctc_2d. */
+unet_status unet_seg_counts_2d(const uint32_t *truth, int truth_is_mask, const uint32_t *pred, int pred_is_mask,
+                               int w, int h, unet_seg_result *seg, unet_object_counts *counts);
+
 typedef struct unet_overlap_result {
     uint64_t tp, fp, fn, tn;
     double iou;   /* tp / (tp + fp + fn); 1 when both masks are empty */
