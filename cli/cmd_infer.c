@@ -49,9 +49,12 @@ static void usage(FILE *f)
             "  NAME_prob.png       2 classes: foreground probability, 16-bit (p * 65535)\n"
             "  NAME_prob_cK.tif    more classes: float32 probability of class K, one file per class\n"
             "  NAME_mask.png       arg-max class, 8-bit: class k * (255 / (classes - 1)), so 0/255 for 2\n"
-            "  NAME_instances.png  connected components (8-connected) of the non-background classes,\n"
-            "                      16-bit ids (float32 TIFF NAME_instances.tif above 65535 objects)\n"
-            "  NAME_overlay.png    RGB: the input in grey with the object contours in colour\n"
+            "  NAME_instances.png  objects, 16-bit ids (float32 TIFF NAME_instances.tif above 65535\n"
+            "                      objects): [infer] instances = components (connected components of\n"
+            "                      the non-background classes, connectivity 8 or 4) or watershed\n"
+            "                      (seeds from the cell interiors grown over the cell pixels;\n"
+            "                      seed_threshold, min_seed, min_size, fill_holes: docs/inference.md)\n"
+            "  NAME_overlay.png    RGB: the input in grey, each object in its own colour\n"
             "A multi-page TIFF input gives multi-page TIFF outputs (.tif, the same encodings).\n");
 }
 

@@ -321,6 +321,22 @@ static void test_dataset_border3(void **state)
     /* the pixels between the two cells carry more than the border class weight */
     assert_true(s->weights[16 * w + 24] > w * h / (3.0 * cnt[1]) + 1.0);
     unet_dataset_free(&ds);
+    /* the same label file marked as partially annotated: background farther
+     * than 3 px from the cells has weight 0, nearer background keeps its weight */
+    TU_OK(unet_config_set(&cfg, "data.partial=lab*.png"));
+    TU_OK(unet_config_set(&cfg, "data.background_margin=3"));
+    TU_OK(unet_dataset_load(&cfg, ip, lp, &ds));
+    s = &ds.s[0];
+    assert_int_equal(s->partial, 1);
+    assert_true(s->weights[0] == 0.0f);              /* corner, 4+ px from the cells */
+    assert_true(s->weights[4 * w + 10] > 0.0f);      /* 2 px above a cell */
+    assert_true(s->weights[16 * w + 10] > 0.0f);     /* inside a cell */
+    unet_dataset_free(&ds);
+    TU_OK(unet_config_set(&cfg, "data.partial=other.png"));
+    TU_OK(unet_dataset_load(&cfg, ip, lp, &ds));
+    assert_int_equal(ds.s[0].partial, 0);
+    assert_true(ds.s[0].weights[0] > 0.0f);
+    unet_dataset_free(&ds);
     free(want), free(ids);
     unet_image_free(&im);
     unet_image_free(&lb);

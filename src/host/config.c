@@ -86,6 +86,11 @@ static const key_desc KEYS[] = {
     ENUM_("data", "targets", data.targets, targets_names,
           "paper (2 classes: background / cell, touching cells split by a background border) | border3 "
           "(3 classes: background / cell border / cell interior, for instance segmentation)"),
+    STR_("data", "partial", data.partial,
+         "glob of label file names (e.g. t067.png or *_partial.png) that are partially annotated: their "
+         "background far from every annotated cell is not trained on (empty: none)"),
+    INT_("data", "background_margin", data.background_margin, 0, 100000,
+         "partial labels: background farther than this (px) from every annotated cell gets loss weight 0"),
     INT_("data", "border_width", data.border_width, 1, 64,
          "targets = border3: cell pixels within this distance (px) of another cell or the background are border"),
 
@@ -185,6 +190,7 @@ void unet_config_default(unet_config *c)
     c->data.invert_labels = 0;
     c->data.targets = UNET_TARGETS_PAPER;
     c->data.border_width = 2;
+    c->data.background_margin = 20;
 
     c->train.tile = 572;
     c->train.iterations = 10000;

@@ -106,6 +106,9 @@ typedef struct unet_data_config {
     int invert_labels;                  /* 0: 1 = swap foreground/background */
     unet_targets targets;               /* paper */
     int border_width;                   /* 2 px (targets = border3) */
+    char partial[UNET_CONFIG_STR];      /* "": glob of label file names that are partially annotated */
+    int background_margin;              /* 20 px: background of partial labels farther from every cell
+                                         * gets loss weight 0 */
 } unet_data_config;
 
 typedef struct unet_train_config {

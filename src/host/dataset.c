@@ -4,6 +4,7 @@
 #include "instances.h"
 #include "weightmap.h"
 
+#include <fnmatch.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -329,6 +330,34 @@ unet_status unet_dataset_load(const unet_config *cfg, const char *images, const 
             double c = src[s->labels[k]];
             s->weights[k] += cfg->weights.class_balance && c > 0 ? (float)(tot / (present * c)) : 1.0f;
         }
+    }
+    /* partially annotated label images: background far from every annotated
+     * cell may be an unannotated cell, so it is not trained on */
+    for (int i = 0; i < ds->n && st == UNET_OK && cfg->data.partial[0]; i++) {
+        const char *base = strrchr(el[i].path, '/');
+        base = base ? base + 1 : el[i].path;
+        if (fnmatch(cfg->data.partial, base, 0) != 0) continue;
+        unet_sample *s = &ds->s[i];
+        size_t n = (size_t)s->w * s->h;
+        uint8_t *cell = malloc(n);
+        float *dist = malloc(n * sizeof *dist);
+        if (!s->weights) {
+            s->weights = malloc(n * sizeof *s->weights);
+            if (s->weights)
+                for (size_t k = 0; k < n; k++) s->weights[k] = 1.0f;
+        }
+        if (!cell || !dist || !s->weights) {
+            free(cell), free(dist);
+            st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for the partial labels of %s", s->name);
+            break;
+        }
+        for (size_t k = 0; k < n; k++) cell[k] = ids[i][k] != 0;
+        st = unet_edt(cell, s->w, s->h, dist);
+        if (st == UNET_OK)
+            for (size_t k = 0; k < n; k++)
+                if (s->labels[k] == 0 && dist[k] > (float)cfg->data.background_margin) s->weights[k] = 0.0f;
+        s->partial = 1;
+        free(cell), free(dist);
     }
     for (int i = 0; i < ni; i++) free(ids[i]);
     free(ids);

@@ -16,6 +16,7 @@ typedef struct unet_sample {
     int32_t *labels;  /* class per pixel [h][w] */
     float *weights;   /* loss weight per pixel [h][w], NULL when weights are off */
     int cells;        /* instances in the ground truth (instance/binary labels) */
+    int partial;      /* [data] partial matched its label file: far background has weight 0 */
 } unet_sample;
 
 typedef struct unet_dataset {

@@ -211,6 +211,10 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
     fprintf(log, "unetcl train: %d training image%s, %d validation image%s (%.1f s to load, weight maps %s)\n", train.n,
             train.n == 1 ? "" : "s", val.n, val.n == 1 ? "" : "s", unet_now_s() - t0, cfg->weights.enabled ? "on" : "off");
     for (int i = 0; i < val.n; i++) fprintf(log, "  held out for validation: %s\n", val.s[i].name);
+    for (int i = 0; i < train.n; i++)
+        if (train.s[i].partial)
+            fprintf(log, "  partially annotated: %s (background farther than %d px from its cells is not trained on)\n",
+                    train.s[i].name, cfg->data.background_margin);
 
     /* device, model */
     unet_context_options co;
