@@ -7,6 +7,7 @@
 #include "image.h"
 #include "instances.h"
 #include "metrics.h"
+#include "synth.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -345,6 +346,93 @@ static void test_dataset_border3(void **state)
     rmdir(dir);
 }
 
+/* From perfect border3 targets, the watershed gives the truth's instances
+ * back (SEG >= 0.97, no merges), while the components of the same cell
+ * pixels merge touching cells. The upper bound of the recipe, on synthetic
+ * touching cells always and on the Cell Tracking Challenge frames when
+ * ../shared/data is there. */
+static void roundtrip(const int32_t *ids, int w, int h, int bw, double *seg_ws, double *seg_cc, int *merges_ws)
+{
+    size_t n = (size_t)w * h;
+    int32_t *cls = malloc(n * sizeof *cls), *out = malloc(n * sizeof *out);
+    float *fg = malloc(n * sizeof *fg), *in = malloc(n * sizeof *in);
+    uint32_t *t = malloc(n * sizeof *t), *p = malloc(n * sizeof *p);
+    TU_OK(unet_border3_targets(ids, w, h, bw, cls));
+    for (size_t i = 0; i < n; i++) {
+        fg[i] = cls[i] != 0;
+        in[i] = cls[i] == 2;
+        t[i] = (uint32_t)ids[i];
+    }
+    unet_instance_options o;
+    unet_instance_options_default(&o);
+    o.method = UNET_INSTANCES_WATERSHED;
+    o.connectivity = 4;
+    int cnt = 0;
+    TU_OK(unet_instances_from_probs(fg, in, w, h, &o, out, &cnt));
+    for (size_t i = 0; i < n; i++) p[i] = (uint32_t)out[i];
+    unet_seg_result seg;
+    unet_object_counts oc;
+    TU_OK(unet_seg_counts_2d(t, 0, p, 0, w, h, &seg, &oc));
+    *seg_ws = seg.seg;
+    *merges_ws = oc.merges;
+    o.method = UNET_INSTANCES_COMPONENTS;
+    TU_OK(unet_instances_from_probs(fg, in, w, h, &o, out, &cnt));
+    for (size_t i = 0; i < n; i++) p[i] = (uint32_t)out[i];
+    TU_OK(unet_seg_ctc(t, p, n, &seg));
+    *seg_cc = seg.seg;
+    free(cls), free(out), free(fg), free(in), free(t), free(p);
+}
+
+static void test_roundtrip_synthetic(void **state)
+{
+    (void)state;
+    unet_synth_options so;
+    unet_synth_options_default(&so);
+    for (int k = 0; k < 3; k++) {
+        unet_image lab = {0};
+        TU_OK(unet_synth_generate(&so, k, NULL, &lab));
+        size_t n = (size_t)lab.w * lab.h;
+        int32_t *ids = malloc(n * sizeof *ids);
+        for (size_t i = 0; i < n; i++) ids[i] = (int32_t)lab.data[i];
+        double ws, cc;
+        int merges;
+        roundtrip(ids, lab.w, lab.h, 2, &ws, &cc, &merges);
+        printf("synthetic %d: SEG watershed %.4f (merges %d), components %.4f\n", k, ws, merges, cc);
+        assert_true(ws >= 0.97 && merges == 0);
+        assert_true(cc < ws - 0.05); /* the synthetic images have clusters of touching cells */
+        free(ids);
+        unet_image_free(&lab);
+    }
+}
+
+static void test_roundtrip_ctc(void **state)
+{
+    (void)state;
+    const char *root = tu_shared_data();
+    if (!root) skip();
+    const char *sets[][3] = {{"dic-hela/01/labels/t039.png", "4", "touching"},
+                             {"dic-hela/01/labels/t054.png", "4", "touching"},
+                             {"phc-psc/01/labels/t098.png", "1", ""},
+                             {"phc-psc/01/labels/t122.png", "1", ""}};
+    for (size_t k = 0; k < sizeof sets / sizeof sets[0]; k++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", root, sets[k][0]);
+        unet_image lab = {0};
+        if (unet_image_read(path, 0, &lab) != UNET_OK) skip();
+        size_t n = (size_t)lab.w * lab.h;
+        int32_t *ids = malloc(n * sizeof *ids);
+        for (size_t i = 0; i < n; i++) ids[i] = (int32_t)lab.data[i];
+        double ws, cc;
+        int merges;
+        roundtrip(ids, lab.w, lab.h, atoi(sets[k][1]), &ws, &cc, &merges);
+        printf("%s: SEG watershed %.4f (merges %d), components %.4f\n", sets[k][0], ws, merges, cc);
+        assert_true(ws >= 0.97 && merges == 0);
+        if (sets[k][2][0]) assert_true(cc < ws - 0.1);
+        free(ids);
+        unet_image_free(&lab);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,6 +444,8 @@ int main(void)
         cmocka_unit_test(test_border3_targets),
         cmocka_unit_test(test_object_counts),
         cmocka_unit_test(test_dataset_border3),
+        cmocka_unit_test(test_roundtrip_synthetic),
+        cmocka_unit_test(test_roundtrip_ctc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
