@@ -101,7 +101,7 @@ with open(tmp + "/in.raw", "wb") as f:
             fgp = ndi.gaussian_filter(fg.astype(np.float64), 1.0) + rng.normal(0, 0.02, size=fg.shape)
             inter = np.clip(edt / 8.0, 0, 1) * 0.9 + rng.normal(0, 0.03, size=fg.shape)
             fgp, inter = fgp.astype(np.float32), inter.astype(np.float32)
-            t, ms = 0.5, 3
+            t, ms = (0.5, 3) if it % 4 < 2 else (0.0, 3)
             cases.append((1, conn, fgp, inter, (t, ms)))
             f.write(np.array([1, w, h, conn], np.int32).tobytes())
             f.write(np.array([t], np.float32).tobytes()); f.write(np.array([ms], np.int32).tobytes())
@@ -130,7 +130,7 @@ for i, c in enumerate(cases):
     else:
         _, _, fgp, inter, (t, ms) = c
         cell = fgp > 0.5
-        seeds = label(cell & (inter > t), connectivity=sk_conn)
+        seeds = label(cell & (inter > t) & (inter > fgp - inter) & (inter > 1 - fgp), connectivity=sk_conn)
         sizes = np.bincount(seeds.ravel())
         seeds[(seeds > 0) & (sizes[seeds] < ms)] = 0
         want = watershed((1.0 - inter).astype(np.float32).astype(np.float64), seeds, mask=cell,

@@ -153,7 +153,7 @@ static const key_desc KEYS[] = {
           "components (connected components of the arg-max) | watershed (seeded, docs/inference.md)"),
     INT_("infer", "connectivity", infer.connectivity, 4, 8, "4 or 8: neighbourhood of components and seeds"),
     REAL_("infer", "seed_threshold", infer.seed_threshold, 0, 0, 1, 1,
-          "watershed: seeds are the components of interior probability > t, 0 <= t < 1"),
+          "watershed: seeds are the components where the interior is the arg-max class and its probability > t"),
     INT_("infer", "min_seed", infer.min_seed, 0, INT_MAX, "watershed: seeds with fewer pixels are dropped"),
     INT_("infer", "min_size", infer.min_size, 0, INT_MAX,
          "objects with fewer pixels merge into the object they touch most, or are removed"),

@@ -347,7 +347,11 @@ unet_status unet_instances_from_probs(const float *fg, const float *interior, in
         cost = malloc(np * sizeof *cost);
         if (!seedmask || !seeds || !cost) goto oom;
         for (size_t i = 0; i < np; i++) {
-            seedmask[i] = cell[i] && interior[i] > o->seed_threshold;
+            /* the interior must be the arg-max class (P(border) = fg - interior,
+             * P(background) = 1 - fg; for 2 classes interior = fg and this
+             * is fg > 1/2) and above the threshold */
+            seedmask[i] = cell[i] && interior[i] > o->seed_threshold && interior[i] > fg[i] - interior[i] &&
+                          interior[i] > 1.0f - fg[i];
             cost[i] = 1.0f - interior[i];
         }
         int ns = 0;

@@ -63,8 +63,10 @@ unet_status unet_instances_relabel(int32_t *lab, size_t n, int *count);
  * (1 - P(background)); interior: probability of the cell interior (targets
  * border3: P(interior); 2-class models: the foreground probability again).
  * components: the components of fg > fg_threshold. watershed: seeds are the
- * components of (interior > seed_threshold and fg > fg_threshold) with at
- * least min_seed pixels; they flood the cell pixels (fg > fg_threshold) in
+ * components of the cell pixels (fg > fg_threshold) where the interior is
+ * the arg-max class (interior > fg - interior = P(border) and interior >
+ * 1 - fg = P(background)) and interior > seed_threshold, with at least
+ * min_seed pixels; they flood the cell pixels (fg > fg_threshold) in
  * order of 1 - interior; cell pixels no seed reaches keep their own
  * components (so no cell is lost for want of a seed). Then min_size and
  * fill_holes, and ids renumbered 1..count. */
