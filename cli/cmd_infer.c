@@ -350,6 +350,27 @@ static unet_status write_overlay(outputs *o, const float *img, int c, const int3
     return unet_image_writer_end_page(o->overlay);
 }
 
+/* Prediction on the resized image sm, probabilities resized back to w x h
+ * and handed to on_rows in strips of 64 rows. */
+static unet_status predict_scaled(unet_net *net, const unet_image *sm, int w, int h, unsigned flags, outputs *o,
+                                  progress *pr)
+{
+    int K = o->classes;
+    float *probs = malloc((size_t)K * sm->w * sm->h * sizeof *probs);
+    float *strip = malloc((size_t)K * 64 * w * sizeof *strip);
+    unet_status st = UNET_OK;
+    if (!probs || !strip) st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for the probabilities of %s", o->stem);
+    if (st == UNET_OK) st = unet_predict_image_ex(net, sm->data, sm->h, sm->w, flags, probs, progress_cb, pr);
+    for (int y0 = 0; st == UNET_OK && y0 < h; y0 += 64) {
+        int rows = h - y0 < 64 ? h - y0 : 64;
+        unet_resize_bilinear_rows(probs, K, sm->h, sm->w, strip, h, w, y0, rows);
+        st = on_rows(strip, y0, rows, w, o);
+    }
+    free(probs);
+    free(strip);
+    return st;
+}
+
 /* ---- main --------------------------------------------------------------------- */
 
 int cmd_infer(int argc, char **argv)
@@ -400,7 +421,7 @@ int cmd_infer(int argc, char **argv)
     unet_net *net = NULL;
     char **files = NULL;
     int nfiles = 0;
-    unet_image img = {0};
+    unet_image img = {0}, small = {0};
     outputs o;
     memset(&o, 0, sizeof o);
     int32_t *inst = NULL;
@@ -483,20 +504,31 @@ int cmd_infer(int argc, char **argv)
         goto out;
     }
     {
-        unet_targets mt = UNET_TARGETS_PAPER;
+        unet_config *tcfg = malloc(sizeof *tcfg);
         int found = 0;
-        unet_status ts = unet_model_meta_targets(meta, &mt, &found);
+        unet_status ts = tcfg ? unet_model_meta_config(meta, tcfg, &found) : UNET_ERR_OUT_OF_MEMORY;
         free(meta);
         if (ts != UNET_OK) {
-            fprintf(stderr, "unetcl infer: %s: %s\n", ic->model, unet_last_error());
+            fprintf(stderr, "unetcl infer: %s: %s\n", ic->model, tcfg ? unet_last_error() : "out of host memory");
+            free(tcfg);
             goto out;
         }
-        if (found && mt != cfg->data.targets) {
+        unet_targets mt = found ? tcfg->data.targets : cfg->data.targets;
+        double mscale = found ? tcfg->data.scale : cfg->data.scale;
+        free(tcfg);
+        if (mt != cfg->data.targets) {
             fprintf(stderr,
                     "unetcl infer: the model %s was trained with [data] targets = %s (%d classes) but %s has "
                     "targets = %s: use the configuration it was trained with, or --set data.targets=%s\n",
                     ic->model, unet_targets_name(mt), mc->classes, cfg_path, unet_targets_name(cfg->data.targets),
                     unet_targets_name(mt));
+            goto out;
+        }
+        if (mscale != cfg->data.scale) {
+            fprintf(stderr,
+                    "unetcl infer: the model %s was trained on images resized by [data] scale = %g but %s has "
+                    "scale = %g: use the configuration it was trained with, or --set data.scale=%g\n",
+                    ic->model, mscale, cfg_path, cfg->data.scale, mscale);
             goto out;
         }
         if (cfg->data.targets == UNET_TARGETS_BORDER3 && cfg->data.label_type != UNET_LABEL_CLASSES &&
@@ -558,6 +590,21 @@ int cmd_infer(int argc, char **argv)
                                  o.stack ? " (a page)" : "", img.c, ic->model, mc->in_channels);
                 break;
             }
+            /* [data] scale: the network sees the image resized as in training
+             * (resized raw, then normalised); the probabilities come back to
+             * the input's size by bilinear interpolation */
+            unet_image_free(&small);
+            if (cfg->data.scale != 1.0) {
+                st = unet_image_alloc(&small, unet_scaled_size(img.w, cfg->data.scale),
+                                      unet_scaled_size(img.h, cfg->data.scale), img.c, img.bits);
+                if (st != UNET_OK) break;
+                unet_resize_bilinear(img.data, img.c, img.h, img.w, small.data, small.h, small.w);
+                st = unet_normalize_image(cfg, &small, small.data);
+                if (st != UNET_OK) {
+                    st = unet_seterr(st, "%s: %s", path, unet_last_error());
+                    break;
+                }
+            }
             /* normalised in place: the raw values are not needed again (the
              * overlay rescales min..max, which normalisation preserves) */
             st = unet_normalize_image(cfg, &img, img.data);
@@ -569,7 +616,8 @@ int cmd_infer(int argc, char **argv)
             if (!tile) {
                 /* on a CPU the device memory is the host's: stay at 1024
                  * (larger tiles save little overlap there) */
-                st = unet_choose_tile(model, img.h, img.w, dev.type == UNET_DEVICE_CPU ? 1024 : 0, &tile);
+                st = unet_choose_tile(model, small.data ? small.h : img.h, small.data ? small.w : img.w,
+                                      dev.type == UNET_DEVICE_CPU ? 1024 : 0, &tile);
                 if (st != UNET_OK) break;
             }
             if (tile != cur_tile) {
@@ -608,9 +656,11 @@ int cmd_infer(int argc, char **argv)
                 break;
             }
             st = begin_pages(&o);
-            if (st == UNET_OK)
+            if (st == UNET_OK && !small.data)
                 st = unet_predict_image_rows(net, img.data, img.h, img.w, ic->tta ? UNET_PREDICT_TTA : 0, on_rows, &o,
                                              progress_cb, &pr);
+            else if (st == UNET_OK)
+                st = predict_scaled(net, &small, img.w, img.h, ic->tta ? UNET_PREDICT_TTA : 0, &o, &pr);
             if (st == UNET_OK) st = end_pages(&o);
             int count = -1;
             free(inst);
@@ -649,6 +699,7 @@ int cmd_infer(int argc, char **argv)
     }
     rc = 0;
 out:
+    unet_image_free(&small);
     free(inst);
     free(o.strip);
     free(o.labels);

@@ -71,6 +71,18 @@ if "$cli" train "$tmp/b3.ini" --set model.classes=2 --quiet > "$tmp/bad3.out" 2>
 fi
 grep -q "set classes = 3" "$tmp/bad3.out" || { cat "$tmp/bad3.out"; fail "message for border3 with 2 classes"; }
 
+# [data] scale: a model trained on half-size images segments full-size inputs
+# (outputs at the input's size); another scale at inference is refused
+"$cli" train "$tmp/b3.ini" --set data.scale=0.5 --set output.dir="$tmp/run_s" --quiet > "$tmp/train_s.out" 2>&1 \
+    || { cat "$tmp/train_s.out"; fail "training with scale 0.5"; }
+"$cli" infer "$tmp/b3.ini" --set data.scale=0.5 --model "$tmp/run_s/model.safetensors" --input "$tmp/data/images" \
+    --output "$tmp/out_s" --quiet > "$tmp/infer_s.out" 2>&1 || { cat "$tmp/infer_s.out"; fail "inference with scale 0.5"; }
+if "$cli" infer "$tmp/b3.ini" --model "$tmp/run_s/model.safetensors" --input "$tmp/data/images" \
+    --output "$tmp/out_s2" --quiet > "$tmp/bad4.out" 2>&1; then
+  fail "a scale-0.5 model with scale 1 was accepted"
+fi
+grep -q "scale = 0.5 but" "$tmp/bad4.out" || { cat "$tmp/bad4.out"; fail "message for the scale mismatch"; }
+
 # eval: the truth against itself is all one-to-one, DET 1
 "$cli" eval --pred "$tmp/data/labels/synth_000.png" --truth "$tmp/data/labels/synth_000.png" --metric seg \
     --pred-kind instances --truth-kind instances --json "$tmp/self.json" > "$tmp/self.out" 2>&1 \
@@ -81,13 +93,23 @@ grep -q "^objects" "$tmp/self.out" || { cat "$tmp/self.out"; fail "no object tab
     --pred-kind instances --truth-kind instances --json "$tmp/pred.json" > "$tmp/pred.out" 2>&1 \
     || { cat "$tmp/pred.out"; fail "eval of the prediction"; }
 PY=
-for cand in python3 /usr/bin/python3; do command -v "$cand" >/dev/null && PY=$cand && break; done
-[[ -n "$PY" ]] || { echo "no python3: JSON checks skipped"; exit 0; }
+for cand in /usr/bin/python3 python3; do
+  command -v "$cand" >/dev/null && "$cand" -c 'import numpy, PIL' 2>/dev/null && PY=$cand && break
+done
+[[ -n "$PY" ]] || { echo "skipped: no python3 with numpy and PIL for the output checks (Debian: python3-numpy python3-pil)"; exit 77; }
 "$PY" - "$tmp/self.json" "$tmp/pred.json" <<'PY' || fail "eval JSON"
 import json, sys
 s = json.load(open(sys.argv[1]))["per_slice"][0]["objects"]
 assert s["n_truth"] > 3 and s["one_to_one"] == s["n_truth"] == s["n_pred"], s
 assert s["merged"] == s["split"] == s["missed"] == s["false_positives"] == 0 and s["det"]["det"] == 1.0, s
+from PIL import Image
+import numpy as np, os
+d = os.path.dirname(sys.argv[1])
+for k in range(3):
+    a = np.array(Image.open(f"{d}/out_s/synth_00{k}_prob_c1.tif")); b = Image.open(f"{d}/out_s/synth_00{k}_instances.png")
+    assert a.shape == (96, 96) and b.size == (96, 96), (a.shape, b.size)
+    s3 = sum(np.array(Image.open(f"{d}/out_s/synth_00{k}_prob_c{c}.tif")) for c in range(3))
+    assert np.abs(s3 - 1).max() < 1e-5
 p = json.load(open(sys.argv[2]))
 o = p["per_slice"][0]["objects"]
 assert o["one_to_one"] + o["merged"] + o["split"] + o["missed"] == o["n_truth"], o

@@ -83,6 +83,9 @@ static const key_desc KEYS[] = {
     REAL_("data", "norm_mean", data.norm_mean, -INF, 1, INF, 1, "mean for normalize = fixed (intensity in [0,1])"),
     REAL_("data", "norm_std", data.norm_std, 0, 1, INF, 1, "std for normalize = fixed, > 0"),
     BOOL_("data", "invert_labels", data.invert_labels, "swap foreground and background of binary labels"),
+    REAL_("data", "scale", data.scale, 0.05, 0, 4, 0,
+          "resize factor of images and labels for training and inference, 0.05..4 (0.5: half size; "
+          "probabilities are resized back to the input's size)"),
     ENUM_("data", "targets", data.targets, targets_names,
           "paper (2 classes: background / cell, touching cells split by a background border) | border3 "
           "(3 classes: background / cell border / cell interior, for instance segmentation)"),
@@ -188,6 +191,7 @@ void unet_config_default(unet_config *c)
     c->data.norm_mean = 0.0;
     c->data.norm_std = 1.0;
     c->data.invert_labels = 0;
+    c->data.scale = 1.0;
     c->data.targets = UNET_TARGETS_PAPER;
     c->data.border_width = 2;
     c->data.background_margin = 20;

@@ -104,6 +104,9 @@ typedef struct unet_data_config {
     double norm_mean;                   /* 0 (fixed) */
     double norm_std;                    /* 1 (fixed), > 0 */
     int invert_labels;                  /* 0: 1 = swap foreground/background */
+    double scale;                       /* 1: images (and labels) are resized by this factor for
+                                         * training and inference (cells of the size the network
+                                         * learns best at, fewer pixels per step) */
     unet_targets targets;               /* paper */
     int border_width;                   /* 2 px (targets = border3) */
     char partial[UNET_CONFIG_STR];      /* "": glob of label file names that are partially annotated */

@@ -213,6 +213,21 @@ unet_status unet_dataset_load(const unet_config *cfg, const char *images, const 
             unet_image_free(&img);
             break;
         }
+        const int ow = img.w, oh = img.h; /* the label image has the original size */
+        if (cfg->data.scale != 1.0) {
+            unet_image sm;
+            memset(&sm, 0, sizeof sm);
+            st = unet_image_alloc(&sm, unet_scaled_size(img.w, cfg->data.scale),
+                                  unet_scaled_size(img.h, cfg->data.scale), img.c, img.bits);
+            if (st != UNET_OK) {
+                unet_image_free(&img);
+                unet_errctx(st, "%s resized by [data] scale = %g", s->name, cfg->data.scale);
+                break;
+            }
+            unet_resize_bilinear(img.data, img.c, img.h, img.w, sm.data, sm.h, sm.w);
+            unet_image_free(&img);
+            img = sm;
+        }
         s->w = img.w;
         s->h = img.h;
         s->c = img.c;
@@ -232,7 +247,23 @@ unet_status unet_dataset_load(const unet_config *cfg, const char *images, const 
             unet_errctx(st, "%s", s->name);
             break;
         }
-        if ((st = read_labels(cfg, &el[i], s, ids[i])) != UNET_OK) break;
+        if (cfg->data.scale == 1.0) {
+            if ((st = read_labels(cfg, &el[i], s, ids[i])) != UNET_OK) break;
+        } else {
+            /* labels at their own size, then nearest-neighbour to the image's */
+            unet_sample orig = *s;
+            orig.w = ow;
+            orig.h = oh;
+            int32_t *full = malloc((size_t)ow * oh * sizeof *full);
+            if (!full) {
+                st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for the labels of %s", s->name);
+                break;
+            }
+            st = read_labels(cfg, &el[i], &orig, full);
+            if (st == UNET_OK) unet_resize_nearest_i32(full, oh, ow, ids[i], s->h, s->w);
+            free(full);
+            if (st != UNET_OK) break;
+        }
         if (cfg->data.label_type == UNET_LABEL_BINARY) {
             /* binary mask -> instances (8-connected components) */
             uint8_t *mask = malloc(n);

@@ -998,3 +998,51 @@ unet_status unet_image_writer_close(unet_image_writer *wr, int commit)
     free(wr);
     return commit ? st : UNET_OK;
 }
+
+int unet_scaled_size(int n, double scale)
+{
+    double v = floor(n * scale + 0.5);
+    return v < 1 ? 1 : v > 1e9 ? 1000000000 : (int)v;
+}
+
+void unet_resize_bilinear(const float *in, int c, int h, int w, float *out, int oh, int ow)
+{
+    unet_resize_bilinear_rows(in, c, h, w, out, oh, ow, 0, oh);
+}
+
+void unet_resize_bilinear_rows(const float *in, int c, int h, int w, float *out, int oh, int ow, int y0r, int rows)
+{
+    for (int y = y0r; y < y0r + rows; y++) {
+        double sy = (y + 0.5) * h / oh - 0.5;
+        if (sy < 0) sy = 0;
+        if (sy > h - 1) sy = h - 1;
+        int y0 = (int)sy, y1 = y0 + 1 < h ? y0 + 1 : y0;
+        float fy = (float)(sy - y0);
+        for (int x = 0; x < ow; x++) {
+            double sx = (x + 0.5) * w / ow - 0.5;
+            if (sx < 0) sx = 0;
+            if (sx > w - 1) sx = w - 1;
+            int x0 = (int)sx, x1 = x0 + 1 < w ? x0 + 1 : x0;
+            float fx = (float)(sx - x0);
+            for (int ch = 0; ch < c; ch++) {
+                const float *p = in + (size_t)ch * h * w;
+                float top = p[(size_t)y0 * w + x0] + fx * (p[(size_t)y0 * w + x1] - p[(size_t)y0 * w + x0]);
+                float bot = p[(size_t)y1 * w + x0] + fx * (p[(size_t)y1 * w + x1] - p[(size_t)y1 * w + x0]);
+                out[(size_t)ch * rows * ow + (size_t)(y - y0r) * ow + x] = top + fy * (bot - top);
+            }
+        }
+    }
+}
+
+void unet_resize_nearest_i32(const int32_t *in, int h, int w, int32_t *out, int oh, int ow)
+{
+    for (int y = 0; y < oh; y++) {
+        int sy = (int)((y + 0.5) * h / oh);
+        if (sy > h - 1) sy = h - 1;
+        for (int x = 0; x < ow; x++) {
+            int sx = (int)((x + 0.5) * w / ow);
+            if (sx > w - 1) sx = w - 1;
+            out[(size_t)y * ow + x] = in[(size_t)sy * w + sx];
+        }
+    }
+}

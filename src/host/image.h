@@ -106,4 +106,19 @@ unet_status unet_image_writer_end_page(unet_image_writer *wr);
  * unfinished or something failed); commit = 0: discards it. Frees wr. */
 unet_status unet_image_writer_close(unet_image_writer *wr, int commit);
 
+/* Size of a side after resizing by `scale` ([data] scale): round(n * scale),
+ * at least 1. */
+int unet_scaled_size(int n, double scale);
+
+/* Bilinear resize of c planes h x w into c planes oh x ow, pixel centres
+ * aligned (x_src = (x + 0.5) * w / ow - 0.5, clamped at the edges): halving
+ * averages 2 x 2 blocks. */
+void unet_resize_bilinear(const float *in, int c, int h, int w, float *out, int oh, int ow);
+
+/* Rows y0..y0+rows-1 of that resize only: out holds c planes of rows x ow. */
+void unet_resize_bilinear_rows(const float *in, int c, int h, int w, float *out, int oh, int ow, int y0, int rows);
+
+/* Nearest-neighbour resize of a label image (ids are not blended). */
+void unet_resize_nearest_i32(const int32_t *in, int h, int w, int32_t *out, int oh, int ow);
+
 #endif

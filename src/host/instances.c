@@ -424,22 +424,19 @@ unet_status unet_border3_targets(const int32_t *ids, int w, int h, int border_wi
     return UNET_OK;
 }
 
-unet_status unet_model_meta_targets(const char *meta_json, unet_targets *targets, int *found)
+unet_status unet_model_meta_config(const char *meta_json, unet_config *train, int *found)
 {
     *found = 0;
     if (!meta_json) return UNET_OK;
     cJSON *meta = cJSON_Parse(meta_json);
     const cJSON *c = meta ? cJSON_GetObjectItemCaseSensitive(meta, "config") : NULL;
-    cJSON *cfg = cJSON_IsString(c) ? cJSON_Parse(c->valuestring) : NULL;
-    const cJSON *data = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "data") : NULL;
-    const cJSON *t = data ? cJSON_GetObjectItemCaseSensitive(data, "targets") : NULL;
     unet_status st = UNET_OK;
-    if (cJSON_IsString(t)) {
-        if (!strcmp(t->valuestring, "paper")) *targets = UNET_TARGETS_PAPER, *found = 1;
-        else if (!strcmp(t->valuestring, "border3")) *targets = UNET_TARGETS_BORDER3, *found = 1;
-        else st = unet_seterr(UNET_ERR_FORMAT, "the model's metadata names unknown targets \"%s\"", t->valuestring);
+    if (cJSON_IsString(c)) {
+        unet_config_default(train);
+        st = unet_config_from_json(train, c->valuestring);
+        if (st == UNET_OK) *found = 1;
+        else st = unet_seterr(st, "the training configuration in the model's metadata is unreadable");
     }
-    cJSON_Delete(cfg);
     cJSON_Delete(meta);
     return st;
 }

@@ -79,10 +79,10 @@ unet_status unet_instances_from_probs(const float *fg, const float *interior, in
  * included; the image edge is not a border), 2 interior. */
 unet_status unet_border3_targets(const int32_t *ids, int w, int h, int border_width, int32_t *classes);
 
-/* The [data] targets a model was trained with, from the metadata that
- * unet_model_load returns (the training configuration is kept there):
- * *found = 1 and *targets set when the metadata records it, else
- * *found = 0 (a model from another tool, or written before targets existed). */
-unet_status unet_model_meta_targets(const char *meta_json, unet_targets *targets, int *found);
+/* The configuration a model was trained with, from the metadata that
+ * unet_model_load returns (training keeps it there): *found = 1 and *train
+ * filled (defaults, then the recorded settings) when the metadata records
+ * it, else *found = 0 (a model from another tool). */
+unet_status unet_model_meta_config(const char *meta_json, unet_config *train, int *found);
 
 #endif
