@@ -1,0 +1,60 @@
+/*
+ * unetcl — exporting trained models for other tools, and pictures of a
+ * training. Part of the public C API (see unetcl.h for the conventions:
+ * every function returns a unet_status, unet_last_error() says what failed,
+ * where, and what to do; nothing here exits or aborts).
+ */
+#ifndef UNETCL_EXPORT_H
+#define UNETCL_EXPORT_H
+
+#include "unetcl/unetcl.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- geometry and input normalisation ------------------------------------ */
+
+/* Valid tile sizes of a network are min_tile + k * tile_step (k >= 0); the
+ * output of a tile is 2 * halo smaller along each axis (halo = the context
+ * the network needs on each side of an output pixel: 92 for the paper's
+ * network, whose valid tiles are 188 + 16k). */
+typedef struct unet_geometry {
+    int min_tile, tile_step, halo;
+} unet_geometry;
+unet_status unet_model_geometry(const unet_model_config *cfg, unet_geometry *g);
+
+/* How the input of a model must be normalised, from the training
+ * configuration kept in a model file's metadata (the meta_json of
+ * unet_model_load). known = 0 when the file has no training configuration
+ * (a model not written by `unetcl train`): unetcl then normalises per image. */
+typedef struct unet_input_norm {
+    int known;
+    int per_image; /* 1: per image and channel (x - mean) / std; 0: fixed */
+    double mean, std; /* fixed: (x * scale - mean) / std, scale = 1/255 (8 bit), 1/65535 (16 bit), 1 (float) */
+} unet_input_norm;
+unet_status unet_model_input_norm(const char *meta_json, unet_input_norm *norm);
+
+/* ---- ONNX ---------------------------------------------------------------- */
+
+/* Writes the network as an ONNX model (IR version 7, opset 13), atomically:
+ * input "input" float32 [N, in_channels, H, W] (normalised; H and W valid
+ * tile sizes), output "probabilities" float32 [N, classes, H - 2 halo,
+ * W - 2 halo] (softmax over the classes). Valid 3x3 Conv + Relu, 2x2
+ * MaxPool, 2x2 stride-2 ConvTranspose (+ Relu when the model has
+ * upconv_relu), centre crop (Slice) + Concat [skip, up-sampled], final 1x1
+ * Conv, Softmax; drop-out (identity at inference) is left out. metadata_props
+ * hold the model configuration, the input normalisation (unetcl.normalize,
+ * unetcl.norm_mean, unetcl.norm_std, unetcl.input) and the tile geometry.
+ * tile > 0 (a valid tile size) declares H = W = tile in the graph's input
+ * (OpenCV 4.6's importer needs declared sizes; the graph itself computes any
+ * valid size); tile = 0 leaves H and W symbolic. meta_json (may be NULL) is
+ * the metadata of the model file. A model whose parameters exceed the 2 GiB
+ * limit of a protobuf message is refused with UNET_ERR_INVALID_ARGUMENT. */
+unet_status unet_export_onnx(unet_model *model, const char *meta_json, int tile, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UNETCL_EXPORT_H */
