@@ -11,5 +11,6 @@ int cmd_augment(int argc, char **argv);
 int cmd_infer(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 #endif

@@ -3,7 +3,8 @@
 # Usage: install-deps.sh [--test]   (--test adds cmocka, PyTorch, ONNX and OpenCV for the reference tests)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config ocl-icd-opencl-dev opencl-headers libclblast-dev
-      pocl-opencl-icd clinfo libpng-dev libtiff-dev libcjson-dev libprotobuf-c-dev protobuf-c-compiler)
+      pocl-opencl-icd clinfo libpng-dev libtiff-dev libcjson-dev libprotobuf-c-dev protobuf-c-compiler
+      libcairo2-dev)
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(libcmocka-dev python3 python3-numpy python3-torch python3-skimage python3-pil python3-onnx python3-opencv)
 fi

@@ -53,6 +53,17 @@ unet_status unet_model_input_norm(const char *meta_json, unet_input_norm *norm);
  * limit of a protobuf message is refused with UNET_ERR_INVALID_ARGUMENT. */
 unet_status unet_export_onnx(unet_model *model, const char *meta_json, int tile, const char *path);
 
+/* ---- pictures of a training ---------------------------------------------- */
+
+/* Draws the curves of one or more training runs into a PNG (atomically):
+ * training loss (with a moving average) and validation loss on a log scale
+ * against the step on the left, validation IoU on the right. Each run_dir
+ * holds train_log.csv (step,loss,pixel_accuracy,lr,image,seconds) and
+ * val_log.csv (step,val_loss,val_pixel_accuracy,val_iou; may have no rows);
+ * a missing or malformed file is UNET_ERR_FORMAT/UNET_ERR_IO naming the file
+ * and line. width/height <= 0: 1200 x 500. */
+unet_status unet_plot_runs(const char *const *run_dirs, int nruns, const char *png_path, int width, int height);
+
 #ifdef __cplusplus
 }
 #endif
