@@ -53,6 +53,30 @@ unet_status unet_model_input_norm(const char *meta_json, unet_input_norm *norm);
  * limit of a protobuf message is refused with UNET_ERR_INVALID_ARGUMENT. */
 unet_status unet_export_onnx(unet_model *model, const char *meta_json, int tile, const char *path);
 
+/* ---- bioimage.io ------------------------------------------------------- */
+
+typedef struct unet_bioimageio_options {
+    const char *name;        /* NULL: "U-Net (unetcl)" */
+    const char *description; /* NULL: one generated from the configuration */
+    const char *authors;     /* comma-separated names; NULL: "unetcl user" */
+    const char *license;     /* SPDX identifier; NULL: "CC-BY-4.0" */
+    const char *sample;      /* image (PNG/TIFF) whose centre is the test input; NULL: a synthetic cell image */
+    int tile;                /* test tile size; 0: the largest valid tile <= 572 (at least the rdf's minimum) */
+} unet_bioimageio_options;
+void unet_bioimageio_options_default(unet_bioimageio_options *o);
+
+/* Writes a bioimage.io model folder (format_version 0.4) at out_dir, which
+ * must not exist: rdf.yaml (inputs/outputs with axes bcyx, valid shapes as
+ * min/step, halo = the network's context, the preprocessing of the model's
+ * normalisation, the U-Net paper cited), weights.onnx (H and W symbolic),
+ * weights.safetensors (a copy of model_path, an attachment), test_input.npy
+ * (values before preprocessing) with test_output.npy (the library's
+ * probabilities after the declared preprocessing), cover.png and README.md.
+ * Everything is written into a staging folder renamed to out_dir at the end;
+ * on failure nothing is left. */
+unet_status unet_export_bioimageio(unet_model *model, const char *meta_json, const char *model_path, const char *out_dir,
+                                   const unet_bioimageio_options *opts);
+
 /* ---- pictures of a training ---------------------------------------------- */
 
 /* Draws the curves of one or more training runs into a PNG (atomically):
