@@ -6,7 +6,7 @@ pkgs=(build-essential cmake pkg-config ocl-icd-opencl-dev opencl-headers libclbl
       pocl-opencl-icd clinfo libpng-dev libtiff-dev libcjson-dev libprotobuf-c-dev protobuf-c-compiler
       libcairo2-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  pkgs+=(libcmocka-dev python3 python3-numpy python3-torch python3-skimage python3-pil python3-onnx python3-opencv)
+  pkgs+=(libcmocka-dev python3 python3-numpy python3-torch python3-skimage python3-pil python3-onnx python3-opencv python3-yaml)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
