@@ -109,6 +109,34 @@ assert '(x * s - 0.25) / 0.5' in meta['unetcl.input'], meta['unetcl.input']
 print(f'ONNX export: checker ok, OpenCV DNN = unetcl within {worst:.2e}')
 PYEOF
 
+# a model written by `unetcl train` (its configuration in the metadata): per-image normalisation
+"$CLI" synth --output data --count 3 --size 96x96 --seed 3 >/dev/null
+cat > tiny.ini <<INI
+[model]
+depth = 3
+base_channels = 4
+[data]
+train_images = data/images
+train_labels = data/labels
+val_fraction = 0.34
+[train]
+tile = 60
+iterations = 2
+val_every = 0
+checkpoint_every = 0
+[output]
+dir = run
+INI
+"$CLI" train tiny.ini --quiet > train.log 2>&1 || { cat train.log; exit 1; }
+"$CLI" export --format onnx run/model.safetensors trained.onnx > /dev/null
+"$PY" - <<'PYEOF'
+import onnx
+m = onnx.load('trained.onnx')
+meta = {p.key: p.value for p in m.metadata_props}
+assert meta['unetcl.normalize'] == 'per_image' and 'zero mean and unit standard deviation' in meta['unetcl.input'], meta
+print('trained model: unetcl.normalize =', meta['unetcl.normalize'])
+PYEOF
+
 # bad input: clear one-line errors, nothing written
 expect_fail() { # message-regex command...
     local re=$1; shift
