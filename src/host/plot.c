@@ -294,6 +294,12 @@ static double log_ceil(double v)
 static const double PALETTE[8][3] = {{0.12, 0.47, 0.71}, {0.84, 0.15, 0.16}, {0.17, 0.63, 0.17}, {1.00, 0.50, 0.05},
                                      {0.58, 0.40, 0.74}, {0.55, 0.34, 0.29}, {0.89, 0.47, 0.76}, {0.09, 0.75, 0.81}};
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 typedef struct run_data {
     series loss, vloss, viou;
     double *avg; /* trailing mean of the training loss */
@@ -396,13 +402,30 @@ unet_status unet_plot_files(const unet_plot_run *runs, int nruns, const char *pn
             size_t k = i + 1 < (size_t)rd[r].window ? i + 1 : (size_t)rd[r].window;
             rd[r].avg[i] = acc / (double)k;
         }
+        /* the scale: every mean and validation value and the highest per-step
+         * value; the lowest per-step values only down to their 1st percentile
+         * (single near-zero steps would otherwise add decades of empty chart) */
         const series *all[2] = {s, &rd[r].vloss};
         for (int j = 0; j < 2; j++)
             for (size_t i = 0; i < all[j]->n; i++) {
+                double v = j ? all[j]->y[i] : rd[r].avg[i];
                 if (all[j]->x[i] > xmax) xmax = all[j]->x[i];
-                if (all[j]->y[i] > 0 && all[j]->y[i] < lmin) lmin = all[j]->y[i];
+                if (v > 0 && v < lmin) lmin = v;
                 if (all[j]->y[i] > lmax) lmax = all[j]->y[i];
             }
+        double *sorted = malloc((s->n ? s->n : 1) * sizeof *sorted);
+        if (!sorted) {
+            st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory");
+            break;
+        }
+        size_t np = 0;
+        for (size_t i = 0; i < s->n; i++)
+            if (s->y[i] > 0) sorted[np++] = s->y[i];
+        if (np) {
+            qsort(sorted, np, sizeof *sorted, cmp_double);
+            if (sorted[np / 100] < lmin) lmin = sorted[np / 100];
+        }
+        free(sorted);
         for (size_t i = 0; i < rd[r].viou.n; i++)
             if (rd[r].viou.x[i] > xmax) xmax = rd[r].viou.x[i];
     }
