@@ -49,6 +49,9 @@ static void test_norm(void **state)
     assert_int_equal(n.known, 1);
     assert_int_equal(n.per_image, 0);
     assert_true(n.mean == 0.25 && n.std == 0.5);
+    assert_true(n.resize == 1);
+    TU_OK(unet_model_input_norm("{\"config\":\"{\\\"data\\\":{\\\"normalize\\\":\\\"per_image\\\",\\\"scale\\\":0.5}}\"}", &n));
+    assert_true(n.resize == 0.5);
     assert_int_equal(unet_model_input_norm("{\"config\":\"{\\\"data\\\":{\\\"normalize\\\":\\\"quantile\\\"}}\"}", &n),
                      UNET_ERR_FORMAT);
     assert_non_null(strstr(unet_last_error(), "quantile"));

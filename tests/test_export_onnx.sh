@@ -34,7 +34,7 @@ open(dst, 'wb').write(struct.pack('<Q', len(j)) + j + b[8 + n:])
 PYEOF
 "$PY" setmeta.py m2.safetensors m2n.safetensors '{"model.upconv_relu": "0"}'
 "$PY" setmeta.py m2.safetensors m2f.safetensors \
-    '{"config": "{\"data\":{\"normalize\":\"fixed\",\"norm_mean\":0.25,\"norm_std\":0.5}}"}'
+    '{"config": "{\"data\":{\"normalize\":\"fixed\",\"norm_mean\":0.25,\"norm_std\":0.5,\"scale\":0.5}}"}'
 "$PY" setmeta.py m2.safetensors m2v.safetensors '{"format": "unetcl-model-2"}'
 
 "$CLI" export --help | grep -q "format onnx"
@@ -83,6 +83,7 @@ for name, c, k, relu_up in (('m2', 1, 2, 1), ('m3', 2, 3, 1), ('m2n', 1, 2, 0)):
         meta = {p.key: p.value for p in m.metadata_props}
         assert meta['unetcl.normalize'] == 'unknown' and meta['unetcl.halo'] == '20', meta
         assert meta['unetcl.tile.min'] == '44' and meta['unetcl.tile.step'] == '4', meta
+        assert meta['unetcl.scale'] == '1' and 'unetcl.resize' not in meta, meta
     net = cv2.dnn.readNetFromONNX(name + '.onnx')
     for s in (92, 108):
         x = np.fromfile(f'x{c}_{s}.f32', dtype=np.float32).reshape(1, c, s, s)
@@ -106,6 +107,7 @@ meta = {p.key: p.value for p in m.metadata_props}
 assert meta['unetcl.normalize'] == 'fixed' and float(meta['unetcl.norm_mean']) == 0.25 and float(meta['unetcl.norm_std']) == 0.5, meta
 assert meta['unetcl.tile.declared'] == '572', meta
 assert '(x * s - 0.25) / 0.5' in meta['unetcl.input'], meta['unetcl.input']
+assert meta['unetcl.scale'] == '0.5' and 'resize the input by 0.5' in meta['unetcl.resize'], meta
 print(f'ONNX export: checker ok, OpenCV DNN = unetcl within {worst:.2e}')
 PYEOF
 

@@ -31,7 +31,8 @@ unet_status unet_model_geometry(const unet_model_config *cfg, unet_geometry *g);
 typedef struct unet_input_norm {
     int known;
     int per_image; /* 1: per image and channel (x - mean) / std; 0: fixed */
-    double mean, std; /* fixed: (x * scale - mean) / std, scale = 1/255 (8 bit), 1/65535 (16 bit), 1 (float) */
+    double mean, std; /* fixed: (x * s - mean) / std, s = 1/255 (8 bit), 1/65535 (16 bit), 1 (float) */
+    double resize;    /* [data] scale of training: images resized by this factor first (1: not resized) */
 } unet_input_norm;
 unet_status unet_model_input_norm(const char *meta_json, unet_input_norm *norm);
 

@@ -421,9 +421,13 @@ unet_status unet_export_bioimageio(unet_model *m, const char *meta_json, const c
     put_q(&y, o.license ? o.license : "CC-BY-4.0");
     put(&y, "\ndocumentation: README.md\ncovers: [cover.png]\ntags: [unet, segmentation, unetcl, onnx]\n");
     put(&y, "timestamp: '%s'\n", stamp);
+    char idesc[320];
+    snprintf(idesc, sizeof idesc, "image tile%s%s",
+             norm.known ? "" : " (the model file does not say how it was normalised in training; unetcl normalises per "
+                               "image, declared here)",
+             norm.resize != 1 ? "; trained on images resized by the factor in config.unetcl.resize: resize first" : "");
     put(&y, "inputs:\n  - name: input\n    description: ");
-    put_q(&y, norm.known ? "image tile" : "image tile (the model file does not say how it was normalised in training; "
-                                          "unetcl normalises per image, declared here)");
+    put_q(&y, idesc);
     put(&y, "\n    axes: bcyx\n    data_type: float32\n    data_range: [-.inf, .inf]\n");
     put(&y, "    shape:\n      min: [1, %d, %d, %d]\n      step: [0, 0, %d, %d]\n", C, min_in, min_in, g.tile_step,
         g.tile_step);
@@ -442,9 +446,9 @@ unet_status unet_export_bioimageio(unet_model *m, const char *meta_json, const c
     put(&y, "weights:\n  onnx:\n    source: weights.onnx\n    sha256: %s\n    opset_version: 13\n", h_onnx);
     put(&y, "attachments:\n  files: [weights.safetensors]\n");
     put(&y, "config:\n  unetcl:\n    version: '%s'\n    weights_safetensors_sha256: %s\n    depth: %d\n    base_channels: %d\n"
-            "    upconv_relu: %d\n    normalize: %s\n",
+            "    upconv_relu: %d\n    normalize: %s\n    resize: %.9g\n",
         unet_version(), h_st, c->depth, c->base_channels, c->upconv_relu,
-        !norm.known ? "unknown" : norm.per_image ? "per_image" : "fixed");
+        !norm.known ? "unknown" : norm.per_image ? "per_image" : "fixed", norm.resize);
     if (y.failed) goto oom;
 
     /* README.md */
@@ -463,6 +467,11 @@ unet_status unet_export_bioimageio(unet_model *m, const char *meta_json, const c
                 "a consumer that normalises each tile separately gets slightly different results on large images.%s\n\n",
             norm.known ? "" : " (The model file has no training configuration: the normalisation it was trained with is "
                               "not recorded; per image is what `unetcl infer` does.)");
+    if (norm.resize != 1)
+        put(&r, "**Resize first**: the model was trained on images resized by %g (unetcl's `[data] scale`); resize the "
+                "input by %g (bilinear) before everything else and the probabilities by %g back. rdf.yaml 0.4 has no "
+                "resizing step, so a bioimage.io consumer does not do it.\n\n",
+            norm.resize, norm.resize, 1 / norm.resize);
     put(&r, "## Output\n\n`probabilities`, float32, axes `bcyx`, softmax over the %d classes, for the centre of the input: "
             "%d pixels smaller on every side (valid convolutions). `halo` in rdf.yaml is this context, %d.\n\n",
         K, g.halo, g.halo);

@@ -43,6 +43,7 @@ unet_status unet_model_input_norm(const char *meta_json, unet_input_norm *n)
     memset(n, 0, sizeof *n);
     n->per_image = 1;
     n->std = 1;
+    n->resize = 1;
     if (!meta_json) return UNET_OK;
     cJSON *meta = cJSON_Parse(meta_json);
     if (!meta) return unet_seterr(UNET_ERR_FORMAT, "the model metadata is not JSON");
@@ -68,6 +69,11 @@ unet_status unet_model_input_norm(const char *meta_json, unet_input_norm *n)
                              "unetcl knows per_image and fixed; export with the unetcl version that trained it",
                              mode->valuestring);
         }
+    }
+    const cJSON *rs = data ? cJSON_GetObjectItemCaseSensitive(data, "scale") : NULL;
+    if (st == UNET_OK && rs) {
+        if (cJSON_IsNumber(rs) && rs->valuedouble > 0) n->resize = rs->valuedouble;
+        else st = unet_seterr(UNET_ERR_FORMAT, "the model metadata has a data.scale that is not a positive number");
     }
     cJSON_Delete(cfg);
     cJSON_Delete(meta);
@@ -465,6 +471,12 @@ unet_status unet_export_onnx(unet_model *m, const char *meta_json, int tile, con
         meta(&b, "unetcl.norm_mean", "%.9g", norm.mean);
         meta(&b, "unetcl.norm_std", "%.9g", norm.std);
     }
+    meta(&b, "unetcl.scale", "%.9g", norm.resize);
+    if (norm.resize != 1)
+        meta(&b, "unetcl.resize",
+             "the model was trained on images resized by %.9g ([data] scale): resize the input by %.9g (bilinear) before "
+             "normalising, and the probabilities by %.9g back",
+             norm.resize, norm.resize, 1 / norm.resize);
     if (!norm.known)
         meta(&b, "unetcl.input",
              "float32 [N, %d, H, W]; the model file has no training configuration, so the normalisation it was trained "
