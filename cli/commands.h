@@ -10,5 +10,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_augment(int argc, char **argv);
 int cmd_infer(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 #endif

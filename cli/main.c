@@ -19,6 +19,8 @@ static const command commands[] = {
     {"infer", cmd_infer, "segment images with a trained model (overlap-tile, optional TTA)"},
     {"eval", cmd_eval, "score a prediction: ISBI pixel/Rand/warping error, SEG, IoU"},
     {"tune", cmd_tune, "tune CLBlast's GEMM for a device (parameters kept in the cache)"},
+    {"plot", cmd_plot, "draw the training curves of one or more runs (PNG)"},
+    {"export", cmd_export, "write a trained model as ONNX or as a bioimage.io model folder"},
 };
 
 static void usage(FILE *f)

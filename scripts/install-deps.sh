@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages unetcl needs to build, run and test.
-# Usage: install-deps.sh [--test]   (--test adds cmocka and PyTorch for the reference tests)
+# Usage: install-deps.sh [--test]   (--test adds cmocka, PyTorch, ONNX and OpenCV for the reference tests)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config ocl-icd-opencl-dev opencl-headers libclblast-dev
-      pocl-opencl-icd clinfo libpng-dev libtiff-dev libcjson-dev)
+      pocl-opencl-icd clinfo libpng-dev libtiff-dev libcjson-dev libprotobuf-c-dev protobuf-c-compiler
+      libcairo2-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  pkgs+=(libcmocka-dev python3 python3-numpy python3-torch python3-skimage python3-pil)
+  pkgs+=(libcmocka-dev python3 python3-numpy python3-torch python3-skimage python3-pil python3-onnx python3-opencv python3-yaml)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

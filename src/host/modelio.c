@@ -77,6 +77,12 @@ static int meta_int(const unet_st_file *f, const char *key, int *out)
 static unet_status infer_config(const unet_st_file *f, const char *path, unet_model_config *c)
 {
     unet_model_config_default(c);
+    const char *fmt = unet_st_meta(f, "format");
+    if (fmt && !strncmp(fmt, "unetcl-model-", 13) && strcmp(fmt, FORMAT_TAG) != 0)
+        return unet_seterr(UNET_ERR_FORMAT,
+                           "%s is a unetcl model file of format \"%s\"; unetcl %s reads \"%s\": use the unetcl "
+                           "version that wrote it",
+                           path, fmt, unet_version(), FORMAT_TAG);
     unet_st_info w;
     if (unet_st_find(f, "enc1.conv1.weight", &w) != UNET_OK || w.ndim != 4)
         return unet_seterr(UNET_ERR_FORMAT,

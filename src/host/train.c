@@ -8,6 +8,7 @@
 #include "cfgmap.h"
 #include "dataset.h"
 #include "net.h"
+#include "plot.h"
 #include "safetensors.h"
 
 #include <errno.h>
@@ -184,7 +185,7 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
 
     /* output paths */
     char ckpt[UNET_CONFIG_STR + 64], csv[UNET_CONFIG_STR + 64], vcsv[UNET_CONFIG_STR + 64],
-        final[UNET_CONFIG_STR + 64], ini[UNET_CONFIG_STR + 64];
+        final[UNET_CONFIG_STR + 64], ini[UNET_CONFIG_STR + 64], curves[UNET_CONFIG_STR + 64];
     if (unet_mkdir_p(cfg->output.dir) != 0)
         return unet_seterr(UNET_ERR_IO, "cannot create the output folder %s ([output] dir): %s", cfg->output.dir,
                            strerror(errno));
@@ -195,6 +196,7 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
     snprintf(vcsv, sizeof vcsv, "%s/val_log.csv", cfg->output.dir);
     snprintf(final, sizeof final, "%s/model.safetensors", cfg->output.dir);
     snprintf(ini, sizeof ini, "%s/config.ini", cfg->output.dir);
+    snprintf(curves, sizeof curves, "%s/curves.png", cfg->output.dir);
 
     /* data */
     unet_dataset train, val;
@@ -376,6 +378,12 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
             if ((st = unet_validate(net, cfg, &val, &vl, &va, &vi)) != UNET_OK) break;
             fprintf(fval, "%d,%.6f,%.5f,%.5f\n", step + 1, vl, va, vi);
             fflush(fval);
+            /* the curves so far; a picture that cannot be drawn never stops training */
+            fflush(fcsv);
+            unet_plot_run pr = {cfg->output.dir, csv, vcsv};
+            if (unet_plot_files(&pr, 1, curves, 0, 0) != UNET_OK)
+                fprintf(log, "%s  warning: %s not drawn (training goes on): %s\n", tty ? "\n" : "", curves,
+                        unet_last_error());
             sum->val_loss = vl;
             sum->val_accuracy = va;
             sum->val_iou = vi;
