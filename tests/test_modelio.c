@@ -4,6 +4,7 @@
 #include "testutil.h"
 #include "net.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,13 +83,64 @@ static void test_round_trip(void **state)
     free(v), free(p1), free(p2);
 }
 
+/* NaN or infinity in a weight or a momentum: refused, naming the tensor
+ * (issue 12, item 2). */
+static void test_non_finite(void **state)
+{
+    (void)state;
+    unet_model_config c = {.in_channels = 1, .classes = 2, .depth = 2, .base_channels = 4, .dropout = 0, .upconv_relu = 1};
+    unet_model *a, *b;
+    TU_OK(unet_model_create(tu_ctx(), &c, 3, &a));
+    size_t np = unet_model_param_count(a);
+    float *p = malloc(np * 4), *v = calloc(np, 4);
+    assert_non_null(p);
+    assert_non_null(v);
+    TU_OK(unet_model_get_params(a, p));
+    const char *name = NULL;
+    int shape[4], ndim = 0;
+    size_t off = 0, cnt = 0;
+    TU_OK(unet_model_tensor_info(a, 1, &name, shape, &ndim, &off, &cnt));
+    assert_true(cnt > 2);
+    char f[256], want[160];
+    const float bad[3] = {NAN, INFINITY, -INFINITY};
+    const char *badname[3] = {"NaN", "+inf", "-inf"};
+    for (int k = 0; k < 3; k++) {
+        float keep = p[off + 2];
+        p[off + 2] = bad[k];
+        TU_OK(unet_model_set_params(a, p));
+        path(f, sizeof f, "nan.safetensors");
+        TU_OK(unet_model_save(a, f, 0, NULL, 0));
+        b = (unet_model *)0x1;
+        assert_int_equal(unet_model_load(tu_ctx(), f, 0, &b, NULL), UNET_ERR_FORMAT);
+        assert_null(b);
+        snprintf(want, sizeof want, "tensor '%s' holds %s at element 2", name, badname[k]);
+        if (!strstr(unet_last_error(), want) || !strstr(unet_last_error(), "nan.safetensors"))
+            fail_msg("message \"%s\" lacks \"%s\" or the file name", unet_last_error(), want);
+        p[off + 2] = keep;
+    }
+    /* a checkpoint whose momentum is NaN */
+    TU_OK(unet_model_set_params(a, p));
+    v[5] = NAN;
+    TU_OK(unet_model_set_momentum(a, v));
+    path(f, sizeof f, "nanmom.safetensors");
+    TU_OK(unet_model_save(a, f, 1, NULL, 0));
+    TU_OK(unet_model_load(tu_ctx(), f, 0, &b, NULL)); /* weights only: fine */
+    unet_model_destroy(b);
+    assert_int_equal(unet_model_load(tu_ctx(), f, 1, &b, NULL), UNET_ERR_FORMAT);
+    assert_non_null(strstr(unet_last_error(), "'momentum."));
+    assert_non_null(strstr(unet_last_error(), "NaN"));
+    unet_model_destroy(a);
+    free(p);
+    free(v);
+}
+
 int main(void)
 {
     snprintf(g_dir, sizeof g_dir, "/tmp/unetcl-modelio-%ld", (long)getpid());
     char cmd[200];
     snprintf(cmd, sizeof cmd, "mkdir -p %s", g_dir);
     if (system(cmd) != 0) return 1;
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_round_trip)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_round_trip), cmocka_unit_test(test_non_finite)};
     int rc = TU_RUN("modelio", tests);
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
     if (system(cmd) != 0) return 1;

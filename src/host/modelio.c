@@ -3,6 +3,7 @@
 #include "safetensors.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,20 @@ static unet_status infer_config(const unet_st_file *f, const char *path, unet_mo
     return UNET_OK;
 }
 
+/* Refuses a tensor holding NaN or infinity: such a model gives NaN
+ * probabilities, and training resumed from it fails at its first step with
+ * the learning rate blamed (issue 12, item 2). */
+static unet_status check_finite(const char *path, const char *name, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return unet_seterr(UNET_ERR_FORMAT,
+                               "%s: tensor '%s' holds %s at element %zu: the file is damaged or was written "
+                               "by a training run that diverged; use an earlier checkpoint",
+                               path, name, isnan(x[i]) ? "NaN" : x[i] > 0 ? "+inf" : "-inf", i);
+    return UNET_OK;
+}
+
 unet_status unet_model_load(unet_context *ctx, const char *path, int with_momentum, unet_model **out, char **meta_json)
 {
     if (!ctx || !path || !out) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_model_load: NULL argument");
@@ -139,6 +154,7 @@ unet_status unet_model_load(unet_context *ctx, const char *path, int with_moment
         for (int d = 0; d < t->ndim; d++) shape[d] = t->shape[d];
         const float *data;
         if ((st = unet_st_get_f32(f, t->name, t->ndim, shape, &data)) != UNET_OK) break;
+        if ((st = check_finite(path, t->name, data, t->count)) != UNET_OK) break;
         memcpy(p + t->off, data, t->count * sizeof *p);
         if (with_momentum) {
             char vn[64];
@@ -149,6 +165,7 @@ unet_status unet_model_load(unet_context *ctx, const char *path, int with_moment
                 break;
             }
             if ((st = unet_st_get_f32(f, vn, t->ndim, shape, &data)) != UNET_OK) break;
+            if ((st = check_finite(path, vn, data, t->count)) != UNET_OK) break;
             memcpy(v + t->off, data, t->count * sizeof *v);
         }
     }
