@@ -34,10 +34,14 @@ const char *unet_version(void) { return "0.1.0"; }
 
 unet_status unet_seterr(unet_status st, const char *fmt, ...)
 {
+    /* formatted into a copy first: an argument may be unet_last_error()
+     * itself, and vsnprintf's output must not overlap its input */
+    char msg[UNET_ERRMSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(g_errmsg, sizeof g_errmsg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(g_errmsg, msg, strlen(msg) + 1);
     return st;
 }
 

@@ -1,0 +1,28 @@
+#!/bin/bash
+# Messages of the CLI as a user sees them (issue 12, items 4 and 8): each case
+# must fail with one intact line on stderr that names the file.
+set -euo pipefail
+CLI=${UNETCL_CLI:?UNETCL_CLI not set}
+MK=${UNETCL_BINARY_DIR:?}/tests/unet_make_model
+SRC=${UNETCL_SOURCE_DIR:?}
+PY=$(command -v python3 || true)
+[ -n "$PY" ] || { echo "SKIP: python3 not found"; exit 77; }
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+cd "$T"
+"$MK" m.safetensors 1 2 2 4 3 2>/dev/null || { echo "SKIP: no OpenCL device"; exit 77; }
+printf '[infer]\nmodel = m.safetensors\noutput = out\n' > c.ini
+
+fails() { # expected-substring command...
+    local want=$1; shift
+    if "$@" 2> err.txt; then echo "FAIL: accepted: $*"; exit 1; fi
+    grep -qF -- "$want" err.txt || { echo "FAIL: message lacks '$want':"; cat err.txt; exit 1; }
+}
+
+# item 4: a NaN pixel; the message was formatted into the buffer it was read
+# from and came out as "PATH: PATH: of channel 0 ..."
+"$PY" "$SRC/tests/tiffgen.py" nan.tif 40 30 f32 3,0=nan
+fails "nan.tif: image pixel 3 of channel 0 is not a finite number" \
+    "$CLI" infer c.ini --input nan.tif --quiet
+[ ! -e out/nan_prob.png ] || { echo "FAIL: output written for a bad input"; exit 1; }
+echo "messages: NaN pixel message intact"
