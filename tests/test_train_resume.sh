@@ -64,9 +64,19 @@ for _ in $(seq 1 3000); do
 done
 kill -INT $pid 2>/dev/null
 wait $pid
+# temporary files as a kill -9 while writing leaves them: those of a process
+# that no longer runs go, one of a running process (this shell) stays
+sh -c 'exit 0' & dead=$!; wait $dead
+for f in checkpoint.safetensors.tmp.$dead.0 model.safetensors.tmp.$dead.3 val_log.csv.tmp.$dead; do
+  echo partial > "$tmp/c/runs/$f"
+done
+echo partial > "$tmp/c/runs/checkpoint.safetensors.tmp.$$.0"
 (cd "$tmp/c" && "$cli" train "$tmp/t.ini" --quiet --resume) > "$tmp/c2.out" 2>&1 || { cat "$tmp/c2.out"; fail "resume after Ctrl-C"; }
+grep -q "removed 3 temporary files left by an interrupted run" "$tmp/c2.out" || { cat "$tmp/c2.out"; fail "stale temporary files not reported"; }
+[[ -f "$tmp/c/runs/checkpoint.safetensors.tmp.$$.0" ]] || fail "the temporary file of a running process was removed"
+rm "$tmp/c/runs/checkpoint.safetensors.tmp.$$.0"
 same_as_ref "$tmp/c" "Ctrl-C + resume"
-echo "Ctrl-C + resume: same model, logs, no temporary file"
+echo "Ctrl-C + resume: same model, logs, stale temporary files removed"
 
 # 2. kill -9 as soon as the logs exist
 mkdir -p "$tmp/e"

@@ -163,8 +163,9 @@ static unet_status truncate_log(const char *path, const char *header, int keep_b
         e = errno;
     }
     if (bad) {
+        /* the old log stays as it was: no temporary file, no doubled rows */
         unlink(tmp);
-        return unet_seterr(UNET_ERR_IO, "cannot rewrite the log %s to resume it: %s", path, strerror(e ? e : EIO));
+        return unet_write_fail(e ? e : EIO, path);
     }
     return UNET_OK;
 }
@@ -215,6 +216,10 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
     snprintf(vcsv, sizeof vcsv, "%s/val_log.csv", cfg->output.dir);
     snprintf(final, sizeof final, "%s/model.safetensors", cfg->output.dir);
     snprintf(ini, sizeof ini, "%s/config.ini", cfg->output.dir);
+    /* temporary files of a run killed while writing (kill -9, power loss) */
+    int stale = unet_remove_stale_temps(ckpt) + unet_remove_stale_temps(final) + unet_remove_stale_temps(csv) +
+                unet_remove_stale_temps(vcsv);
+    if (stale) fprintf(log, "  removed %d temporary file%s left by an interrupted run\n", stale, stale == 1 ? "" : "s");
 
     /* data */
     unet_dataset train, val;
@@ -332,8 +337,9 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
          * the header (a resumed run writes it in any case) */
         fputs(train_header, fcsv);
         fputs(val_header, fval);
-        fflush(fcsv);
-        fflush(fval);
+        if (fflush(fcsv) != 0) st = unet_write_fail(errno, csv);
+        else if (fflush(fval) != 0) st = unet_write_fail(errno, vcsv);
+        if (st != UNET_OK) goto done;
     }
 
     unet_augment_options ao;
@@ -420,8 +426,12 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
         if (stop || (tc->checkpoint_every > 0 && (step + 1) % tc->checkpoint_every == 0) || last) {
             /* every row before the checkpoint is in the logs before it is:
              * a resumed run keeps them and writes the later ones again */
-            if (fflush(fcsv) != 0 || fflush(fval) != 0) {
-                st = unet_seterr(UNET_ERR_IO, "writing the training logs %s and %s: %s", csv, vcsv, strerror(errno));
+            if (fflush(fcsv) != 0 || ferror(fcsv)) {
+                st = unet_write_fail(errno, csv);
+                break;
+            }
+            if (fflush(fval) != 0 || ferror(fval)) {
+                st = unet_write_fail(errno, vcsv);
                 break;
             }
             if ((st = save_checkpoint(m, cfg, ckpt, step + 1, 1)) != UNET_OK) break;
@@ -440,8 +450,8 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
     }
     sum->seconds = unet_now_s() - tstart;
 done:
-    if (fcsv) fclose(fcsv);
-    if (fval) fclose(fval);
+    if (fcsv && fclose(fcsv) != 0 && st == UNET_OK) st = unet_write_fail(errno, csv);
+    if (fval && fclose(fval) != 0 && st == UNET_OK) st = unet_write_fail(errno, vcsv);
     for (int i = 0; ds && i < train.n; i++) {
         unet_tensor_free(&ds[i].image);
         if (ds[i].labels) clReleaseMemObject(ds[i].labels);
