@@ -25,6 +25,29 @@
 /* Largest image accepted (elements), to fail cleanly on absurd headers. */
 #define UNET_IMAGE_MAX_ELEMS ((size_t)1 << 31)
 
+/* Sizes from a header are checked against the file before anything is
+ * allocated (issue 12, item 7): the encoded samples of a page must fit in
+ * the file times the largest expansion of its compression (1 uncompressed;
+ * 64 PackBits; 1032 deflate, the bound of the format; 2048 LZW, whose worst
+ * case is about 1340; 65536 for the others), with 16 MiB always allowed for
+ * compressed data. A header that claims more is refused as corrupt. */
+#define UNET_HEADER_FREE_BYTES ((uint64_t)16 << 20)
+
+static uint64_t file_bytes(int fd)
+{
+    struct stat sb;
+    return fd >= 0 && fstat(fd, &sb) == 0 && sb.st_size > 0 ? (uint64_t)sb.st_size : 0;
+}
+
+/* 0 if `need` encoded bytes can come from a file of `have` bytes with
+ * expansion `ratio` (1: uncompressed, no allowance). */
+static int header_size_ok(uint64_t need, uint64_t have, uint64_t ratio)
+{
+    if (ratio == 1) return need <= have;
+    if (need <= UNET_HEADER_FREE_BYTES) return 1;
+    return have > 0 && need / ratio <= have;
+}
+
 /* ---- image ------------------------------------------------------------- */
 
 unet_status unet_image_alloc(unet_image *img, int w, int h, int c, int bits)
@@ -167,6 +190,7 @@ static int png_read_body(png_job *job, unet_image *img, unet_status *st)
     png_uint_32 h = png_get_image_height(job->png, job->info);
     int depth = png_get_bit_depth(job->png, job->info);
     int ctype = png_get_color_type(job->png, job->info);
+    int file_channels = png_get_channels(job->png, job->info);
     if (ctype == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(job->png);
     if (ctype == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(job->png);
     /* Alpha, and the alpha that expansion makes of a tRNS chunk, is dropped
@@ -187,6 +211,19 @@ static int png_read_body(png_job *job, unet_image *img, unet_status *st)
         (size_t)w * h * channels > UNET_IMAGE_MAX_ELEMS) {
         *st = unet_seterr(UNET_ERR_FORMAT, "reading %s: PNG size %lu x %lu is out of range", job->path,
                           (unsigned long)w, (unsigned long)h);
+        return 0;
+    }
+    /* the filtered rows as stored (1 filter byte per row), from the header */
+    uint64_t raw = ((uint64_t)w * (uint64_t)file_channels * (uint64_t)depth + 7) / 8 + 1;
+    raw *= h;
+    uint64_t have = file_bytes(fileno(job->f));
+    if (!header_size_ok(raw, have, 1032)) {
+        *st = unet_seterr(UNET_ERR_FORMAT,
+                          "reading %s: corrupt PNG: its header claims %lu x %lu pixels (%llu bytes of rows) but "
+                          "its %llu bytes decompress to at most %llu (deflate expands at most 1032 times); re-save "
+                          "or replace the file",
+                          job->path, (unsigned long)w, (unsigned long)h, (unsigned long long)raw,
+                          (unsigned long long)have, (unsigned long long)have * 1032);
         return 0;
     }
     job->pixels = malloc(rowbytes * h);
@@ -480,8 +517,36 @@ static unet_status tiff_read_page(TIFF *t, const char *path, int page, unet_imag
     if (w == 0 || h == 0 || w > 1000000 || h > 1000000 || (size_t)w * h * c > UNET_IMAGE_MAX_ELEMS)
         return unet_seterr(UNET_ERR_FORMAT, "reading %s page %d: TIFF size %lu x %lu is out of range", path, page,
                            (unsigned long)w, (unsigned long)h);
-    UNET_TRY(unet_image_alloc(img, (int)w, (int)h, c, bps));
+    uint16_t comp = COMPRESSION_NONE;
+    TIFFGetFieldDefaulted(t, TIFFTAG_COMPRESSION, &comp);
+    uint64_t ratio = comp == COMPRESSION_NONE ? 1
+                     : comp == COMPRESSION_PACKBITS ? 64
+                     : (comp == COMPRESSION_DEFLATE || comp == COMPRESSION_ADOBE_DEFLATE) ? 1032
+                     : comp == COMPRESSION_LZW ? 2048
+                                               : 65536;
+    uint64_t need = (uint64_t)w * h * spp * (bps / 8), have = file_bytes(TIFFFileno(t));
+    if (!header_size_ok(need, have, ratio))
+        return unet_seterr(UNET_ERR_FORMAT,
+                           "reading %s page %d: corrupt TIFF: its header claims %lu x %lu pixels (%llu bytes of "
+                           "samples, compression %u) but the file has only %llu bytes; re-save or replace the file",
+                           path, page, (unsigned long)w, (unsigned long)h, (unsigned long long)need, (unsigned)comp,
+                           (unsigned long long)have);
     size_t bytes = bps / 8;
+    if (TIFFIsTiled(t)) {
+        /* tiles may overhang the image, but not by more than a tile of the
+         * image's own size (at least 1 MiB) */
+        uint32_t tw = 0, th = 0;
+        TIFFGetField(t, TIFFTAG_TILEWIDTH, &tw);
+        TIFFGetField(t, TIFFTAG_TILELENGTH, &th);
+        uint64_t tile = (uint64_t)tw * th * spp * bytes, most = need * 4 > ((uint64_t)1 << 20) ? need * 4 : (uint64_t)1 << 20;
+        if (tw == 0 || th == 0 || tile > most)
+            return unet_seterr(UNET_ERR_FORMAT,
+                               "reading %s page %d: corrupt TIFF: tiles of %lu x %lu pixels for an image of %lu x %lu "
+                               "(at most %llu bytes per tile allowed); re-save or replace the file",
+                               path, page, (unsigned long)tw, (unsigned long)th, (unsigned long)w, (unsigned long)h,
+                               (unsigned long long)most);
+    }
+    UNET_TRY(unet_image_alloc(img, (int)w, (int)h, c, bps));
     unsigned char *buf = NULL;
     unet_status st = UNET_OK;
     if (TIFFIsTiled(t)) {
