@@ -26,3 +26,10 @@ fails "nan.tif: image pixel 3 of channel 0 is not a finite number" \
     "$CLI" infer c.ini --input nan.tif --quiet
 [ ! -e out/nan_prob.png ] || { echo "FAIL: output written for a bad input"; exit 1; }
 echo "messages: NaN pixel message intact"
+
+# item 8: control bytes from a file are escaped, not sent to the terminal
+printf '[train]\ntile = \033[2J\033]0;title\007abc\n' > esc.ini
+fails 'esc.ini:2' "$CLI" train esc.ini
+grep -qF '\x1b[2J\x1b]0;title\x07abc' err.txt || { cat -v err.txt; echo "FAIL: escape sequence not shown as \\xNN"; exit 1; }
+if LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' err.txt; then cat -v err.txt; echo "FAIL: raw control bytes on stderr"; exit 1; fi
+echo "messages: control bytes escaped"

@@ -11,8 +11,15 @@
 #define UNET_PRINTF(a, b)
 #endif
 
-/* Sets the last-error message (printf format) and returns st. */
+/* Sets the last-error message (printf format) and returns st. Control bytes
+ * (below 0x20 and 0x7f: escape sequences, newlines from a file's contents)
+ * are stored as \xNN; a message longer than 16 KiB ends in "[...]". */
 unet_status unet_seterr(unet_status st, const char *fmt, ...) UNET_PRINTF(2, 3);
+
+/* The same for the one message that keeps its lines (an OpenCL compiler's
+ * build log): newlines and tabs stay; other control bytes are escaped as
+ * everywhere. */
+unet_status unet_seterr_multiline(unet_status st, const char *fmt, ...) UNET_PRINTF(2, 3);
 
 /* Prepends context to the current message ("loading x.png: <old message>")
  * and returns st unchanged. */

@@ -154,7 +154,7 @@ static unet_status build_log_error(unet_context *ctx, cl_program p, const char *
         clGetProgramBuildInfo(p, ctx->device, CL_PROGRAM_BUILD_LOG, n, log, NULL);
         log[n] = '\0';
     }
-    unet_status st = unet_seterr(UNET_ERR_BUILD,
+    unet_status st = unet_seterr_multiline(UNET_ERR_BUILD,
                                  "building OpenCL program \"%s\" for %s failed (%s); build log:\n%s",
                                  family, ctx->info.name, unet_cl_errname(err), log ? log : "(none)");
     free(log);
