@@ -3,6 +3,8 @@
 #include "safetensors.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,13 +65,17 @@ done:
     return st;
 }
 
+/* 1: *out set; 0: no such key; -1: not an integer; -2: out of int's range
+ * (a long stored in an int wrapped: 4294967298 read as 2). */
 static int meta_int(const unet_st_file *f, const char *key, int *out)
 {
     const char *s = unet_st_meta(f, key);
     if (!s) return 0;
     char *end;
+    errno = 0;
     long v = strtol(s, &end, 10);
     if (*s == '\0' || *end != '\0') return -1;
+    if (errno == ERANGE || v < INT_MIN || v > INT_MAX) return -2;
     *out = (int)v;
     return 1;
 }
@@ -103,7 +109,10 @@ static unet_status infer_config(const unet_st_file *f, const char *path, unet_mo
     int *dst[] = {&c->in_channels, &c->classes, &c->depth, &c->base_channels, &c->upconv_relu};
     for (int i = 0; i < 5; i++) {
         r = meta_int(f, keys[i], &v);
-        if (r < 0) return unet_seterr(UNET_ERR_FORMAT, "%s: metadata %s = \"%s\" is not an integer", path, keys[i], unet_st_meta(f, keys[i]));
+        if (r == -1) return unet_seterr(UNET_ERR_FORMAT, "%s: metadata %s = \"%s\" is not an integer", path, keys[i], unet_st_meta(f, keys[i]));
+        if (r == -2)
+            return unet_seterr(UNET_ERR_FORMAT, "%s: metadata %s = \"%s\" is out of range: the file is damaged", path,
+                               keys[i], unet_st_meta(f, keys[i]));
         if (r > 0) *dst[i] = v;
     }
     const char *d = unet_st_meta(f, "model.dropout");
