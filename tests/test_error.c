@@ -92,6 +92,26 @@ static void test_control_bytes(void **state)
     assert_string_equal(unet_last_error(), "cannot open Zellkerne_\xc3\xa4.tif");
 }
 
+/* CL_OUT_OF_RESOURCES at clFinish or a blocking read is an earlier kernel's
+ * failure, not memory (it was reported as "out of memory"); at an
+ * allocation it stays out of memory. */
+static void test_sync_failure(void **state)
+{
+    (void)state;
+    assert_int_equal(unet_cl_sync_fail(CL_OUT_OF_RESOURCES, "src/host/program.c", 377, "clFinish"), UNET_ERR_OPENCL);
+    assert_null(strstr(unet_last_error(), "out of memory"));
+    assert_non_null(strstr(unet_last_error(), "clFinish failed with CL_OUT_OF_RESOURCES (-5) at program.c:377"));
+    assert_non_null(strstr(unet_last_error(), "UNETCL_KPROF=1"));
+    assert_int_equal(unet_cl_sync_fail(CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST, "t.c", 1, "clEnqueueReadBuffer"),
+                     UNET_ERR_OPENCL);
+    assert_non_null(strstr(unet_last_error(), "a kernel enqueued before it failed"));
+    /* other errors at a synchronisation point as before */
+    assert_int_equal(unet_cl_sync_fail(CL_OUT_OF_HOST_MEMORY, "t.c", 1, "clFinish"), UNET_ERR_OUT_OF_MEMORY);
+    assert_int_equal(unet_cl_sync_fail(CL_INVALID_COMMAND_QUEUE, "t.c", 1, "clFinish"), UNET_ERR_OPENCL);
+    /* an allocation */
+    assert_int_equal(unet_cl_fail(CL_OUT_OF_RESOURCES, "t.c", 1, "clCreateBuffer"), UNET_ERR_OUT_OF_MEMORY);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -99,6 +119,7 @@ int main(void)
         cmocka_unit_test(test_errctx),
         cmocka_unit_test(test_long_messages),
         cmocka_unit_test(test_control_bytes),
+        cmocka_unit_test(test_sync_failure),
     };
     return cmocka_run_group_tests_name("error", tests, NULL, NULL);
 }

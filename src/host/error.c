@@ -174,3 +174,19 @@ unet_status unet_cl_fail(cl_int err, const char *file, int line, const char *wha
     return unet_seterr(UNET_ERR_OPENCL, "%s failed with %s (%d) at %s:%d", what,
                        unet_cl_errname(err), (int)err, base, line);
 }
+
+unet_status unet_cl_sync_fail(cl_int err, const char *file, int line, const char *what)
+{
+    if (err != CL_OUT_OF_RESOURCES && err != CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST)
+        return unet_cl_fail(err, file, line, what);
+    const char *base = strrchr(file, '/');
+    base = base ? base + 1 : file;
+    /* at a synchronisation point this is the failure of a kernel enqueued
+     * before (an access out of bounds, a driver time-out), not an
+     * allocation: "out of memory" sent users to smaller tiles in vain */
+    return unet_seterr(UNET_ERR_OPENCL,
+                       "%s failed with %s (%d) at %s:%d: a kernel enqueued before it failed on the device (an access "
+                       "out of bounds, a driver time-out or exhausted device resources); run again with "
+                       "UNETCL_KPROF=1, which waits after each kernel, to find which one",
+                       what, unet_cl_errname(err), (int)err, base, line);
+}

@@ -144,7 +144,7 @@ void unet_tensor_free(unet_tensor *t)
 unet_status unet_buffer_write(unet_context *ctx, cl_mem m, size_t off, size_t n, const void *host)
 {
     if (n == 0) return UNET_OK;
-    UNET_CL_TRY(clEnqueueWriteBuffer(ctx->queue, m, CL_TRUE, off, n, host, 0, NULL, NULL),
+    UNET_CL_SYNC_TRY(clEnqueueWriteBuffer(ctx->queue, m, CL_TRUE, off, n, host, 0, NULL, NULL),
                 "clEnqueueWriteBuffer");
     return UNET_OK;
 }
@@ -152,7 +152,7 @@ unet_status unet_buffer_write(unet_context *ctx, cl_mem m, size_t off, size_t n,
 unet_status unet_buffer_read(unet_context *ctx, cl_mem m, size_t off, size_t n, void *host)
 {
     if (n == 0) return UNET_OK;
-    UNET_CL_TRY(clEnqueueReadBuffer(ctx->queue, m, CL_TRUE, off, n, host, 0, NULL, NULL),
+    UNET_CL_SYNC_TRY(clEnqueueReadBuffer(ctx->queue, m, CL_TRUE, off, n, host, 0, NULL, NULL),
                 "clEnqueueReadBuffer");
     return UNET_OK;
 }
