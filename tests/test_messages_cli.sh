@@ -33,3 +33,18 @@ fails 'esc.ini:2' "$CLI" train esc.ini
 grep -qF '\x1b[2J\x1b]0;title\x07abc' err.txt || { cat -v err.txt; echo "FAIL: escape sequence not shown as \\xNN"; exit 1; }
 if LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' err.txt; then cat -v err.txt; echo "FAIL: raw control bytes on stderr"; exit 1; fi
 echo "messages: control bytes escaped"
+
+# item 8: PoCL cannot create its kernel cache (HOME not writable): say so
+# instead of "no OpenCL device" (only where PoCL is the only driver)
+vendors=${OCL_ICD_VENDORS:-/etc/OpenCL/vendors}
+if [[ -d "$vendors" ]] && ls "$vendors" | grep -q pocl && [[ -z "$(ls "$vendors" | grep -v pocl)" ]]; then
+  for cmd in "devices" "infer c.ini --input nan.tif"; do
+    # shellcheck disable=SC2086
+    fails "cannot create its kernel cache /dev/null/.cache/pocl/kcache (from HOME: Not a directory)" \
+        env -u XDG_CACHE_HOME -u POCL_CACHE_DIR -u UNETCL_CACHE_DIR HOME=/dev/null "$CLI" $cmd
+    grep -qF "POCL_CACHE_DIR to a writable folder" err.txt || { cat err.txt; echo "FAIL: no advice"; exit 1; }
+  done
+  echo "messages: PoCL without a cache folder explained"
+else
+  echo "PoCL cache case not run: PoCL is not the only OpenCL driver here"
+fi
