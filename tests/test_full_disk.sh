@@ -11,6 +11,7 @@ set -uo pipefail
 cli="${UNETCL_CLI:?}"
 MK=${UNETCL_BINARY_DIR:?}/tests/unet_make_model
 fail() { echo "FAIL: $*"; exit 1; }
+self=$(readlink -f "$0")
 
 if [[ "${UNETCL_IN_NS:-}" != 1 ]]; then
   tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
@@ -27,7 +28,7 @@ if [[ "${UNETCL_IN_NS:-}" != 1 ]]; then
   [[ -z "$left" ]] || fail "ulimit: temporary files left: $left"
   echo "file size limit: $(cat err.txt)"
   if ! unshare -rm true 2>/dev/null; then echo "SKIP: unshare -rm not allowed here: the full disk part did not run"; exit 77; fi
-  UNETCL_IN_NS=1 T="$tmp" exec unshare -rm bash "$0"
+  UNETCL_IN_NS=1 T="$tmp" exec unshare -rm bash "$self"
 fi
 
 # ---- in the private mount namespace ---------------------------------------------
