@@ -13,33 +13,7 @@
 # compiler; exits 77 (skipped) otherwise.
 set -euo pipefail
 
-SRC=${UNETCL_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
-BIN=${UNETCL_BINARY_DIR:-$SRC/build}
-
-PY=
-for cand in python3 /usr/bin/python3; do
-    if command -v "$cand" >/dev/null && "$cand" -c 'import numpy, skimage.metrics' 2>/dev/null; then
-        PY=$cand
-        break
-    fi
-done
-if [ -z "$PY" ]; then
-    echo "skipped: neither python3 nor /usr/bin/python3 can import numpy and skimage (Debian: apt-get install python3-skimage)"
-    exit 77
-fi
-CC=${CC:-cc}
-if ! command -v "$CC" >/dev/null; then
-    echo "skipped: no C compiler ($CC) to build the driver"
-    exit 77
-fi
-LIB=$(ls "$BIN"/libunetcl.a "$BIN"/libunetcl.so 2>/dev/null | head -n1 || true)
-if [ -z "$LIB" ]; then
-    echo "FAIL: libunetcl not found in $BIN (build first)"
-    exit 1
-fi
-
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+source "$(dirname "$0")/skimage_env.sh"
 
 "$CC" -std=c11 -O2 -I"$SRC/src/host" -I"$SRC/include" "$SRC/tests/skimage_rand_driver.c" "$LIB" \
     -Wl,-rpath,"$BIN" -lOpenCL -lm -o "$TMP/driver"

@@ -637,62 +637,6 @@ unet_status unet_isbi_pool(const unet_isbi_result *r, int n, unet_isbi_result *o
  * |R u S|, 0 without a match; SEG = mean J over all reference objects. |S|
  * counts every pixel of S, inside the reference background too. */
 
-unet_status unet_seg_ctc(const uint32_t *truth, const uint32_t *pred, size_t n, unet_seg_result *out)
-{
-    if (!truth || !pred || !out || n == 0 || n >= UINT32_MAX)
-        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_seg_ctc: null image or bad pixel count %zu", n);
-    unet_status st = UNET_OK;
-    uint32_t *tc = malloc(n * sizeof *tc), *pc = malloc(n * sizeof *pc);
-    uint64_t *psize = NULL, *cnt = NULL;
-    uint32_t *touched = NULL;
-    rand_prep rp = {0};
-    uint32_t kt = 0, kp = 0;
-    memset(out, 0, sizeof *out);
-    if (!tc || !pc) {
-        st = oom("label images");
-        goto done;
-    }
-    if ((st = relabel_compact(truth, n, tc, &kt)) != UNET_OK) goto done;
-    if ((st = relabel_compact(pred, n, pc, &kp)) != UNET_OK) goto done;
-    if ((st = rand_prepare(tc, kt, n, &rp)) != UNET_OK) goto done;
-    psize = calloc((size_t)kp + 1, sizeof *psize);
-    cnt = calloc((size_t)kp + 1, sizeof *cnt);
-    touched = malloc(((size_t)kp + 1) * sizeof *touched);
-    if (!psize || !cnt || !touched) {
-        st = oom("object tables");
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++) psize[pc[i]]++;
-    out->n_truth = (int)kt;
-    for (uint32_t i = 1; i <= kt; i++) {
-        uint32_t a = rp.start[i], b = rp.start[i + 1], nt = 0;
-        uint64_t rsize = b - a;
-        for (uint32_t q = a; q < b; q++) {
-            uint32_t j = pc[rp.order[q]];
-            if (!cnt[j]) touched[nt++] = j;
-            cnt[j]++;
-        }
-        for (uint32_t t = 0; t < nt; t++) {
-            uint32_t j = touched[t];
-            uint64_t c = cnt[j];
-            cnt[j] = 0;
-            if (j != 0 && 2 * c > rsize) {
-                out->n_matched++;
-                out->sum_jaccard += (double)c / (double)(rsize + psize[j] - c);
-            }
-        }
-    }
-    out->seg = kt ? out->sum_jaccard / kt : NAN;
-done:
-    rand_prep_free(&rp);
-    free(tc);
-    free(pc);
-    free(psize);
-    free(cnt);
-    free(touched);
-    return st;
-}
-
 static double det_of(const unet_object_counts *c)
 {
     if (c->n_truth <= 0) return NAN;
@@ -716,12 +660,15 @@ void unet_object_counts_add(unet_object_counts *a, const unet_object_counts *b)
     a->det = det_of(a);
 }
 
-unet_status unet_object_counts_compute(const uint32_t *truth, const uint32_t *pred, size_t n,
-                                       unet_object_counts *out)
+/* SEG (seg may be NULL) and the object counts (out may be NULL) from one
+ * walk over the truth objects' overlaps with the predicted objects. */
+static unet_status seg_counts(const uint32_t *truth, const uint32_t *pred, size_t n, unet_seg_result *seg,
+                              unet_object_counts *out_counts)
 {
-    if (!truth || !pred || !out || n == 0 || n >= UINT32_MAX)
-        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_object_counts_compute: null image or bad pixel count %zu",
-                           n);
+    if (!truth || !pred || (!seg && !out_counts) || n == 0 || n >= UINT32_MAX)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "SEG / object counts: null image or bad pixel count %zu", n);
+    unet_object_counts local, *out = out_counts ? out_counts : &local;
+    if (seg) memset(seg, 0, sizeof *seg);
     unet_status st = UNET_OK;
     uint32_t *tc = malloc(n * sizeof *tc), *pc = malloc(n * sizeof *pc);
     uint64_t *psize = NULL, *cnt = NULL;
@@ -766,6 +713,10 @@ unet_status unet_object_counts_compute(const uint32_t *truth, const uint32_t *pr
             if (2 * c > rsize) {
                 match[i] = j;
                 matched_by[j]++;
+                if (seg) {
+                    seg->n_matched++;
+                    seg->sum_jaccard += (double)c / (double)(rsize + psize[j] - c);
+                }
             }
             if (2 * c > psize[j]) {
                 belongs[j] = i;
@@ -791,6 +742,10 @@ unet_status unet_object_counts_compute(const uint32_t *truth, const uint32_t *pr
         else out->missed++;
     }
     out->det = det_of(out);
+    if (seg) {
+        seg->n_truth = (int)kt;
+        seg->seg = kt ? seg->sum_jaccard / kt : NAN;
+    }
 done:
     rand_prep_free(&rp);
     free(tc), free(pc), free(psize), free(cnt), free(touched);
@@ -834,6 +789,19 @@ done:
     return st;
 }
 
+unet_status unet_seg_ctc(const uint32_t *truth, const uint32_t *pred, size_t n, unet_seg_result *out)
+{
+    if (!out) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_seg_ctc: null result");
+    return seg_counts(truth, pred, n, out, NULL);
+}
+
+unet_status unet_object_counts_compute(const uint32_t *truth, const uint32_t *pred, size_t n,
+                                       unet_object_counts *out)
+{
+    if (!out) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_object_counts_compute: null result");
+    return seg_counts(truth, pred, n, NULL, out);
+}
+
 unet_status unet_seg_ctc_2d(const uint32_t *truth, int truth_is_mask, const uint32_t *pred, int pred_is_mask, int w,
                             int h, unet_seg_result *out)
 {
@@ -850,8 +818,7 @@ unet_status unet_seg_counts_2d(const uint32_t *truth, int truth_is_mask, const u
     UNET_TRY(labels_2d(truth, truth_is_mask, pred, pred_is_mask, w, h, &tl, &pl));
     size_t n = (size_t)w * h;
     unet_status st = UNET_OK;
-    if (seg) st = unet_seg_ctc(tl ? tl : truth, pl ? pl : pred, n, seg);
-    if (st == UNET_OK && counts) st = unet_object_counts_compute(tl ? tl : truth, pl ? pl : pred, n, counts);
+    st = seg_counts(tl ? tl : truth, pl ? pl : pred, n, seg, counts);
     free(tl);
     free(pl);
     return st;

@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "fsutil.h"
 #include "weightmap.h"
+#include "instances.h"
 
 #include "error.h"
 
@@ -146,45 +147,7 @@ unet_status unet_instances_from_mask(const uint8_t *mask, int w, int h, int32_t 
     UNET_TRY(check_size("unet_instances_from_mask", w, h));
     if (!mask || !out)
         return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_instances_from_mask: mask and output must not be NULL");
-    size_t n = (size_t)w * h;
-    size_t *stack = malloc(n * sizeof *stack);
-    if (!stack)
-        return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "unet_instances_from_mask: cannot allocate %zu bytes",
-                           n * sizeof *stack);
-    for (size_t i = 0; i < n; i++) out[i] = 0;
-    int32_t next = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!mask[i] || out[i]) continue;
-        if (next == INT32_MAX) {
-            free(stack);
-            return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_instances_from_mask: more than %d components",
-                               INT32_MAX - 1);
-        }
-        int32_t id = ++next;
-        size_t top = 0;
-        stack[top++] = i;
-        out[i] = id;
-        while (top) {
-            size_t p = stack[--top];
-            int px = (int)(p % (size_t)w), py = (int)(p / (size_t)w);
-            for (int dy = -1; dy <= 1; dy++) {
-                int y = py + dy;
-                if (y < 0 || y >= h) continue;
-                for (int dx = -1; dx <= 1; dx++) {
-                    int x = px + dx;
-                    if (x < 0 || x >= w) continue;
-                    size_t q = (size_t)y * w + x;
-                    if (mask[q] && !out[q]) {
-                        out[q] = id; /* each pixel is pushed once: stack never exceeds n */
-                        stack[top++] = q;
-                    }
-                }
-            }
-        }
-    }
-    free(stack);
-    if (n_out) *n_out = (int)next;
-    return UNET_OK;
+    return unet_label_components(mask, w, h, 8, out, n_out);
 }
 
 /* ---- separating border and classes ---------------------------------------- */
