@@ -155,6 +155,8 @@ static const key_desc KEYS[] = {
     ENUM_("infer", "instances", infer.instances, instance_names,
           "components (connected components of the arg-max) | watershed (seeded, docs/inference.md)"),
     INT_("infer", "connectivity", infer.connectivity, 4, 8, "4 or 8: neighbourhood of components and seeds"),
+    REAL_("infer", "fg_threshold", infer.fg_threshold, 0, 0, 1, 1,
+          "watershed: cell pixels are where P(not background) > t, 0 <= t < 1"),
     REAL_("infer", "seed_threshold", infer.seed_threshold, 0, 0, 1, 1,
           "watershed: seeds are the components where the interior is the arg-max class and its probability > t"),
     INT_("infer", "min_seed", infer.min_seed, 0, INT_MAX, "watershed: seeds with fewer pixels are dropped"),
@@ -239,6 +241,7 @@ void unet_config_default(unet_config *c)
     c->infer.outputs = UNET_OUT_PROB | UNET_OUT_MASK | UNET_OUT_INSTANCES | UNET_OUT_OVERLAY;
     c->infer.instances = UNET_INSTANCES_COMPONENTS;
     c->infer.connectivity = 8;
+    c->infer.fg_threshold = 0.5;
     c->infer.seed_threshold = 0.5;
     c->infer.min_seed = 0;
     c->infer.min_size = 0;

@@ -172,6 +172,7 @@ typedef struct unet_infer_config {
     unsigned outputs;             /* UNET_OUT_* bits; "prob,mask,instances,overlay" */
     unet_instance_method instances; /* components */
     int connectivity;             /* 8: of components and seeds (4 or 8) */
+    double fg_threshold;          /* 0.5: cell pixels where P(not background) > t (watershed) */
     double seed_threshold;        /* 0.5: seeds where the interior probability > t (watershed) */
     int min_seed;                 /* 0 px: smaller seeds are dropped (watershed) */
     int min_size;                 /* 0 px: smaller objects merge into the neighbour they touch most, or go */

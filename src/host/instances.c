@@ -22,6 +22,7 @@ void unet_instance_options_from_config(const unet_config *cfg, unet_instance_opt
     unet_instance_options_default(o);
     o->method = cfg->infer.instances;
     o->connectivity = cfg->infer.connectivity;
+    o->fg_threshold = cfg->infer.fg_threshold;
     o->seed_threshold = cfg->infer.seed_threshold;
     o->min_seed = cfg->infer.min_seed;
     o->min_size = cfg->infer.min_size;
