@@ -178,8 +178,8 @@ static unet_status dist_agree(const unet_dist *d, unet_status st, uint64_t value
         }
     for (int r = 1; gs == UNET_OK && st == UNET_OK && r < d->size; r++)
         if (all[2 * r + 1] != all[1])
-            st = unet_seterr(UNET_ERR_CONFIG, "ranks disagree: rank %d %s than rank 0 (%llu, rank 0 %llu); all ranks stop", r,
-                             value_msg, (unsigned long long)all[2 * r + 1], (unsigned long long)all[1]);
+            st = unet_seterr(UNET_ERR_CONFIG, "ranks disagree: rank %d %s (rank %d: %llu, rank 0: %llu); all ranks stop", r,
+                             value_msg, r, (unsigned long long)all[2 * r + 1], (unsigned long long)all[1]);
     free(all);
     return gs != UNET_OK ? gs : st;
 }
@@ -226,8 +226,8 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
         char *json = NULL;
         unet_status cs = unet_config_to_json(cfg, &json);
         cs = dist_agree(d, cs, cs == UNET_OK ? fnv1a(json) : 0, "to read its configuration",
-                        "has another configuration (FNV-1a hash of its JSON form; start every rank with the same "
-                        "CONFIG and --set options)");
+                        "has another configuration than rank 0: start every rank with the same CONFIG and --set "
+                        "options (FNV-1a hashes of the configurations");
         free(json);
         if (cs != UNET_OK) return cs;
     }
@@ -400,7 +400,7 @@ train:;
         /* every rank ready (device, data, model), at the same step */
         synced = 1;
         if ((st = dist_agree(d, st, (uint64_t)start, "to start (device, data or checkpoint)",
-                             "resumes at another step (give every rank the same checkpoint)")) != UNET_OK)
+                             "resumes at another step than rank 0: give every rank the same checkpoint (steps")) != UNET_OK)
             goto done;
         fprintf(log, "  data parallel: %d ranks x batch %d = %d tiles per step\n", nranks, K, B);
     }
@@ -570,7 +570,18 @@ train:;
         if ((st = save_checkpoint(m, cfg, final, tc->iterations, 0)) == UNET_OK)
             fprintf(log, "  model written to %s; checkpoint %s; log %s\n", final, ckpt, csv);
     }
-    if (d && !agreed_exit) st = dist_agree(d, st, 0, "at the end of training", "");
+    if (d && !agreed_exit) {
+        /* every rank must hold the same weights: a hash of their bytes */
+        uint64_t h = 0;
+        if (st == UNET_OK && (st = unet_buffer_read(ctx, m->params, 0, (size_t)np * 4, hsum)) == UNET_OK) {
+            h = 0xCBF29CE484222325ULL;
+            const unsigned char *b = (const unsigned char *)hsum;
+            for (size_t i = 0; i < (size_t)np * 4; i++) h = (h ^ b[i]) * 0x100000001B3ULL;
+        }
+        st = dist_agree(d, st, h, "at the end of training",
+                        "holds other weights than rank 0: a bug, please report it (FNV-1a hashes of the weights");
+        if (st == UNET_OK) fprintf(log, "  weights bitwise identical on all %d ranks (hash %016llx)\n", nranks, (unsigned long long)h);
+    }
     sum->seconds = unet_now_s() - tstart;
 done:
     if (d && !synced) dist_agree(d, st, 0, "to start (device, data or checkpoint)", ""); /* tells the waiting ranks */
