@@ -55,6 +55,17 @@ run1() { local d=$1; shift; mkdir -p "$tmp/$d"; (cd "$tmp/$d" && "$cli" train "$
 runN() { local d=$1 n=$2; shift 2; mkdir -p "$tmp/$d"; (cd "$tmp/$d" && mpi -np "$n" "$cli" train "$tmp/tiny.ini" --quiet "$@") > "$tmp/$d.out" 2>&1 || { cat "$tmp/$d.out"; fail "$d: mpirun -np $n"; }; }
 logs_equal() { diff <(cut -d, -f1-5 "$tmp/$1/runs/train_log.csv") <(cut -d, -f1-5 "$tmp/$2/runs/train_log.csv") >/dev/null; }
 
+# the rank-order sum itself (bench/bench_mpi_sum checks every value against ((v0 + v1) + v2)), uneven slices
+sum_bench="${UNETCL_BINARY_DIR:-}/bench/bench_mpi_sum"
+if [[ -x "$sum_bench" ]]; then
+  for n in 2 1001; do
+    mpi -np 3 "$sum_bench" $n 1 > "$tmp/sum.out" 2>&1 || { cat "$tmp/sum.out"; fail "rank-order sum of $n floats over 3 ranks"; }
+  done
+  echo "rank-order sum over 3 ranks: bitwise ((v0 + v1) + v2) for 2 and 1001 floats"
+else
+  echo "note: $sum_bench not built (UNETCL_BUILD_BENCH=OFF): the sum is checked through training only"
+fi
+
 # N ranks x batch 1 == one process with batch N: bitwise
 run1 b2 --set train.batch=2
 runN m2 2
