@@ -104,6 +104,25 @@ cmp "$tmp/m22/runs/checkpoint.safetensors" "$tmp/mr/runs/checkpoint.safetensors"
 logs_equal m22 mr || fail "MPI: resumed loss log differs"
 echo "MPI resume: bitwise identical after 3 + 3 steps"
 
+# Ctrl-C (SIGINT to mpirun, which signals the ranks): every rank stops after the same step, rank 0
+# writes a checkpoint, and the run resumes from it. mpirun kills ranks that are still running 1 s
+# after it signalled them (odls_base_sigkill_timeout): on a loaded machine the last step and the
+# checkpoint can take longer, so the test gives them 60 s (docs/scale.md)
+mkdir -p "$tmp/c"
+(cd "$tmp/c" && exec timeout 300 mpirun --allow-run-as-root --oversubscribe --mca odls_base_sigkill_timeout 60 -np 2 "$cli" train "$tmp/tiny.ini" --quiet --set train.iterations=100000 > "$tmp/c.out" 2>&1) &
+pid=$!
+for _ in $(seq 1 600); do
+  [[ -f "$tmp/c/runs/train_log.csv" && $(wc -l < "$tmp/c/runs/train_log.csv") -ge 3 ]] && break
+  sleep 0.1
+done
+kill -INT $pid
+wait $pid; rc=$?
+[[ $rc -ne 0 && $rc -ne 124 ]] || { cat "$tmp/c.out"; fail "Ctrl-C: exit code $rc"; }
+grep -q "stopped at step" "$tmp/c.out" || { cat "$tmp/c.out"; fail "Ctrl-C: no stop message"; }
+(cd "$tmp/c" && mpi -np 2 "$cli" train "$tmp/tiny.ini" --quiet --resume --set train.iterations=100000 --set train.iterations=$(( $(tail -1 "$tmp/c/runs/train_log.csv" | cut -d, -f1) + 3 ))) > "$tmp/c2.out" 2>&1 || { cat "$tmp/c2.out"; fail "resume after Ctrl-C"; }
+grep -q "resuming from" "$tmp/c2.out" || { cat "$tmp/c2.out"; fail "resume after Ctrl-C"; }
+echo "Ctrl-C: both ranks stopped at the same step (rc $rc), checkpoint written, resumed"
+
 # ranks that disagree: every rank stops with a message, no hang (mpi() times out after 300 s)
 cat > "$tmp/wrap.sh" <<'SH'
 #!/usr/bin/env bash
