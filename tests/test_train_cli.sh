@@ -82,6 +82,8 @@ echo "Ctrl-C: checkpoint written, exit 130, resumed"
 printf '[train]\ntile = 60\nlearning_rate = 0.1\n' > "$tmp/bad.ini"
 out=$("$cli" train "$tmp/bad.ini" 2>&1); rc=$?
 [[ $rc -eq 2 && "$out" == *"bad.ini:3"* ]] || fail "unknown key: rc $rc, message: $out"
+out=$("$cli" train "$tmp/tiny.ini" --set train.batch=0 2>&1); rc=$?
+[[ $rc -eq 2 && "$out" == *"batch"* ]] || fail "batch 0: rc $rc, message: $out"
 out=$("$cli" train "$tmp/tiny.ini" --set train.tile=61 2>&1); rc=$?
 [[ $rc -ne 0 && "$out" == *"nearest valid"* ]] || fail "invalid tile: rc $rc, message: $out"
 mkdir -p "$tmp/d/labels" "$tmp/d/images"
