@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_SETS 256
 
@@ -314,7 +315,23 @@ typedef struct run {
     unet_context *ctx;
     sheet sh;
     int use_sheet;
+    unsigned char *written; /* [count][3]: files of this run, removed if it fails */
 } run;
+
+static const char *const AUG_KINDS[3] = {"image", "labels", "weights"};
+
+/* A run that fails leaves no sample behind (issue 12: a bad label of the
+ * second image left the first image's samples). */
+static void remove_written(const run *r)
+{
+    for (int i = 0; r->written && i < r->count; i++)
+        for (int k = 0; k < 3; k++)
+            if (r->written[3 * i + k]) {
+                char path[UNET_CONFIG_STR + 64];
+                snprintf(path, sizeof path, "%s/aug_%03d_%s.png", r->dir, i, AUG_KINDS[k]);
+                unlink(path);
+            }
+}
 
 /* Class pixel counts over all training labels (balance_from = dataset). */
 static unet_status count_dataset(run *r)
@@ -394,12 +411,13 @@ static unet_status do_image(run *r, int idx)
             goto done;
         }
         for (size_t j = 0; j < oo; j++) fl[j] = (float)dlab[j];
-        snprintf(path, sizeof path, "%s/aug_%03d_image.png", r->dir, i);
-        st = write_png8(path, dimg, wc, r->tile, r->tile, 255.0);
-        snprintf(path, sizeof path, "%s/aug_%03d_labels.png", r->dir, i);
-        if (st == UNET_OK) st = write_png8(path, fl, 1, r->out, r->out, lscale);
-        snprintf(path, sizeof path, "%s/aug_%03d_weights.png", r->dir, i);
-        if (st == UNET_OK) st = write_png8(path, dwt, 1, r->out, r->out, wscale);
+        const float *planes[3] = {dimg, fl, dwt};
+        for (int k = 0; k < 3 && st == UNET_OK; k++) {
+            snprintf(path, sizeof path, "%s/aug_%03d_%s.png", r->dir, i, AUG_KINDS[k]);
+            st = k == 0 ? write_png8(path, planes[k], wc, r->tile, r->tile, 255.0)
+                        : write_png8(path, planes[k], 1, r->out, r->out, k == 1 ? lscale : wscale);
+            if (st == UNET_OK) r->written[3 * i + k] = 1;
+        }
         free(fl);
         if (st != UNET_OK) goto done;
         if (r->use_sheet) sheet_cell(&r->sh, i, dimg, im.c, r->tile, dlab, r->out);
@@ -534,6 +552,8 @@ int cmd_augment(int argc, char **argv)
         st = sheet_init(&r.sh, count, cols, cell);
         r.use_sheet = st == UNET_OK;
     }
+    if (st == UNET_OK && !(r.written = calloc((size_t)count * 3, 1)))
+        st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory");
     if (st == UNET_OK && unet_mkdir_p(r.dir) != 0)
         st = unet_seterr(UNET_ERR_IO, "cannot create the output folder %s: %s", r.dir, strerror(errno));
     if (st == UNET_OK) {
@@ -557,8 +577,10 @@ int cmd_augment(int argc, char **argv)
         printf("wrote %d sample(s) to %s\n", count, r.dir);
         rc = 0;
     } else {
+        remove_written(&r);
         fprintf(stderr, "unetcl augment: %s\n", unet_last_error());
     }
+    free(r.written);
     if (r.ctx) unet_context_destroy(r.ctx);
     unet_image_free(&r.sh.im);
     entries_free(&r.images);

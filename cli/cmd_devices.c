@@ -36,8 +36,7 @@ int cmd_devices(int argc, char **argv)
         return 1;
     }
     if (n == 0) {
-        fprintf(stderr, "unetcl devices: no OpenCL device found. Install an OpenCL driver: for the CPU,\n"
-                        "PoCL (Debian/Ubuntu: apt-get install pocl-opencl-icd); for GPUs the vendor's ICD.\n");
+        fprintf(stderr, "unetcl devices: %s\n", unet_last_error()); /* why, when it can be told */
         return 1;
     }
     char cache_dir[1024];

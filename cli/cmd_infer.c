@@ -261,7 +261,7 @@ static unet_status write_instances(outputs *o, int32_t *inst, int *count)
         st = unet_instances_from_probs(fg, NULL, o->w, o->h, &co, inst, count);
         free(fg);
     }
-    if (st != UNET_OK) return unet_seterr(st, "instances of %s: %s", o->stem, unet_last_error());
+    if (st != UNET_OK) return unet_errctx(st, "instances of %s", o->stem);
     if (!o->inst) {
         int use_float = !o->stack && *count > 65535;
         if (*count > 65535 && o->stack)
@@ -625,7 +625,7 @@ int cmd_infer(int argc, char **argv)
              * overlay rescales min..max, which normalisation preserves) */
             st = unet_normalize_image(cfg, &img, img.data);
             if (st != UNET_OK) {
-                st = unet_seterr(st, "%s: %s", path, unet_last_error());
+                st = unet_errctx(st, "%s", path);
                 break;
             }
             int tile = ic->tile;

@@ -31,7 +31,7 @@ static int32_t *read_labels(const char *path, int *w_out, int *h_out, char *err,
     }
     for (size_t i = 0; i < n; i++) {
         float v = img.data[i];
-        if (!(v >= 0 && v <= 2147483647.0f) || v != (float)(int32_t)v) {
+        if (!(v >= 0 && v < 2147483648.0f) || v != (float)(int32_t)v) { /* 2^31 does not fit int32_t */
             snprintf(err, errn, "%s pixel (%zu, %zu) is %g, not an integer label", path, i % img.w, i / img.w, v);
             free(out);
             unet_image_free(&img);

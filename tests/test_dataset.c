@@ -34,6 +34,9 @@ static float f_inst(int ch, int y, int x)
 static float f_bin(int ch, int y, int x) { return f_inst(ch, y, x) > 0 ? 255.0f : 0.0f; }
 static float f_bad(int ch, int y, int x) { return (x == 3 && y == 4) ? 128.0f : f_bin(ch, y, x); }
 
+static float g_huge; /* the label value f_huge puts at (x 5, y 6) */
+static float f_huge(int ch, int y, int x) { return (x == 5 && y == 6) ? g_huge : f_inst(ch, y, x); }
+
 static void setup(void)
 {
     char cmd[1024];
@@ -159,6 +162,42 @@ static void test_binary_and_errors(void **state)
     assert_non_null(strstr(unet_last_error(), "class 255"));
 }
 
+/* Label values of 2^31 and above do not fit the int32 ids: refused with the
+ * file and the position instead of an undefined conversion (issue 12,
+ * item 3). The largest float below 2^31 is accepted. */
+static void test_huge_label_values(void **state)
+{
+    (void)state;
+    unet_config c;
+    unet_config_default(&c);
+    c.data.label_type = UNET_LABEL_INSTANCES;
+    char cmd[400], im[200], lb[200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s/huge && mkdir -p %s/huge", g_dir, g_dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(im, sizeof im, "%s/bin", g_dir);
+    snprintf(lb, sizeof lb, "%s/huge", g_dir);
+    const float values[] = {2147483648.0f, 4294967296.0f, 3.0e38f, 2147483520.0f};
+    for (int k = 0; k < 4; k++) {
+        g_huge = values[k];
+        for (int i = 0; i < 3; i++) {
+            char n[64];
+            snprintf(n, sizeof n, "huge/a%d.tif", i);
+            write_img(n, 48, 40, 1, 32, i == 1 ? f_huge : f_inst);
+        }
+        unet_dataset ds;
+        unet_status st = unet_dataset_load(&c, im, lb, &ds);
+        if (k == 3) {
+            TU_OK(st);
+            unet_dataset_free(&ds);
+            continue;
+        }
+        if (st != UNET_ERR_DATA || !strstr(unet_last_error(), "huge/a1.tif") ||
+            !strstr(unet_last_error(), "(x 5, y 6)"))
+            fail_msg("label value %g: status %d, message \"%s\"", (double)values[k], (int)st, unet_last_error());
+        if (st == UNET_OK) unet_dataset_free(&ds);
+    }
+}
+
 int main(void)
 {
     snprintf(g_dir, sizeof g_dir, "/tmp/unetcl-dataset-%ld", (long)getpid());
@@ -166,8 +205,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_instances_and_normalisation),
         cmocka_unit_test(test_binary_and_errors),
+        cmocka_unit_test(test_huge_label_values),
     };
-    int rc = _cmocka_run_group_tests("dataset", tests, 2, NULL, NULL);
+    int rc = _cmocka_run_group_tests("dataset", tests, sizeof tests / sizeof tests[0], NULL, NULL);
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
     if (system(cmd) != 0) return 1;

@@ -406,6 +406,95 @@ static void test_warp_invariants(void **state)
     }
 }
 
+/* The ISBI 2012 scoring code's order (Fiji, WarpingError.simplePointWarp2d),
+ * written out independently of src/host/metrics.c: passes over the
+ * mismatches listed in column order (x outer, y inner), stably sorted by
+ * priority (larger first), each flipped at once when simple in the current
+ * image (here by the global definition: component counts before and after);
+ * passes repeat until the mismatch count stops changing. */
+static uint64_t fiji_warp(const uint8_t *t, const uint8_t *g, const float *pr, int W, int H, int fc, uint8_t *cur)
+{
+    const int n = W * H, bc = 12 - fc;
+    int *list = malloc((size_t)n * sizeof *list);
+    assert_non_null(list);
+    memcpy(cur, t, (size_t)n);
+    uint64_t diff = 0, before = UINT64_MAX;
+    for (;;) {
+        diff = 0;
+        for (int i = 0; i < n; i++) diff += cur[i] != g[i];
+        if (diff == 0 || diff == before) break;
+        before = diff;
+        int m = 0;
+        for (int x = 0; x < W; x++)
+            for (int y = 0; y < H; y++)
+                if (cur[y * W + x] != g[y * W + x]) list[m++] = y * W + x;
+        for (int a = 1; a < m; a++) { /* insertion sort: stable */
+            int v = list[a], b = a;
+            float kv = pr ? pr[v] : 0.0f;
+            while (b > 0 && (pr ? pr[list[b - 1]] : 0.0f) < kv) {
+                list[b] = list[b - 1];
+                b--;
+            }
+            list[b] = v;
+        }
+        for (int k = 0; k < m; k++) {
+            int i = list[k];
+            int f0 = count_components(cur, W, H, 1, fc), b0 = count_components(cur, W, H, 0, bc);
+            cur[i] ^= 1;
+            if (count_components(cur, W, H, 1, fc) != f0 || count_components(cur, W, H, 0, bc) != b0) cur[i] ^= 1;
+        }
+    }
+    free(list);
+    return diff;
+}
+
+/* The warping follows the scoring code's order (issue 12, item 9: the
+ * priority queue used before took a pixel as soon as it became simple, and
+ * the result depends on the order): the same warped image and count as
+ * the reference above on random images, with priorities that tie often (few
+ * levels, as |prob - t| of 8- or 16-bit probabilities), without priorities,
+ * and with both connectivities. */
+static void test_warp_fiji_order(void **state)
+{
+    (void)state;
+    enum { W = 17, H = 11, N = W * H };
+    tu_rng rng;
+    tu_seed(&rng, 2012);
+    int differed_from_raster = 0;
+    for (int it = 0; it < 80; it++) {
+        uint8_t t[N], g[N], got[N], want[N];
+        float pr[N];
+        int levels = 1 + it % 7;
+        for (int i = 0; i < N; i++) {
+            t[i] = tu_uniform(&rng) < 0.5;
+            g[i] = tu_uniform(&rng) < 0.5;
+            pr[i] = (float)((int)(tu_uniform(&rng) * levels)) / (float)levels;
+        }
+        /* smooth blobs half of the time: long chains of dependent flips */
+        if (it & 2)
+            for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++) {
+                    t[y * W + x] = (x - 8) * (x - 8) + (y - 5) * (y - 5) < 20 + it % 9;
+                    g[y * W + x] = (x - 6 - it % 4) * (x - 6 - it % 4) + (y - 4) * (y - 4) < 18 + it % 5 ||
+                                   g[y * W + x] * (x + y) % 7 == 0;
+                }
+        int fc = (it & 1) ? 8 : 4;
+        const float *p = (it % 5 == 4) ? NULL : pr;
+        uint64_t mism = 0, ref = fiji_warp(t, g, p, W, H, fc, want);
+        TU_OK(unet_warp_simple_points(t, g, p, W, H, fc, got, &mism));
+        if (mism != ref || memcmp(got, want, N) != 0)
+            fail_msg("image %d (fg connectivity %d, %s): %llu mismatches left, the scoring code's order leaves %llu",
+                     it, fc, p ? "priorities" : "no priorities", (unsigned long long)mism, (unsigned long long)ref);
+        /* the order matters on these images: raster order differs somewhere */
+        uint8_t alt[N];
+        float rast[N];
+        for (int i = 0; i < N; i++) rast[i] = (float)(N - i);
+        (void)fiji_warp(t, g, rast, W, H, fc, alt);
+        differed_from_raster += memcmp(alt, want, N) != 0;
+    }
+    assert_true(differed_from_raster > 10);
+}
+
 /* Pooling two slices equals scoring them side by side in one image when a
  * background column separates them (pixel and Rand counts are additive). */
 static void test_pool(void **state)
@@ -481,6 +570,7 @@ int main(void)
         cmocka_unit_test(test_shift),       cmocka_unit_test(test_rand_4x4),
         cmocka_unit_test(test_seg_half),    cmocka_unit_test(test_iou_classes),
         cmocka_unit_test(test_simple_point_bruteforce), cmocka_unit_test(test_warp_invariants),
+        cmocka_unit_test(test_warp_fiji_order),
         cmocka_unit_test(test_pool),        cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);

@@ -1,11 +1,17 @@
 #define _POSIX_C_SOURCE 200809L
 #include "ocl.h"
 
+#include "fsutil.h"
+
 #include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_PLATFORMS 16
 #define MAX_DEVICES 64
@@ -66,6 +72,63 @@ static const char *no_platform_hint =
     "(Debian/Ubuntu: apt-get install pocl-opencl-icd); for GPUs, the vendor's OpenCL ICD "
     "(nvidia-opencl-icd, mesa-opencl-icd/rocm-opencl-icd, intel-opencl-icd)";
 
+/* PoCL (the CPU driver) gives no device when it cannot create its kernel
+ * cache (POCL_CACHE_DIR, else $XDG_CACHE_HOME/pocl/kcache, else
+ * $HOME/.cache/pocl/kcache, else /tmp/POCL_CACHE, as PoCL 3 chooses): with
+ * HOME unwritable every command said only "no OpenCL device" (issue 12,
+ * item 8). Returns 1 and a message when PoCL is installed and that folder
+ * cannot be made. */
+static int pocl_cache_problem(char *msg, size_t n)
+{
+    const char *vd = getenv("OCL_ICD_VENDORS");
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", vd && *vd ? vd : "/etc/OpenCL/vendors");
+    int pocl = 0;
+    struct stat sb;
+    if (stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        while (d && (e = readdir(d)))
+            if (strstr(e->d_name, "pocl")) pocl = 1;
+        if (d) closedir(d);
+    } else if (strstr(dir, "pocl"))
+        pocl = 1;
+    if (!pocl) return 0;
+    char cache[1024];
+    const char *e = getenv("POCL_CACHE_DIR"), *how;
+    if (e && *e) {
+        snprintf(cache, sizeof cache, "%s", e);
+        how = "POCL_CACHE_DIR";
+    } else if ((e = getenv("XDG_CACHE_HOME")) && *e) {
+        snprintf(cache, sizeof cache, "%s/pocl/kcache", e);
+        how = "XDG_CACHE_HOME";
+    } else if ((e = getenv("HOME"))) {
+        snprintf(cache, sizeof cache, "%s/.cache/pocl/kcache", e);
+        how = "HOME";
+    } else {
+        snprintf(cache, sizeof cache, "/tmp/POCL_CACHE");
+        how = "the default (HOME is not set)";
+    }
+    if (stat(cache, &sb) == 0 && S_ISDIR(sb.st_mode) && access(cache, W_OK | X_OK) == 0) return 0;
+    int err;
+    if (stat(cache, &sb) == 0 && S_ISDIR(sb.st_mode)) err = EACCES;
+    else if (unet_mkdir_p(cache) == 0) return 0; /* PoCL would have made it as well */
+    else err = errno;
+    snprintf(msg, n,
+             "no OpenCL device: PoCL is installed but cannot create its kernel cache %s (from %s: %s); set HOME, "
+             "XDG_CACHE_HOME or POCL_CACHE_DIR to a writable folder",
+             cache, how, strerror(err));
+    return 1;
+}
+
+/* The message when no device was found. */
+static unet_status no_device(void)
+{
+    char msg[2600];
+    if (pocl_cache_problem(msg, sizeof msg)) return unet_seterr(UNET_ERR_NO_DEVICE, "%s", msg);
+    return unet_seterr(UNET_ERR_NO_DEVICE, "%s", no_platform_hint);
+}
+
 static unet_status enumerate(dev_entry **out, int *count)
 {
     cl_platform_id plats[MAX_PLATFORMS];
@@ -108,6 +171,7 @@ unet_status unet_list_devices(unet_device_info **infos, int *count)
     *count = n;
     if (n == 0) {
         free(list);
+        no_device(); /* the reason as the last error; no devices is not a failure here */
         return UNET_OK;
     }
     unet_device_info *arr = calloc((size_t)n, sizeof *arr);
@@ -220,7 +284,7 @@ unet_status unet_context_create(const unet_context_options *opts, unet_context *
     UNET_TRY(enumerate(&list, &n));
     if (n == 0) {
         free(list);
-        return unet_seterr(UNET_ERR_NO_DEVICE, "%s", no_platform_hint);
+        return no_device();
     }
     int idx = select_device(list, n, opts->device);
     if (idx < 0) {

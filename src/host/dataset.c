@@ -127,7 +127,8 @@ static unet_status read_labels(const unet_config *cfg, const entry *e, const une
     for (size_t i = 0; st == UNET_OK && i < n; i++) {
         float v = lab.data[i];
         int x = (int)(i % (size_t)s->w), y = (int)(i / (size_t)s->w);
-        if (!(v >= 0) || v != floorf(v) || v > 2147483647.0f) {
+        /* 2147483647.0f rounds up to 2^31, which int32_t cannot hold */
+        if (!(v >= 0) || v != floorf(v) || v >= 2147483648.0f) {
             st = unet_seterr(UNET_ERR_DATA, "label image %s: value %g at (x %d, y %d) is not a non-negative integer",
                              name, (double)v, x, y);
             break;

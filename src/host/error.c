@@ -4,7 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#define UNET_ERRMSG_MAX 2048
+/* Room for two paths of PATH_MAX (4096) and the text around them; a longer
+ * message ends in "[...]" so that the cut shows (issue 12, item 8: messages
+ * were cut silently at 2,048 bytes). */
+#define UNET_ERRMSG_MAX 16384
 static _Thread_local char g_errmsg[UNET_ERRMSG_MAX];
 
 const char *unet_status_string(unet_status st)
@@ -32,31 +35,99 @@ const char *unet_last_error(void) { return g_errmsg; }
 void unet_clear_error(void) { g_errmsg[0] = '\0'; }
 const char *unet_version(void) { return "0.1.0"; }
 
+/* Stores msg (len bytes, truncated: more followed) as the message: control
+ * bytes (which a file's contents quoted in a message may hold: escape
+ * sequences, newlines) become \xNN, so the message is one line that cannot
+ * drive the terminal. */
+static void store_ml(const char *msg, size_t len, int truncated, int multiline)
+{
+    static const char hex[] = "0123456789abcdef";
+    const size_t room = UNET_ERRMSG_MAX - 6; /* "[...]" and the NUL */
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)msg[i];
+        if ((ch < 0x20 || ch == 0x7f) && !(multiline && (ch == '\n' || ch == '\t'))) {
+            if (o + 4 > room) {
+                truncated = 1;
+                break;
+            }
+            g_errmsg[o++] = '\\';
+            g_errmsg[o++] = 'x';
+            g_errmsg[o++] = hex[ch >> 4];
+            g_errmsg[o++] = hex[ch & 15];
+        } else {
+            if (o + 1 > room) {
+                truncated = 1;
+                break;
+            }
+            g_errmsg[o++] = (char)ch;
+        }
+    }
+    if (truncated) {
+        memcpy(g_errmsg + o, "[...]", 5);
+        o += 5;
+    }
+    g_errmsg[o] = '\0';
+}
+
+static void store(const char *msg, size_t len, int truncated) { store_ml(msg, len, truncated, 0); }
+
 unet_status unet_seterr(unet_status st, const char *fmt, ...)
 {
+    /* formatted into a copy first: an argument may be unet_last_error()
+     * itself, and vsnprintf's output must not overlap its input */
+    char msg[UNET_ERRMSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(g_errmsg, sizeof g_errmsg, fmt, ap);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (n < 0) n = 0;
+    store(msg, strlen(msg), (size_t)n >= sizeof msg);
+    return st;
+}
+
+unet_status unet_seterr_multiline(unet_status st, const char *fmt, ...)
+{
+    char msg[UNET_ERRMSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n < 0) n = 0;
+    store_ml(msg, strlen(msg), (size_t)n >= sizeof msg, 1);
     return st;
 }
 
 unet_status unet_errctx(unet_status st, const char *fmt, ...)
 {
-    char prefix[512], old[UNET_ERRMSG_MAX];
+    char msg[UNET_ERRMSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    memcpy(old, g_errmsg, sizeof old);
-    const char *rest = old[0] ? old : unet_status_string(st);
-    size_t pl = strlen(prefix), rl = strlen(rest);
-    if (pl > UNET_ERRMSG_MAX - 3) pl = UNET_ERRMSG_MAX - 3;
-    if (pl + 2 + rl > UNET_ERRMSG_MAX - 1) rl = UNET_ERRMSG_MAX - 1 - pl - 2;
-    memcpy(g_errmsg, prefix, pl);
-    memcpy(g_errmsg + pl, ": ", 2);
-    memcpy(g_errmsg + pl + 2, rest, rl);
-    g_errmsg[pl + 2 + rl] = '\0';
+    if (n < 0) n = 0;
+    size_t pl = strlen(msg);
+    int truncated = (size_t)n >= sizeof msg;
+    const char *rest = g_errmsg[0] ? g_errmsg : unet_status_string(st);
+    size_t rl = strlen(rest);
+    /* a build log (unet_seterr_multiline) keeps its lines under the context */
+    int multiline = strchr(rest, '\n') != NULL;
+    if (truncated || pl + 3 >= sizeof msg) {
+        truncated = 1; /* no room for the old message */
+    } else if (pl + 2 + rl < sizeof msg) {
+        memcpy(msg + pl, ": ", 2);
+        memcpy(msg + pl + 2, rest, rl + 1);
+        pl += 2 + rl;
+    } else {
+        /* keep the start of the old message; the cut shows */
+        size_t keep = sizeof msg - 1 - pl - 2;
+        memcpy(msg + pl, ": ", 2);
+        memcpy(msg + pl + 2, rest, keep);
+        pl += 2 + keep;
+        msg[pl] = '\0';
+        truncated = 1;
+    }
+    store_ml(msg, pl, truncated, multiline);
     return st;
 }
 
@@ -102,4 +173,20 @@ unet_status unet_cl_fail(cl_int err, const char *file, int line, const char *wha
                            what, unet_cl_errname(err), (int)err, base, line);
     return unet_seterr(UNET_ERR_OPENCL, "%s failed with %s (%d) at %s:%d", what,
                        unet_cl_errname(err), (int)err, base, line);
+}
+
+unet_status unet_cl_sync_fail(cl_int err, const char *file, int line, const char *what)
+{
+    if (err != CL_OUT_OF_RESOURCES && err != CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST)
+        return unet_cl_fail(err, file, line, what);
+    const char *base = strrchr(file, '/');
+    base = base ? base + 1 : file;
+    /* at a synchronisation point this is the failure of a kernel enqueued
+     * before (an access out of bounds, a driver time-out), not an
+     * allocation: "out of memory" sent users to smaller tiles in vain */
+    return unet_seterr(UNET_ERR_OPENCL,
+                       "%s failed with %s (%d) at %s:%d: a kernel enqueued before it failed on the device (an access "
+                       "out of bounds, a driver time-out or exhausted device resources); run again with "
+                       "UNETCL_KPROF=1, which waits after each kernel, to find which one",
+                       what, unet_cl_errname(err), (int)err, base, line);
 }

@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "image.h"
 #include "error.h"
+#include "fsutil.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -23,6 +24,29 @@
 
 /* Largest image accepted (elements), to fail cleanly on absurd headers. */
 #define UNET_IMAGE_MAX_ELEMS ((size_t)1 << 31)
+
+/* Sizes from a header are checked against the file before anything is
+ * allocated (issue 12, item 7): the encoded samples of a page must fit in
+ * the file times the largest expansion of its compression (1 uncompressed;
+ * 64 PackBits; 1032 deflate, the bound of the format; 2048 LZW, whose worst
+ * case is about 1340; 65536 for the others), with 16 MiB always allowed for
+ * compressed data. A header that claims more is refused as corrupt. */
+#define UNET_HEADER_FREE_BYTES ((uint64_t)16 << 20)
+
+static uint64_t file_bytes(int fd)
+{
+    struct stat sb;
+    return fd >= 0 && fstat(fd, &sb) == 0 && sb.st_size > 0 ? (uint64_t)sb.st_size : 0;
+}
+
+/* 0 if `need` encoded bytes can come from a file of `have` bytes with
+ * expansion `ratio` (1: uncompressed, no allowance). */
+static int header_size_ok(uint64_t need, uint64_t have, uint64_t ratio)
+{
+    if (ratio == 1) return need <= have;
+    if (need <= UNET_HEADER_FREE_BYTES) return 1;
+    return have > 0 && need / ratio <= have;
+}
 
 /* ---- image ------------------------------------------------------------- */
 
@@ -109,6 +133,7 @@ typedef struct png_job {
     unsigned char *pixels;
     png_bytep *rows;
     char msg[512];
+    int werr; /* errno of a failed write (ENOSPC: the disk is full) */
 } png_job;
 
 static void png_err_fn(png_structp png, png_const_charp msg)
@@ -124,6 +149,35 @@ static void png_warn_fn(png_structp png, png_const_charp msg)
     (void)msg; /* warnings (e.g. a bad ancillary chunk) are not errors: ignored */
 }
 
+/* Writing through our own function keeps the errno of a failed write, which
+ * libpng's default reduces to "Write Error". */
+static void png_write_fn(png_structp png, png_bytep data, size_t n)
+{
+    png_job *job = png_get_io_ptr(png);
+    errno = 0;
+    if (fwrite(data, 1, n, job->f) != n) {
+        job->werr = errno ? errno : EIO;
+        png_error(png, "Write Error");
+    }
+}
+
+static void png_flush_fn(png_structp png)
+{
+    png_job *job = png_get_io_ptr(png);
+    if (fflush(job->f) != 0) {
+        job->werr = errno ? errno : EIO;
+        png_error(png, "Write Error");
+    }
+}
+
+/* The message of a failed PNG write: the disk's error if there was one. */
+static unet_status png_write_err(const png_job *job, const char *path, int row)
+{
+    if (job->werr) return unet_write_fail(job->werr, path);
+    if (row >= 0) return unet_seterr(UNET_ERR_IO, "writing %s row %d: libpng: %s", path, row, job->msg);
+    return unet_seterr(UNET_ERR_IO, "writing %s: libpng: %s", path, job->msg);
+}
+
 /* Runs the libpng part; returns 0 on success, 1 after a libpng error. Keeps
  * all state in *job so nothing depends on locals across longjmp. */
 static int png_read_body(png_job *job, unet_image *img, unet_status *st)
@@ -136,6 +190,7 @@ static int png_read_body(png_job *job, unet_image *img, unet_status *st)
     png_uint_32 h = png_get_image_height(job->png, job->info);
     int depth = png_get_bit_depth(job->png, job->info);
     int ctype = png_get_color_type(job->png, job->info);
+    int file_channels = png_get_channels(job->png, job->info);
     if (ctype == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(job->png);
     if (ctype == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(job->png);
     /* Alpha, and the alpha that expansion makes of a tRNS chunk, is dropped
@@ -156,6 +211,19 @@ static int png_read_body(png_job *job, unet_image *img, unet_status *st)
         (size_t)w * h * channels > UNET_IMAGE_MAX_ELEMS) {
         *st = unet_seterr(UNET_ERR_FORMAT, "reading %s: PNG size %lu x %lu is out of range", job->path,
                           (unsigned long)w, (unsigned long)h);
+        return 0;
+    }
+    /* the filtered rows as stored (1 filter byte per row), from the header */
+    uint64_t raw = ((uint64_t)w * (uint64_t)file_channels * (uint64_t)depth + 7) / 8 + 1;
+    raw *= h;
+    uint64_t have = file_bytes(fileno(job->f));
+    if (!header_size_ok(raw, have, 1032)) {
+        *st = unet_seterr(UNET_ERR_FORMAT,
+                          "reading %s: corrupt PNG: its header claims %lu x %lu pixels (%llu bytes of rows) but "
+                          "its %llu bytes decompress to at most %llu (deflate expands at most 1032 times); re-save "
+                          "or replace the file",
+                          job->path, (unsigned long)w, (unsigned long)h, (unsigned long long)raw,
+                          (unsigned long long)have, (unsigned long long)have * 1032);
         return 0;
     }
     job->pixels = malloc(rowbytes * h);
@@ -229,7 +297,7 @@ static int png_write_body(png_job *job, const unet_image *img, int bits)
 {
     if (setjmp(png_jmpbuf(job->png))) return 1;
     int w = img->w, h = img->h, c = img->c;
-    png_init_io(job->png, job->f);
+    png_set_write_fn(job->png, job, png_write_fn, png_flush_fn);
     png_set_IHDR(job->png, job->info, (png_uint_32)w, (png_uint_32)h, bits,
                  c == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
@@ -286,14 +354,14 @@ unet_status unet_png_write(const char *path, const unet_image *img, int bits)
         st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "writing %s: out of host memory", path);
         goto done;
     }
-    if (png_write_body(job, img, bits))
-        st = unet_seterr(UNET_ERR_IO, "writing %s: libpng: %s", path, job->msg);
+    if (png_write_body(job, img, bits)) st = png_write_err(job, path, -1);
 done:
     if (job->png) png_destroy_write_struct(&job->png, job->info ? &job->info : NULL);
     if (job->f) {
         int bad = ferror(job->f);
+        errno = 0;
         if (fclose(job->f) != 0 || bad) {
-            if (st == UNET_OK) st = unet_seterr(UNET_ERR_IO, "writing %s: %s", path, strerror(errno ? errno : EIO));
+            if (st == UNET_OK) st = unet_write_fail(errno ? errno : job->werr ? job->werr : EIO, path);
         }
     }
     free(job->pixels);
@@ -308,9 +376,17 @@ done:
 /* ---- TIFF messages -------------------------------------------------------- */
 
 static _Thread_local char g_tiff_msg[512];
+static _Thread_local int g_tiff_errno; /* errno when libtiff reported a write error */
 
 static void tiff_error_handler(const char *module, const char *fmt, va_list ap)
 {
+    int e = errno;
+    if (!g_tiff_errno && (e == ENOSPC || e == EFBIG || e == EIO
+#ifdef EDQUOT
+                          || e == EDQUOT
+#endif
+                          ))
+        g_tiff_errno = e;
     char m[400];
     vsnprintf(m, sizeof m, fmt, ap);
     if (module && *module) snprintf(g_tiff_msg, sizeof g_tiff_msg, "%s: %s", module, m);
@@ -335,9 +411,17 @@ static void tiff_prepare(void)
 {
     pthread_once(&g_tiff_once, tiff_install_handlers);
     g_tiff_msg[0] = '\0';
+    g_tiff_errno = 0;
 }
 
 static const char *tiff_msg(void) { return g_tiff_msg[0] ? g_tiff_msg : "no details from libtiff"; }
+
+/* The message of a failed TIFF write: the disk's error if there was one. */
+static unet_status tiff_write_err(const char *path, const char *doing)
+{
+    if (g_tiff_errno) return unet_write_fail(g_tiff_errno, path);
+    return unet_seterr(UNET_ERR_IO, "writing %s: %s: %s", path, doing, tiff_msg());
+}
 
 /* Opens an existing TIFF for reading with clear errors. */
 static unet_status tiff_open_read(const char *path, TIFF **out)
@@ -433,8 +517,36 @@ static unet_status tiff_read_page(TIFF *t, const char *path, int page, unet_imag
     if (w == 0 || h == 0 || w > 1000000 || h > 1000000 || (size_t)w * h * c > UNET_IMAGE_MAX_ELEMS)
         return unet_seterr(UNET_ERR_FORMAT, "reading %s page %d: TIFF size %lu x %lu is out of range", path, page,
                            (unsigned long)w, (unsigned long)h);
-    UNET_TRY(unet_image_alloc(img, (int)w, (int)h, c, bps));
+    uint16_t comp = COMPRESSION_NONE;
+    TIFFGetFieldDefaulted(t, TIFFTAG_COMPRESSION, &comp);
+    uint64_t ratio = comp == COMPRESSION_NONE ? 1
+                     : comp == COMPRESSION_PACKBITS ? 64
+                     : (comp == COMPRESSION_DEFLATE || comp == COMPRESSION_ADOBE_DEFLATE) ? 1032
+                     : comp == COMPRESSION_LZW ? 2048
+                                               : 65536;
+    uint64_t need = (uint64_t)w * h * spp * (bps / 8), have = file_bytes(TIFFFileno(t));
+    if (!header_size_ok(need, have, ratio))
+        return unet_seterr(UNET_ERR_FORMAT,
+                           "reading %s page %d: corrupt TIFF: its header claims %lu x %lu pixels (%llu bytes of "
+                           "samples, compression %u) but the file has only %llu bytes; re-save or replace the file",
+                           path, page, (unsigned long)w, (unsigned long)h, (unsigned long long)need, (unsigned)comp,
+                           (unsigned long long)have);
     size_t bytes = bps / 8;
+    if (TIFFIsTiled(t)) {
+        /* tiles may overhang the image, but not by more than a tile of the
+         * image's own size (at least 1 MiB) */
+        uint32_t tw = 0, th = 0;
+        TIFFGetField(t, TIFFTAG_TILEWIDTH, &tw);
+        TIFFGetField(t, TIFFTAG_TILELENGTH, &th);
+        uint64_t tile = (uint64_t)tw * th * spp * bytes, most = need * 4 > ((uint64_t)1 << 20) ? need * 4 : (uint64_t)1 << 20;
+        if (tw == 0 || th == 0 || tile > most)
+            return unet_seterr(UNET_ERR_FORMAT,
+                               "reading %s page %d: corrupt TIFF: tiles of %lu x %lu pixels for an image of %lu x %lu "
+                               "(at most %llu bytes per tile allowed); re-save or replace the file",
+                               path, page, (unsigned long)tw, (unsigned long)th, (unsigned long)w, (unsigned long)h,
+                               (unsigned long long)most);
+    }
+    UNET_TRY(unet_image_alloc(img, (int)w, (int)h, c, bps));
     unsigned char *buf = NULL;
     unet_status st = UNET_OK;
     if (TIFFIsTiled(t)) {
@@ -561,12 +673,10 @@ static unet_status tiff_write_page(TIFF *t, const char *path, const unet_image *
                 } else
                     row[k] = (unsigned char)to_uint(v, 255u);
             }
-        if (TIFFWriteScanline(t, row, (uint32_t)y, 0) < 0)
-            st = unet_seterr(UNET_ERR_IO, "writing %s row %d: %s", path, y, tiff_msg());
+        if (TIFFWriteScanline(t, row, (uint32_t)y, 0) < 0) st = tiff_write_err(path, "a row");
     }
     free(row);
-    if (st == UNET_OK && !TIFFWriteDirectory(t))
-        st = unet_seterr(UNET_ERR_IO, "writing %s: cannot finish the TIFF page: %s", path, tiff_msg());
+    if (st == UNET_OK && !TIFFWriteDirectory(t)) st = tiff_write_err(path, "cannot finish the TIFF page");
     return st;
 }
 
@@ -602,7 +712,7 @@ unet_status unet_tiff_write(const char *path, const unet_image *img, int bits, i
     if (!t) {
         close(fd);
         unlink(tmp);
-        return unet_seterr(UNET_ERR_IO, "writing %s: cannot start a TIFF: %s", path, tiff_msg());
+        return tiff_write_err(path, "cannot start a TIFF");
     }
     unet_status st = tiff_write_page(t, path, img, bits);
     TIFFClose(t); /* closes fd */
@@ -823,7 +933,7 @@ unet_status unet_image_writer_open(const char *path, int bits, unet_image_writer
             close(fd);
             unlink(wr->tmp);
             free(wr);
-            return unet_seterr(UNET_ERR_IO, "writing %s: cannot start a TIFF: %s", path, tiff_msg());
+            return tiff_write_err(path, "cannot start a TIFF");
         }
     } else {
         wr->job = calloc(1, sizeof *wr->job);
@@ -844,7 +954,7 @@ unet_status unet_image_writer_open(const char *path, int bits, unet_image_writer
 static int png_stream_begin(png_job *job, int w, int h, int c, int bits)
 {
     if (setjmp(png_jmpbuf(job->png))) return 1;
-    png_init_io(job->png, job->f);
+    png_set_write_fn(job->png, job, png_write_fn, png_flush_fn);
     png_set_compression_level(job->png, 3); /* large outputs: fast, still compact for masks */
     png_set_IHDR(job->png, job->info, (png_uint_32)w, (png_uint_32)h, bits,
                  c == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
@@ -904,7 +1014,7 @@ unet_status unet_image_writer_begin_page(unet_image_writer *wr, int w, int h, in
         }
         if (png_stream_begin(job, w, h, c, wr->bits)) {
             wr->failed = 1;
-            return unet_seterr(UNET_ERR_IO, "writing %s: libpng: %s", wr->path, job->msg);
+            return png_write_err(job, wr->path, -1);
         }
     }
     wr->page_open = 1;
@@ -942,11 +1052,11 @@ unet_status unet_image_writer_rows(unet_image_writer *wr, const float *data, siz
             tiff_prepare();
             if (TIFFWriteScanline(wr->tif, r, (uint32_t)wr->row, 0) < 0) {
                 wr->failed = 1;
-                return unet_seterr(UNET_ERR_IO, "writing %s row %d: %s", wr->path, wr->row, tiff_msg());
+                return tiff_write_err(wr->path, "a row");
             }
         } else if (png_stream_row(wr->job, r)) {
             wr->failed = 1;
-            return unet_seterr(UNET_ERR_IO, "writing %s row %d: libpng: %s", wr->path, wr->row, wr->job->msg);
+            return png_write_err(wr->job, wr->path, wr->row);
         }
     }
     return UNET_OK;
@@ -963,11 +1073,11 @@ unet_status unet_image_writer_end_page(unet_image_writer *wr)
         tiff_prepare();
         if (!TIFFWriteDirectory(wr->tif)) {
             wr->failed = 1;
-            return unet_seterr(UNET_ERR_IO, "writing %s: cannot finish the TIFF page: %s", wr->path, tiff_msg());
+            return tiff_write_err(wr->path, "cannot finish the TIFF page");
         }
     } else if (png_stream_end(wr->job)) {
         wr->failed = 1;
-        return unet_seterr(UNET_ERR_IO, "writing %s: libpng: %s", wr->path, wr->job->msg);
+        return png_write_err(wr->job, wr->path, -1);
     }
     wr->page_open = 0;
     wr->pages++;
@@ -987,8 +1097,9 @@ unet_status unet_image_writer_close(unet_image_writer *wr, int commit)
         if (wr->job->png) png_destroy_write_struct(&wr->job->png, wr->job->info ? &wr->job->info : NULL);
         if (wr->job->f) {
             int bad = ferror(wr->job->f);
+            errno = 0;
             if ((fclose(wr->job->f) != 0 || bad) && st == UNET_OK && commit)
-                st = unet_seterr(UNET_ERR_IO, "writing %s: %s", wr->path, strerror(errno ? errno : EIO));
+                st = unet_write_fail(errno ? errno : wr->job->werr ? wr->job->werr : EIO, wr->path);
         }
         free(wr->job);
     }

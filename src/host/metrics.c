@@ -317,68 +317,46 @@ int unet_is_simple_point(const uint8_t *img, int w, int h, int x, int y, int fg_
 /* ---- warping ------------------------------------------------------------------
  * Jain et al. 2010: the warped truth L* is obtained from the truth by flipping
  * simple points only, toward the (binarised) prediction; the warping error is
- * the number of pixels where L* and the prediction still differ. Mismatches
- * are taken from a priority queue, the most confident first (|prob - t|, as
- * the Fiji code sorts them), ties in pixel order. A mismatch that is not
- * simple when taken is dropped and queued again when one of its 8
- * neighbours flips (simplicity depends on the 3x3 neighbourhood only), so
- * the loop ends with no simple mismatching pixel left; each flip removes one
- * mismatch, so it ends after at most n flips. */
+ * the number of pixels where L* and the prediction still differ. The order
+ * is that of the ISBI 2012 scoring code (Fiji, WarpingError.simplePointWarp2d),
+ * because the result depends on it (issue 12, item 9): passes over the
+ * mismatches of the pass's start, sorted by |prob - t| (larger first; ties in
+ * column order, x outer and y inner, as Fiji lists them and its stable sort
+ * keeps them), each flipped at once if it is simple in the current image;
+ * passes repeat until one flips nothing. */
 
-typedef struct heap_item {
+typedef struct warp_item {
     float pr;
-    uint32_t idx;
-} heap_item;
+    uint32_t ord; /* column-major position: the tie order */
+    uint32_t idx; /* raster index */
+} warp_item;
 
-static int heap_before(heap_item a, heap_item b) { return a.pr > b.pr || (a.pr == b.pr && a.idx < b.idx); }
-
-static void heap_push(heap_item *hp, size_t *n, heap_item it)
+static int warp_item_cmp(const void *pa, const void *pb)
 {
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!heap_before(it, hp[p])) break;
-        hp[i] = hp[p];
-        i = p;
-    }
-    hp[i] = it;
-}
-
-static heap_item heap_pop(heap_item *hp, size_t *n)
-{
-    heap_item top = hp[0], last = hp[--(*n)];
-    size_t i = 0, m = *n;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= m) break;
-        if (c + 1 < m && heap_before(hp[c + 1], hp[c])) c++;
-        if (!heap_before(hp[c], last)) break;
-        hp[i] = hp[c];
-        i = c;
-    }
-    if (m) hp[i] = last;
-    return top;
+    const warp_item *a = pa, *b = pb;
+    /* descending, as Java's Float.compare(o2, o1): NaN above everything */
+    int an = isnan(a->pr), bn = isnan(b->pr);
+    if (an != bn) return an ? -1 : 1;
+    if (!an && a->pr != b->pr) return a->pr > b->pr ? -1 : 1;
+    return a->ord < b->ord ? -1 : a->ord > b->ord;
 }
 
 typedef struct warp_ws {
-    heap_item *heap;
-    uint8_t *inq;
+    warp_item *list;
     uint8_t *cur;
 } warp_ws;
 
 static void warp_ws_free(warp_ws *ws)
 {
-    free(ws->heap);
-    free(ws->inq);
+    free(ws->list);
     free(ws->cur);
 }
 
 static unet_status warp_ws_alloc(warp_ws *ws, size_t n)
 {
-    ws->heap = malloc(n * sizeof *ws->heap);
-    ws->inq = malloc(n);
+    ws->list = malloc(n * sizeof *ws->list);
     ws->cur = malloc(n);
-    if (!ws->heap || !ws->inq || !ws->cur) {
+    if (!ws->list || !ws->cur) {
         warp_ws_free(ws);
         return oom("the warping queue");
     }
@@ -388,42 +366,30 @@ static unet_status warp_ws_alloc(warp_ws *ws, size_t n)
 static uint64_t warp_run(const topo_tables *tt, warp_ws *ws, const uint8_t *truth_fg, const uint8_t *target,
                          const float *priority, int w, int h, int fg_conn)
 {
-    size_t n = (size_t)w * h, hn = 0;
-    uint8_t *cur = ws->cur, *inq = ws->inq;
-    for (size_t i = 0; i < n; i++) {
-        cur[i] = truth_fg[i] != 0;
-        inq[i] = 0;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (cur[i] != (target[i] != 0)) {
-            heap_item it = {priority ? priority[i] : 0.0f, (uint32_t)i};
-            heap_push(ws->heap, &hn, it);
-            inq[i] = 1;
-        }
-    }
-    while (hn) {
-        heap_item it = heap_pop(ws->heap, &hn);
-        size_t i = it.idx;
-        inq[i] = 0;
-        uint8_t want = target[i] != 0;
-        if (cur[i] == want) continue;
-        int x = (int)(i % (size_t)w), y = (int)(i / (size_t)w);
-        if (!simple_cfg(tt, neighbour_config(cur, w, h, x, y), fg_conn)) continue;
-        cur[i] = want;
-        for (int k = 0; k < 8; k++) {
-            int xx = x + ring_dx[k], yy = y + ring_dy[k];
-            if (xx < 0 || yy < 0 || xx >= w || yy >= h) continue;
-            size_t q = (size_t)yy * w + xx;
-            if (!inq[q] && cur[q] != (target[q] != 0)) {
-                heap_item nb = {priority ? priority[q] : 0.0f, (uint32_t)q};
-                heap_push(ws->heap, &hn, nb);
-                inq[q] = 1;
+    size_t n = (size_t)w * h;
+    uint8_t *cur = ws->cur;
+    for (size_t i = 0; i < n; i++) cur[i] = truth_fg[i] != 0;
+    for (;;) {
+        size_t m = 0;
+        for (int x = 0; x < w; x++)
+            for (int y = 0; y < h; y++) {
+                size_t i = (size_t)y * w + x;
+                if (cur[i] != (target[i] != 0))
+                    ws->list[m++] = (warp_item){priority ? priority[i] : 0.0f, (uint32_t)((size_t)x * h + y),
+                                                (uint32_t)i};
             }
+        if (m == 0) return 0;
+        qsort(ws->list, m, sizeof *ws->list, warp_item_cmp);
+        size_t flips = 0;
+        for (size_t k = 0; k < m; k++) {
+            size_t i = ws->list[k].idx;
+            int x = (int)(i % (size_t)w), y = (int)(i / (size_t)w);
+            if (!simple_cfg(tt, neighbour_config(cur, w, h, x, y), fg_conn)) continue;
+            cur[i] = target[i] != 0;
+            flips++;
         }
+        if (flips == 0) return m; /* each flip removes one mismatch */
     }
-    uint64_t mism = 0;
-    for (size_t i = 0; i < n; i++) mism += cur[i] != (target[i] != 0);
-    return mism;
 }
 
 unet_status unet_warp_simple_points(const uint8_t *truth_fg, const uint8_t *target, const float *priority,

@@ -119,7 +119,8 @@ void unet_isbi_finish(unet_isbi_result *r);
 
 /* Warps the binary truth (truth_fg != 0 = foreground) toward target (!= 0 =
  * foreground) by flipping simple points only, most confident mismatches first
- * (priority[i], larger first; NULL = pixel order). warped (w*h bytes, may be
+ * (priority[i], larger first, in passes as the ISBI scoring code; NULL =
+ * column order, its order of ties). warped (w*h bytes, may be
  * NULL) receives the result. *mismatch = pixels where the warped truth and
  * target still differ. Outside the image counts as background. */
 unet_status unet_warp_simple_points(const uint8_t *truth_fg, const uint8_t *target, const float *priority,

@@ -3,6 +3,9 @@
 #include "safetensors.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,13 +65,17 @@ done:
     return st;
 }
 
+/* 1: *out set; 0: no such key; -1: not an integer; -2: out of int's range
+ * (a long stored in an int wrapped: 4294967298 read as 2). */
 static int meta_int(const unet_st_file *f, const char *key, int *out)
 {
     const char *s = unet_st_meta(f, key);
     if (!s) return 0;
     char *end;
+    errno = 0;
     long v = strtol(s, &end, 10);
     if (*s == '\0' || *end != '\0') return -1;
+    if (errno == ERANGE || v < INT_MIN || v > INT_MAX) return -2;
     *out = (int)v;
     return 1;
 }
@@ -108,7 +115,10 @@ static unet_status infer_config(const unet_st_file *f, const char *path, unet_mo
     int *dst[] = {&c->in_channels, &c->classes, &c->depth, &c->base_channels, &c->upconv_relu};
     for (int i = 0; i < 5; i++) {
         r = meta_int(f, keys[i], &v);
-        if (r < 0) return unet_seterr(UNET_ERR_FORMAT, "%s: metadata %s = \"%s\" is not an integer", path, keys[i], unet_st_meta(f, keys[i]));
+        if (r == -1) return unet_seterr(UNET_ERR_FORMAT, "%s: metadata %s = \"%s\" is not an integer", path, keys[i], unet_st_meta(f, keys[i]));
+        if (r == -2)
+            return unet_seterr(UNET_ERR_FORMAT, "%s: metadata %s = \"%s\" is out of range: the file is damaged", path,
+                               keys[i], unet_st_meta(f, keys[i]));
         if (r > 0) *dst[i] = v;
     }
     const char *d = unet_st_meta(f, "model.dropout");
@@ -118,6 +128,20 @@ static unet_status infer_config(const unet_st_file *f, const char *path, unet_mo
         if (*end != '\0') return unet_seterr(UNET_ERR_FORMAT, "%s: metadata model.dropout = \"%s\" is not a number", path, d);
         c->dropout = (float)dv;
     }
+    return UNET_OK;
+}
+
+/* Refuses a tensor holding NaN or infinity: such a model gives NaN
+ * probabilities, and training resumed from it fails at its first step with
+ * the learning rate blamed (issue 12, item 2). */
+static unet_status check_finite(const char *path, const char *name, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return unet_seterr(UNET_ERR_FORMAT,
+                               "%s: tensor '%s' holds %s at element %zu: the file is damaged or was written "
+                               "by a training run that diverged; use an earlier checkpoint",
+                               path, name, isnan(x[i]) ? "NaN" : x[i] > 0 ? "+inf" : "-inf", i);
     return UNET_OK;
 }
 
@@ -145,6 +169,7 @@ unet_status unet_model_load(unet_context *ctx, const char *path, int with_moment
         for (int d = 0; d < t->ndim; d++) shape[d] = t->shape[d];
         const float *data;
         if ((st = unet_st_get_f32(f, t->name, t->ndim, shape, &data)) != UNET_OK) break;
+        if ((st = check_finite(path, t->name, data, t->count)) != UNET_OK) break;
         memcpy(p + t->off, data, t->count * sizeof *p);
         if (with_momentum) {
             char vn[64];
@@ -155,6 +180,7 @@ unet_status unet_model_load(unet_context *ctx, const char *path, int with_moment
                 break;
             }
             if ((st = unet_st_get_f32(f, vn, t->ndim, shape, &data)) != UNET_OK) break;
+            if ((st = check_finite(path, vn, data, t->count)) != UNET_OK) break;
             memcpy(v + t->off, data, t->count * sizeof *v);
         }
     }

@@ -154,7 +154,7 @@ static unet_status build_log_error(unet_context *ctx, cl_program p, const char *
         clGetProgramBuildInfo(p, ctx->device, CL_PROGRAM_BUILD_LOG, n, log, NULL);
         log[n] = '\0';
     }
-    unet_status st = unet_seterr(UNET_ERR_BUILD,
+    unet_status st = unet_seterr_multiline(UNET_ERR_BUILD,
                                  "building OpenCL program \"%s\" for %s failed (%s); build log:\n%s",
                                  family, ctx->info.name, unet_cl_errname(err), log ? log : "(none)");
     free(log);
@@ -345,13 +345,13 @@ unet_status unet_enqueue(unet_context *ctx, cl_kernel k, const char *name, cl_ui
     if (g_kprof_on) {
         for (cl_uint i = 0; i < dims; i++)
             if (gws[i] == 0) return UNET_OK;
-        UNET_CL_TRY(clFinish(ctx->queue), "clFinish");
+        UNET_CL_SYNC_TRY(clFinish(ctx->queue), "clFinish");
         double t0 = unet_now_s();
         g_kprof_on = 0;
         unet_status st = unet_enqueue(ctx, k, name, dims, gws, lws);
         g_kprof_on = 1;
         if (st != UNET_OK) return st;
-        UNET_CL_TRY(clFinish(ctx->queue), "clFinish");
+        UNET_CL_SYNC_TRY(clFinish(ctx->queue), "clFinish");
         kprof_add(name, unet_now_s() - t0);
         return UNET_OK;
     }
@@ -374,6 +374,6 @@ unet_status unet_enqueue(unet_context *ctx, cl_kernel k, const char *name, cl_ui
 
 unet_status unet_finish(unet_context *ctx)
 {
-    UNET_CL_TRY(clFinish(ctx->queue), "clFinish");
+    UNET_CL_SYNC_TRY(clFinish(ctx->queue), "clFinish");
     return UNET_OK;
 }

@@ -1,6 +1,7 @@
 /* safetensors reader and atomic writer (see safetensors.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "safetensors.h"
+#include "fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -81,9 +82,7 @@ static void format_shape(const int64_t *shape, int ndim, char *out, size_t n)
 
 static unet_status write_all(FILE *f, const void *p, size_t n, const char *path)
 {
-    if (n && fwrite(p, 1, n, f) != n)
-        return unet_seterr(UNET_ERR_IO, "writing '%s': %s (is the disk full?)", path,
-                           errno ? strerror(errno) : "short write");
+    if (n && fwrite(p, 1, n, f) != n) return unet_write_fail(errno ? errno : EIO, path);
     return UNET_OK;
 }
 
@@ -256,12 +255,9 @@ unet_status unet_st_write(const char *path, const unet_st_tensor *t, size_t n, c
             }
         }
     }
-    if (st == UNET_OK && fflush(f) != 0)
-        st = unet_seterr(UNET_ERR_IO, "writing '%s': %s (is the disk full?)", path, strerror(errno));
-    if (st == UNET_OK && fsync(fileno(f)) != 0)
-        st = unet_seterr(UNET_ERR_IO, "writing '%s': fsync failed: %s", path, strerror(errno));
-    if (fclose(f) != 0 && st == UNET_OK)
-        st = unet_seterr(UNET_ERR_IO, "writing '%s': %s", path, strerror(errno));
+    if (st == UNET_OK && fflush(f) != 0) st = unet_write_fail(errno, path);
+    if (st == UNET_OK && fsync(fileno(f)) != 0) st = unet_write_fail(errno, path);
+    if (fclose(f) != 0 && st == UNET_OK) st = unet_write_fail(errno, path);
     f = NULL;
     if (st != UNET_OK) goto fail;
     if (rename(tmp, path) != 0) {

@@ -40,11 +40,13 @@ static void *huge_alloc(size_t bytes)
     return p;
 }
 
+/* The host memory comes as the callback's user data: PoCL answers
+ * CL_MEM_HOST_PTR with NULL once the object is being destroyed, and querying
+ * it there leaked every huge-page buffer (issue 12, item 1). */
 static void CL_CALLBACK huge_free(cl_mem m, void *user)
 {
-    (void)user;
-    void *p = NULL;
-    if (clGetMemObjectInfo(m, CL_MEM_HOST_PTR, sizeof p, &p, NULL) == CL_SUCCESS) free(p);
+    (void)m;
+    free(user);
 }
 
 unet_status unet_buffer_alloc(unet_context *ctx, cl_mem *mem, size_t bytes, const char *what)
@@ -64,7 +66,7 @@ unet_status unet_buffer_alloc(unet_context *ctx, cl_mem *mem, size_t bytes, cons
     if (ctx->info.type == UNET_DEVICE_CPU && bytes >= HUGE_MIN && huge_enabled()) host = huge_alloc(bytes);
     if (host) {
         *mem = clCreateBuffer(ctx->ctx, CL_MEM_READ_WRITE | CL_MEM_USE_HOST_PTR, bytes, host, &err);
-        if (err == CL_SUCCESS && clSetMemObjectDestructorCallback(*mem, huge_free, NULL) != CL_SUCCESS) {
+        if (err == CL_SUCCESS && clSetMemObjectDestructorCallback(*mem, huge_free, host) != CL_SUCCESS) {
             clReleaseMemObject(*mem); /* nothing enqueued on it yet */
             err = CL_INVALID_VALUE;
         }
@@ -142,7 +144,7 @@ void unet_tensor_free(unet_tensor *t)
 unet_status unet_buffer_write(unet_context *ctx, cl_mem m, size_t off, size_t n, const void *host)
 {
     if (n == 0) return UNET_OK;
-    UNET_CL_TRY(clEnqueueWriteBuffer(ctx->queue, m, CL_TRUE, off, n, host, 0, NULL, NULL),
+    UNET_CL_SYNC_TRY(clEnqueueWriteBuffer(ctx->queue, m, CL_TRUE, off, n, host, 0, NULL, NULL),
                 "clEnqueueWriteBuffer");
     return UNET_OK;
 }
@@ -150,7 +152,7 @@ unet_status unet_buffer_write(unet_context *ctx, cl_mem m, size_t off, size_t n,
 unet_status unet_buffer_read(unet_context *ctx, cl_mem m, size_t off, size_t n, void *host)
 {
     if (n == 0) return UNET_OK;
-    UNET_CL_TRY(clEnqueueReadBuffer(ctx->queue, m, CL_TRUE, off, n, host, 0, NULL, NULL),
+    UNET_CL_SYNC_TRY(clEnqueueReadBuffer(ctx->queue, m, CL_TRUE, off, n, host, 0, NULL, NULL),
                 "clEnqueueReadBuffer");
     return UNET_OK;
 }

@@ -127,27 +127,48 @@ static unet_status save_checkpoint(unet_model *m, const unet_config *cfg, const 
     return st;
 }
 
-/* Rewrites a CSV log keeping the header and the rows of steps < step (the
- * rows a resumed run will write again). */
-static void truncate_log(const char *path, int step)
+/* Rewrites a CSV log for a resumed run: the header, then the complete rows
+ * (ending in a newline) whose step is below keep_below, the rows that the
+ * checkpoint's run wrote before the checkpoint; later rows come again. A
+ * missing or empty log (killed before its header reached the disk) gets
+ * the header. */
+static unet_status truncate_log(const char *path, const char *header, int keep_below)
 {
+    char tmp[UNET_CONFIG_STR + 96];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(path, "r");
-    if (!f) return;
-    char tmp[UNET_CONFIG_STR + 16];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (!f && errno != ENOENT) return unet_seterr(UNET_ERR_IO, "cannot read the log %s to resume it: %s", path, strerror(errno));
     FILE *o = fopen(tmp, "w");
     if (!o) {
-        fclose(f);
-        return;
+        int e = errno;
+        if (f) fclose(f);
+        return unet_seterr(UNET_ERR_IO, "cannot write %s (resuming the log %s): %s", tmp, path, strerror(e));
     }
+    fputs(header, o);
     char line[4096];
-    int first = 1;
-    while (fgets(line, sizeof line, f)) {
-        if (first || atoi(line) < step) fputs(line, o);
-        first = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        size_t n = strlen(line);
+        if (n == 0 || line[n - 1] != '\n') continue; /* cut by a kill, or too long to be ours */
+        if (line[0] < '0' || line[0] > '9') continue;  /* the header */
+        if (atoi(line) < keep_below) fputs(line, o);
     }
-    fclose(f);
-    if (fclose(o) == 0) rename(tmp, path);
+    if (f) fclose(f);
+    int bad = fflush(o) != 0 || ferror(o);
+    int e = errno;
+    if (fclose(o) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    if (!bad && rename(tmp, path) != 0) {
+        bad = 1;
+        e = errno;
+    }
+    if (bad) {
+        /* the old log stays as it was: no temporary file, no doubled rows */
+        unlink(tmp);
+        return unet_write_fail(e ? e : EIO, path);
+    }
+    return UNET_OK;
 }
 
 /* ---- data parallelism (unet_dist) --------------------------------------------- */
@@ -248,6 +269,12 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
     snprintf(final, sizeof final, "%s/model.safetensors", cfg->output.dir);
     snprintf(ini, sizeof ini, "%s/config.ini", cfg->output.dir);
     snprintf(curves, sizeof curves, "%s/curves.png", cfg->output.dir);
+    /* temporary files of a run killed while writing (kill -9, power loss);
+     * with MPI only rank 0, the one that writes them, looks */
+    int stale = !lead ? 0 : unet_remove_stale_temps(ckpt) + unet_remove_stale_temps(final) + unet_remove_stale_temps(csv) +
+                unet_remove_stale_temps(vcsv);
+    stale += !lead ? 0 : unet_remove_stale_temps(curves);
+    if (stale) fprintf(log, "  removed %d temporary file%s left by an interrupted run\n", stale, stale == 1 ? "" : "s");
 
     /* data */
     unet_dataset train, val;
@@ -355,10 +382,16 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
     }
     if (!lead) goto train; /* rank 0 alone writes files */
 
-    /* logs: a resumed run continues them */
+    /* logs: a resumed run continues them. The training log has a row per
+     * step before `start`; the validation log's rows are numbered by the
+     * step count after them, and the row of `start` itself was written
+     * before the checkpoint was (issue 12, item 5: it was lost). */
+    static const char train_header[] = "step,loss,pixel_accuracy,lr,image,seconds\n",
+                      val_header[] = "step,val_loss,val_pixel_accuracy,val_iou\n";
     if (o->resume) {
-        truncate_log(csv, start);
-        truncate_log(vcsv, start);
+        if ((st = truncate_log(csv, train_header, start)) != UNET_OK ||
+            (st = truncate_log(vcsv, val_header, start + 1)) != UNET_OK)
+            goto done;
     }
     {
         FILE *ini_f = fopen(ini, "w");
@@ -367,16 +400,21 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
             fclose(ini_f);
         }
     }
-    int fresh = !o->resume || access(csv, F_OK) != 0;
-    fcsv = fopen(csv, fresh ? "w" : "a");
-    int vfresh = !o->resume || access(vcsv, F_OK) != 0;
-    fval = fopen(vcsv, vfresh ? "w" : "a");
+    fcsv = fopen(csv, o->resume ? "a" : "w");
+    fval = fopen(vcsv, o->resume ? "a" : "w");
     if (!fcsv || !fval) {
         st = unet_seterr(UNET_ERR_IO, "cannot write the training log %s: %s", !fcsv ? csv : vcsv, strerror(errno));
         goto done;
     }
-    if (fresh) fprintf(fcsv, "step,loss,pixel_accuracy,lr,image,seconds\n");
-    if (vfresh) fprintf(fval, "step,val_loss,val_pixel_accuracy,val_iou\n");
+    if (!o->resume) {
+        /* on disk at once: a run killed before its first row still leaves
+         * the header (a resumed run writes it in any case) */
+        fputs(train_header, fcsv);
+        fputs(val_header, fval);
+        if (fflush(fcsv) != 0) st = unet_write_fail(errno, csv);
+        else if (fflush(fval) != 0) st = unet_write_fail(errno, vcsv);
+        if (st != UNET_OK) goto done;
+    }
 train:;
 
     unet_augment_options ao;
@@ -553,8 +591,13 @@ train:;
             if (fcsv) fflush(fcsv);
         }
         if (lead && (stop || (tc->checkpoint_every > 0 && (step + 1) % tc->checkpoint_every == 0) || last)) {
-            if ((st = save_checkpoint(m, cfg, ckpt, step + 1, 1)) != UNET_OK) {
-                if (d && !stop) continue;
+            /* every row before the checkpoint is in the logs before it is:
+             * a resumed run keeps them and writes the later ones again */
+            if (fflush(fcsv) != 0 || ferror(fcsv)) st = unet_write_fail(errno, csv);
+            else if (fflush(fval) != 0 || ferror(fval)) st = unet_write_fail(errno, vcsv);
+            else st = save_checkpoint(m, cfg, ckpt, step + 1, 1);
+            if (st != UNET_OK) {
+                if (d && !stop) continue; /* the next agreement tells the other ranks */
                 break;
             }
         }
@@ -588,8 +631,8 @@ done:
     if (gacc) clReleaseMemObject(gacc);
     free(hsum);
     free(recs);
-    if (fcsv) fclose(fcsv);
-    if (fval) fclose(fval);
+    if (fcsv && fclose(fcsv) != 0 && st == UNET_OK) st = unet_write_fail(errno, csv);
+    if (fval && fclose(fval) != 0 && st == UNET_OK) st = unet_write_fail(errno, vcsv);
     for (int i = 0; ds && i < train.n; i++) {
         unet_tensor_free(&ds[i].image);
         if (ds[i].labels) clReleaseMemObject(ds[i].labels);
