@@ -5,10 +5,12 @@
 #include "clock.h"
 #include "commands.h"
 #include "config.h"
+#include "dist.h"
 #include "error.h"
 #include "image.h"
 #include "instances.h"
 #include "normalize.h"
+#include "rankdev.h"
 #include "unetcl/unetcl.h"
 #include "weightmap.h"
 
@@ -55,7 +57,9 @@ static void usage(FILE *f)
             "                      (seeds from the cell interiors grown over the cell pixels;\n"
             "                      seed_threshold, min_seed, min_size, fill_holes: docs/inference.md)\n"
             "  NAME_overlay.png    RGB: the input in grey, each object in its own colour\n"
-            "A multi-page TIFF input gives multi-page TIFF outputs (.tif, the same encodings).\n");
+            "A multi-page TIFF input gives multi-page TIFF outputs (.tif, the same encodings).\n"
+            "`mpirun -np N unetcl infer ...` splits the input files over N ranks (file i on rank i mod N;\n"
+            "a stack stays on one rank), each on its own device; the outputs are those of one process.\n");
 }
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -485,6 +489,16 @@ int cmd_infer(int argc, char **argv)
     unet_context_options co;
     unet_context_options_default(&co);
     co.device = cfg->device.select;
+    /* mpirun: input file f goes to rank f mod N, each rank on its own device */
+    const unet_dist *dist = cli_dist();
+    char rdev[256];
+    if (dist->size > 1) {
+        unet_device_info *infos = NULL;
+        int n = 0;
+        if (unet_list_devices(&infos, &n) != UNET_OK) n = 0;
+        co.device = unet_rank_device(cfg->device.select, cli_dist_local_rank(), infos, n, rdev, sizeof rdev);
+        free(infos);
+    }
     co.cache_dir = cfg->device.cache_dir[0] ? cfg->device.cache_dir : NULL;
     co.disable_cache = cfg->device.no_cache;
     if (unet_context_create(&co, &ctx) != UNET_OK) {
@@ -559,6 +573,7 @@ int cmd_infer(int argc, char **argv)
     pr.last = pr.tty ? 0 : pr.start;
     for (int f = 0; f < nfiles; f++) {
         int pages = 1;
+        if (f % dist->size != dist->rank) continue;
         if (unet_image_count_pages(files[f], &pages) != UNET_OK) {
             fprintf(stderr, "unetcl infer: %s\n", unet_last_error());
             goto out;
@@ -570,6 +585,7 @@ int cmd_infer(int argc, char **argv)
     for (int f = 0; f < nfiles; f++) {
         const char *path = files[f];
         int pages = 1;
+        if (f % dist->size != dist->rank) continue;
         unet_status st = unet_image_count_pages(path, &pages);
         memset(&o, 0, sizeof o);
         o.sel = ic->outputs;
@@ -699,6 +715,7 @@ int cmd_infer(int argc, char **argv)
     }
     rc = 0;
 out:
+    rc = cli_dist_agree_rc(cli_dist(), rc, "infer"); /* every rank gets here: all return the same code */
     unet_image_free(&small);
     free(inst);
     free(o.strip);

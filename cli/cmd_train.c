@@ -1,6 +1,10 @@
 #include "commands.h"
 #include "config.h"
+#include "dist.h"
+#include "rankdev.h"
 #include "train.h"
+
+#include <stdlib.h>
 
 #include <signal.h>
 #include <stdio.h>
@@ -23,7 +27,10 @@ static void usage(FILE *f)
                "images every [train] val_every steps. Writes under [output] dir: checkpoint.safetensors\n"
                "(weights, momenta, step; written atomically), model.safetensors, train_log.csv,\n"
                "val_log.csv and config.ini. Ctrl-C writes a checkpoint and stops; --resume continues\n"
-               "exactly where it stopped (default: the configured checkpoint).\n");
+               "exactly where it stopped (default: the configured checkpoint).\n\n"
+               "[train] batch = K sums the gradients of K tiles per step (their mean is the step's gradient).\n"
+               "`mpirun -np N unetcl train CONFIG` trains data-parallel: one device per rank (select = gpu:\n"
+               "the rank's GPU on its host), N x K tiles per step, rank 0 writes the files (docs/scale.md).\n");
 }
 
 int cmd_train(int argc, char **argv)
@@ -97,15 +104,34 @@ int cmd_train(int argc, char **argv)
         resume = ckpt;
     }
     unet_train_options o = {.resume = resume, .device = device, .stop = &g_stop, .log = stderr, .quiet = quiet};
+    const unet_dist *dist = cli_dist();
+    char who[32] = "", rdev[256];
+    FILE *devnull = NULL;
+    if (dist->size > 1) {
+        /* one device per rank; rank 0 alone logs */
+        snprintf(who, sizeof who, " (rank %d)", dist->rank);
+        unet_device_info *infos = NULL;
+        int n = 0;
+        if (unet_list_devices(&infos, &n) != UNET_OK) n = 0;
+        o.device = unet_rank_device(device ? device : cfg.device.select, cli_dist_local_rank(), infos, n, rdev, sizeof rdev);
+        free(infos);
+        o.dist = dist;
+        if (dist->rank != 0 && (devnull = fopen("/dev/null", "w")) != NULL) {
+            o.log = devnull;
+            o.quiet = 1;
+        }
+    }
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
     unet_train_summary s;
     unet_status st = unet_train(&cfg, &o, &s);
+    if (devnull) fclose(devnull);
     if (st == UNET_ERR_INTERRUPTED) return 130;
     if (st != UNET_OK) {
-        fprintf(stderr, "unetcl train: %s\n", unet_last_error());
+        fprintf(stderr, "unetcl train%s: %s\n", who, unet_last_error());
         return 1;
     }
+    if (dist->rank != 0) return 0;
     printf("trained %d steps in %.1f s; final loss %.4f", s.steps_done, s.seconds, s.last_loss);
     if (s.val_iou >= 0) printf("; validation: loss %.4f, pixel accuracy %.4f, IoU %.4f", s.val_loss, s.val_accuracy, s.val_iou);
     printf("\n");

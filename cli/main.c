@@ -1,4 +1,5 @@
 #include "commands.h"
+#include "dist.h"
 #include "unetcl/unetcl.h"
 
 #include <stdio.h>
@@ -46,8 +47,15 @@ int main(int argc, char **argv)
         printf("unetcl %s\n", unet_version());
         return 0;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].name)) continue;
+        /* `mpirun -np N unetcl train|infer`: one rank per process (dist.h) */
+        int mpi = !strcmp(argv[1], "train") || !strcmp(argv[1], "infer"), rc;
+        if (mpi && (rc = cli_dist_init(&argc, &argv, argv[1])) != 0) return rc;
+        rc = commands[i].fn(argc - 1, argv + 1);
+        if (mpi) cli_dist_finalize();
+        return rc;
+    }
     fprintf(stderr, "unetcl: unknown command \"%s\"\n\n", argv[1]);
     usage(stderr);
     return 2;

@@ -47,6 +47,21 @@ cmp "$tmp/a/runs/checkpoint.safetensors" "$tmp/b/runs/checkpoint.safetensors" ||
 diff <(cut -d, -f1-5 "$tmp/a/runs/train_log.csv") <(cut -d, -f1-5 "$tmp/b/runs/train_log.csv") || fail "loss logs differ"
 echo "resume: bitwise identical model and momenta after 3 + 3 steps"
 
+# [train] batch = 2 (gradient accumulation): 6 steps of 2 tiles each; a different model from batch 1;
+# stopped after 3 steps and resumed: the same bytes
+mkdir -p "$tmp/e" "$tmp/f"
+(cd "$tmp/e" && "$cli" train "$tmp/tiny.ini" --quiet --set train.batch=2) > "$tmp/e.out" 2>&1 || { cat "$tmp/e.out"; fail "batch 2 run"; }
+[[ $(wc -l < "$tmp/e/runs/train_log.csv") -eq 7 ]] || fail "batch 2: train_log.csv should have a header and 6 rows"
+grep -q "^batch = 2" "$tmp/e/runs/config.ini" || fail "batch 2: config.ini does not record the batch"
+cmp -s "$tmp/a/runs/model.safetensors" "$tmp/e/runs/model.safetensors" && fail "batch 2 gave the batch 1 model"
+(cd "$tmp/f" && "$cli" train "$tmp/tiny.ini" --quiet --set train.batch=2 --set train.iterations=3) > "$tmp/f1.out" 2>&1 || { cat "$tmp/f1.out"; fail "batch 2 first half"; }
+(cd "$tmp/f" && "$cli" train "$tmp/tiny.ini" --quiet --set train.batch=2 --resume) > "$tmp/f2.out" 2>&1 || { cat "$tmp/f2.out"; fail "batch 2 resume"; }
+grep -q "resuming from runs/checkpoint.safetensors at step 3" "$tmp/f2.out" || { cat "$tmp/f2.out"; fail "batch 2 did not resume at step 3"; }
+cmp "$tmp/e/runs/model.safetensors" "$tmp/f/runs/model.safetensors" || fail "batch 2: resumed model differs from the uninterrupted one"
+cmp "$tmp/e/runs/checkpoint.safetensors" "$tmp/f/runs/checkpoint.safetensors" || fail "batch 2: resumed checkpoint (momenta) differs"
+diff <(cut -d, -f1-5 "$tmp/e/runs/train_log.csv") <(cut -d, -f1-5 "$tmp/f/runs/train_log.csv") || fail "batch 2: loss logs differ"
+echo "batch 2: resume bitwise identical after 3 + 3 steps"
+
 # Ctrl-C: checkpoint, exit 130, resumable
 (cd "$tmp/c" && exec "$cli" train "$tmp/tiny.ini" --quiet --set train.iterations=100000 > "$tmp/c.out" 2>&1) &
 pid=$!
@@ -67,6 +82,8 @@ echo "Ctrl-C: checkpoint written, exit 130, resumed"
 printf '[train]\ntile = 60\nlearning_rate = 0.1\n' > "$tmp/bad.ini"
 out=$("$cli" train "$tmp/bad.ini" 2>&1); rc=$?
 [[ $rc -eq 2 && "$out" == *"bad.ini:3"* ]] || fail "unknown key: rc $rc, message: $out"
+out=$("$cli" train "$tmp/tiny.ini" --set train.batch=0 2>&1); rc=$?
+[[ $rc -eq 2 && "$out" == *"batch"* ]] || fail "batch 0: rc $rc, message: $out"
 out=$("$cli" train "$tmp/tiny.ini" --set train.tile=61 2>&1); rc=$?
 [[ $rc -ne 0 && "$out" == *"nearest valid"* ]] || fail "invalid tile: rc $rc, message: $out"
 mkdir -p "$tmp/d/labels" "$tmp/d/images"

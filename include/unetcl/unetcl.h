@@ -297,6 +297,24 @@ typedef unet_status (*unet_rows_fn)(const float *probs, int y0, int rows, int w,
 unet_status unet_predict_image_rows(unet_net *net, const float *image, int h, int w, unsigned flags,
                                     unet_rows_fn rows, void *rows_user, unet_progress_fn progress, void *user);
 
+/* Supplies rows y0 .. y0+rows-1 of the normalised input image into dst
+ * ([in_channels][rows][w]). unet_predict_stream asks for every row exactly
+ * once, top to bottom, so a reader can go through a file once. A status other
+ * than UNET_OK (set with a message) stops the prediction with it. */
+typedef unet_status (*unet_input_rows_fn)(float *dst, int y0, int rows, int w, void *user);
+
+/* unet_predict_image_rows with the input streamed as well: the host holds a
+ * window of input rows (unet_predict_stream_window) and as many rows again
+ * for reading, plus one row of tiles of output, so memory does not grow with
+ * the image height. The probabilities are bitwise those of
+ * unet_predict_image_rows on the whole image. */
+unet_status unet_predict_stream(unet_net *net, int h, int w, unsigned flags, unet_input_rows_fn input, void *in_user,
+                                unet_rows_fn rows, void *rows_user, unet_progress_fn progress, void *user);
+
+/* The number of input rows unet_predict_stream keeps for an h x w image:
+ * at most a small multiple of the net's input tile height, whatever h. */
+unet_status unet_predict_stream_window(const unet_net *net, int h, int w, int *rows);
+
 /* unet_predict_image with flags (UNET_PREDICT_TTA). */
 unet_status unet_predict_image_ex(unet_net *net, const float *image, int h, int w, unsigned flags, float *probs,
                                   unet_progress_fn progress, void *user);

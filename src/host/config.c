@@ -99,6 +99,8 @@ static const key_desc KEYS[] = {
 
     INT_("train", "tile", train.tile, 1, 16384, "input tile edge in pixels (paper: 572)"),
     INT_("train", "iterations", train.iterations, 1, INT_MAX, "SGD steps (one tile per step)"),
+    INT_("train", "batch", train.batch, 1, 4096,
+         "tiles per SGD step (per MPI rank): gradients and loss averaged over the step's tiles"),
     REAL_("train", "lr", train.lr, 0, 1, INF, 1, "learning rate, > 0"),
     REAL_("train", "momentum", train.momentum, 0, 0, 1, 1, "SGD momentum (paper: 0.99), 0 <= m < 1"),
     REAL_("train", "weight_decay", train.weight_decay, 0, 0, INF, 1, "L2 weight decay, >= 0"),
@@ -200,6 +202,7 @@ void unet_config_default(unet_config *c)
 
     c->train.tile = 572;
     c->train.iterations = 10000;
+    c->train.batch = 1;
     c->train.lr = 0.01;
     c->train.momentum = 0.99;
     c->train.weight_decay = 0.0;

@@ -117,6 +117,7 @@ typedef struct unet_data_config {
 typedef struct unet_train_config {
     int tile;                   /* 572: input tile edge */
     int iterations;             /* 10000 */
+    int batch;                  /* 1: tiles per SGD step on one device (gradient accumulation) */
     double lr;                  /* 0.01 */
     double momentum;            /* 0.99 */
     double weight_decay;        /* 0 */

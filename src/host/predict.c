@@ -47,11 +47,156 @@ static void dihedral_inverse_add(int d, const float *b, int c, int n, float *acc
     }
 }
 
+/* Fills the input tile whose top-left corner is (y0, x0) in image
+ * coordinates (outside: mirrored). */
+typedef unet_status (*tile_fn)(void *u, int y0, int x0, float *tile);
+
+typedef struct whole_input {
+    const float *image;
+    int c, h, w, th, tw;
+} whole_input;
+
+static unet_status whole_tile(void *u, int y0, int x0, float *tile)
+{
+    const whole_input *wi = u;
+    unet_extract_tile_mirror(wi->image, wi->c, wi->h, wi->w, y0, x0, wi->th, wi->tw, tile);
+    return UNET_OK;
+}
+
+static unet_status predict_rows(unet_net *n, int h, int w, unsigned flags, tile_fn get_tile, void *tile_user,
+                                unet_rows_fn rows_fn, void *rows_user, unet_progress_fn progress, void *user);
+
 unet_status unet_predict_image_rows(unet_net *n, const float *image, int h, int w, unsigned flags,
                                     unet_rows_fn rows_fn, void *rows_user, unet_progress_fn progress, void *user)
 {
     if (!n || !image || !rows_fn)
         return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_predict_image_rows: NULL argument");
+    whole_input wi = {image, n->m->cfg.in_channels, h, w, n->info.in_h, n->info.in_w};
+    return predict_rows(n, h, w, flags, whole_tile, &wi, rows_fn, rows_user, progress, user);
+}
+
+/* ---- the input streamed too ------------------------------------------------------ */
+
+/* The rows of a row of tiles: [lo, hi] spans the mirrored rows of the tiles'
+ * input window. */
+static void window_rows(int y0, int th, int h, int *lo, int *hi)
+{
+    *lo = h;
+    *hi = -1;
+    for (int y = y0; y < y0 + th; y++) {
+        int m = unet_mirror(y, h);
+        if (m < *lo) *lo = m;
+        if (m > *hi) *hi = m;
+    }
+}
+
+typedef struct stream_input {
+    unet_input_rows_fn input;
+    void *user;
+    int c, h, w, th, tw, margin, stride, count;
+    int *keep;      /* per row of tiles: the lowest row still needed from it on */
+    int cur;        /* row of tiles the window holds (-1: none yet) */
+    int blo, bhi;   /* rows [blo, bhi) are in buf at [ch][row - blo][x] */
+    int cap;        /* rows buf can hold */
+    float *buf;
+} stream_input;
+
+static unet_status stream_tile(void *u, int y0, int x0, float *tile)
+{
+    stream_input *si = u;
+    int k = (y0 + si->margin) / si->stride; /* the row of tiles */
+    if (k != si->cur) {
+        int lo, hi;
+        window_rows(y0, si->th, si->h, &lo, &hi);
+        int keep = si->keep[k];
+        /* drop rows no later row of tiles needs, read the new ones in order */
+        if (keep > si->blo) {
+            int d = (keep < si->bhi ? keep : si->bhi) - si->blo, nrow = si->bhi - si->blo - d;
+            for (int ch = 0; ch < si->c && nrow > 0; ch++) {
+                float *b = si->buf + (size_t)ch * si->cap * si->w;
+                memmove(b, b + (size_t)d * si->w, (size_t)nrow * si->w * sizeof *b);
+            }
+            si->blo += d;
+            if (si->bhi < si->blo) si->bhi = si->blo;
+        }
+        if (hi + 1 > si->bhi) {
+            int y = si->bhi, nrow = hi + 1 - y;
+            if (hi + 1 - si->blo > si->cap) return unet_seterr(UNET_ERR_INTERNAL, "streamed prediction: window overflow");
+            float *tmp = si->buf + (size_t)si->c * si->cap * si->w; /* staging: [c][nrow][w] */
+            UNET_TRY(si->input(tmp, y, nrow, si->w, si->user));
+            for (int ch = 0; ch < si->c; ch++)
+                memcpy(si->buf + ((size_t)ch * si->cap + (size_t)(y - si->blo)) * si->w, tmp + (size_t)ch * nrow * si->w,
+                       (size_t)nrow * si->w * sizeof *tmp);
+            si->bhi = hi + 1;
+        }
+        if (lo < si->blo) return unet_seterr(UNET_ERR_INTERNAL, "streamed prediction: row %d was dropped", lo);
+        si->cur = k;
+    }
+    for (int ch = 0; ch < si->c; ch++) {
+        const float *src = si->buf + (size_t)ch * si->cap * si->w;
+        float *dst = tile + (size_t)ch * si->th * si->tw;
+        for (int y = 0; y < si->th; y++) {
+            const float *row = src + (size_t)(unet_mirror(y0 + y, si->h) - si->blo) * si->w;
+            float *drow = dst + (size_t)y * si->tw;
+            for (int x = 0; x < si->tw; x++) drow[x] = row[unet_mirror(x0 + x, si->w)];
+        }
+    }
+    return UNET_OK;
+}
+
+unet_status unet_predict_stream_window(const unet_net *n, int h, int w, int *rows)
+{
+    if (!n || !rows || h <= 0 || w <= 0) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_predict_stream_window: bad arguments");
+    const unet_model_config *c = &n->m->cfg;
+    unet_tile_grid gy;
+    UNET_TRY(unet_tile_grid_make(h, n->info.in_h, n->info.out_h, 1 << (c->depth - 1), &gy));
+    int best = 0, keep = h;
+    /* from the last row of tiles up: the lowest row needed from row k on, and the window then */
+    for (int k = gy.count - 1; k >= 0; k--) {
+        int lo, hi;
+        window_rows(unet_tile_origin(&gy, k) - gy.margin, gy.tile, h, &lo, &hi);
+        if (lo < keep) keep = lo;
+        if (hi + 1 - keep > best) best = hi + 1 - keep;
+    }
+    *rows = best;
+    return UNET_OK;
+}
+
+unet_status unet_predict_stream(unet_net *n, int h, int w, unsigned flags, unet_input_rows_fn input, void *in_user,
+                                unet_rows_fn rows_fn, void *rows_user, unet_progress_fn progress, void *user)
+{
+    if (!n || !input || !rows_fn) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_predict_stream: NULL argument");
+    if (h <= 0 || w <= 0) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "image of size %dx%d", w, h);
+    const unet_model_config *c = &n->m->cfg;
+    unet_tile_grid gy;
+    UNET_TRY(unet_tile_grid_make(h, n->info.in_h, n->info.out_h, 1 << (c->depth - 1), &gy));
+    stream_input si = {input, in_user, c->in_channels, h, w, n->info.in_h, n->info.in_w, gy.margin, gy.stride,
+                       gy.count, NULL, -1, 0, 0, 0, NULL};
+    UNET_TRY(unet_predict_stream_window(n, h, w, &si.cap));
+    si.keep = malloc((size_t)gy.count * sizeof *si.keep);
+    /* the window, then as much again for staging the rows being read */
+    si.buf = malloc((size_t)2 * c->in_channels * si.cap * w * sizeof *si.buf);
+    unet_status st;
+    if (!si.keep || !si.buf)
+        st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for %d input rows of a %d-wide image", 2 * si.cap, w);
+    else {
+        int keep = h;
+        for (int k = gy.count - 1; k >= 0; k--) {
+            int lo, hi;
+            window_rows(unet_tile_origin(&gy, k) - gy.margin, gy.tile, h, &lo, &hi);
+            if (lo < keep) keep = lo;
+            si.keep[k] = keep;
+        }
+        st = predict_rows(n, h, w, flags, stream_tile, &si, rows_fn, rows_user, progress, user);
+    }
+    free(si.keep);
+    free(si.buf);
+    return st;
+}
+
+static unet_status predict_rows(unet_net *n, int h, int w, unsigned flags, tile_fn get_tile, void *tile_user,
+                                unet_rows_fn rows_fn, void *rows_user, unet_progress_fn progress, void *user)
+{
     if (h <= 0 || w <= 0) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "image of size %dx%d", w, h);
     if (flags & ~(unsigned)UNET_PREDICT_TTA)
         return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_predict_image_rows: unknown flags 0x%x", flags);
@@ -86,8 +231,7 @@ unet_status unet_predict_image_rows(unet_net *n, const float *image, int h, int 
         for (int tx = 0; tx < gx.count && st == UNET_OK; tx++) {
             int ox = unet_tile_origin(&gx, tx);
             int nx = (ox + gx.stride < w ? gx.stride : w - ox);
-            unet_extract_tile_mirror(image, c->in_channels, h, w, oy - gy.margin, ox - gx.margin, pi->in_h, pi->in_w,
-                                     tile);
+            if ((st = get_tile(tile_user, oy - gy.margin, ox - gx.margin, tile)) != UNET_OK) break;
             const float *res = out;
             if (!tta) {
                 st = unet_net_forward(n, tile, 0, 0, out, NULL);

@@ -171,6 +171,46 @@ static unet_status truncate_log(const char *path, const char *header, int keep_b
     return UNET_OK;
 }
 
+/* ---- data parallelism (unet_dist) --------------------------------------------- */
+
+static uint64_t fnv1a(const char *str)
+{
+    uint64_t h = 0xCBF29CE484222325ULL;
+    for (; *str; str++) h = (h ^ (unsigned char)*str) * 0x100000001B3ULL;
+    return h;
+}
+
+/* Every rank's status and a value that must agree (a configuration hash, the
+ * step resumed at). Returns st, the status of the first rank that failed (with
+ * a message naming it on the other ranks), or UNET_ERR_CONFIG when a value
+ * differs from rank 0's. All ranks get the same verdict. */
+static unet_status dist_agree(const unet_dist *d, unet_status st, uint64_t value, const char *phase, const char *value_msg)
+{
+    uint64_t mine[2] = {(uint64_t)st, value}, *all = calloc((size_t)d->size, sizeof mine);
+    if (!all) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory");
+    unet_status gs = d->allgather(mine, sizeof mine, all, d->user);
+    for (int r = 0; gs == UNET_OK && r < d->size; r++)
+        if (all[2 * r] != UNET_OK) {
+            if (st == UNET_OK)
+                st = unet_seterr((unet_status)all[2 * r], "rank %d of %d failed %s (%s; its own message is on its error output); all ranks stop",
+                                 r, d->size, phase, unet_status_string((unet_status)all[2 * r]));
+            free(all);
+            return st;
+        }
+    for (int r = 1; gs == UNET_OK && st == UNET_OK && r < d->size; r++)
+        if (all[2 * r + 1] != all[1])
+            st = unet_seterr(UNET_ERR_CONFIG, "ranks disagree: rank %d %s (rank %d: %llu, rank 0: %llu); all ranks stop", r,
+                             value_msg, r, (unsigned long long)all[2 * r + 1], (unsigned long long)all[1]);
+    free(all);
+    return gs != UNET_OK ? gs : st;
+}
+
+/* What each rank reports after computing its tiles of a step. */
+typedef struct tile_rec {
+    double loss, correct;
+    int32_t image, pad;
+} tile_rec;
+
 /* ---- the loop ------------------------------------------------------------------ */
 
 typedef struct dev_sample {
@@ -201,6 +241,17 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
     int tty = !o->quiet && isatty(fileno(log));
     memset(sum, 0, sizeof *sum);
     sum->val_loss = sum->val_accuracy = sum->val_iou = -1;
+    const unet_dist *d = o->dist && o->dist->size > 1 ? o->dist : NULL;
+    int lead = !d || d->rank == 0; /* writes logs, checkpoints and the model */
+    if (d) {
+        char *json = NULL;
+        unet_status cs = unet_config_to_json(cfg, &json);
+        cs = dist_agree(d, cs, cs == UNET_OK ? fnv1a(json) : 0, "to read its configuration",
+                        "has another configuration than rank 0: start every rank with the same CONFIG and --set "
+                        "options (FNV-1a hashes of the configurations");
+        free(json);
+        if (cs != UNET_OK) return cs;
+    }
     UNET_TRY(unet_config_validate(cfg));
     const unet_train_config *tc = &cfg->train;
 
@@ -218,23 +269,24 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
     snprintf(final, sizeof final, "%s/model.safetensors", cfg->output.dir);
     snprintf(ini, sizeof ini, "%s/config.ini", cfg->output.dir);
     snprintf(curves, sizeof curves, "%s/curves.png", cfg->output.dir);
-    /* temporary files of a run killed while writing (kill -9, power loss) */
-    int stale = unet_remove_stale_temps(ckpt) + unet_remove_stale_temps(final) + unet_remove_stale_temps(csv) +
+    /* temporary files of a run killed while writing (kill -9, power loss);
+     * with MPI only rank 0, the one that writes them, looks */
+    int stale = !lead ? 0 : unet_remove_stale_temps(ckpt) + unet_remove_stale_temps(final) + unet_remove_stale_temps(csv) +
                 unet_remove_stale_temps(vcsv);
-    stale += unet_remove_stale_temps(curves);
+    stale += !lead ? 0 : unet_remove_stale_temps(curves);
     if (stale) fprintf(log, "  removed %d temporary file%s left by an interrupted run\n", stale, stale == 1 ? "" : "s");
 
     /* data */
     unet_dataset train, val;
     memset(&val, 0, sizeof val);
     double t0 = unet_now_s();
-    UNET_TRY(unet_dataset_load(cfg, cfg->data.train_images, cfg->data.train_labels, &train));
-    unet_status st = UNET_OK;
+    unet_status st = unet_dataset_load(cfg, cfg->data.train_images, cfg->data.train_labels, &train);
+    if (st != UNET_OK) return d ? dist_agree(d, st, 0, "to load its training data", "") : st;
     if (cfg->data.val_images[0]) st = unet_dataset_load(cfg, cfg->data.val_images, cfg->data.val_labels, &val);
     else st = unet_dataset_split(&train, cfg->data.val_fraction, tc->seed, &val);
     if (st != UNET_OK) {
         unet_dataset_free(&train);
-        return st;
+        return d ? dist_agree(d, st, 0, "to load its validation data", "") : st;
     }
     fprintf(log, "unetcl train: %d training image%s, %d validation image%s (%.1f s to load, weight maps %s)\n", train.n,
             train.n == 1 ? "" : "s", val.n, val.n == 1 ? "" : "s", unet_now_s() - t0, cfg->weights.enabled ? "on" : "off");
@@ -255,7 +307,11 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
     unet_net *net = NULL;
     dev_sample *ds = NULL;
     FILE *fcsv = NULL, *fval = NULL;
-    int start = 0;
+    int start = 0, synced = 0;
+    int nranks = d ? d->size : 1, rank = d ? d->rank : 0, K = tc->batch, B = K * nranks;
+    cl_mem gacc = NULL;     /* sum of this rank's tile gradients of a step (batch > 1) */
+    float *hsum = NULL;     /* host copy of it for the sum over ranks */
+    tile_rec *recs = NULL;  /* per rank: status and stop flag, then its K tiles */
     if ((st = unet_context_create(&co, &ctx)) != UNET_OK) goto done;
     unet_model_config mc;
     unet_config_model(cfg, &mc);
@@ -315,6 +371,17 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
     }
     if (st != UNET_OK) goto done;
 
+    /* sum over the batch: gradients on the device; over ranks, on the host */
+    if (K > 1 && (st = unet_buffer_alloc(ctx, &gacc, unet_model_param_count(m) * 4, "gradient sum of a batch")) != UNET_OK)
+        goto done;
+    recs = calloc((size_t)nranks * (size_t)(K + 1), sizeof *recs);
+    if (d) hsum = malloc(unet_model_param_count(m) * sizeof *hsum);
+    if (!recs || (d && !hsum)) {
+        st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory");
+        goto done;
+    }
+    if (!lead) goto train; /* rank 0 alone writes files */
+
     /* logs: a resumed run continues them. The training log has a row per
      * step before `start`; the validation log's rows are numbered by the
      * step count after them, and the row of `start` itself was written
@@ -348,6 +415,7 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
         else if (fflush(fval) != 0) st = unet_write_fail(errno, vcsv);
         if (st != UNET_OK) goto done;
     }
+train:;
 
     unet_augment_options ao;
     unet_config_augment_options(cfg, &ao);
@@ -361,58 +429,145 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
         unet_errctx(st, "[augment]");
         goto done;
     }
-    cl_kernel affine;
-    if ((st = unet_kernel_get(ctx, "util", "affine_inplace", &affine)) != UNET_OK) goto done;
+    cl_kernel affine, axpy = NULL, scale = NULL;
+    if ((st = unet_kernel_get(ctx, "util", "affine_inplace", &affine)) != UNET_OK ||
+        (B > 1 && (st = unet_kernel_get(ctx, "util", "axpy", &axpy)) != UNET_OK) ||
+        (B > 1 && (st = unet_kernel_get(ctx, "util", "scale_inplace", &scale)) != UNET_OK))
+        goto done;
+    if (d) {
+        /* every rank ready (device, data, model), at the same step */
+        synced = 1;
+        if ((st = dist_agree(d, st, (uint64_t)start, "to start (device, data or checkpoint)",
+                             "resumes at another step than rank 0: give every rank the same checkpoint (steps")) != UNET_OK)
+            goto done;
+        fprintf(log, "  data parallel: %d ranks x batch %d = %d tiles per step\n", nranks, K, B);
+    }
 
     double tstart = unet_now_s(), tlast = tstart, ema = -1, ema_acc = 0;
     char extra[96] = "";
+    int np = (int)unet_model_param_count(m), agreed_exit = 0;
     for (int step = start; step < tc->iterations; step++) {
-        int idx = (int)(draw(tc->seed, (uint64_t)step, 1) % (uint64_t)train.n);
-        unet_sample *s = &train.s[idx];
-        unet_augment_params ap;
-        if ((st = unet_augment_draw(&ao, tc->seed, (uint64_t)step, 0, s->w, s->h, tc->tile, &ap)) != UNET_OK) break;
-        if ((st = unet_augment_apply(ctx, &ap, &ds[idx].image, ds[idx].labels, ds[idx].weights, &net->input,
-                                     pi->out_h, net->labels, s->weights ? net->weights : NULL)) != UNET_OK)
-            break;
-        /* normalisation of the augmented tile, per channel (as unet_normalize_image) */
-        int plane = pi->in_h * pi->in_w;
-        for (int ch = 0; ch < s->c && st == UNET_OK; ch++) {
-            float a, b;
-            unet_sample_affine(cfg, s, ch, &a, &b);
-            int off = ch * plane;
-            size_t g = (size_t)plane;
-            cl_int e = unet_args(affine, sizeof(cl_mem), &net->input.mem, sizeof off, &off, sizeof plane, &plane,
-                                 sizeof a, &a, sizeof b, &b, (size_t)0);
-            if (e != CL_SUCCESS) st = unet_cl_fail(e, __FILE__, __LINE__, "setting affine_inplace arguments");
-            else st = unet_enqueue(ctx, affine, "affine_inplace", 1, &g, NULL);
+        /* This rank's tiles of the step: tile j of the step's B is number
+         * step * B + j of the seeded stream (B = 1: the step), and rank r of
+         * N computes j = r, r + N, ..., so N ranks x batch K draw the tiles of
+         * one process with batch N * K. */
+        tile_rec *mine = recs + (size_t)rank * (size_t)(K + 1);
+        for (int k = 0; k < K && st == UNET_OK; k++) {
+            uint64_t t = (uint64_t)step * (uint64_t)B + (uint64_t)rank + (uint64_t)nranks * (uint64_t)k;
+            int idx = (int)(draw(tc->seed, t, 1) % (uint64_t)train.n);
+            unet_sample *s = &train.s[idx];
+            unet_augment_params ap;
+            if ((st = unet_augment_draw(&ao, tc->seed, t, 0, s->w, s->h, tc->tile, &ap)) != UNET_OK) break;
+            if ((st = unet_augment_apply(ctx, &ap, &ds[idx].image, ds[idx].labels, ds[idx].weights, &net->input,
+                                         pi->out_h, net->labels, s->weights ? net->weights : NULL)) != UNET_OK)
+                break;
+            /* normalisation of the augmented tile, per channel (as unet_normalize_image) */
+            int plane = pi->in_h * pi->in_w;
+            for (int ch = 0; ch < s->c && st == UNET_OK; ch++) {
+                float a, b;
+                unet_sample_affine(cfg, s, ch, &a, &b);
+                int off = ch * plane;
+                size_t g = (size_t)plane;
+                cl_int e = unet_args(affine, sizeof(cl_mem), &net->input.mem, sizeof off, &off, sizeof plane, &plane,
+                                     sizeof a, &a, sizeof b, &b, (size_t)0);
+                if (e != CL_SUCCESS) st = unet_cl_fail(e, __FILE__, __LINE__, "setting affine_inplace arguments");
+                else st = unet_enqueue(ctx, affine, "affine_inplace", 1, &g, NULL);
+            }
+            if (st != UNET_OK) break;
+            unet_step_result r;
+            if ((st = unet_net_loss_backward_device(net, s->weights != NULL, draw(tc->seed, t, 2), &r)) != UNET_OK)
+                break;
+            /* gradient sum of the rank's tiles, in tile order, on the device */
+            if (K > 1 && k == 0) st = unet_buffer_copy(ctx, m->grads, 0, gacc, 0, (size_t)np);
+            else if (K > 1) {
+                size_t g = (size_t)np;
+                float one = 1.0f;
+                cl_int e = unet_args(axpy, sizeof(cl_mem), &gacc, sizeof(cl_mem), &m->grads, sizeof np, &np,
+                                     sizeof one, &one, (size_t)0);
+                if (e != CL_SUCCESS) st = unet_cl_fail(e, __FILE__, __LINE__, "setting axpy arguments");
+                else st = unet_enqueue(ctx, axpy, "axpy", 1, &g, NULL);
+            }
+            tile_rec tr = {r.loss, r.correct, idx, 0};
+            mine[1 + k] = tr;
         }
-        if (st != UNET_OK) break;
-        unet_step_result r;
-        if ((st = unet_net_loss_backward_device(net, s->weights != NULL, draw(tc->seed, (uint64_t)step, 2), &r)) !=
-            UNET_OK)
+        int stop = o->stop && *o->stop;
+        if (d) {
+            /* every rank's status, stop request and tiles, in rank order */
+            tile_rec flags = {(double)st, (double)stop, 0, 0};
+            mine[0] = flags;
+            unet_status gs = d->allgather(mine, (size_t)(K + 1) * sizeof *mine, recs, d->user);
+            if (gs != UNET_OK) st = gs;
+            for (int q = 0; gs == UNET_OK && q < nranks; q++) {
+                const tile_rec *f = &recs[(size_t)q * (size_t)(K + 1)];
+                if (f->loss != 0 && st == UNET_OK)
+                    st = unet_seterr((unet_status)f->loss, "rank %d of %d failed at step %d (%s; its own message is on "
+                                     "its error output); all ranks stop", q, nranks, step, unet_status_string((unet_status)f->loss));
+                if (f->correct != 0) stop = 1;
+            }
+            if (st != UNET_OK) {
+                agreed_exit = 1;
+                break;
+            }
+            if (stop) agreed_exit = 1; /* all ranks stop after this step */
+        } else if (st != UNET_OK)
             break;
+        /* the step's gradient: the mean over its B tiles (over ranks: summed in rank order) */
+        if (d) {
+            unet_status rs = unet_buffer_read(ctx, K > 1 ? gacc : m->grads, 0, (size_t)np * 4, hsum);
+            unet_status ss = d->sum(hsum, (size_t)np, d->user); /* every rank calls it, whatever happened */
+            st = rs != UNET_OK ? rs : ss;
+            if (st == UNET_OK) st = unet_buffer_write(ctx, m->grads, 0, (size_t)np * 4, hsum);
+        } else if (K > 1)
+            st = unet_buffer_copy(ctx, gacc, 0, m->grads, 0, (size_t)np);
+        if (st == UNET_OK && B > 1) {
+            size_t g = (size_t)np;
+            float inv = 1.0f / (float)B;
+            cl_int e = unet_args(scale, sizeof(cl_mem), &m->grads, sizeof np, &np, sizeof inv, &inv, (size_t)0);
+            if (e != CL_SUCCESS) st = unet_cl_fail(e, __FILE__, __LINE__, "setting scale_inplace arguments");
+            else st = unet_enqueue(ctx, scale, "scale_inplace", 1, &g, NULL);
+        }
         double lr = learning_rate(tc, step);
-        if ((st = unet_model_sgd(m, (float)lr, (float)tc->momentum, (float)tc->weight_decay)) != UNET_OK) break;
+        if (st == UNET_OK) st = unet_model_sgd(m, (float)lr, (float)tc->momentum, (float)tc->weight_decay);
+        if (st != UNET_OK) {
+            if (d && !stop) continue; /* the next agreement tells the other ranks */
+            break;
+        }
+        /* loss and accuracy of the step: means over its tiles, in tile order */
+        unet_step_result r = {0, 0, 0, 0};
+        for (int j = 0; j < B; j++) {
+            const tile_rec *tr = &recs[(size_t)(j % nranks) * (size_t)(K + 1) + 1 + (size_t)(j / nranks)];
+            r.loss += tr->loss;
+            r.correct += tr->correct;
+        }
+        r.loss /= B;
+        r.correct /= B;
+        int idx = recs[1].image; /* the image of the step's first tile */
         if (!isfinite(r.loss)) {
             st = unet_seterr(UNET_ERR_DATA,
                              "the loss became %g at step %d: training diverged; lower [train] lr (now %g) "
                              "or momentum (now %g)",
                              r.loss, step, lr, tc->momentum);
+            agreed_exit = 1; /* every rank sees the same loss */
             break;
         }
         size_t px = (size_t)pi->out_h * pi->out_w;
         double acc = r.correct / (double)px;
-        fprintf(fcsv, "%d,%.6f,%.5f,%.6g,%d,%.3f\n", step, r.loss, acc, lr, idx, unet_now_s() - tstart);
-        if (tc->log_every > 0 && (step + 1) % tc->log_every == 0) fflush(fcsv); /* tail -f works */
+        if (fcsv) {
+            fprintf(fcsv, "%d,%.6f,%.5f,%.6g,%d,%.3f\n", step, r.loss, acc, lr, idx, unet_now_s() - tstart);
+            if (tc->log_every > 0 && (step + 1) % tc->log_every == 0) fflush(fcsv); /* tail -f works */
+        }
         ema = ema < 0 ? r.loss : 0.95 * ema + 0.05 * r.loss;
         ema_acc = step == start ? acc : 0.95 * ema_acc + 0.05 * acc;
         sum->steps_done++;
         sum->last_step = step + 1;
         sum->last_loss = r.loss;
         int last = step + 1 == tc->iterations;
-        if (tc->val_every > 0 && val.n > 0 && ((step + 1) % tc->val_every == 0 || last)) {
+        if (lead && tc->val_every > 0 && val.n > 0 && ((step + 1) % tc->val_every == 0 || last)) {
             double vl, va, vi;
-            if ((st = unet_validate(net, cfg, &val, &vl, &va, &vi)) != UNET_OK) break;
+            if ((st = unet_validate(net, cfg, &val, &vl, &va, &vi)) != UNET_OK) {
+                if (d && !stop) continue;
+                break;
+            }
             fprintf(fval, "%d,%.6f,%.5f,%.5f\n", step + 1, vl, va, vi);
             fflush(fval);
             /* the curves so far; a picture that cannot be drawn never stops training */
@@ -433,21 +588,18 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
             double rate = (step + 1 - start) / (now - tstart);
             progress(log, tty, step + 1, tc->iterations, ema, ema_acc, rate, (tc->iterations - step - 1) / rate, extra);
             tlast = now;
-            fflush(fcsv);
+            if (fcsv) fflush(fcsv);
         }
-        int stop = o->stop && *o->stop;
-        if (stop || (tc->checkpoint_every > 0 && (step + 1) % tc->checkpoint_every == 0) || last) {
+        if (lead && (stop || (tc->checkpoint_every > 0 && (step + 1) % tc->checkpoint_every == 0) || last)) {
             /* every row before the checkpoint is in the logs before it is:
              * a resumed run keeps them and writes the later ones again */
-            if (fflush(fcsv) != 0 || ferror(fcsv)) {
-                st = unet_write_fail(errno, csv);
+            if (fflush(fcsv) != 0 || ferror(fcsv)) st = unet_write_fail(errno, csv);
+            else if (fflush(fval) != 0 || ferror(fval)) st = unet_write_fail(errno, vcsv);
+            else st = save_checkpoint(m, cfg, ckpt, step + 1, 1);
+            if (st != UNET_OK) {
+                if (d && !stop) continue; /* the next agreement tells the other ranks */
                 break;
             }
-            if (fflush(fval) != 0 || ferror(fval)) {
-                st = unet_write_fail(errno, vcsv);
-                break;
-            }
-            if ((st = save_checkpoint(m, cfg, ckpt, step + 1, 1)) != UNET_OK) break;
         }
         if (stop) {
             if (tty) fputc('\n', log);
@@ -457,12 +609,28 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
         }
     }
     if (tty && !o->quiet) fputc('\n', log);
-    if (st == UNET_OK) {
+    if (st == UNET_OK && lead) {
         if ((st = save_checkpoint(m, cfg, final, tc->iterations, 0)) == UNET_OK)
             fprintf(log, "  model written to %s; checkpoint %s; log %s\n", final, ckpt, csv);
     }
+    if (d && !agreed_exit) {
+        /* every rank must hold the same weights: a hash of their bytes */
+        uint64_t h = 0;
+        if (st == UNET_OK && (st = unet_buffer_read(ctx, m->params, 0, (size_t)np * 4, hsum)) == UNET_OK) {
+            h = 0xCBF29CE484222325ULL;
+            const unsigned char *b = (const unsigned char *)hsum;
+            for (size_t i = 0; i < (size_t)np * 4; i++) h = (h ^ b[i]) * 0x100000001B3ULL;
+        }
+        st = dist_agree(d, st, h, "at the end of training",
+                        "holds other weights than rank 0: a bug, please report it (FNV-1a hashes of the weights");
+        if (st == UNET_OK) fprintf(log, "  weights bitwise identical on all %d ranks (hash %016llx)\n", nranks, (unsigned long long)h);
+    }
     sum->seconds = unet_now_s() - tstart;
 done:
+    if (d && !synced) dist_agree(d, st, 0, "to start (device, data or checkpoint)", ""); /* tells the waiting ranks */
+    if (gacc) clReleaseMemObject(gacc);
+    free(hsum);
+    free(recs);
     if (fcsv && fclose(fcsv) != 0 && st == UNET_OK) st = unet_write_fail(errno, csv);
     if (fval && fclose(fval) != 0 && st == UNET_OK) st = unet_write_fail(errno, vcsv);
     for (int i = 0; ds && i < train.n; i++) {

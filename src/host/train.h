@@ -6,12 +6,31 @@
 #include <signal.h>
 #include <stdio.h>
 
+/* Data-parallel training: the collectives unet_train needs, supplied by the
+ * caller (the CLI implements them with MPI in src/mpi/). Every rank calls
+ * unet_train with the same configuration; rank r computes tiles r, r + size,
+ * ... of each step's batch of size x [train] batch tiles; rank 0 alone writes
+ * logs, validation, checkpoints and the model. Each function returns UNET_OK
+ * or an error with a message, and must be called by all ranks. */
+typedef struct unet_dist {
+    int rank, size;
+    /* Every rank's `bytes` bytes at `mine`, concatenated in rank order into
+     * `all` (size x bytes) on every rank. */
+    unet_status (*allgather)(const void *mine, size_t bytes, void *all, void *user);
+    /* buf[i] = sum over ranks of buf[i], added in rank order ((r0 + r1) + r2
+     * ...) whatever the number of ranks, so the same bits on every rank and
+     * in every run. */
+    unet_status (*sum)(float *buf, size_t n, void *user);
+    void *user;
+} unet_dist;
+
 typedef struct unet_train_options {
     const char *resume;               /* checkpoint to continue from, or NULL */
     const char *device;               /* overrides [device] select when not NULL */
     volatile sig_atomic_t *stop;      /* set asynchronously (Ctrl-C): checkpoint and stop */
     FILE *log;                        /* progress and messages (stderr) */
     int quiet;                        /* no progress bar */
+    const unet_dist *dist;            /* NULL: one process */
 } unet_train_options;
 
 typedef struct unet_train_summary {
