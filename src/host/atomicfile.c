@@ -8,19 +8,30 @@
 #include <string.h>
 #include <unistd.h>
 
+int unet_temp_create(const char *path, char *tmp, size_t tmpsize, int mode)
+{
+    static unsigned counter;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        unsigned k = __atomic_fetch_add(&counter, 1u, __ATOMIC_RELAXED);
+        int len = snprintf(tmp, tmpsize, "%s.tmp.%ld.%u", path, (long)getpid(), k);
+        if (len < 0 || (size_t)len >= tmpsize) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, (mode_t)mode);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
 unet_status unet_write_file_atomic(const char *path, const void *data, size_t n)
 {
     if (!path || !*path || (n && !data))
         return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_write_file_atomic: NULL or empty argument");
     if (strlen(path) > 4000) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "writing '%.64s...': path too long", path);
-    static unsigned counter;
     char tmp[4200];
-    int fd = -1;
-    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
-        snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
-        if (fd < 0 && errno != EEXIST) break;
-    }
+    int fd = unet_temp_create(path, tmp, sizeof tmp, 0666);
     if (fd < 0)
         return unet_seterr(UNET_ERR_IO,
                            "writing '%s': cannot create a temporary file next to it: %s (does the folder exist and "

@@ -1,5 +1,6 @@
 /* CLBlast tuning file: read, check, write, apply (see clblast_tune.h). */
 #define _POSIX_C_SOURCE 200809L
+#include "atomicfile.h"
 #include "fsutil.h"
 #include "clblast_tune.h"
 
@@ -249,8 +250,14 @@ unet_status unet_clblast_tuning_write(const char *path, const unet_clblast_tunin
         }
     }
     char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
+    int fd = unet_temp_create(path, tmp, sizeof tmp, 0666);
+    if (fd < 0) {
+        const int e = errno;
+        free(text);
+        return unet_seterr(UNET_ERR_IO, "writing the CLBlast tuning file %s: %s", path, strerror(e));
+    }
+    FILE *f = fdopen(fd, "wb");
+    if (!f) close(fd);
     int ok = f != NULL;
     if (f) {
         size_t len = strlen(text);

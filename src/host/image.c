@@ -1,6 +1,7 @@
 /* Host images: PNG (libpng) and TIFF (libtiff) reading and writing, file listing. */
 #define _POSIX_C_SOURCE 200809L
 #include "image.h"
+#include "atomicfile.h"
 #include "error.h"
 #include "fsutil.h"
 
@@ -98,18 +99,7 @@ static unsigned to_uint(float v, unsigned maxv)
 /* Creates a new temporary file next to path; returns its fd and name. */
 static int open_temp(const char *path, char *tmp, size_t tmpsize)
 {
-    static unsigned counter;
-    for (int attempt = 0; attempt < 100; attempt++) {
-        unsigned k = __atomic_fetch_add(&counter, 1u, __ATOMIC_RELAXED);
-        int len = snprintf(tmp, tmpsize, "%s.tmp.%ld.%u", path, (long)getpid(), k);
-        if (len < 0 || (size_t)len >= tmpsize) {
-            errno = ENAMETOOLONG;
-            return -1;
-        }
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
-        if (fd >= 0 || errno != EEXIST) return fd;
-    }
-    return -1;
+    return unet_temp_create(path, tmp, tmpsize, 0666);
 }
 
 static unet_status finish_temp(const char *tmp, const char *path)

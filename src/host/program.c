@@ -8,6 +8,7 @@
  * from source. Entries are written to a temporary file in the same folder,
  * fsync'ed and renamed, so a reader never sees a partial file. */
 #define _POSIX_C_SOURCE 200809L
+#include "atomicfile.h"
 #include "fsutil.h"
 #include "clock.h"
 #include "cl_sources.h"
@@ -129,8 +130,7 @@ static void cache_write(const unet_context *ctx, const char *path, const uint64_
 {
     if (unet_mkdir_p(ctx->cache_dir) != 0) return;
     char tmp[1300];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fd = unet_temp_create(path, tmp, sizeof tmp, 0644);
     if (fd < 0) return;
     cache_header h;
     memcpy(h.magic, CACHE_MAGIC, 8);

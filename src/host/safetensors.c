@@ -1,6 +1,7 @@
 /* safetensors reader and atomic writer (see safetensors.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "safetensors.h"
+#include "atomicfile.h"
 #include "fsutil.h"
 
 #include <errno.h>
@@ -130,14 +131,7 @@ static char *build_header(const unet_st_tensor *t, size_t n, const size_t *order
 /* Creates a new temporary file next to path; returns the fd and fills tmp. */
 static int create_temp(const char *path, char *tmp, size_t tmpn)
 {
-    static unsigned counter;
-    for (int attempt = 0; attempt < 100; attempt++) {
-        snprintf(tmp, tmpn, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
-        if (fd >= 0 || errno != EEXIST) return fd;
-    }
-    errno = EEXIST;
-    return -1;
+    return unet_temp_create(path, tmp, tmpn, 0666);
 }
 
 static void fsync_parent(const char *path)

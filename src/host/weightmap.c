@@ -1,5 +1,6 @@
 /* The U-Net weight map: exact EDT, separating borders, class balance. See weightmap.h. */
 #define _POSIX_C_SOURCE 200809L
+#include "atomicfile.h"
 #include "fsutil.h"
 #include "weightmap.h"
 #include "instances.h"
@@ -534,8 +535,7 @@ unet_status unet_weightmap_cached(const char *cache_dir, const char *label_path,
     if (classes_out) memcpy(classes_out, cls, n * sizeof *cls);
     if (weights_out) memcpy(weights_out, wts, n * sizeof *wts);
 
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0664);
+    int fd = unet_temp_create(path, tmp, sizeof tmp, 0664);
     if (fd < 0) {
         st = unet_seterr(UNET_ERR_IO, "%s: cannot write cache file %s: %s", fn, tmp, strerror(errno));
         goto out;
