@@ -16,9 +16,14 @@ cd "$root"
 build=${UNETCL_ASAN_BUILD:-$root/build-asan}
 # Every test but the two that compile their own driver against the library
 # with plain flags (test_metrics_skimage, test_watershed_skimage: they cannot
-# link an ASan-built libunetcl.a). Times: docs/reliability.md.
+# link an ASan-built libunetcl.a) and the two MPI tests (below). Times:
+# docs/reliability.md.
 regex=${1:-${UNETCL_ASAN_TESTS:-.}}
-exclude=${UNETCL_ASAN_EXCLUDE:-'^test_(metrics_skimage|watershed_skimage)$'}
+# the skimage tests link their own plain driver; the MPI tests run under
+# mpirun, whose Open MPI libraries and dlopen'ed components leak at exit
+# (LeakSanitizer reports in libmpi's ompi_op_base_op_select and in unnamed
+# plugin modules, which a suppression file cannot name)
+exclude=${UNETCL_ASAN_EXCLUDE:-'^test_(metrics_skimage|watershed_skimage|mpi_infer|mpi_train)$'}
 flags="-fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all -fno-omit-frame-pointer -O1 -g"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DUNETCL_BUILD_BENCH=OFF -DUNETCL_BUILD_TUNE_HELPER=OFF \
   "-DCMAKE_C_FLAGS=$flags" >/dev/null
