@@ -72,17 +72,23 @@ static void store_ml(const char *msg, size_t len, int truncated, int multiline)
 
 static void store(const char *msg, size_t len, int truncated) { store_ml(msg, len, truncated, 0); }
 
+/* Formats into msg (UNET_ERRMSG_MAX bytes, a copy: an argument may be
+ * unet_last_error() itself, and vsnprintf's output must not overlap its
+ * input); 1 if the text was cut. */
+static int vformat(char *msg, const char *fmt, va_list ap)
+{
+    int n = vsnprintf(msg, UNET_ERRMSG_MAX, fmt, ap);
+    return n >= UNET_ERRMSG_MAX;
+}
+
 unet_status unet_seterr(unet_status st, const char *fmt, ...)
 {
-    /* formatted into a copy first: an argument may be unet_last_error()
-     * itself, and vsnprintf's output must not overlap its input */
     char msg[UNET_ERRMSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    int truncated = vformat(msg, fmt, ap);
     va_end(ap);
-    if (n < 0) n = 0;
-    store(msg, strlen(msg), (size_t)n >= sizeof msg);
+    store(msg, strlen(msg), truncated);
     return st;
 }
 
@@ -91,10 +97,9 @@ unet_status unet_seterr_multiline(unet_status st, const char *fmt, ...)
     char msg[UNET_ERRMSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    int truncated = vformat(msg, fmt, ap);
     va_end(ap);
-    if (n < 0) n = 0;
-    store_ml(msg, strlen(msg), (size_t)n >= sizeof msg, 1);
+    store_ml(msg, strlen(msg), truncated, 1);
     return st;
 }
 
@@ -103,11 +108,9 @@ unet_status unet_errctx(unet_status st, const char *fmt, ...)
     char msg[UNET_ERRMSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    int truncated = vformat(msg, fmt, ap);
     va_end(ap);
-    if (n < 0) n = 0;
     size_t pl = strlen(msg);
-    int truncated = (size_t)n >= sizeof msg;
     const char *rest = g_errmsg[0] ? g_errmsg : unet_status_string(st);
     size_t rl = strlen(rest);
     /* a build log (unet_seterr_multiline) keeps its lines under the context */

@@ -1111,20 +1111,28 @@ void unet_resize_bilinear(const float *in, int c, int h, int w, float *out, int 
     unet_resize_bilinear_rows(in, c, h, w, out, oh, ow, 0, oh);
 }
 
+/* Source sample of output index i on an axis of n_in -> n_out (pixel centres
+ * aligned, clamped): neighbours i0, i1 and the weight f of i1. */
+static void resize_src(int i, int n_in, int n_out, int *i0, int *i1, float *f)
+{
+    double s = (i + 0.5) * n_in / n_out - 0.5;
+    if (s < 0) s = 0;
+    if (s > n_in - 1) s = n_in - 1;
+    *i0 = (int)s;
+    *i1 = *i0 + 1 < n_in ? *i0 + 1 : *i0;
+    *f = (float)(s - *i0);
+}
+
 void unet_resize_bilinear_rows(const float *in, int c, int h, int w, float *out, int oh, int ow, int y0r, int rows)
 {
     for (int y = y0r; y < y0r + rows; y++) {
-        double sy = (y + 0.5) * h / oh - 0.5;
-        if (sy < 0) sy = 0;
-        if (sy > h - 1) sy = h - 1;
-        int y0 = (int)sy, y1 = y0 + 1 < h ? y0 + 1 : y0;
-        float fy = (float)(sy - y0);
+        int y0, y1;
+        float fy;
+        resize_src(y, h, oh, &y0, &y1, &fy);
         for (int x = 0; x < ow; x++) {
-            double sx = (x + 0.5) * w / ow - 0.5;
-            if (sx < 0) sx = 0;
-            if (sx > w - 1) sx = w - 1;
-            int x0 = (int)sx, x1 = x0 + 1 < w ? x0 + 1 : x0;
-            float fx = (float)(sx - x0);
+            int x0, x1;
+            float fx;
+            resize_src(x, w, ow, &x0, &x1, &fx);
             for (int ch = 0; ch < c; ch++) {
                 const float *p = in + (size_t)ch * h * w;
                 float top = p[(size_t)y0 * w + x0] + fx * (p[(size_t)y0 * w + x1] - p[(size_t)y0 * w + x0]);
