@@ -1,5 +1,5 @@
 /* `unetcl eval`: scores a prediction against ground truth with the metrics of
- * the U-Net paper's experiments (src/host/metrics.h, docs/metrics.md). */
+ * the U-Net paper's experiments (src/host/data/metrics.h, docs/metrics.md). */
 #include "commands.h"
 #include "image.h"
 #include "metrics.h"
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A grey image or a multi-page stack (src/host/image.h), values as stored
+/* A grey image or a multi-page stack (src/host/data/image.h), values as stored
  * (no scaling) in doubles, pages * h * w. */
 typedef struct eval_stack {
     int w, h, pages;

@@ -1,5 +1,5 @@
 /* unetcl tune: tunes CLBlast's GEMM kernels for one device and writes the
- * device's tuning file into the cache folder (src/host/clblast_tune.h).
+ * device's tuning file into the cache folder (src/host/ocl/clblast_tune.h).
  *
  * 1. CLBlast's own parameters for Xgemm, XgemmDirect and GemmRoutine are read
  *    (clblast::RetrieveParameters) and CLBlast's auto-tuner

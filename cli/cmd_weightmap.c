@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A grey label image (PNG or TIFF, src/host/image.h) as int32 ids. */
+/* A grey label image (PNG or TIFF, src/host/data/image.h) as int32 ids. */
 static int32_t *read_labels(const char *path, int *w_out, int *h_out, char *err, size_t errn)
 {
     unet_image img;

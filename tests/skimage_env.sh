@@ -1,6 +1,6 @@
 # Sourced by the tests that compare with scikit-image (test_metrics_skimage.sh,
 # test_watershed_skimage.sh): sets SRC, BIN, PY (a python3 that imports
-# numpy, scipy and skimage), CC and LIB (libunetcl), and a temporary folder
+# numpy, scipy and skimage), checks that the drivers are built, and a temporary folder
 # TMP removed on exit; exits 77 (skipped) when a tool is missing.
 SRC=${UNETCL_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 BIN=${UNETCL_BINARY_DIR:-$SRC/build}
@@ -16,16 +16,12 @@ if [ -z "$PY" ]; then
     echo "skipped: neither python3 nor /usr/bin/python3 can import numpy, scipy and skimage (Debian: apt-get install python3-skimage)"
     exit 77
 fi
-CC=${CC:-cc}
-if ! command -v "$CC" >/dev/null; then
-    echo "skipped: no C compiler ($CC) to build the driver"
-    exit 77
-fi
-LIB=$(ls "$BIN"/libunetcl.a "$BIN"/libunetcl.so 2>/dev/null | head -n1 || true)
-if [ -z "$LIB" ]; then
-    echo "FAIL: libunetcl not found in $BIN (build first)"
-    exit 1
-fi
+for drv in unet_skimage_rand_driver unet_skimage_watershed_driver; do
+    if [ ! -x "$BIN/tests/$drv" ]; then
+        echo "FAIL: $BIN/tests/$drv not found (build first)"
+        exit 1
+    fi
+done
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT

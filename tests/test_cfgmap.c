@@ -1,4 +1,4 @@
-/* [augment] / [weights] -> library options (src/host/cfgmap.h).
+/* [augment] / [weights] -> library options (src/host/data/cfgmap.h).
  *
  * Host only (no device): the mapping, the drawn parameters and a small
  * weight map. Checks that

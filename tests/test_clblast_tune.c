@@ -1,4 +1,4 @@
-/* CLBlast tuning file (src/host/clblast_tune.c): write/read round trip,
+/* CLBlast tuning file (src/host/ocl/clblast_tune.c): write/read round trip,
  * application by unet_gemm's CLBlast path with results still right (double
  * reference, awkward shapes, all transposes, through CLBlast's indirect and
  * direct kernels), and files that must be ignored: corrupt JSON, wrong

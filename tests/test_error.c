@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "error.h"
+#include "cl_error.h"
 
 static void test_seterr_from_itself(void **state)
 {
@@ -98,7 +98,7 @@ static void test_control_bytes(void **state)
 static void test_sync_failure(void **state)
 {
     (void)state;
-    assert_int_equal(unet_cl_sync_fail(CL_OUT_OF_RESOURCES, "src/host/program.c", 377, "clFinish"), UNET_ERR_OPENCL);
+    assert_int_equal(unet_cl_sync_fail(CL_OUT_OF_RESOURCES, "src/host/ocl/program.c", 377, "clFinish"), UNET_ERR_OPENCL);
     assert_null(strstr(unet_last_error(), "out of memory"));
     assert_non_null(strstr(unet_last_error(), "clFinish failed with CL_OUT_OF_RESOURCES (-5) at program.c:377"));
     assert_non_null(strstr(unet_last_error(), "UNETCL_KPROF=1"));

@@ -1,4 +1,4 @@
-/* Instance post-processing (src/host/instances.c), the border3 targets and
+/* Instance post-processing (src/host/data/instances.c), the border3 targets and
  * the object counts of the metrics on hand-made cases whose answers follow
  * from the definitions (docs/inference.md, docs/metrics.md). No OpenCL. The
  * watershed is also compared with scikit-image in test_watershed_skimage.sh. */

@@ -1,4 +1,4 @@
-/* Segmentation metrics (src/host/metrics.c) on constructed cases whose
+/* Segmentation metrics (src/host/data/metrics.c) on constructed cases whose
  * answers follow from the definitions, plus brute-force checks of the
  * simple-point test and of the warping against component counting. No
  * OpenCL is needed. */
@@ -407,7 +407,7 @@ static void test_warp_invariants(void **state)
 }
 
 /* The ISBI 2012 scoring code's order (Fiji, WarpingError.simplePointWarp2d),
- * written out independently of src/host/metrics.c: passes over the
+ * written out independently of src/host/data/metrics.c: passes over the
  * mismatches listed in column order (x outer, y inner), stably sorted by
  * priority (larger first), each flipped at once when simple in the current
  * image (here by the global definition: component counts before and after);

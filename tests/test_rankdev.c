@@ -1,4 +1,4 @@
-/* unet_rank_device (src/host/rankdev.h): which device each MPI rank of a host
+/* unet_rank_device (src/host/data/rankdev.h): which device each MPI rank of a host
  * opens. Host only: device lists are made up (no GPU is needed). */
 #include "testutil.h"
 

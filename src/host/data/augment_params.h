@@ -52,10 +52,13 @@
  * switching one option off does not change the other parameters drawn. The
  * per-pixel noise is a hash of (noise_seed, element index).
  */
-#ifndef UNETCL_AUGMENT_H
-#define UNETCL_AUGMENT_H
+#ifndef UNETCL_AUGMENT_PARAMS_H
+#define UNETCL_AUGMENT_PARAMS_H
 
-#include "tensor.h"
+/* The pure-C half of augmentation: options, their check and the seeded draw
+ * of one sample's parameters (no OpenCL; ocl/augment.h applies them). */
+
+#include "unetcl/unetcl.h"
 #include <stdint.h>
 
 #define UNET_AUGMENT_MAX_GRID 16
@@ -116,28 +119,5 @@ void unet_augment_params_identity(unet_augment_params *p, int src_w, int src_h, 
 /* Recomputes p->a from p->angle and the flips (after editing them by hand).
  * Multiples of 90 degrees give an exact matrix. */
 void unet_augment_params_update(unet_augment_params *p);
-
-/* Resamples one sample on the device (enqueued, not waited for):
- *   src: C x H x W image; src_labels: int32 H x W or NULL; src_weights:
- *   float H x W or NULL (H, W from src);
- *   dst: C x T x T (T = p->tile); dst_labels: int32 out x out (when
- *   src_labels); dst_weights: float out x out (when src_weights), the centre
- *   region at offset (T-out)/2, T-out even.
- * Then applies the gray-value variation to dst when p->gray. */
-unet_status unet_augment_apply(unet_context *ctx, const unet_augment_params *p,
-                               const unet_tensor *src, cl_mem src_labels, cl_mem src_weights,
-                               unet_tensor *dst, int out, cl_mem dst_labels, cl_mem dst_weights);
-
-/* Host-memory convenience (for the CLI's `augment` command and for previews):
- * uploads the source, draws the parameters of (seed, step, index), applies
- * them and downloads the results. labels/weights (and their outputs) may be
- * NULL. dst_img: c*tile*tile floats, dst_labels/dst_weights: out*out. If
- * params is not NULL, the drawn parameters are stored there. Allocates and
- * frees its device buffers per call: not for the training loop. */
-unet_status unet_augment_host(unet_context *ctx, const unet_augment_options *o, uint64_t seed,
-                              uint64_t step, uint64_t index, const float *img, int c, int h, int w,
-                              const int32_t *labels, const float *weights, int tile, int out,
-                              float *dst_img, int32_t *dst_labels, float *dst_weights,
-                              unet_augment_params *params);
 
 #endif

@@ -33,7 +33,7 @@
 #ifndef UNETCL_CFGMAP_H
 #define UNETCL_CFGMAP_H
 
-#include "augment.h"
+#include "augment_params.h"
 #include "config.h"
 #include "weightmap.h"
 

@@ -2,7 +2,7 @@
 #ifndef UNETCL_OCL_H
 #define UNETCL_OCL_H
 
-#include "error.h"
+#include "cl_error.h"
 #include "unetcl/unetcl.h"
 #include <CL/cl.h>
 
