@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "unetcl/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
