@@ -12,14 +12,12 @@
 #include <stdint.h>
 
 #include "unetcl/api.h"
+#include "unetcl/version.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define UNETCL_VERSION_MAJOR 0
-#define UNETCL_VERSION_MINOR 1
-#define UNETCL_VERSION_PATCH 0
 
 typedef enum unet_status {
     UNET_OK = 0,
@@ -39,16 +37,16 @@ typedef enum unet_status {
 } unet_status;
 
 /* A short fixed description of a status code ("OpenCL error", ...). */
-const char *unet_status_string(unet_status status);
+UNETCL_API const char *unet_status_string(unet_status status);
 
 /* The message of the last failure in this thread ("" if none). */
-const char *unet_last_error(void);
+UNETCL_API const char *unet_last_error(void);
 
 /* Clears the last-error message of this thread. */
-void unet_clear_error(void);
+UNETCL_API void unet_clear_error(void);
 
 /* Library version as "MAJOR.MINOR.PATCH". */
-const char *unet_version(void);
+UNETCL_API const char *unet_version(void);
 
 /* ---- devices ------------------------------------------------------------ */
 
@@ -79,7 +77,7 @@ typedef struct unet_device_info {
 /* Lists every OpenCL device of every platform. *count receives the number;
  * *infos (malloc'ed, free with free()) the descriptions. Zero devices is not
  * an error here: *count is 0. */
-unet_status unet_list_devices(unet_device_info **infos, int *count);
+UNETCL_API unet_status unet_list_devices(unet_device_info **infos, int *count);
 
 /* ---- context ------------------------------------------------------------ */
 
@@ -103,11 +101,11 @@ typedef struct unet_context_options {
     int disable_clblast_tuning;
 } unet_context_options;
 
-void unet_context_options_default(unet_context_options *opts);
+UNETCL_API void unet_context_options_default(unet_context_options *opts);
 
-unet_status unet_context_create(const unet_context_options *opts, unet_context **ctx);
-void unet_context_destroy(unet_context *ctx);
-unet_status unet_context_device_info(const unet_context *ctx, unet_device_info *info);
+UNETCL_API unet_status unet_context_create(const unet_context_options *opts, unet_context **ctx);
+UNETCL_API void unet_context_destroy(unet_context *ctx);
+UNETCL_API unet_status unet_context_device_info(const unet_context *ctx, unet_device_info *info);
 
 /* Statistics of the program cache since the context was created. */
 typedef struct unet_cache_stats {
@@ -115,10 +113,10 @@ typedef struct unet_cache_stats {
     int programs_loaded;   /* from the on-disk binary cache */
     double build_seconds;  /* wall time spent in compile/load */
 } unet_cache_stats;
-void unet_context_cache_stats(const unet_context *ctx, unet_cache_stats *stats);
+UNETCL_API void unet_context_cache_stats(const unet_context *ctx, unet_cache_stats *stats);
 
 /* Compiles (or loads from cache) every embedded kernel program now. */
-unet_status unet_context_build_all(unet_context *ctx);
+UNETCL_API unet_status unet_context_build_all(unet_context *ctx);
 
 
 /* ---- model -------------------------------------------------------------- */
@@ -133,41 +131,41 @@ typedef struct unet_model_config {
 } unet_model_config;
 
 /* The paper's network: 1 input channel, 2 classes, 5 levels, 64 channels. */
-void unet_model_config_default(unet_model_config *cfg);
+UNETCL_API void unet_model_config_default(unet_model_config *cfg);
 
 /* Output size of an input tile of size `in` along one axis, or 0 if `in`
  * is not a valid tile (every max-pool must see an even size). */
-int unet_tile_output(const unet_model_config *cfg, int in);
+UNETCL_API int unet_tile_output(const unet_model_config *cfg, int in);
 
 /* UNET_OK if `in` is valid; else UNET_ERR_INVALID_ARGUMENT with a message
  * naming the nearest valid sizes. */
-unet_status unet_tile_check(const unet_model_config *cfg, int in);
+UNETCL_API unet_status unet_tile_check(const unet_model_config *cfg, int in);
 
 /* The largest valid tile <= limit (0 if none), and the smallest valid tile
  * whose output is >= out_size. */
-int unet_tile_valid_below(const unet_model_config *cfg, int limit);
-int unet_tile_for_output(const unet_model_config *cfg, int out_size);
+UNETCL_API int unet_tile_valid_below(const unet_model_config *cfg, int limit);
+UNETCL_API int unet_tile_for_output(const unet_model_config *cfg, int out_size);
 
 typedef struct unet_model unet_model;
 
 /* Creates a model on the context's device with weights initialised as the
  * paper says: Gaussian, std sqrt(2/fan_in), from `seed`; biases zero. */
-unet_status unet_model_create(unet_context *ctx, const unet_model_config *cfg, uint64_t seed,
+UNETCL_API unet_status unet_model_create(unet_context *ctx, const unet_model_config *cfg, uint64_t seed,
                               unet_model **model);
-void unet_model_destroy(unet_model *model);
-size_t unet_model_param_count(const unet_model *model);
-const unet_model_config *unet_model_get_config(const unet_model *model);
+UNETCL_API void unet_model_destroy(unet_model *model);
+UNETCL_API size_t unet_model_param_count(const unet_model *model);
+UNETCL_API const unet_model_config *unet_model_get_config(const unet_model *model);
 
 /* Parameters as named tensors (names like "enc1.conv1.weight"). */
-int unet_model_tensor_count(const unet_model *model);
-unet_status unet_model_tensor_info(const unet_model *model, int i, const char **name, int shape[4],
+UNETCL_API int unet_model_tensor_count(const unet_model *model);
+UNETCL_API unet_status unet_model_tensor_info(const unet_model *model, int i, const char **name, int shape[4],
                                    int *ndim, size_t *offset, size_t *count);
 /* Host copies of all parameters / gradients / momenta (param_count floats). */
-unet_status unet_model_get_params(unet_model *model, float *host);
-unet_status unet_model_set_params(unet_model *model, const float *host);
-unet_status unet_model_get_grads(unet_model *model, float *host);
-unet_status unet_model_get_momentum(unet_model *model, float *host);
-unet_status unet_model_set_momentum(unet_model *model, const float *host);
+UNETCL_API unet_status unet_model_get_params(unet_model *model, float *host);
+UNETCL_API unet_status unet_model_set_params(unet_model *model, const float *host);
+UNETCL_API unet_status unet_model_get_grads(unet_model *model, float *host);
+UNETCL_API unet_status unet_model_get_momentum(unet_model *model, float *host);
+UNETCL_API unet_status unet_model_set_momentum(unet_model *model, const float *host);
 
 /* ---- model files (safetensors) ------------------------------------------ */
 
@@ -182,7 +180,7 @@ typedef struct unet_kv {
  * ("enc1.conv1.weight"); the file loads in PyTorch with
  * safetensors.torch.load_file. __metadata__ holds the model configuration
  * and the given key/values. */
-unet_status unet_model_save(unet_model *model, const char *path, int with_momentum, const unet_kv *meta,
+UNETCL_API unet_status unet_model_save(unet_model *model, const char *path, int with_momentum, const unet_kv *meta,
                             size_t nmeta);
 
 /* Reads a model written by unet_model_save (or by any tool using the same
@@ -192,7 +190,7 @@ unet_status unet_model_save(unet_model *model, const char *path, int with_moment
  * metadata entry as a JSON object (free with free()). A truncated or foreign
  * file, a missing tensor or a wrong shape is UNET_ERR_FORMAT naming the file
  * and the tensor. */
-unet_status unet_model_load(unet_context *ctx, const char *path, int with_momentum, unet_model **model,
+UNETCL_API unet_status unet_model_load(unet_context *ctx, const char *path, int with_momentum, unet_model **model,
                             char **meta_json);
 
 /* ---- network plan: every buffer for one tile size, allocated once ------- */
@@ -212,18 +210,18 @@ typedef struct unet_plan_info {
  * (training=1) pass over an in_h x in_w tile, without allocating. Returns
  * UNET_ERR_DOES_NOT_FIT with what it needs, what the device has and what to
  * change when it does not fit. */
-unet_status unet_plan(const unet_model *model, int in_h, int in_w, int training, unet_plan_info *info);
+UNETCL_API unet_status unet_plan(const unet_model *model, int in_h, int in_w, int training, unet_plan_info *info);
 
 /* Plans and allocates. */
-unet_status unet_net_create(unet_model *model, int in_h, int in_w, int training, unet_net **net);
-void unet_net_destroy(unet_net *net);
-const unet_plan_info *unet_net_info(const unet_net *net);
+UNETCL_API unet_status unet_net_create(unet_model *model, int in_h, int in_w, int training, unet_net **net);
+UNETCL_API void unet_net_destroy(unet_net *net);
+UNETCL_API const unet_plan_info *unet_net_info(const unet_net *net);
 
 /* Forward pass of one tile: input host [in_channels][in_h][in_w]; on return
  * probs (may be NULL) receives softmax probabilities [classes][out_h][out_w]
  * and logits (may be NULL) the raw scores. `train_mode` enables drop-out
  * with the given seed. */
-unet_status unet_net_forward(unet_net *net, const float *input, int train_mode, uint64_t dropout_seed,
+UNETCL_API unet_status unet_net_forward(unet_net *net, const float *input, int train_mode, uint64_t dropout_seed,
                              float *probs, float *logits);
 
 typedef struct unet_step_result {
@@ -236,15 +234,15 @@ typedef struct unet_step_result {
 /* Forward + weighted softmax cross-entropy + backward, leaving the gradients
  * in the model (overwritten). labels: int32 [out_h][out_w] (outside [0,K):
  * ignored); weights: float [out_h][out_w] or NULL (all ones). */
-unet_status unet_net_loss_backward(unet_net *net, const float *input, const int32_t *labels,
+UNETCL_API unet_status unet_net_loss_backward(unet_net *net, const float *input, const int32_t *labels,
                                    const float *weights, uint64_t dropout_seed,
                                    unet_step_result *result);
 
 /* One SGD-with-momentum update of all parameters from the current gradients. */
-unet_status unet_model_sgd(unet_model *model, float lr, float momentum, float weight_decay);
+UNETCL_API unet_status unet_model_sgd(unet_model *model, float lr, float momentum, float weight_decay);
 
 /* Forward only, with loss and accuracy (validation): no gradients. */
-unet_status unet_net_evaluate(unet_net *net, const float *input, const int32_t *labels,
+UNETCL_API unet_status unet_net_evaluate(unet_net *net, const float *input, const int32_t *labels,
                               const float *weights, float *probs, unet_step_result *result);
 
 /* Per-layer timing of forward passes (and of the backward layers of a
@@ -252,13 +250,13 @@ unet_status unet_net_evaluate(unet_net *net, const float *input, const int32_t *
  * wall time is added up by layer name, and with a profiling queue
  * (unet_context_options.enable_profiling) the execution time of its commands
  * as well (unet_net_profile_device). */
-void unet_net_set_profiling(unet_net *net, int on);
+UNETCL_API void unet_net_set_profiling(unet_net *net, int on);
 /* Entry i of the profile (0 when i is past the end). */
-int unet_net_profile(const unet_net *net, int i, const char **name, double *seconds, int *calls);
+UNETCL_API int unet_net_profile(const unet_net *net, int i, const char **name, double *seconds, int *calls);
 /* Execution time of entry i's commands from OpenCL profiling events (kernels,
  * CLBlast GEMMs, buffer fills and copies), in seconds; -1 when the context was
  * created without enable_profiling or i is past the end. */
-double unet_net_profile_device(const unet_net *net, int i);
+UNETCL_API double unet_net_profile_device(const unet_net *net, int i);
 
 /* ---- overlap-tile prediction --------------------------------------------- */
 
@@ -271,7 +269,7 @@ typedef int (*unet_progress_fn)(int done, int total, void *user);
  * context beyond the border mirrored. Tile output origins lie on a grid of
  * 2^(depth-1) pixels so the result does not depend on the tile size.
  * image: [in_channels][h][w] normalised; probs: [classes][h][w]. */
-unet_status unet_predict_image(unet_net *net, const float *image, int h, int w, float *probs,
+UNETCL_API unet_status unet_predict_image(unet_net *net, const float *image, int h, int w, float *probs,
                                unet_progress_fn progress, void *user);
 
 /* Flags of the prediction functions. */
@@ -296,7 +294,7 @@ typedef unet_status (*unet_rows_fn)(const float *probs, int y0, int rows, int w,
 /* unet_predict_image, streamed: the host holds one row of tiles of output
  * (classes x stride x w floats, stride <= the tile's output height) beside
  * the input, so images of any size can be written strip by strip. */
-unet_status unet_predict_image_rows(unet_net *net, const float *image, int h, int w, unsigned flags,
+UNETCL_API unet_status unet_predict_image_rows(unet_net *net, const float *image, int h, int w, unsigned flags,
                                     unet_rows_fn rows, void *rows_user, unet_progress_fn progress, void *user);
 
 /* Supplies rows y0 .. y0+rows-1 of the normalised input image into dst
@@ -310,22 +308,22 @@ typedef unet_status (*unet_input_rows_fn)(float *dst, int y0, int rows, int w, v
  * for reading, plus one row of tiles of output, so memory does not grow with
  * the image height. The probabilities are bitwise those of
  * unet_predict_image_rows on the whole image. */
-unet_status unet_predict_stream(unet_net *net, int h, int w, unsigned flags, unet_input_rows_fn input, void *in_user,
+UNETCL_API unet_status unet_predict_stream(unet_net *net, int h, int w, unsigned flags, unet_input_rows_fn input, void *in_user,
                                 unet_rows_fn rows, void *rows_user, unet_progress_fn progress, void *user);
 
 /* The number of input rows unet_predict_stream keeps for an h x w image:
  * at most a small multiple of the net's input tile height, whatever h. */
-unet_status unet_predict_stream_window(const unet_net *net, int h, int w, int *rows);
+UNETCL_API unet_status unet_predict_stream_window(const unet_net *net, int h, int w, int *rows);
 
 /* unet_predict_image with flags (UNET_PREDICT_TTA). */
-unet_status unet_predict_image_ex(unet_net *net, const float *image, int h, int w, unsigned flags, float *probs,
+UNETCL_API unet_status unet_predict_image_ex(unet_net *net, const float *image, int h, int w, unsigned flags, float *probs,
                                   unet_progress_fn progress, void *user);
 
 /* The tile size for inference on an h x w image: the largest valid square
  * tile whose inference plan fits the device (unet_plan), at most `limit`
  * (<= 0: 4096), but no larger than the smallest valid tile whose output
  * covers the whole image in one tile. UNET_ERR_DOES_NOT_FIT if none fits. */
-unet_status unet_choose_tile(const unet_model *model, int h, int w, int limit, int *tile);
+UNETCL_API unet_status unet_choose_tile(const unet_model *model, int h, int w, int limit, int *tile);
 
 #ifdef __cplusplus
 }
