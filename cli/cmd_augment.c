@@ -8,9 +8,9 @@
 #include "commands.h"
 #include "config.h"
 #include "error.h"
-#include "image.h"
+#include "unetcl/image.h"
 #include "unetcl/unetcl.h"
-#include "weightmap.h"
+#include "unetcl/weightmap.h"
 
 #include <errno.h>
 #include <math.h>
@@ -558,10 +558,7 @@ int cmd_augment(int argc, char **argv)
         st = unet_seterr(UNET_ERR_IO, "cannot create the output folder %s: %s", r.dir, strerror(errno));
     if (st == UNET_OK) {
         unet_context_options co;
-        unet_context_options_default(&co);
-        co.device = device ? device : r.cfg.device.select;
-        if (r.cfg.device.cache_dir[0]) co.cache_dir = r.cfg.device.cache_dir;
-        co.disable_cache = r.cfg.device.no_cache;
+        unet_context_options_from_config(&r.cfg, device, &co);
         st = unet_context_create(&co, &r.ctx);
     }
     if (st == UNET_OK) {

@@ -1,8 +1,8 @@
 /* `unetcl eval`: scores a prediction against ground truth with the metrics of
  * the U-Net paper's experiments (src/host/data/metrics.h, docs/metrics.md). */
 #include "commands.h"
-#include "image.h"
-#include "metrics.h"
+#include "unetcl/image.h"
+#include "unetcl/metrics.h"
 #include "unetcl/unetcl.h"
 
 #include <cjson/cJSON.h>

@@ -7,12 +7,12 @@
 #include "config.h"
 #include "dist.h"
 #include "error.h"
-#include "image.h"
+#include "unetcl/image.h"
 #include "instances.h"
 #include "normalize.h"
-#include "rankdev.h"
 #include "unetcl/unetcl.h"
-#include "weightmap.h"
+#include "unetcl/unetcl.h"
+#include "unetcl/weightmap.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,8 +1,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "fsutil.h"
 #include "commands.h"
-#include "image.h"
-#include "synth.h"
+#include "unetcl/image.h"
+#include "unetcl/synth.h"
 #include "unetcl/unetcl.h"
 
 #include <errno.h>

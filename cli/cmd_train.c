@@ -1,7 +1,7 @@
 #include "commands.h"
 #include "config.h"
 #include "dist.h"
-#include "rankdev.h"
+#include "unetcl/unetcl.h"
 #include "train.h"
 
 #include <stdlib.h>

@@ -1,8 +1,8 @@
 /* unetcl weightmap: the paper's weight map of one label image (Fig. 3d). */
 #include "commands.h"
-#include "image.h"
+#include "unetcl/image.h"
 #include "unetcl/unetcl.h"
-#include "weightmap.h"
+#include "unetcl/weightmap.h"
 
 #include <errno.h>
 #include <stdio.h>

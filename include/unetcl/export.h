@@ -7,7 +7,7 @@
 #ifndef UNETCL_EXPORT_H
 #define UNETCL_EXPORT_H
 
-#include "unetcl/unetcl.h"
+#include "unetcl/core.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -35,7 +35,7 @@
 
 #include "augment_params.h"
 #include "config.h"
-#include "weightmap.h"
+#include "unetcl/weightmap.h"
 
 void unet_config_augment_options(const unet_config *cfg, unet_augment_options *o);
 void unet_config_weightmap_options(const unet_config *cfg, unet_weightmap_options *o);

@@ -2,7 +2,7 @@
 #include "cfgmap.h"
 #include "error.h"
 #include "instances.h"
-#include "weightmap.h"
+#include "unetcl/weightmap.h"
 
 #include <fnmatch.h>
 #include <math.h>

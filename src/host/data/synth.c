@@ -1,5 +1,5 @@
 /* Synthetic cell-like images with instance labels (see synth.h). */
-#include "synth.h"
+#include "unetcl/synth.h"
 #include "error.h"
 
 #include <math.h>

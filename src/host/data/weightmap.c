@@ -2,7 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "atomicfile.h"
 #include "fsutil.h"
-#include "weightmap.h"
+#include "unetcl/weightmap.h"
 #include "instances.h"
 
 #include "error.h"

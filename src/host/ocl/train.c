@@ -298,10 +298,7 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
 
     /* device, model */
     unet_context_options co;
-    unet_context_options_default(&co);
-    co.device = o->device ? o->device : cfg->device.select;
-    co.cache_dir = cfg->device.cache_dir[0] ? cfg->device.cache_dir : NULL;
-    co.disable_cache = cfg->device.no_cache;
+    unet_context_options_from_config(cfg, o->device, &co);
     unet_context *ctx = NULL;
     unet_model *m = NULL;
     unet_net *net = NULL;
@@ -311,6 +308,7 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
     int nranks = d ? d->size : 1, rank = d ? d->rank : 0, K = tc->batch, B = K * nranks;
     cl_mem gacc = NULL;     /* sum of this rank's tile gradients of a step (batch > 1) */
     float *hsum = NULL;     /* host copy of it for the sum over ranks */
+    int cancel_req = 0;     /* a progress callback asked to stop (MPI: agreed at the next step) */
     tile_rec *recs = NULL;  /* per rank: status and stop flag, then its K tiles */
     if ((st = unet_context_create(&co, &ctx)) != UNET_OK) goto done;
     unet_model_config mc;
@@ -490,7 +488,7 @@ train:;
             tile_rec tr = {r.loss, r.correct, idx, 0};
             mine[1 + k] = tr;
         }
-        int stop = o->stop && *o->stop;
+        int stop = (o->stop && *o->stop) || cancel_req;
         if (d) {
             /* every rank's status, stop request and tiles, in rank order */
             tile_rec flags = {(double)st, (double)stop, 0, 0};
@@ -584,6 +582,17 @@ train:;
                               vl, va, vi);
         }
         double now = unet_now_s();
+        if (o->on_step) {
+            unet_train_progress tp = {step + 1, tc->iterations, r.loss, acc, lr, -1.0, -1.0, -1.0, now - tstart};
+            if (lead && tc->val_every > 0 && val.n > 0 && ((step + 1) % tc->val_every == 0 || last))
+                tp.val_loss = sum->val_loss, tp.val_accuracy = sum->val_accuracy, tp.val_iou = sum->val_iou;
+            if (o->on_step(&tp, o->user) != 0) {
+                /* one process stops after this step; ranks agree on the
+                 * request at the next step and stop after it */
+                if (d) cancel_req = 1;
+                else stop = 1;
+            }
+        }
         if (!o->quiet && (last || (tty && now - tlast > 0.5) || (!tty && tc->log_every > 0 && (step + 1) % tc->log_every == 0))) {
             double rate = (step + 1 - start) / (now - tstart);
             progress(log, tty, step + 1, tc->iterations, ema, ema_acc, rate, (tc->iterations - step - 1) / rate, extra);
