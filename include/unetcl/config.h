@@ -18,6 +18,7 @@
 #define UNETCL_CONFIG_PUBLIC_H
 
 #include "unetcl/core.h"
+#include "unetcl/image.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -82,6 +83,10 @@ UNETCL_API void unet_config_model(const unet_config *cfg, unet_model_config *mod
  * The strings point into cfg (and device): keep them alive until
  * unet_context_create has returned. */
 UNETCL_API void unet_context_options_from_config(const unet_config *cfg, const char *device, unet_context_options *o);
+
+/* How the [data] section reads label images (label_type,
+ * foreground_value, invert_labels; [model] classes). */
+UNETCL_API void unet_label_options_from_config(const unet_config *cfg, unet_label_options *o);
 
 /* The checkpoint file of a run: [output] checkpoint, or
  * [output] dir/checkpoint.safetensors when that is empty. */

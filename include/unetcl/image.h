@@ -21,6 +21,7 @@
 #include "unetcl/core.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -126,6 +127,33 @@ UNETCL_API void unet_resize_bilinear_rows(const float *in, int c, int h, int w, 
 
 /* Nearest-neighbour resize of a label image (ids are not blended). */
 UNETCL_API void unet_resize_nearest_i32(const int32_t *in, int h, int w, int32_t *out, int oh, int ow);
+
+/* ---- label images ---------------------------------------------------------- */
+
+typedef enum unet_label_type {
+    UNET_LABEL_INSTANCES = 0, /* integer instance ids, 0 = background */
+    UNET_LABEL_BINARY = 1,    /* foreground where pixel == foreground_value */
+    UNET_LABEL_CLASSES = 2    /* pixel value = class index 0..classes-1 */
+} unet_label_type;
+
+typedef struct unet_label_options {
+    unet_label_type type;  /* [data] label_type */
+    int foreground_value;  /* BINARY: the foreground's value (others must be 0) */
+    int invert;            /* BINARY: foreground is where the value is 0 */
+    int classes;           /* CLASSES: ids must be 0..classes-1 */
+} unet_label_options;
+
+/* INSTANCES, foreground 255, not inverted, 2 classes. */
+UNETCL_API void unet_label_options_default(unet_label_options *o);
+
+/* Reads page `page` of a label image (PNG or TIFF, one channel) into w x h
+ * int32 values (malloc'ed; free with free()): INSTANCES: the ids as stored;
+ * BINARY: 1 for foreground, 0 for background; CLASSES: the class ids.
+ * Values that are not non-negative integers, a BINARY value other than 0 and
+ * the foreground value, and a class id >= classes are UNET_ERR_DATA naming
+ * the file, the pixel and the setting to check. */
+UNETCL_API unet_status unet_labels_read(const char *path, int page, const unet_label_options *o, int32_t **ids, int *w,
+                                        int *h);
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,7 @@
  *   unetcl/image.h     PNG / TIFF reading and writing
  *   unetcl/weightmap.h the paper's weight maps
  *   unetcl/synth.h     synthetic cell images
+ *   unetcl/augment.h   the paper's augmentation, previews
  *   unetcl/metrics.h   ISBI 2012 and Cell Tracking Challenge metrics
  *   unetcl/train.h     training as `unetcl train` does it
  *   unetcl/export.h    ONNX and bioimage.io export, training curves
@@ -23,6 +24,7 @@
 #include "unetcl/image.h"
 #include "unetcl/weightmap.h"
 #include "unetcl/synth.h"
+#include "unetcl/augment.h"
 #include "unetcl/metrics.h"
 #include "unetcl/train.h"
 #include "unetcl/export.h"

@@ -1,7 +1,7 @@
 /* Data augmentation, the pure-C half: options, their check and the seeded
  * draw of a sample's parameters (counter-based RNG). The device warp and
  * gray-value kernels are applied by ocl/augment.c (src/cl/augment.cl). */
-#include "augment_params.h"
+#include "unetcl/augment.h"
 #include "error.h"
 
 #include <limits.h>

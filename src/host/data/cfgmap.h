@@ -33,7 +33,7 @@
 #ifndef UNETCL_CFGMAP_H
 #define UNETCL_CFGMAP_H
 
-#include "augment_params.h"
+#include "unetcl/augment.h"
 #include "config.h"
 #include "unetcl/weightmap.h"
 

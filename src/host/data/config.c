@@ -653,6 +653,15 @@ unet_status unet_config_get(const unet_config *cfg, const char *key, char *buf, 
     return st;
 }
 
+void unet_label_options_from_config(const unet_config *cfg, unet_label_options *o)
+{
+    unet_label_options_default(o);
+    o->type = cfg->data.label_type;
+    o->foreground_value = cfg->data.foreground_value;
+    o->invert = cfg->data.invert_labels != 0;
+    o->classes = cfg->model.classes;
+}
+
 unet_status unet_config_checkpoint_path(const unet_config *cfg, char *buf, size_t n)
 {
     if (!cfg || !buf || n == 0) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_config_checkpoint_path: NULL argument");

@@ -37,11 +37,8 @@
 /* Longest string value (paths), including the terminating NUL. */
 #define UNET_CONFIG_STR 4096
 
-typedef enum unet_label_type {
-    UNET_LABEL_INSTANCES = 0, /* integer instance ids, 0 = background */
-    UNET_LABEL_BINARY = 1,    /* foreground where pixel == foreground_value */
-    UNET_LABEL_CLASSES = 2    /* pixel value = class index 0..classes-1 */
-} unet_label_type;
+/* unet_label_type ([data] label_type) is public: include/unetcl/image.h. */
+#include "unetcl/image.h"
 
 /* What the network learns from instance (or binary) labels. */
 typedef enum unet_targets {
