@@ -43,6 +43,15 @@ UNETCL_API const char *unet_status_string(unet_status status);
 /* The message of the last failure in this thread ("" if none). */
 UNETCL_API const char *unet_last_error(void);
 
+/* Sets the last-error message of this thread (printf format) and returns
+ * status: for callbacks a caller gives the library (row readers, the
+ * collectives of unet_dist), so that their failures carry a message. */
+UNETCL_API unet_status unet_seterr(unet_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 /* Clears the last-error message of this thread. */
 UNETCL_API void unet_clear_error(void);
 
@@ -332,6 +341,12 @@ UNETCL_API unet_status unet_predict_image_ex(unet_net *net, const float *image, 
  * Writes into out (at most n bytes, NUL-terminated) and returns it. */
 UNETCL_API const char *unet_rank_device(const char *sel, int local_rank, const unet_device_info *infos, int count, char *out,
                              size_t n);
+
+/* One line on the device's tuned parameters as `unetcl devices` prints it
+ * ("CLBlast: tuned (PATH)" or "CLBlast: default parameters ..."), from the
+ * tuning cache ($UNETCL_CACHE_DIR, else $XDG_CACHE_HOME/unetcl or
+ * ~/.cache/unetcl). */
+UNETCL_API void unet_device_tuning_describe(const unet_device_info *dev, char *out, size_t n);
 
 /* The tile size for inference on an h x w image: the largest valid square
  * tile whose inference plan fits the device (unet_plan), at most `limit`

@@ -323,3 +323,22 @@ void unet_clblast_tuning_autoload(unet_context *ctx)
     }
     free(t);
 }
+
+void unet_device_tuning_describe(const unet_device_info *dev, char *out, size_t n)
+{
+    if (!dev || !out || n == 0) return;
+    char cache_dir[1024], path[1100], why[512];
+    unet_default_cache_dir(cache_dir, sizeof cache_dir);
+    unet_clblast_tuning_path(cache_dir, dev, path, sizeof path);
+    unet_clblast_tuning *t = malloc(sizeof *t);
+    if (!t) {
+        snprintf(out, n, "CLBlast: tuning state unknown (out of memory)");
+        return;
+    }
+    const unet_tuning_state ts = unet_clblast_tuning_read(path, dev, t, why, sizeof why);
+    free(t);
+    if (ts == UNET_TUNING_OK) snprintf(out, n, "CLBlast: tuned (%s)", path);
+    else if (ts == UNET_TUNING_NONE)
+        snprintf(out, n, "CLBlast: default parameters (`unetcl tune --device %d` tunes them)", dev->index);
+    else snprintf(out, n, "CLBlast: default parameters; tuning file ignored: %s", why);
+}
