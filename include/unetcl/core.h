@@ -114,6 +114,10 @@ typedef struct unet_context_options {
 UNETCL_API void unet_context_options_default(unet_context_options *opts);
 
 UNETCL_API unet_status unet_context_create(const unet_context_options *opts, unet_context **ctx);
+/* unet_context_create with default options on the device `device` (a
+ * selector as in unet_context_options; NULL: auto): for callers that do not
+ * mirror the options struct (bindings). */
+UNETCL_API unet_status unet_context_create_on(const char *device, unet_context **ctx);
 UNETCL_API void unet_context_destroy(unet_context *ctx);
 UNETCL_API unet_status unet_context_device_info(const unet_context *ctx, unet_device_info *info);
 
