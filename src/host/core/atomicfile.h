@@ -3,8 +3,38 @@
 #define UNETCL_ATOMICFILE_H
 
 #include <stddef.h>
+#include <stdio.h>
 
-#include "unetcl/unetcl.h"
+#include "unetcl/core.h"
+
+/* A file written through a temporary file next to it and renamed into
+ * place: the one way every writer of unetcl replaces a file (models,
+ * checkpoints, logs, tuning and cache files, images, configurations).
+ *
+ *     unet_atomic_file af;
+ *     UNET_TRY(unet_atomic_open(&af, path));
+ *     fwrite(..., af.f);              // any stdio writes
+ *     return unet_atomic_commit(&af); // or unet_atomic_abort(&af)
+ *
+ * A reader never sees a half-written file and a failure leaves the old file
+ * as it was and no temporary file behind. */
+typedef struct unet_atomic_file {
+    FILE *f;
+    char path[4100];
+    char tmp[4200];
+} unet_atomic_file;
+
+/* Creates the temporary file (unet_temp_create, mode 0666 before the umask)
+ * and opens it for writing. The message names path. */
+unet_status unet_atomic_open(unet_atomic_file *af, const char *path);
+
+/* Flushes, fsyncs and closes the file and renames it over path; on any
+ * failure (a full disk: "no space left on device: PATH ...") removes the
+ * temporary file. af->f is NULL afterwards. */
+unet_status unet_atomic_commit(unet_atomic_file *af);
+
+/* Closes and removes the temporary file (after a failure while writing). */
+void unet_atomic_abort(unet_atomic_file *af);
 
 /* Writes n bytes to path atomically: a new temporary file next to it,
  * fflush, fsync, rename over path. On failure the temporary file is removed,

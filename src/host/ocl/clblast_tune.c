@@ -249,28 +249,19 @@ unet_status unet_clblast_tuning_write(const char *path, const unet_clblast_tunin
                                strerror(errno));
         }
     }
-    char tmp[1100];
-    int fd = unet_temp_create(path, tmp, sizeof tmp, 0666);
-    if (fd < 0) {
-        const int e = errno;
-        free(text);
-        return unet_seterr(UNET_ERR_IO, "writing the CLBlast tuning file %s: %s", path, strerror(e));
-    }
-    FILE *f = fdopen(fd, "wb");
-    if (!f) close(fd);
-    int ok = f != NULL;
-    if (f) {
+    unet_atomic_file af;
+    unet_status st = unet_atomic_open(&af, path);
+    if (st == UNET_OK) {
         size_t len = strlen(text);
-        ok = fwrite(text, 1, len, f) == len && fputc('\n', f) != EOF;
-        ok = (fclose(f) == 0) && ok;
+        if (fwrite(text, 1, len, af.f) != len || fputc('\n', af.f) == EOF) {
+            st = unet_write_fail(errno, path);
+            unet_atomic_abort(&af);
+        } else {
+            st = unet_atomic_commit(&af);
+        }
     }
     free(text);
-    if (!ok || rename(tmp, path) != 0) {
-        const int e = errno;
-        unlink(tmp);
-        return unet_seterr(UNET_ERR_IO, "writing the CLBlast tuning file %s: %s", path, strerror(e));
-    }
-    return UNET_OK;
+    return st != UNET_OK ? unet_errctx(st, "writing the CLBlast tuning file") : UNET_OK;
 }
 
 /* ---- applying ------------------------------------------------------------ */

@@ -1,6 +1,7 @@
 /* The training loop: SGD with momentum on one augmented tile per step, as the
  * paper trains; validation on held-out images; atomic checkpoints that make a
  * resumed run bitwise identical to an uninterrupted one. */
+#include "atomicfile.h"
 #include "fsutil.h"
 #include "clock.h"
 #include "train.h"
@@ -134,41 +135,25 @@ static unet_status save_checkpoint(unet_model *m, const unet_config *cfg, const 
  * the header. */
 static unet_status truncate_log(const char *path, const char *header, int keep_below)
 {
-    char tmp[UNET_CONFIG_STR + 96];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(path, "r");
     if (!f && errno != ENOENT) return unet_seterr(UNET_ERR_IO, "cannot read the log %s to resume it: %s", path, strerror(errno));
-    FILE *o = fopen(tmp, "w");
-    if (!o) {
-        int e = errno;
+    unet_atomic_file af;
+    unet_status st = unet_atomic_open(&af, path);
+    if (st != UNET_OK) {
         if (f) fclose(f);
-        return unet_seterr(UNET_ERR_IO, "cannot write %s (resuming the log %s): %s", tmp, path, strerror(e));
+        return unet_errctx(st, "resuming the log %s", path);
     }
-    fputs(header, o);
+    fputs(header, af.f);
     char line[4096];
     while (f && fgets(line, sizeof line, f)) {
         size_t n = strlen(line);
         if (n == 0 || line[n - 1] != '\n') continue; /* cut by a kill, or too long to be ours */
         if (line[0] < '0' || line[0] > '9') continue;  /* the header */
-        if (atoi(line) < keep_below) fputs(line, o);
+        if (atoi(line) < keep_below) fputs(line, af.f);
     }
     if (f) fclose(f);
-    int bad = fflush(o) != 0 || ferror(o);
-    int e = errno;
-    if (fclose(o) != 0 && !bad) {
-        bad = 1;
-        e = errno;
-    }
-    if (!bad && rename(tmp, path) != 0) {
-        bad = 1;
-        e = errno;
-    }
-    if (bad) {
-        /* the old log stays as it was: no temporary file, no doubled rows */
-        unlink(tmp);
-        return unet_write_fail(e ? e : EIO, path);
-    }
-    return UNET_OK;
+    /* on failure the old log stays as it was: no temporary file, no doubled rows */
+    return unet_atomic_commit(&af);
 }
 
 /* ---- data parallelism (unet_dist) --------------------------------------------- */
