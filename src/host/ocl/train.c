@@ -11,6 +11,7 @@
 #include "net.h"
 #include "plot.h"
 #include "safetensors.h"
+#include "mix.h"
 
 #include <errno.h>
 #include <math.h>
@@ -20,17 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
 /* Counter-based draws: a pure function of (seed, step, stream). */
 static uint64_t draw(uint64_t seed, uint64_t step, uint64_t stream)
 {
-    return mix64(mix64(seed + 0x9E3779B97F4A7C15ULL) ^ mix64(step * 0xD1B54A32D192ED03ULL + stream));
+    return unet_mix64(unet_mix64(seed + 0x9E3779B97F4A7C15ULL) ^ unet_mix64(step * 0xD1B54A32D192ED03ULL + stream));
 }
 
 static double learning_rate(const unet_train_config *t, int step)
