@@ -7,8 +7,9 @@
  * commented presets in configs/).
  *
  * Parsing: a small INI reader of our own (not inih). Debian's libinih 55 is
- * built without INI_HANDLER_LINENO, truncates lines at 200 bytes (a long path
- * would silently split into two "lines") and treats indented lines as
+ * built without INI_HANDLER_LINENO, cuts lines at 200 bytes (the rest of a
+ * long path is parsed as a line of its own), has no quoting (a value cannot
+ * hold " ;") and treats indented lines as
  * continuations; we need exact line numbers for every error, duplicate-key
  * detection and long paths, so config.c reads the file itself. Syntax:
  *
