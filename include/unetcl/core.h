@@ -52,6 +52,11 @@ UNETCL_API unet_status unet_seterr(unet_status status, const char *fmt, ...)
 #endif
     ;
 
+/* Writes n bytes to path atomically (a temporary file next to it, fsync,
+ * rename): readers never see a partial file; on failure an existing file is
+ * left as it was. */
+UNETCL_API unet_status unet_write_file_atomic(const char *path, const void *data, size_t n);
+
 /* Clears the last-error message of this thread. */
 UNETCL_API void unet_clear_error(void);
 

@@ -205,6 +205,39 @@ UNETCL_API unet_status unet_overlap_binary(const uint8_t *truth, const uint8_t *
 UNETCL_API unet_status unet_iou_classes(const uint32_t *truth, const uint32_t *pred, size_t n, int n_classes, double *iou,
                              double *miou);
 
+/* ---- evaluation of files, as `unetcl eval` does it ------------------------- */
+
+enum { UNET_EVAL_ISBI = 1, UNET_EVAL_SEG = 2, UNET_EVAL_IOU = 4 };
+typedef enum unet_pred_kind {
+    UNET_PRED_PROB = 0,     /* probability: 8-bit /255, 16-bit /65535, float as is */
+    UNET_PRED_MASK = 1,     /* binary mask, nonzero = foreground */
+    UNET_PRED_INSTANCES = 2 /* instance ids, 0 = background */
+} unet_pred_kind;
+typedef enum unet_truth_kind {
+    UNET_TRUTH_BINARY = 0,    /* nonzero = foreground */
+    UNET_TRUTH_INSTANCES = 1, /* instance ids (Cell Tracking Challenge) */
+    UNET_TRUTH_CLASSES = 2    /* class-index image: mean IoU only */
+} unet_truth_kind;
+
+typedef struct unet_eval_options {
+    int metrics;               /* UNET_EVAL_* bits (default all three) */
+    unet_pred_kind pred_kind;  /* default PROB */
+    unet_truth_kind truth_kind;/* default BINARY */
+    int warp_connectivity;     /* warping error's foreground connectivity, 4 (default) or 8 */
+    int skip_warping;          /* 1: no warping error (the slow part) */
+} unet_eval_options;
+
+UNETCL_API void unet_eval_options_default(unet_eval_options *o);
+
+/* Scores a prediction file against a ground-truth file (PNG or TIFF; stacks
+ * slice by slice, plus pooled scores): *report (may be NULL) receives the
+ * text `unetcl eval` prints, *json (may be NULL) the JSON document `unetcl
+ * eval --json` writes; both malloc'ed (free with free()). Sizes that differ,
+ * values that are not of the given kind, unreadable files: UNET_ERR_DATA,
+ * UNET_ERR_IO or UNET_ERR_FORMAT naming the file and pixel. */
+UNETCL_API unet_status unet_evaluate_files(const char *pred, const char *truth, const unet_eval_options *o, char **report,
+                                           char **json);
+
 #ifdef __cplusplus
 }
 #endif

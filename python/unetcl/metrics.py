@@ -46,3 +46,39 @@ def rand(truth, pred, pairs=False, pred_background_segment=False):
     _check(_lib.unet_rand_fr(t.ctypes.data_as(_lib.c_uint32_p), p.ctypes.data_as(_lib.c_uint32_p), t.size, flags,
                              ctypes.byref(r)))
     return {"split": r.split, "merge": r.merge, "f": r.f, "error": r.error}
+
+
+class _EvalOptions(ctypes.Structure):
+    _fields_ = [("metrics", ctypes.c_int), ("pred_kind", ctypes.c_int), ("truth_kind", ctypes.c_int),
+                ("warp_connectivity", ctypes.c_int), ("skip_warping", ctypes.c_int)]
+
+
+_lib.unet_eval_options_default = _lib._fn("unet_eval_options_default", None, ctypes.POINTER(_EvalOptions))
+_lib.unet_evaluate_files = _lib._fn("unet_evaluate_files", ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p,
+                                    ctypes.POINTER(_EvalOptions), ctypes.POINTER(ctypes.c_void_p),
+                                    ctypes.POINTER(ctypes.c_void_p))
+
+
+def evaluate(pred, truth, metrics=("isbi", "seg", "iou"), pred_kind="prob", truth_kind="binary",
+             warp_connectivity=4, warping=True):
+    """`unetcl eval` on two files (PNG/TIFF, stacks slice by slice): the JSON
+    document it writes, as a dict, with the printed report under "report"."""
+    import json
+    import os
+    o = _EvalOptions()
+    _lib.unet_eval_options_default(ctypes.byref(o))
+    o.metrics = sum({"isbi": 1, "seg": 2, "iou": 4}[m] for m in metrics)
+    o.pred_kind = {"prob": 0, "mask": 1, "instances": 2}[pred_kind]
+    o.truth_kind = {"binary": 0, "instances": 1, "classes": 2}[truth_kind]
+    o.warp_connectivity = warp_connectivity
+    o.skip_warping = 0 if warping else 1
+    rep, js = ctypes.c_void_p(), ctypes.c_void_p()
+    _check(_lib.unet_evaluate_files(os.fsencode(pred), os.fsencode(truth), ctypes.byref(o), ctypes.byref(rep),
+                                    ctypes.byref(js)))
+    try:
+        out = json.loads(ctypes.string_at(js).decode())
+        out["report"] = ctypes.string_at(rep).decode()
+    finally:
+        _lib.libc.free(rep)
+        _lib.libc.free(js)
+    return out

@@ -52,6 +52,21 @@ def test_seg_equals_cli_eval(tmp_path, data):
     assert abs(o["det"]["det"] - r["det"]) < 1e-12
 
 
+def test_evaluate_equals_cli(tmp_path, data):
+    truth = unetcl.read_labels(sorted((data / "labels").iterdir())[0])
+    prob = (truth > 0).astype(np.float32) * 0.9
+    prob[:, :7] = 0.2
+    unetcl.imwrite(tmp_path / "t.png", (truth > 0) * 255, bits=8)
+    unetcl.imwrite(tmp_path / "p.tif", prob, bits=32)
+    r = unetcl.metrics.evaluate(tmp_path / "p.tif", tmp_path / "t.png")
+    cli = run_cli("eval", "--truth", tmp_path / "t.png", "--pred", tmp_path / "p.tif", "--json", tmp_path / "e.json")
+    assert r.pop("report") == cli.stdout
+    assert r == json.loads((tmp_path / "e.json").read_text())
+    assert 0 < r["mean"]["rand_error"] < 1
+    with pytest.raises(unetcl.Error, match="reading the ground truth"):
+        unetcl.metrics.evaluate(tmp_path / "p.tif", tmp_path / "none.png")
+
+
 def test_rand_perfect_and_split():
     t = np.zeros((10, 10), np.uint32)
     t[1:5, 1:5] = 1

@@ -36,10 +36,7 @@ unet_status unet_atomic_commit(unet_atomic_file *af);
 /* Closes and removes the temporary file (after a failure while writing). */
 void unet_atomic_abort(unet_atomic_file *af);
 
-/* Writes n bytes to path atomically: a new temporary file next to it,
- * fflush, fsync, rename over path. On failure the temporary file is removed,
- * an existing path is left as it was, and the message names path. */
-unet_status unet_write_file_atomic(const char *path, const void *data, size_t n);
+/* unet_write_file_atomic is public (include/unetcl/core.h). */
 
 /* Creates a new temporary file next to path, named PATH.tmp.PID.N (N from a
  * process-wide counter; O_CREAT | O_EXCL, up to 100 names are tried), opened
