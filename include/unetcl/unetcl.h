@@ -101,6 +101,15 @@ typedef struct unet_context_options {
     /* 1: do not apply the device's CLBlast tuning file written by `unetcl
      * tune` (also $UNETCL_CLBLAST_TUNING=0). */
     int disable_clblast_tuning;
+    /* 1: run every 3x3 convolution on unetcl's own GPU kernels (implicit
+     * GEMM, src/cl/conv_gpu.cl) whatever the device and the tuning say, so
+     * that a CPU device (PoCL) runs what a GPU runs (tests). Also
+     * $UNETCL_GPU_KERNELS=1, read once here. */
+    int force_gpu_kernels;
+    /* 1: [device] precision = fp16: convolution operands stored as binary16
+     * with float accumulation, on unetcl's GPU kernels (docs/gpu.md). GPU
+     * devices only, unless force_gpu_kernels is set. */
+    int precision_fp16;
 } unet_context_options;
 
 void unet_context_options_default(unet_context_options *opts);
