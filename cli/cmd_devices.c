@@ -1,10 +1,12 @@
 #include "commands.h"
 #include "clblast_tune.h"
+#include "conv_gpu.h"
 #include "unetcl/unetcl.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *type_name(unet_device_type t)
 {
@@ -64,6 +66,17 @@ int cmd_devices(int argc, char **argv)
             printf("      CLBlast: default parameters (`unetcl tune --device %d` tunes them)\n", d[i].index);
         else
             printf("      CLBlast: default parameters; tuning file ignored: %s\n", why);
+        unet_gpuconv_tuning_path(cache_dir, &d[i], path, sizeof path);
+        if (d[i].type == UNET_DEVICE_CPU)
+            printf("      GPU convolution kernels: not used on CPU devices (UNETCL_GPU_KERNELS=1 forces them)\n"
+                   "      precision fp16: GPU devices only (cl_khr_fp16: %s)\n",
+                   d[i].fp16_arithmetic ? "yes" : "no");
+        else
+            printf("      GPU convolution kernels: %s\n"
+                   "      precision fp16: available (binary16 storage by vload_half/vstore_half, float "
+                   "accumulation; cl_khr_fp16 half arithmetic: %s)\n",
+                   access(path, R_OK) == 0 ? path : "not tuned: im2col + CLBlast (`unetcl tune` chooses per layer)",
+                   d[i].fp16_arithmetic ? "yes" : "no");
     }
     unet_context *ctx;
     if (unet_context_create(NULL, &ctx) == UNET_OK) {

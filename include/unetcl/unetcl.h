@@ -74,6 +74,7 @@ typedef struct unet_device_info {
     uint64_t max_alloc_bytes;
     uint64_t local_mem_bytes;
     size_t max_work_group_size;
+    int fp16_arithmetic;       /* 1: the device offers cl_khr_fp16 (half arithmetic) */
 } unet_device_info;
 
 /* Lists every OpenCL device of every platform. *count receives the number;

@@ -59,6 +59,15 @@ static void fill_info(cl_platform_id p, int pidx, cl_device_id d, int index, une
     size_t wg = 0;
     clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
     di->max_work_group_size = wg;
+    size_t en = 0;
+    if (clGetDeviceInfo(d, CL_DEVICE_EXTENSIONS, 0, NULL, &en) == CL_SUCCESS && en > 0) {
+        char *ext = malloc(en + 1);
+        if (ext && clGetDeviceInfo(d, CL_DEVICE_EXTENSIONS, en, ext, NULL) == CL_SUCCESS) {
+            ext[en] = '\0';
+            di->fp16_arithmetic = strstr(ext, "cl_khr_fp16") != NULL;
+        }
+        free(ext);
+    }
 }
 
 typedef struct dev_entry {

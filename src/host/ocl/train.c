@@ -302,6 +302,7 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
     co.device = o->device ? o->device : cfg->device.select;
     co.cache_dir = cfg->device.cache_dir[0] ? cfg->device.cache_dir : NULL;
     co.disable_cache = cfg->device.no_cache;
+    co.precision_fp16 = cfg->device.precision == UNET_PRECISION_FP16;
     unet_context *ctx = NULL;
     unet_model *m = NULL;
     unet_net *net = NULL;
