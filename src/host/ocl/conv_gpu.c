@@ -421,7 +421,10 @@ static unet_status tune_layer(unet_context *ctx, const unet_gpuconv_layer *L, in
     b.nw = (size_t)L->cout * (size_t)L->cin * 9;
     b.wsf = unet_conv_workspace_floats(L->cin, L->h, L->w, 3, (size_t)256 << 20);
     if (b.wsf == (size_t)-1) return unet_seterr(UNET_ERR_DOES_NOT_FIT, "tune: layer does not fit");
-    if (b.wsf < 64 * b.nw) b.wsf = 64 * b.nw; /* room for split weight gradients */
+    /* room for split weight gradients, within the device's largest buffer */
+    size_t cap = (size_t)(ctx->info.max_alloc_bytes / 4 / sizeof(float));
+    if (cap > ((size_t)256 << 20) / sizeof(float)) cap = ((size_t)256 << 20) / sizeof(float);
+    if (b.wsf < 64 * b.nw) b.wsf = 64 * b.nw < cap ? 64 * b.nw : (b.wsf > cap ? b.wsf : cap);
     b.in.mem = rand_buf(ctx, (size_t)L->cin * L->h * L->w, 1);
     b.in.c = L->cin, b.in.h = L->h, b.in.w = L->w;
     b.dout.mem = rand_buf(ctx, (size_t)L->cout * ho * wo, 2);
@@ -436,6 +439,11 @@ static unet_status tune_layer(unet_context *ctx, const unet_gpuconv_layer *L, in
     if ((st = unet_tensor_alloc(ctx, &b.out, L->cout, ho, wo, "tune output")) != UNET_OK) goto out;
     if ((st = unet_tensor_alloc(ctx, &b.din, L->cin, L->h, L->w, "tune input gradient")) != UNET_OK) goto out;
     for (int op = 0; op < 3; op++) {
+        if (op == UNET_GPUCONV_DGRAD && L->cin <= 4) {
+            /* the first layer: its input gradient is never computed */
+            res[op] = (entry){op, L->cin, L->cout, L->h, L->w, ctx->fp16, -1};
+            continue;
+        }
         const size_t n = op == 0 ? (size_t)L->cout * ho * wo : op == 1 ? (size_t)L->cin * L->h * L->w : b.nw;
         ref = malloc(n * sizeof *ref);
         got = malloc(n * sizeof *got);
