@@ -4,7 +4,11 @@
 (forward, weighted cross-entropy, backward, SGD with momentum 0.99).
 
   python3 bench/torch_unet.py [--device cpu|cuda] [--threads N] [--runs N]
-                              [--upconv convt|shuffle] [--json FILE]
+                              [--upconv convt|shuffle] [--tf32 on|off] [--json FILE]
+
+--device cuda: --tf32 on lets cuDNN and cuBLAS use TF32 (PyTorch's default for
+convolutions), off keeps FP32 arithmetic (what unetcl does); cuDNN's
+autotuner (torch.backends.cudnn.benchmark) is on, as a speed-minded user sets.
 
 --upconv shuffle computes each 2x2 up-convolution as a 1x1 convolution to
 4x the channels followed by a pixel shuffle (the same function, faster on
@@ -88,6 +92,7 @@ def main():
     ap.add_argument("--train-runs", type=int, default=3)
     ap.add_argument("--upconv", default="convt", choices=["convt", "shuffle"])
     ap.add_argument("--no-train", action="store_true")
+    ap.add_argument("--tf32", default="on", choices=["on", "off"])
     ap.add_argument("--json")
     a = ap.parse_args()
     if a.threads:
@@ -99,6 +104,11 @@ def main():
            "upconv": a.upconv}
     if dev == "cuda":
         res["device_name"] = torch.cuda.get_device_name(0)
+        torch.backends.cudnn.allow_tf32 = a.tf32 == "on"
+        torch.backends.cuda.matmul.allow_tf32 = a.tf32 == "on"
+        torch.backends.cudnn.benchmark = True
+        res["tf32"] = a.tf32
+        res["cudnn_benchmark"] = True
     net.eval()
     x = torch.randn(1, 1, 700, 700, device=dev)
     with torch.no_grad():
