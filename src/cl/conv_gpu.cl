@@ -22,7 +22,8 @@
  *   RM x RN    outputs per work-item (register tile); the work-group's tile is
  *              TM x TN = WGM*RM x WGN*RN, a work-item's outputs strided by
  *              WGM (rows) and WGN (columns) so local reads do not conflict
- *   TK         K chunk staged in local memory, double buffered (the next
+ *   TK         K chunk staged in local memory (rows padded by one word),
+ *              double buffered (the next
  *              chunk is read into registers while the current is multiplied)
  *   VW         vector width of the A loads where A is contiguous in k
  *              (forward weights, weight-gradient dout): vloadVW
@@ -57,6 +58,8 @@
 #define NT (WGM * WGN)
 #define TM (WGM * RM)
 #define TN (WGN * RN)
+#define SA (TM + 1) /* local row strides, padded: the transposing stores do not hit one bank */
+#define SB (TN + 1)
 #define LA ((TM * TK) / (NT * VW)) /* A vectors loaded per work-item per chunk */
 #define LB ((TK * TN) / NT)        /* B values loaded per work-item per chunk */
 
@@ -151,7 +154,7 @@ static inline void store_a(__local LTYPE *as, const VTYPE *ra, const int tid)
     for (int l = 0; l < LA; l++) {
         const int e = (tid + l * NT) * VW;
         const int m = e / TK, kk = e - m * TK;
-        for (int v = 0; v < VW; v++) LSTORE(as, (kk + v) * TM + m, vget(ra[l], v));
+        for (int v = 0; v < VW; v++) LSTORE(as, (kk + v) * SA + m, vget(ra[l], v));
     }
 }
 
@@ -206,7 +209,7 @@ static inline void store_b(const int mode, __local LTYPE *bs, const float *rb, c
     for (int l = 0; l < LB; l++) {
         int kk, n;
         b_slot(mode, l, tid, &kk, &n);
-        LSTORE(bs, kk * TN + n, rb[l]);
+        LSTORE(bs, kk * SB + n, rb[l]);
     }
 }
 
@@ -264,8 +267,8 @@ static inline void gemm(const int mode, __global const float *a, const int lda, 
         }
         for (int kk = 0; kk < TK; kk++) {
             float av[RM], bv[RN];
-            for (int i = 0; i < RM; i++) av[i] = LLOAD(as, kk * TM + tm + i * WGM);
-            for (int j = 0; j < RN; j++) bv[j] = LLOAD(bs, kk * TN + tn + j * WGN);
+            for (int i = 0; i < RM; i++) av[i] = LLOAD(as, kk * SA + tm + i * WGM);
+            for (int j = 0; j < RN; j++) bv[j] = LLOAD(bs, kk * SB + tn + j * WGN);
             for (int i = 0; i < RM; i++)
                 for (int j = 0; j < RN; j++) acc[i][j] = fma(av[i], bv[j], acc[i][j]);
         }
@@ -301,7 +304,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void conv_fwd(
     __global const float *in, const int cin, const int h, const int w, __global const float *wt, const int woff,
     __global const float *bias, const int boff, const int relu, const int cout, __global float *out)
 {
-    __local LTYPE as0[TK * TM], as1[TK * TM], bs0[TK * TN], bs1[TK * TN];
+    __local LTYPE as0[TK * SA], as1[TK * SA], bs0[TK * SB], bs1[TK * SB];
     const int ho = h - 2, wo = w - 2, K = cin * 9;
     gemm(MODE_FWD, wt + woff, K, in, out, cout, ho * wo, 0, K, cin, h, w, ho, wo, 2, bias + boff, relu, as0, as1,
          bs0, bs1);
@@ -312,7 +315,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void conv_dgrad(
     __global const float *dout, const int cout, const int h, const int w, __global const float *wt, const int woff,
     const int cin, const int accumulate, __global float *din)
 {
-    __local LTYPE as0[TK * TM], as1[TK * TM], bs0[TK * TN], bs1[TK * TN];
+    __local LTYPE as0[TK * SA], as1[TK * SA], bs0[TK * SB], bs1[TK * SB];
     const int ho = h - 2, wo = w - 2;
     gemm(MODE_DGRAD, wt + woff, 0, dout, din, cin, h * w, 0, cout * 9, cin, h, w, ho, wo, accumulate ? 1 : 0,
          wt, 0, as0, as1, bs0, bs1);
@@ -325,7 +328,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void conv_wgrad(
     __global const float *in, const int cin, const int h, const int w, __global const float *dout, const int cout,
     const int ks, const int kslice, const int accumulate, __global float *dw, const int dwoff, __global float *part)
 {
-    __local LTYPE as0[TK * TM], as1[TK * TM], bs0[TK * TN], bs1[TK * TN];
+    __local LTYPE as0[TK * SA], as1[TK * SA], bs0[TK * SB], bs1[TK * SB];
     const int ho = h - 2, wo = w - 2, K = ho * wo, s = get_group_id(1);
     const int kbeg = s * kslice, kend = min(K, kbeg + kslice);
     const int M = cout, N = cin * 9;
