@@ -93,15 +93,16 @@ def main():
     ap.add_argument("--upconv", default="convt", choices=["convt", "shuffle"])
     ap.add_argument("--no-train", action="store_true")
     ap.add_argument("--tf32", default="on", choices=["on", "off"])
+    ap.add_argument("--base", type=int, default=64)  # base channels (64: the paper's; smaller: script checks)
     ap.add_argument("--json")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     dev = a.device
     torch.manual_seed(0)
-    net = UNet(upconv=a.upconv).to(dev)
+    net = UNet(base=a.base, upconv=a.upconv).to(dev)
     res = {"framework": f"pytorch {torch.__version__}", "device": dev, "threads": torch.get_num_threads(),
-           "upconv": a.upconv}
+           "upconv": a.upconv, "base": a.base}
     if dev == "cuda":
         res["device_name"] = torch.cuda.get_device_name(0)
         torch.backends.cudnn.allow_tf32 = a.tf32 == "on"
