@@ -337,7 +337,7 @@ static void test_choice_and_tuning(void **state)
     /* no tuning file: the existing path on every device unless forced */
     assert_int_equal(unet_gpuconv_choose(ctx, UNET_GPUCONV_FWD, 8, 16, 20, 20), -1);
     /* tune two small layers; the file is written and read back */
-    const unet_gpuconv_layer L[2] = {{4, 8, 12, 12}, {8, 16, 10, 9}};
+    const unet_gpuconv_layer L[2] = {{4, 8, 12, 12, 0}, {8, 16, 10, 9, 0}};
     TU_OK(unet_gpuconv_tune(ctx, L, 2, 1, NULL));
     char path[1100];
     unet_gpuconv_tuning_path(dir, &info, path, sizeof path);
@@ -492,7 +492,8 @@ static void test_unet_layers(void **state)
     unet_gpuconv_layer L[32];
     const int n = unet_gpuconv_unet_layers(5, 64, 1, 572, L, 32);
     assert_int_equal(n, 18);
-    assert_true(L[0].cin == 1 && L[0].cout == 64 && L[0].h == 572);
+    assert_true(L[0].cin == 1 && L[0].cout == 64 && L[0].h == 572 && L[0].no_dgrad);
+    for (int i = 1; i < n; i++) assert_int_equal(L[i].no_dgrad, 0);
     assert_true(L[1].cin == 64 && L[1].h == 570);
     assert_true(L[8].cin == 512 && L[8].cout == 1024 && L[8].h == 32);
     assert_true(L[10].cin == 1024 && L[10].cout == 512 && L[10].h == 56);

@@ -339,8 +339,8 @@ int unet_gpuconv_unet_layers(int depth, int base, int in_channels, int tile, une
     for (int l = 0; l < depth; l++) {
         const int o = base << l;
         if (n + 2 > max || s < 5) return n;
-        out[n++] = (unet_gpuconv_layer){c, o, s, s};
-        out[n++] = (unet_gpuconv_layer){o, o, s - 2, s - 2};
+        out[n++] = (unet_gpuconv_layer){c, o, s, s, l == 0};
+        out[n++] = (unet_gpuconv_layer){o, o, s - 2, s - 2, 0};
         s -= 4;
         c = o;
         if (l < depth - 1) s /= 2;
@@ -349,8 +349,8 @@ int unet_gpuconv_unet_layers(int depth, int base, int in_channels, int tile, une
         const int o = base << l;
         s *= 2;
         if (n + 2 > max || s < 5) return n;
-        out[n++] = (unet_gpuconv_layer){2 * o, o, s, s};
-        out[n++] = (unet_gpuconv_layer){o, o, s - 2, s - 2};
+        out[n++] = (unet_gpuconv_layer){2 * o, o, s, s, 0};
+        out[n++] = (unet_gpuconv_layer){o, o, s - 2, s - 2, 0};
         s -= 4;
     }
     return n;
@@ -439,7 +439,7 @@ static unet_status tune_layer(unet_context *ctx, const unet_gpuconv_layer *L, in
     if ((st = unet_tensor_alloc(ctx, &b.out, L->cout, ho, wo, "tune output")) != UNET_OK) goto out;
     if ((st = unet_tensor_alloc(ctx, &b.din, L->cin, L->h, L->w, "tune input gradient")) != UNET_OK) goto out;
     for (int op = 0; op < 3; op++) {
-        if (op == UNET_GPUCONV_DGRAD && L->cin <= 4) {
+        if (op == UNET_GPUCONV_DGRAD && L->no_dgrad) {
             /* the first layer: its input gradient is never computed */
             res[op] = (entry){op, L->cin, L->cout, L->h, L->w, ctx->fp16, -1};
             continue;

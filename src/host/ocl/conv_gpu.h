@@ -63,6 +63,7 @@ int unet_gpuconv_choose(unet_context *ctx, unet_gpuconv_op op, int cin, int cout
 
 typedef struct unet_gpuconv_layer {
     int cin, cout, h, w; /* the convolution's input size */
+    int no_dgrad;        /* 1: its input gradient is never computed (the first layer): not timed */
 } unet_gpuconv_layer;
 
 /* The 3x3 layers of a U-Net (depth levels, base channels, in_channels) for a
