@@ -265,11 +265,16 @@ static inline void gemm(const int mode, __global const float *a, const int lda, 
             load_a(mode, a, lda, M, kend, m0, k0, tid, cin, ra);
             load_b(mode, b, N, kend, n0, k0, tid, h, w, wo, ho, pinfo, rb);
         }
+#pragma unroll
         for (int kk = 0; kk < TK; kk++) {
             float av[RM], bv[RN];
+#pragma unroll
             for (int i = 0; i < RM; i++) av[i] = LLOAD(as, kk * SA + tm + i * WGM);
+#pragma unroll
             for (int j = 0; j < RN; j++) bv[j] = LLOAD(bs, kk * SB + tn + j * WGN);
+#pragma unroll
             for (int i = 0; i < RM; i++)
+#pragma unroll
                 for (int j = 0; j < RN; j++) acc[i][j] = fma(av[i], bv[j], acc[i][j]);
         }
         if (more) {

@@ -663,7 +663,7 @@ static unet_status wino_backward(unet_context *ctx, const conv_shape *s, cl_mem 
 {
     const conv_shape a = {s->cout, s->ho + 4, s->wo + 4, 3, s->cin, s->h, s->w};
     int dw_done = 0;
-    if (wgrad_use_winograd(ctx, s)) {
+    if (dweight.mem && wgrad_use_winograd(ctx, s)) {
         unet_status st = wino_wgrad(ctx, s, in, dout, dweight, param_accumulate, ws, ws_floats);
         if (st != UNET_OK && st != UNET_ERR_DOES_NOT_FIT) return st;
         dw_done = st == UNET_OK;

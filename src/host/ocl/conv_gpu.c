@@ -590,7 +590,10 @@ unet_status unet_gpuconv_tune(unet_context *ctx, const unet_gpuconv_layer *layer
             }
             const double ex = lm[op * (NSETS + 1)];
             ms[(size_t)(3 * i + op) * (NSETS + 1)] = ex;
-            if (log) {
+            if (log && op == UNET_GPUCONV_DGRAD && L->no_dgrad) {
+                fprintf(log, "%-22s %-6s not timed (the first layer's input gradient is never computed)\n", "",
+                        OP_NAMES[op]);
+            } else if (log) {
                 char shape[64];
                 snprintf(shape, sizeof shape, "%dx%dx%d->%d", L->cin, L->h, L->w, L->cout);
                 fprintf(log, "%-22s %-6s %8.3f ms %8.3f ms  %-18s %6.2fx\n", shape, OP_NAMES[op], ex, bo,
