@@ -47,8 +47,8 @@ unet_status unet_conv_bias_act(unet_context *ctx, cl_mem x, int channels, size_t
     cl_kernel k;
     UNET_TRY(unet_kernel_get(ctx, "conv", "bias_act", &k));
     cl_int ihw = (cl_int)hw, ic = channels, boff = (cl_int)bias.off, r = relu ? 1 : 0;
-    UNET_CL_TRY(unet_args(k, sizeof(cl_mem), &x, sizeof ihw, &ihw, sizeof ic, &ic, sizeof(cl_mem), &bias.mem,
-                          sizeof boff, &boff, sizeof r, &r, (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(x), unet_arg_int(ihw), unet_arg_int(ic), unet_arg_mem(bias.mem),
+                              unet_arg_int(boff), unet_arg_int(r)),
                 "setting arguments of kernel bias_act");
     size_t gws[2] = {hw, (size_t)channels};
     return unet_enqueue(ctx, k, "bias_act", 2, gws, NULL);
@@ -59,7 +59,7 @@ unet_status unet_conv_relu_mask(unet_context *ctx, cl_mem dout, cl_mem out, size
     cl_kernel k;
     UNET_TRY(unet_kernel_get(ctx, "conv", "relu_mask", &k));
     cl_int in_ = (cl_int)n;
-    UNET_CL_TRY(unet_args(k, sizeof(cl_mem), &dout, sizeof(cl_mem), &out, sizeof in_, &in_, (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(dout), unet_arg_mem(out), unet_arg_int(in_)),
                 "setting arguments of kernel relu_mask");
     size_t gws[1] = {n};
     return unet_enqueue(ctx, k, "relu_mask", 1, gws, NULL);
@@ -76,8 +76,8 @@ unet_status unet_conv_relu_bias_grad(unet_context *ctx, cl_mem d, cl_mem out, in
     UNET_TRY(unet_kernel_get(ctx, "conv", "relu_bias_grad_cpu", &k));
     cl_mem o = out ? out : d;
     cl_int r = out ? 1 : 0, ihw = (cl_int)hw, ic = channels, off = (cl_int)dbias.off, acc = accumulate ? 1 : 0;
-    UNET_CL_TRY(unet_args(k, sizeof(cl_mem), &d, sizeof(cl_mem), &o, sizeof r, &r, sizeof ihw, &ihw, sizeof ic, &ic,
-                          sizeof(cl_mem), &dbias.mem, sizeof off, &off, sizeof acc, &acc, (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(d), unet_arg_mem(o), unet_arg_int(r), unet_arg_int(ihw),
+                              unet_arg_int(ic), unet_arg_mem(dbias.mem), unet_arg_int(off), unet_arg_int(acc)),
                 "setting arguments of kernel relu_bias_grad_cpu");
     size_t gws[1] = {(size_t)channels}, l[1] = {1};
     return unet_enqueue(ctx, k, "relu_bias_grad_cpu", 1, gws, l);
@@ -95,9 +95,8 @@ unet_status unet_conv_bias_grad(unet_context *ctx, cl_mem d, int channels, size_
     size_t lws = 1;
     while (lws * 2 <= 256 && lws * 2 <= kwg) lws *= 2;
     cl_int ihw = (cl_int)hw, ic = channels, off = (cl_int)dbias.off, acc = accumulate ? 1 : 0;
-    UNET_CL_TRY(unet_args(k, sizeof(cl_mem), &d, sizeof ihw, &ihw, sizeof ic, &ic, sizeof(cl_mem), &dbias.mem,
-                          sizeof off, &off, sizeof acc, &acc, lws * sizeof(float), (const void *)NULL,
-                          (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(d), unet_arg_int(ihw), unet_arg_int(ic), unet_arg_mem(dbias.mem),
+                              unet_arg_int(off), unet_arg_int(acc), unet_arg_local(lws * sizeof(float))),
                 "setting arguments of kernel bias_grad");
     size_t gws[1] = {(size_t)channels * lws}, l[1] = {lws};
     return unet_enqueue(ctx, k, "bias_grad", 1, gws, l);
@@ -209,8 +208,9 @@ static unet_status run_im2col(unet_context *ctx, const conv_shape *s, cl_mem in,
     const int cpu = ctx->info.type == UNET_DEVICE_CPU;
     UNET_TRY(unet_kernel_get(ctx, "conv", cpu ? "im2col_rows" : "im2col", &kr));
     cl_int h = s->h, w = s->w, k = s->k, a = r0, b = r1, cin = s->cin, off = 0;
-    UNET_CL_TRY(unet_args(kr, sizeof(cl_mem), &in, sizeof h, &h, sizeof w, &w, sizeof k, &k, sizeof a, &a,
-                          sizeof b, &b, sizeof cin, &cin, sizeof(cl_mem), &ws, sizeof off, &off, (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(kr, unet_arg_mem(in), unet_arg_int(h), unet_arg_int(w), unet_arg_int(k),
+                              unet_arg_int(a), unet_arg_int(b), unet_arg_int(cin), unet_arg_mem(ws),
+                              unet_arg_int(off)),
                 "setting arguments of kernel im2col");
     if (cpu) {
         size_t gws[2] = {(size_t)(r1 - r0), (size_t)s->cin * (size_t)(s->k * s->k)}, l[2] = {1, 1};
@@ -225,8 +225,8 @@ static unet_status run_im2colT(unet_context *ctx, const conv_shape *s, cl_mem in
     cl_kernel kr;
     UNET_TRY(unet_kernel_get(ctx, "conv", "im2colT_rows3", &kr));
     cl_int h = s->h, w = s->w, a = r0, b = r1, cin = s->cin;
-    UNET_CL_TRY(unet_args(kr, sizeof(cl_mem), &in, sizeof h, &h, sizeof w, &w, sizeof a, &a, sizeof b, &b,
-                          sizeof cin, &cin, sizeof(cl_mem), &ws, (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(kr, unet_arg_mem(in), unet_arg_int(h), unet_arg_int(w), unet_arg_int(a),
+                              unet_arg_int(b), unet_arg_int(cin), unet_arg_mem(ws)),
                 "setting arguments of kernel im2colT_rows3");
     size_t gws[2] = {((size_t)s->wo + 15) / 16, (size_t)(r1 - r0)}, l[2] = {1, 1};
     return unet_enqueue(ctx, kr, "im2colT_rows3", 2, gws, l);
@@ -238,8 +238,9 @@ static unet_status run_col2im(unet_context *ctx, const conv_shape *s, cl_mem ws,
     const int cpu = ctx->info.type == UNET_DEVICE_CPU;
     UNET_TRY(unet_kernel_get(ctx, "conv", cpu ? "col2im_rows" : "col2im_add", &kr));
     cl_int off = 0, h = s->h, w = s->w, k = s->k, a = r0, b = r1, cin = s->cin;
-    UNET_CL_TRY(unet_args(kr, sizeof(cl_mem), &ws, sizeof off, &off, sizeof h, &h, sizeof w, &w, sizeof k, &k,
-                          sizeof a, &a, sizeof b, &b, sizeof cin, &cin, sizeof(cl_mem), &din, (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(kr, unet_arg_mem(ws), unet_arg_int(off), unet_arg_int(h), unet_arg_int(w),
+                              unet_arg_int(k), unet_arg_int(a), unet_arg_int(b), unet_arg_int(cin),
+                              unet_arg_mem(din)),
                 "setting arguments of kernel col2im_add");
     if (cpu) {
         size_t gws[2] = {(size_t)(r1 - r0 + s->k - 1), (size_t)s->cin}, l[2] = {1, 1};
@@ -468,9 +469,9 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
         const cl_int woff = (cl_int)weight.off, cin = s->cin, cout = s->cout, mr = p.mr,
                      mpad = (cl_int)(p.mpad / (size_t)p.mr), iflip = flip ? 1 : 0; /* row panels */
         const cl_ulong uoff = 0, ast = p.a_stride;
-        UNET_CL_TRY(unet_args(kw, sizeof(cl_mem), &weight.mem, sizeof woff, &woff, sizeof cin, &cin, sizeof cout,
-                              &cout, sizeof mr, &mr, sizeof mpad, &mpad, sizeof(cl_mem), &umem, sizeof uoff, &uoff,
-                              sizeof ast, &ast, sizeof iflip, &iflip, (size_t)0),
+        UNET_CL_TRY(UNET_SET_ARGS(kw, unet_arg_mem(weight.mem), unet_arg_int(woff), unet_arg_int(cin),
+                                  unet_arg_int(cout), unet_arg_int(mr), unet_arg_int(mpad), unet_arg_mem(umem),
+                                  unet_arg_ulong(uoff), unet_arg_ulong(ast), unet_arg_int(iflip)),
                     "setting arguments of kernel wino_weights");
         const size_t g[2] = {(size_t)s->cin, p.mpad / (size_t)p.mr}, l[2] = {1, 1};
         UNET_TRY(unet_enqueue(ctx, kw, "wino_weights", 2, g, l));
@@ -498,9 +499,9 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
             const cl_int h = s->h - 2 * pad, w = s->w - 2 * pad, cin = s->cin, ity0 = ty0, inty = nty,
                          intxp = p.ntxp, ipad = pad;
             const cl_ulong vo = v_off, cs = c_str, es = e_str;
-            UNET_CL_TRY(unet_args(ki, sizeof(cl_mem), &in, sizeof h, &h, sizeof w, &w, sizeof cin, &cin,
-                                  sizeof ity0, &ity0, sizeof inty, &inty, sizeof intxp, &intxp, sizeof(cl_mem),
-                                  &ws, sizeof vo, &vo, sizeof cs, &cs, sizeof es, &es, sizeof ipad, &ipad, (size_t)0),
+            UNET_CL_TRY(UNET_SET_ARGS(ki, unet_arg_mem(in), unet_arg_int(h), unet_arg_int(w), unet_arg_int(cin),
+                                      unet_arg_int(ity0), unet_arg_int(inty), unet_arg_int(intxp), unet_arg_mem(ws),
+                                      unet_arg_ulong(vo), unet_arg_ulong(cs), unet_arg_ulong(es), unet_arg_int(ipad)),
                         "setting arguments of the Winograd input transform");
             const size_t g[3] = {(size_t)(p.ntxp / p.tw), (size_t)nty, (size_t)s->cin};
             const size_t l[3] = {1, 1, 1};
@@ -514,10 +515,10 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
             cl_mem bmem = bias.mem ? bias.mem : out;
             const cl_int ity0 = ty0, inty = nty, intx = p.ntxp, cout = s->cout, ho = s->ho, wo = s->wo,
                          boff = bias.mem ? (cl_int)bias.off : -1, r = relu ? 1 : 0, acc = accumulate ? 1 : 0;
-            UNET_CL_TRY(unet_args(ko, sizeof(cl_mem), &ws, sizeof mo, &mo, sizeof ms, &ms, sizeof ity0, &ity0,
-                                  sizeof inty, &inty, sizeof intx, &intx, sizeof cout, &cout, sizeof ho, &ho,
-                                  sizeof wo, &wo, sizeof(cl_mem), &bmem, sizeof boff, &boff, sizeof r, &r,
-                                  sizeof(cl_mem), &out, sizeof acc, &acc, (size_t)0),
+            UNET_CL_TRY(UNET_SET_ARGS(ko, unet_arg_mem(ws), unet_arg_ulong(mo), unet_arg_ulong(ms),
+                                      unet_arg_int(ity0), unet_arg_int(inty), unet_arg_int(intx), unet_arg_int(cout),
+                                      unet_arg_int(ho), unet_arg_int(wo), unet_arg_mem(bmem), unet_arg_int(boff),
+                                      unet_arg_int(r), unet_arg_mem(out), unet_arg_int(acc)),
                         "setting arguments of the Winograd output transform");
             const size_t g[3] = {(size_t)(p.ntxp / p.tw), (size_t)nty, (size_t)s->cout};
             const size_t l[3] = {1, 1, 1};
@@ -608,9 +609,9 @@ static unet_status wino_wgrad(unet_context *ctx, const conv_shape *s, cl_mem in,
         {
             const cl_int h = s->h, w = s->w, cin = s->cin;
             const cl_ulong uo = u_off, bs = b_stride;
-            UNET_CL_TRY(unet_args(ku, sizeof(cl_mem), &in, sizeof h, &h, sizeof w, &w, sizeof cin, &cin, sizeof ity0,
-                                  &ity0, sizeof inty, &inty, sizeof intx, &intx, sizeof ikc, &ikc, sizeof(cl_mem),
-                                  &ws, sizeof uo, &uo, sizeof bs, &bs, (size_t)0),
+            UNET_CL_TRY(UNET_SET_ARGS(ku, unet_arg_mem(in), unet_arg_int(h), unet_arg_int(w), unet_arg_int(cin),
+                                      unet_arg_int(ity0), unet_arg_int(inty), unet_arg_int(intx), unet_arg_int(ikc),
+                                      unet_arg_mem(ws), unet_arg_ulong(uo), unet_arg_ulong(bs)),
                         "setting arguments of kernel wino_wgrad_input16");
             const size_t g[3] = {p.npad / 16, ((size_t)p.ntx + 15) / 16, (size_t)nty}, l[3] = {1, 1, 1};
             UNET_TRY(unet_enqueue(ctx, ku, "wino_wgrad_input16", 3, g, l));
@@ -618,9 +619,9 @@ static unet_status wino_wgrad(unet_context *ctx, const conv_shape *s, cl_mem in,
         {
             const cl_int ho = s->ho, wo = s->wo, cout = s->cout, mr = p.mr;
             const cl_ulong vo = v_off, as = a_stride;
-            UNET_CL_TRY(unet_args(kv, sizeof(cl_mem), &dout, sizeof ho, &ho, sizeof wo, &wo, sizeof cout, &cout,
-                                  sizeof ity0, &ity0, sizeof inty, &inty, sizeof intx, &intx, sizeof ikc, &ikc,
-                                  sizeof mr, &mr, sizeof(cl_mem), &ws, sizeof vo, &vo, sizeof as, &as, (size_t)0),
+            UNET_CL_TRY(UNET_SET_ARGS(kv, unet_arg_mem(dout), unet_arg_int(ho), unet_arg_int(wo), unet_arg_int(cout),
+                                      unet_arg_int(ity0), unet_arg_int(inty), unet_arg_int(intx), unet_arg_int(ikc),
+                                      unet_arg_int(mr), unet_arg_mem(ws), unet_arg_ulong(vo), unet_arg_ulong(as)),
                         "setting arguments of kernel wino_wgrad_dout16");
             const size_t g[3] = {p.mpad / (size_t)p.mr, ((size_t)p.ntx + 15) / 16, (size_t)nty}, l[3] = {1, 1, 1};
             UNET_TRY(unet_enqueue(ctx, kv, "wino_wgrad_dout16", 3, g, l));
@@ -632,8 +633,8 @@ static unet_status wino_wgrad(unet_context *ctx, const conv_shape *s, cl_mem in,
     }
     const cl_ulong co = 0, cs = c_stride;
     const cl_int cin = s->cin, cout = s->cout, dwo = (cl_int)dweight.off, acc = param_accumulate ? 1 : 0;
-    UNET_CL_TRY(unet_args(kw, sizeof(cl_mem), &ws, sizeof co, &co, sizeof cs, &cs, sizeof cin, &cin, sizeof cout,
-                          &cout, sizeof(cl_mem), &dweight.mem, sizeof dwo, &dwo, sizeof acc, &acc, (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(kw, unet_arg_mem(ws), unet_arg_ulong(co), unet_arg_ulong(cs), unet_arg_int(cin),
+                              unet_arg_int(cout), unet_arg_mem(dweight.mem), unet_arg_int(dwo), unet_arg_int(acc)),
                 "setting arguments of kernel wino_wgrad_weights");
     const size_t g[2] = {((size_t)s->cin + 15) / 16, (size_t)s->cout}, l[2] = {1, 1};
     return unet_enqueue(ctx, kw, "wino_wgrad_weights", 2, g, l);
@@ -777,9 +778,9 @@ static unet_status direct_forward(unet_context *ctx, const conv_shape *s, cl_mem
     UNET_TRY(unet_kernel_get(ctx, "conv", "conv3x3_direct", &k));
     const cl_int cin = s->cin, h = s->h, w = s->w, woff = (cl_int)weight.off, boff = (cl_int)bias.off,
                  r = relu ? 1 : 0, cout = s->cout;
-    UNET_CL_TRY(unet_args(k, sizeof(cl_mem), &in, sizeof cin, &cin, sizeof h, &h, sizeof w, &w, sizeof(cl_mem),
-                          &weight.mem, sizeof woff, &woff, sizeof(cl_mem), &bias.mem, sizeof boff, &boff, sizeof r,
-                          &r, sizeof cout, &cout, sizeof(cl_mem), &out, (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(in), unet_arg_int(cin), unet_arg_int(h), unet_arg_int(w),
+                              unet_arg_mem(weight.mem), unet_arg_int(woff), unet_arg_mem(bias.mem),
+                              unet_arg_int(boff), unet_arg_int(r), unet_arg_int(cout), unet_arg_mem(out)),
                 "setting arguments of kernel conv3x3_direct");
     const size_t g[3] = {((size_t)s->wo + 15) / 16, (size_t)s->ho, (size_t)s->cout};
     return unet_enqueue(ctx, k, "conv3x3_direct", 3, g, NULL);

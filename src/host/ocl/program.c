@@ -16,7 +16,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,21 +45,23 @@ const char *unet_program_options(const unet_context *ctx)
     return (e && *e && strcmp(e, "0") != 0) ? "-cl-std=CL1.2 -DWINO_NO_NT" : "-cl-std=CL1.2";
 }
 
-cl_int unet_args(cl_kernel k, ...)
+cl_int unet_set_args(cl_kernel k, const unet_karg *args, size_t n)
 {
-    va_list ap;
-    va_start(ap, k);
-    cl_uint i = 0;
-    cl_int err = CL_SUCCESS;
-    for (;;) {
-        size_t sz = va_arg(ap, size_t);
-        if (sz == 0) break;
-        const void *ptr = va_arg(ap, const void *);
-        err = clSetKernelArg(k, i++, sz, ptr);
-        if (err != CL_SUCCESS) break;
+    for (size_t i = 0; i < n; i++) {
+        const unet_karg *a = &args[i];
+        cl_int err;
+        switch (a->kind) {
+        case UNET_KARG_MEM: err = clSetKernelArg(k, (cl_uint)i, sizeof(cl_mem), &a->v.mem); break;
+        case UNET_KARG_INT: err = clSetKernelArg(k, (cl_uint)i, sizeof(cl_int), &a->v.i); break;
+        case UNET_KARG_UINT: err = clSetKernelArg(k, (cl_uint)i, sizeof(cl_uint), &a->v.u); break;
+        case UNET_KARG_ULONG: err = clSetKernelArg(k, (cl_uint)i, sizeof(cl_ulong), &a->v.ul); break;
+        case UNET_KARG_FLOAT: err = clSetKernelArg(k, (cl_uint)i, sizeof(cl_float), &a->v.f); break;
+        case UNET_KARG_LOCAL: err = clSetKernelArg(k, (cl_uint)i, a->v.local_bytes, NULL); break;
+        default: err = CL_INVALID_ARG_VALUE; break;
+        }
+        if (err != CL_SUCCESS) return err;
     }
-    va_end(ap);
-    return err;
+    return CL_SUCCESS;
 }
 
 static int find_source(const char *family)
