@@ -109,6 +109,13 @@ unet_status unet_context_create(const unet_context_options *opts, unet_context *
 void unet_context_destroy(unet_context *ctx);
 unet_status unet_context_device_info(const unet_context *ctx, unet_device_info *info);
 
+/* Warnings of the context's creation, one per line: UNETCL_* environment
+ * variables that are no knob of the library (a misspelt name; the knobs are
+ * listed in docs/knobs.md); NULL when none. Also written to stderr, once per
+ * process. A knob with a bad value makes unet_context_create fail
+ * (UNET_ERR_CONFIG) instead. */
+UNETCL_API const char *unet_context_warnings(const unet_context *ctx);
+
 /* Statistics of the program cache since the context was created. */
 typedef struct unet_cache_stats {
     int programs_compiled;

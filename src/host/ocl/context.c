@@ -333,14 +333,27 @@ unet_status unet_context_create(const unet_context_options *opts, unet_context *
         free(c);
         return unet_cl_fail(err, __FILE__, __LINE__, "clCreateCommandQueue");
     }
-    const char *nc = getenv("UNETCL_NO_CACHE");
-    c->cache_enabled = !(opts->disable_cache || (nc && *nc && strcmp(nc, "0") != 0));
+    /* The knobs: built-in defaults, then the environment (once, here). */
+    unet_knobs_default(&c->knobs);
+    char kerr[512];
+    if (unet_knobs_from_env(&c->knobs, kerr, sizeof kerr, c->warnings, sizeof c->warnings) != 0) {
+        clReleaseCommandQueue(c->queue);
+        clReleaseContext(c->ctx);
+        free(c);
+        return unet_seterr(UNET_ERR_CONFIG, "%s", kerr);
+    }
+    if (c->warnings[0]) {
+        /* once per process: the same misspelt name would repeat per context */
+        static int warned;
+        if (!warned || opts->verbose) fprintf(stderr, "unetcl: warning: %s\n", c->warnings);
+        warned = 1;
+    }
+    c->cache_enabled = !(opts->disable_cache || c->knobs.no_cache);
     if (opts->cache_dir && *opts->cache_dir)
         snprintf(c->cache_dir, sizeof c->cache_dir, "%s", opts->cache_dir);
     else
         unet_default_cache_dir(c->cache_dir, sizeof c->cache_dir);
-    const char *ct = getenv("UNETCL_CLBLAST_TUNING");
-    c->clblast_tuning_disabled = opts->disable_clblast_tuning || (ct && !strcmp(ct, "0"));
+    c->clblast_tuning_disabled = opts->disable_clblast_tuning || !c->knobs.clblast_tuning;
     c->verbose = opts->verbose;
     *out = c;
     return UNET_OK;
@@ -366,6 +379,13 @@ unet_status unet_context_device_info(const unet_context *c, unet_device_info *in
     *info = c->info;
     return UNET_OK;
 }
+
+const char *unet_context_warnings(const unet_context *c)
+{
+    return (c && c->warnings[0]) ? c->warnings : NULL;
+}
+
+unet_knobs *unet_context_knobs(unet_context *c) { return c ? &c->knobs : NULL; }
 
 void unet_context_cache_stats(const unet_context *c, unet_cache_stats *s)
 {

@@ -298,7 +298,7 @@ static unet_status im2col_backward(unet_context *ctx, const conv_shape *s, cl_me
     /* CPU devices: the transposed column matrix (same GEMM products, same
      * summation order; B packed without a transposing scatter).
      * UNETCL_IM2COL_NOT set: the plain column matrix (benchmarks). */
-    const int colT = ctx->info.type == UNET_DEVICE_CPU && s->k == 3 && !getenv("UNETCL_IM2COL_NOT");
+    const int colT = ctx->info.type == UNET_DEVICE_CPU && s->k == 3 && !ctx->knobs.im2col_not;
     for (int r0 = 0; r0 < s->ho; r0 += rows) {
         int r1 = r0 + rows < s->ho ? r0 + rows : s->ho;
         size_t n = (size_t)(r1 - r0) * (size_t)s->wo;
@@ -342,12 +342,11 @@ static unet_status im2col_backward(unet_context *ctx, const conv_shape *s, cl_me
 #define WINO_MIN_CIN 8
 #define WINO_MIN_TILES 144
 
-/* UNETCL_WINO_MIN_TILES overrides the tile threshold of the uncached choices
- * (tuning, benchmarks). */
-static size_t wino_min_tiles(size_t dflt)
+/* The knob UNETCL_WINO_MIN_TILES (tuning, benchmarks) overrides the tile
+ * threshold of both choices. */
+static size_t wino_min_tiles(const unet_context *ctx, size_t dflt)
 {
-    const char *e = getenv("UNETCL_WINO_MIN_TILES");
-    return (e && *e) ? (size_t)strtoull(e, NULL, 10) : dflt;
+    return ctx->knobs.wino_min_tiles >= 0 ? (size_t)ctx->knobs.wino_min_tiles : dflt;
 }
 
 /* With the transformed weights cached (inference plans), fewer tiles pay:
@@ -369,7 +368,7 @@ typedef struct wino_plan {
     size_t mpad, a_stride, u_floats;
 } wino_plan;
 
-static void wino_plan_make(const conv_shape *s, wino_plan *p)
+static void wino_plan_make(const unet_context *ctx, const conv_shape *s, wino_plan *p)
 {
     p->mr = unet_gemm_cpu_mr((size_t)s->cout);
     p->mpad = ((size_t)s->cout + (size_t)p->mr - 1) / (size_t)p->mr * (size_t)p->mr;
@@ -384,9 +383,8 @@ static void wino_plan_make(const conv_shape *s, wino_plan *p)
      * 72x72 252-264 vs 227-232 ms, 512->512 70x70 120 vs 102-120 ms. */
     p->tw = 16;
     if ((p->ntx + 7) / 8 * 8 < (p->ntx + 15) / 16 * 16 && (size_t)s->cin * (size_t)s->cout >= 65536) p->tw = 8;
-    /* UNETCL_WINO_TW=8|16 forces one (tests, benchmarks) */
-    const char *e = getenv("UNETCL_WINO_TW");
-    if (e && (!strcmp(e, "8") || !strcmp(e, "16"))) p->tw = atoi(e);
+    /* the knob UNETCL_WINO_TW=8|16 forces one (tuning, tests, benchmarks) */
+    if (ctx->knobs.wino_tw == 8 || ctx->knobs.wino_tw == 16) p->tw = (int)ctx->knobs.wino_tw;
     p->ntxp = (p->ntx + p->tw - 1) / p->tw * p->tw;
 }
 
@@ -421,7 +419,7 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
                             unet_conv_wcache *wc, uint64_t version)
 {
     wino_plan p;
-    wino_plan_make(s, &p);
+    wino_plan_make(ctx, s, &p);
     int rows = wino_rows(s, &p, ws_floats);
     if (rows == 0) return UNET_ERR_DOES_NOT_FIT;
     {
@@ -429,10 +427,10 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
          * transform, the GEMM and the output transform (measured: 1.6x on
          * 64ch 696x696 with 8 MiB chunks), but at least 4x the transformed
          * weights, which every chunk reads again (512ch 80x80: 1-row chunks
-         * were 1.2x slower). UNETCL_WINO_CHUNK_KB overrides (tuning). */
-        const char *e = getenv("UNETCL_WINO_CHUNK_KB");
-        size_t cap = (e && *e) ? (size_t)strtoull(e, NULL, 10) * 256 : (size_t)2 << 20;
-        if (!(e && *e) && cap < 4 * p.u_floats) cap = 4 * p.u_floats;
+         * were 1.2x slower). The knob UNETCL_WINO_CHUNK_KB overrides (tuning). */
+        const long kb = ctx->knobs.wino_chunk_kb;
+        size_t cap = kb >= 0 ? (size_t)kb * 256 : (size_t)2 << 20;
+        if (kb < 0 && cap < 4 * p.u_floats) cap = 4 * p.u_floats;
         if (cap) {
             int r = (int)(cap / wino_chunk_floats(s, &p, 1));
             if (r < 1) r = 1;
@@ -484,8 +482,7 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
             wc->mr = p.mr;
         }
     }
-    const char *vl = getenv("UNETCL_WINO_VLAYOUT");
-    const int vplain = vl && !strcmp(vl, "plain");
+    const int vplain = ctx->knobs.wino_vplain;
     for (int ty0 = 0; ty0 < p.nty; ty0 += rows) {
         const int nty = (p.nty - ty0 < rows) ? p.nty - ty0 : rows;
         const size_t t = (size_t)nty * (size_t)p.ntxp, npanels = (t + 31) / 32, tpad = npanels * 32;
@@ -585,12 +582,14 @@ static unet_status wino_wgrad(unet_context *ctx, const conv_shape *s, cl_mem in,
     size_t rows = (ws_floats - p.c_floats - 2 * slack) / p.row_floats;
     {
         /* chunks that stay in cache between the transforms and the GEMM (as
-         * the forward's); UNETCL_WINO_CHUNK_KB overrides */
-        const char *e = getenv("UNETCL_WINO_CHUNK_KB");
-        size_t cap = (e && *e) ? (size_t)strtoull(e, NULL, 10) * 256 : (size_t)2 << 20;
-        size_t r = cap / p.row_floats;
-        if (r < 1) r = 1;
-        if (r < rows) rows = r;
+         * the forward's); the knob UNETCL_WINO_CHUNK_KB overrides */
+        const long kb = ctx->knobs.wino_chunk_kb;
+        size_t cap = kb >= 0 ? (size_t)kb * 256 : (size_t)2 << 20;
+        if (cap) { /* 0: as many rows as the workspace holds */
+            size_t r = cap / p.row_floats;
+            if (r < 1) r = 1;
+            if (r < rows) rows = r;
+        }
     }
     if (rows > (size_t)p.nty) rows = (size_t)p.nty;
     while (rows > 1 && rows * (size_t)p.ntx * 36 * (p.mpad + p.npad) > (size_t)INT_MAX / 2) rows--;
@@ -646,11 +645,10 @@ static unet_status wino_wgrad(unet_context *ctx, const conv_shape *s, cl_mem in,
 static int wgrad_use_winograd(const unet_context *ctx, const conv_shape *s)
 {
     if (s->k != 3) return 0;
-    const char *e = getenv("UNETCL_WGRAD");
-    if (e && !strcmp(e, "im2col")) return 0;
-    if (e && !strcmp(e, "winograd")) return 1;
+    if (ctx->knobs.wgrad == UNET_ALGO_IM2COL) return 0;
+    if (ctx->knobs.wgrad == UNET_ALGO_WINOGRAD) return 1;
     const size_t tiles = (size_t)((s->ho + 3) / 4) * (size_t)((s->wo + 3) / 4);
-    return ctx->info.type == UNET_DEVICE_CPU && s->cin >= WINO_MIN_CIN && tiles >= wino_min_tiles(WINO_MIN_TILES);
+    return ctx->info.type == UNET_DEVICE_CPU && s->cin >= WINO_MIN_CIN && tiles >= wino_min_tiles(ctx, WINO_MIN_TILES);
 }
 
 /* Backward: dW by the Winograd weight gradient where it pays (else im2col
@@ -671,7 +669,7 @@ static unet_status wino_backward(unet_context *ctx, const conv_shape *s, cl_mem 
     const unet_slice none = {NULL, 0};
     wino_plan p;
     if (s->k == 3 && din) {
-        wino_plan_make(&a, &p);
+        wino_plan_make(ctx, &a, &p);
         if (wino_rows(&a, &p, ws_floats) > 0) {
             if (!dw_done)
                 UNET_TRY(im2col_backward(ctx, s, in, dout, weight, NULL, 0, dweight, param_accumulate, ws, ws_floats));
@@ -683,12 +681,12 @@ static unet_status wino_backward(unet_context *ctx, const conv_shape *s, cl_mem 
                            param_accumulate, ws, ws_floats);
 }
 
-size_t unet_conv_winograd_workspace_floats(int cin, int cout, int h, int w, int tile_rows)
+size_t unet_conv_winograd_workspace_floats(const unet_context *ctx, int cin, int cout, int h, int w, int tile_rows)
 {
     if (cin <= 0 || cout <= 0 || h < 3 || w < 3 || tile_rows <= 0) return 0;
     conv_shape s = {cin, h, w, 3, cout, h - 2, w - 2};
     wino_plan p;
-    wino_plan_make(&s, &p);
+    wino_plan_make(ctx, &s, &p);
     return p.u_floats + wino_chunk_floats(&s, &p, (size_t)tile_rows);
 }
 
@@ -701,11 +699,10 @@ static const conv_algo g_algos[UNET_CONV_ALGO_COUNT] = {
 static const conv_algo *select_algo(const unet_context *ctx, const conv_shape *s, int cached)
 {
     if (s->k != 3) return &g_algos[UNET_CONV_IM2COL_GEMM];
-    const char *e = getenv("UNETCL_CONV_ALGO");
-    if (e && !strcmp(e, "im2col")) return &g_algos[UNET_CONV_IM2COL_GEMM];
-    if (e && !strcmp(e, "winograd")) return &g_algos[UNET_CONV_WINOGRAD_F4];
+    if (ctx->knobs.conv_algo == UNET_ALGO_IM2COL) return &g_algos[UNET_CONV_IM2COL_GEMM];
+    if (ctx->knobs.conv_algo == UNET_ALGO_WINOGRAD) return &g_algos[UNET_CONV_WINOGRAD_F4];
     const size_t tiles = (size_t)((s->ho + 3) / 4) * (size_t)((s->wo + 3) / 4);
-    const size_t min_tiles = wino_min_tiles(cached ? WINO_MIN_TILES_CACHED : WINO_MIN_TILES);
+    const size_t min_tiles = wino_min_tiles(ctx, cached ? WINO_MIN_TILES_CACHED : WINO_MIN_TILES);
     if (ctx->info.type == UNET_DEVICE_CPU && s->cin >= WINO_MIN_CIN && tiles >= min_tiles)
         return &g_algos[UNET_CONV_WINOGRAD_F4];
     return &g_algos[UNET_CONV_IM2COL_GEMM];
@@ -716,11 +713,10 @@ static const conv_algo *select_algo(const unet_context *ctx, const conv_shape *s
 static const conv_algo *select_backward(const unet_context *ctx, const conv_shape *s)
 {
     if (s->k != 3) return &g_algos[UNET_CONV_IM2COL_GEMM];
-    const char *e = getenv("UNETCL_CONV_ALGO");
-    if (e && !strcmp(e, "im2col")) return &g_algos[UNET_CONV_IM2COL_GEMM];
-    if (e && !strcmp(e, "winograd")) return &g_algos[UNET_CONV_WINOGRAD_F4];
+    if (ctx->knobs.conv_algo == UNET_ALGO_IM2COL) return &g_algos[UNET_CONV_IM2COL_GEMM];
+    if (ctx->knobs.conv_algo == UNET_ALGO_WINOGRAD) return &g_algos[UNET_CONV_WINOGRAD_F4];
     const size_t tiles = (size_t)((s->h + 3) / 4) * (size_t)((s->w + 3) / 4);
-    if (ctx->info.type == UNET_DEVICE_CPU && s->cout >= WINO_MIN_CIN && tiles >= wino_min_tiles(WINO_MIN_TILES))
+    if (ctx->info.type == UNET_DEVICE_CPU && s->cout >= WINO_MIN_CIN && tiles >= wino_min_tiles(ctx, WINO_MIN_TILES))
         return &g_algos[UNET_CONV_WINOGRAD_F4];
     return &g_algos[UNET_CONV_IM2COL_GEMM];
 }
@@ -799,8 +795,7 @@ static unet_status conv_forward_impl(unet_context *ctx, const conv_algo *a, cons
     UNET_TRY(unet_conv_check_slice("conv", bias, (size_t)s.cout, "bias"));
     if (k != 1) UNET_TRY(unet_conv_check_ws("conv", ws, ws_floats, 0));
     if (!a && k == 3 && s.cin <= DIRECT_MAX_CIN && ctx->info.type == UNET_DEVICE_CPU) {
-        const char *e = getenv("UNETCL_CONV_ALGO");
-        if (!(e && *e)) return direct_forward(ctx, &s, in->mem, weight, bias, relu, out->mem);
+        if (!ctx->knobs.conv_algo) return direct_forward(ctx, &s, in->mem, weight, bias, relu, out->mem);
     }
     if (!a) a = select_algo(ctx, &s, wc != NULL);
     if (wc && a == &g_algos[UNET_CONV_WINOGRAD_F4])
@@ -828,12 +823,11 @@ size_t unet_conv_wcache_floats(const unet_context *ctx, int cin, int h, int w, i
     if (cin <= 0 || cout <= 0 || h < 3 || w < 3) return 0;
     const conv_shape s = {cin, h, w, 3, cout, h - 2, w - 2};
     if (ctx->info.type == UNET_DEVICE_CPU && cin <= DIRECT_MAX_CIN) {
-        const char *e = getenv("UNETCL_CONV_ALGO");
-        if (!(e && *e)) return 0;
+        if (!ctx->knobs.conv_algo) return 0;
     }
     if (select_algo(ctx, &s, 1) != &g_algos[UNET_CONV_WINOGRAD_F4]) return 0;
     wino_plan p;
-    wino_plan_make(&s, &p);
+    wino_plan_make(ctx, &s, &p);
     return 36 * p.a_stride + 64;
 }
 

@@ -91,29 +91,20 @@ static void gemm_state_free(void *p)
     free(s);
 }
 
-static size_t env_size(const char *name, size_t dflt)
-{
-    const char *e = getenv(name);
-    if (!e || !*e) return dflt;
-    char *end = NULL;
-    unsigned long long v = strtoull(e, &end, 10);
-    return (end && *end == '\0') ? (size_t)v : dflt;
-}
-
 static unet_status gemm_state(unet_context *ctx, gemm_cpu_state **out)
 {
     if (!ctx->blas_state) {
         gemm_cpu_state *s = calloc(1, sizeof *s);
         if (!s) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "unet_gemm: out of host memory");
-        s->kc_max = env_size("UNETCL_GEMM_KC", GC_KC_DEFAULT);
-        if (s->kc_max == 0) s->kc_max = GC_KC_DEFAULT;
-        s->nchunk_max = env_size("UNETCL_GEMM_NCHUNK", 0);
-        s->lb = (int)env_size("UNETCL_GEMM_LB", (size_t)-1);
-        if (s->lb != 0 && s->lb != 1) s->lb = -1;
         ctx->blas_state = s;
         ctx->blas_free = gemm_state_free;
     }
-    *out = ctx->blas_state;
+    /* the knobs (tuning, tests): read per call, they may change between calls */
+    gemm_cpu_state *s = ctx->blas_state;
+    s->kc_max = ctx->knobs.gemm_kc > 0 ? (size_t)ctx->knobs.gemm_kc : GC_KC_DEFAULT;
+    s->nchunk_max = ctx->knobs.gemm_nchunk > 0 ? (size_t)ctx->knobs.gemm_nchunk : 0;
+    s->lb = (ctx->knobs.gemm_lb == 0 || ctx->knobs.gemm_lb == 1) ? (int)ctx->knobs.gemm_lb : -1;
+    *out = s;
     return UNET_OK;
 }
 
@@ -288,12 +279,9 @@ static unet_status gemm_cpu(unet_context *ctx, int ta, int tb, size_t m, size_t 
 
 unet_status unet_gemm_path_of(const unet_context *ctx, unet_gemm_path *path)
 {
-    const char *e = getenv("UNETCL_GEMM");
-    if (e && *e) {
-        if (strcmp(e, "cpu") == 0) { *path = UNET_GEMM_CPU; return UNET_OK; }
-        if (strcmp(e, "clblast") == 0) { *path = UNET_GEMM_CLBLAST; return UNET_OK; }
-        return unet_seterr(UNET_ERR_CONFIG, "environment UNETCL_GEMM=%s: use \"clblast\" or \"cpu\" (or unset it)", e);
-    }
+    /* the knob UNETCL_GEMM (read at context creation, where a bad value is an error) */
+    if (ctx->knobs.gemm == UNET_KNOB_GEMM_CPU) { *path = UNET_GEMM_CPU; return UNET_OK; }
+    if (ctx->knobs.gemm == UNET_KNOB_GEMM_CLBLAST) { *path = UNET_GEMM_CLBLAST; return UNET_OK; }
     *path = ctx->info.type == UNET_DEVICE_CPU ? UNET_GEMM_CPU : UNET_GEMM_CLBLAST;
     return UNET_OK;
 }

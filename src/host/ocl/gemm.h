@@ -29,8 +29,9 @@ unet_status unet_gemm_with(unet_context *ctx, unet_gemm_path path, int trans_a, 
                            cl_mem b, size_t b_off, size_t ldb, float beta, cl_mem c, size_t c_off,
                            size_t ldc);
 
-/* The path unet_gemm takes on this context (UNET_ERR_CONFIG if $UNETCL_GEMM
- * holds something else than "clblast" or "cpu"). */
+/* The path unet_gemm takes on this context: the knob UNETCL_GEMM (read at
+ * context creation, where a value other than "clblast" or "cpu" is an error),
+ * else the CPU GEMM on CPU devices and CLBlast elsewhere. */
 unet_status unet_gemm_path_of(const unet_context *ctx, unet_gemm_path *path);
 
 /* CPU GEMM building blocks for callers that write the packed layouts of

@@ -3,6 +3,7 @@
 #define UNETCL_OCL_H
 
 #include "cl_error.h"
+#include "knobs.h"
 #include "unetcl/unetcl.h"
 #include <CL/cl.h>
 
@@ -39,7 +40,12 @@ struct unet_context {
     int clblast_tuning;          /* 0 not loaded yet, 1 applied, -1 none (clblast_tune.c) */
     int clblast_tuning_disabled; /* option or $UNETCL_CLBLAST_TUNING=0 */
     void (*blas_free)(void *);
+    unet_knobs knobs;    /* read once at creation (knobs.h) */
+    char warnings[1024]; /* unknown UNETCL_* names, one line each ("" none) */
 };
+
+/* The context's knobs (tests and benchmarks change them between calls). */
+unet_knobs *unet_context_knobs(unet_context *ctx);
 
 /* Where to put the event of the next command: &slot when events are being
  * collected, else NULL; after enqueueing, unet_event_add(ctx, slot). */
