@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "ocl.h"
 
+#include "cpu_tune.h"
 #include "fsutil.h"
 
 #include <ctype.h>
@@ -355,6 +356,8 @@ unet_status unet_context_create(const unet_context_options *opts, unet_context *
         unet_default_cache_dir(c->cache_dir, sizeof c->cache_dir);
     c->clblast_tuning_disabled = opts->disable_clblast_tuning || !c->knobs.clblast_tuning;
     c->verbose = opts->verbose;
+    /* CPU devices: tuned kernel parameters (file, else shipped entry) under the environment's */
+    unet_cpu_tuning_load(c);
     *out = c;
     return UNET_OK;
 }

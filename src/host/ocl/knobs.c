@@ -44,6 +44,9 @@ static const knob_def g_knobs[] = {
      "1: always compile the OpenCL programs (as unet_context_options.disable_cache)"},
     {"UNETCL_CLBLAST_TUNING", K_BOOL, OFF(clblast_tuning), NULL, 0, 1, "1",
      "0: ignore the CLBlast tuning file of `unetcl tune` (as disable_clblast_tuning)"},
+    {"UNETCL_CPU_TUNE", K_LONG, OFF(cpu_tune_seconds), "0..3600", 0, 3600, "20",
+     "seconds the first network plan on a CPU may spend searching the [tuned] knobs when the device has no tuning "
+     "file (0: never; `unetcl tune --cpu` searches explicitly)"},
     {"UNETCL_WINO_TW", K_LONG, OFF(wino_tw), "0, 8 or 16", 0, 16, "0 (per shape)",
      "tiles per Winograd transform work-item [tuned]"},
     {"UNETCL_WINO_MIN_TILES", K_LONG, OFF(wino_min_tiles), "-1 or 0..10^9", -1, 1000000000L,
@@ -67,7 +70,7 @@ static const char *g_other_names[] = {
     "UNETCL_CLI", "UNETCL_IN_NS", "UNETCL_DATA_DIR", "UNETCL_DEMO_DIR", "UNETCL_DEVICE", "UNETCL_JOBS",
     "UNETCL_KILL_CYCLES", "UNETCL_LIFECYCLE_ROUNDS", "UNETCL_ASAN_BUILD", "UNETCL_ASAN_EXCLUDE",
     "UNETCL_ASAN_JOBS", "UNETCL_ASAN_QUIET", "UNETCL_ASAN_TESTS", "UNETCL_FUZZ_JOBS", "UNETCL_FUZZ_SECONDS",
-    "UNETCL_BUILD_BENCH", "UNETCL_BUILD_TUNE_HELPER", "UNETCL_MPI", "UNETCL_CPU_TUNE"};
+    "UNETCL_BUILD_BENCH", "UNETCL_BUILD_TUNE_HELPER", "UNETCL_MPI"};
 
 void unet_knobs_default(unet_knobs *k)
 {
@@ -77,6 +80,7 @@ void unet_knobs_default(unet_knobs *k)
     k->wino_min_tiles = -1;
     k->wino_chunk_kb = -1;
     k->gemm_lb = -1;
+    k->cpu_tune_seconds = 20;
 }
 
 int unet_knob_count(void) { return NKNOBS; }

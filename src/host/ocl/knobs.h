@@ -25,6 +25,7 @@ typedef struct unet_knobs {
     int kprof;       /* UNETCL_KPROF=1: per-kernel wall times to stderr */
     int no_cache;    /* UNETCL_NO_CACHE=1 */
     int clblast_tuning; /* UNETCL_CLBLAST_TUNING=0 ignores the CLBlast tuning file (default 1) */
+    long cpu_tune_seconds; /* UNETCL_CPU_TUNE: first-use search budget (default 20, 0 = off) */
     /* tunable (CPU autotuning): -1 or 0 = the built-in default */
     long wino_tw;         /* UNETCL_WINO_TW=8|16; 0 = per shape */
     long wino_min_tiles;  /* UNETCL_WINO_MIN_TILES; -1 = 144 (64 with cached weights) */

@@ -1,5 +1,6 @@
 /* The U-Net graph: parameters, shapes, memory plan, forward and backward. */
 #define _POSIX_C_SOURCE 200809L
+#include "cpu_tune.h"
 #include "net.h"
 #include "clock.h"
 
@@ -592,6 +593,8 @@ unet_status unet_net_create(unet_model *m, int in_h, int in_w, int training, une
     if (!n) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory");
     n->m = m;
     n->training = training ? 1 : 0;
+    /* CPU devices without tuned kernel parameters: the bounded first-use search */
+    unet_cpu_tune_first_use(m->ctx);
     unet_status st = unet_plan(m, in_h, in_w, n->training, &n->info);
     if (st == UNET_OK) st = net_alloc(n);
     if (st != UNET_OK) {

@@ -41,6 +41,9 @@ struct unet_context {
     int clblast_tuning_disabled; /* option or $UNETCL_CLBLAST_TUNING=0 */
     void (*blas_free)(void *);
     unet_knobs knobs;    /* read once at creation (knobs.h) */
+    int cpu_tuning;      /* unet_cpu_tuning_state (cpu_tune.h) */
+    int cpu_tune_busy;   /* a search is running (no nested first-use search) */
+    char cpu_tuning_why[1200]; /* where the CPU kernel parameters came from */
     char warnings[1024]; /* unknown UNETCL_* names, one line each ("" none) */
 };
 
