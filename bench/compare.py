@@ -40,7 +40,8 @@ def cpu_name():
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--bench", required=True)
+    ap.add_argument("--bench", required=True, action="append",
+                    help="bench_unet to run; NAME=PATH to label it; repeat to compare builds (the first is 'unetcl')")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--runs", type=int, default=2)
@@ -85,23 +86,30 @@ def main():
             bad["train " + name] = str(e).splitlines()[0][:200]
     bad.update(T.unavailable())
 
-    rounds = {"unetcl": {"infer": [], "train": []}}
+    benches = []
+    for i, b in enumerate(a.bench):
+        name, path = b.split("=", 1) if "=" in b else ("unetcl" if i == 0 else f"unetcl#{i + 1}", b)
+        benches.append((name, path))
+    rounds = {name: {"infer": [], "train": []} for name, _ in benches}
     for n in infer:
         rounds.setdefault("torch " + n, {"infer": [], "train": []})
     for n in train:
         rounds.setdefault("torch " + n, {"infer": [], "train": []})
-    ujson = os.path.join(a.out, f"unetcl_{a.tag}_round.json")
-    uinfo = {}
+    uinfo, uall = {}, {}
     for r in range(a.rounds):
         print(f"== round {r + 1}/{a.rounds} (load {' '.join(open('/proc/loadavg').read().split()[:3])})", flush=True)
-        cmd = [a.bench, "--device", a.device, "--no-cold", "--runs", str(a.runs), "--train-runs",
-               str(a.train_runs), "--json", ujson] + a.bench_args.split()
-        subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
-        u = json.load(open(ujson))["results"][0]
-        uinfo = u
-        rounds["unetcl"]["infer"].append(u["warm_median_ms"])
-        rounds["unetcl"]["train"].append(u["train_step_median_ms"])
-        print(f"  unetcl {u['warm_median_ms']:.0f} / {u['train_step_median_ms']:.0f} ms", flush=True)
+        for bname, bpath in benches:
+            ujson = os.path.join(a.out, f"{a.tag}_round_{bname.replace('/', '_')}.json")
+            cmd = [bpath, "--device", a.device, "--no-cold", "--runs", str(a.runs), "--train-runs",
+                   str(a.train_runs), "--json", ujson] + a.bench_args.split()
+            subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+            u = json.load(open(ujson))["results"][0]
+            uall[bname] = u
+            if bname == benches[0][0]:
+                uinfo = u
+            rounds[bname]["infer"].append(u["warm_median_ms"])
+            rounds[bname]["train"].append(u["train_step_median_ms"])
+            print(f"  {bname} {u['warm_median_ms']:.0f} / {u['train_step_median_ms']:.0f} ms", flush=True)
         for n, run in infer.items():
             ts = []
             for _ in range(a.runs):
@@ -122,16 +130,17 @@ def main():
     med = {k: {t: (statistics.median(v[t]) if v[t] else None) for t in ("infer", "train")} for k, v in rounds.items()}
     best = {}
     for t in ("infer", "train"):
-        c = {k: v[t] for k, v in med.items() if k != "unetcl" and v[t] is not None}
+        c = {k: v[t] for k, v in med.items() if k.startswith("torch ") and v[t] is not None}
         k = min(c, key=c.get)
         best[t] = {"variant": k[len("torch "):], "median_ms": c[k],
-                   "ratio": c[k] / med["unetcl"][t]}
+                   "ratio": {bn: c[k] / med[bn][t] for bn, _ in benches}}
     res = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpu": cpu_name(), "cores": os.cpu_count(),
            "unetcl_device": uinfo.get("device"), "unetcl_driver": uinfo.get("driver"),
            "pytorch": torch.__version__, "threads": torch.get_num_threads(), "rounds": a.rounds,
            "runs_per_round": a.runs, "train_runs_per_round": a.train_runs, "per_round_ms": rounds,
            "median_ms": med, "pytorch_best": best, "not_run": bad,
-           "unetcl_memory": {k: uinfo.get(k) for k in uinfo if "bytes" in k or "peak" in k}}
+           "benches": dict(benches),
+           "unetcl_memory": {bn: {k: u.get(k) for k in u if "bytes" in k or "peak" in k} for bn, u in uall.items()}}
     path = os.path.join(a.out, f"{a.tag}_compare.json")
     with open(path, "w") as f:
         json.dump(res, f, indent=1)
@@ -142,8 +151,9 @@ def main():
         print(f"{k[:74]:74s}{fi}{ft}")
     for t, label in (("infer", "512x512 inference"), ("train", "572 training step")):
         b = best[t]
-        print(f"PyTorch best for {label}: {b['variant']} {b['median_ms']:.0f} ms; "
-              f"unetcl {med['unetcl'][t]:.0f} ms: {b['ratio']:.2f}x")
+        print(f"PyTorch best for {label}: {b['variant']} {b['median_ms']:.0f} ms")
+        for bn, _ in benches:
+            print(f"    {bn} {med[bn][t]:.0f} ms: {b['ratio'][bn]:.2f}x faster than PyTorch best")
     for k, why in bad.items():
         print(f"not run: {k}: {why}")
     print(f"(unetcl on {uinfo.get('device')}; JSON: {path})")

@@ -209,10 +209,17 @@ typedef struct unet_net unet_net;
 typedef struct unet_plan_info {
     int in_h, in_w, out_h, out_w;
     int training;
+    /* activation_bytes: the arenas that hold the activations and (training)
+     * the gradients, each tensor placed by its lifetime so that tensors not
+     * alive at the same time share memory; gradient_bytes: 0 (inside the
+     * arenas); total_bytes: arenas + parameters (+ gradients + momentum) and
+     * transformed-weight caches + workspace + GEMM pack buffers */
     uint64_t activation_bytes, gradient_bytes, parameter_bytes, workspace_bytes, total_bytes;
     uint64_t largest_buffer_bytes;
     char largest_buffer[72];
     double forward_flops; /* multiply-add = 2 */
+    uint64_t unshared_bytes;  /* activations + gradients with a buffer each (no reuse) */
+    uint64_t gemm_pack_bytes; /* CPU devices: bound of the CPU GEMM's pack buffers (in total_bytes) */
 } unet_plan_info;
 
 /* Sizes the buffers of a forward (training=0) or forward+backward

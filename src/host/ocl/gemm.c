@@ -312,6 +312,30 @@ unet_status unet_gemm(unet_context *ctx, int ta, int tb, size_t m, size_t n, siz
 
 int unet_gemm_cpu_mr(size_t m) { return choose_mr(m); }
 
+size_t unet_gemm_cpu_pack_bytes(const unet_context *ctx)
+{
+    const gemm_cpu_state *s = ctx->blas_state;
+    return s ? s->ap_bytes + s->bp_bytes : 0;
+}
+
+size_t unet_gemm_cpu_pack_bound(const unet_context *ctx, size_t m_max, size_t k_max)
+{
+    size_t cap = GC_PACK_CAP;
+    if (ctx->info.max_alloc_bytes && ctx->info.max_alloc_bytes < cap) cap = (size_t)ctx->info.max_alloc_bytes;
+    size_t kc = ctx->knobs.gemm_kc > 0 ? (size_t)ctx->knobs.gemm_kc : GC_KC_DEFAULT;
+    if (kc > k_max) kc = (k_max + GC_KB - 1) / GC_KB * GC_KB;
+    const size_t mpad = (m_max + 11) / 12 * 12;
+    size_t a = mpad * kc * sizeof(float);
+    /* B is packed separately only with fewer than GC_LB_MIN_PANELS panels, or
+     * for every size when the knob UNETCL_GEMM_LB=0 says so */
+    size_t b = ctx->knobs.gemm_lb == 0 ? cap : (size_t)GC_LB_MIN_PANELS * GC_NR * kc * sizeof(float);
+    if (ctx->knobs.gemm_nchunk > 0 && ctx->knobs.gemm_lb == 0) {
+        const size_t nb = ((size_t)ctx->knobs.gemm_nchunk + GC_NR - 1) / GC_NR * GC_NR * kc * sizeof(float);
+        if (nb < b) b = nb;
+    }
+    return (a < cap ? a : cap) + (b < cap ? b : cap);
+}
+
 unet_status unet_gemm_cpu_packed_batched(unet_context *ctx, int mr, size_t m, size_t n, size_t k, size_t batch,
                                          cl_mem ap, size_t a_off, size_t a_stride, cl_mem bp, size_t b_off,
                                          size_t b_stride, size_t b_pstride, size_t b_rstride, cl_mem c,

@@ -103,14 +103,21 @@ unet_status unet_maxpool_backward(unet_context *ctx, const unet_tensor *dout, cl
 /* 1 when sub is a sub-buffer of parent starting off bytes into it (the
  * up-convolution output placed in the concatenation buffer, see
  * unet_tensor_view). */
+/* 1 when sub covers parent's bytes from off on: a sub-buffer of parent at off,
+ * or both sub-buffers of one buffer (the network's arenas) that far apart. */
 static int is_view_of(cl_mem sub, cl_mem parent, size_t off)
 {
-    cl_mem assoc = NULL;
-    size_t o = 0;
-    if (clGetMemObjectInfo(sub, CL_MEM_ASSOCIATED_MEMOBJECT, sizeof assoc, &assoc, NULL) != CL_SUCCESS) return 0;
-    if (assoc != parent) return 0;
+    cl_mem assoc = NULL, passoc = NULL;
+    size_t o = 0, po = 0;
+    if (clGetMemObjectInfo(sub, CL_MEM_ASSOCIATED_MEMOBJECT, sizeof assoc, &assoc, NULL) != CL_SUCCESS || !assoc)
+        return 0;
     if (clGetMemObjectInfo(sub, CL_MEM_OFFSET, sizeof o, &o, NULL) != CL_SUCCESS) return 0;
-    return o == off;
+    if (assoc == parent) return o == off;
+    if (clGetMemObjectInfo(parent, CL_MEM_ASSOCIATED_MEMOBJECT, sizeof passoc, &passoc, NULL) != CL_SUCCESS ||
+        passoc != assoc)
+        return 0;
+    if (clGetMemObjectInfo(parent, CL_MEM_OFFSET, sizeof po, &po, NULL) != CL_SUCCESS) return 0;
+    return o == po + off;
 }
 
 static unet_status crop_offsets(const char *fn, int hs, int ws, int hu, int wu, cl_int *oy, cl_int *ox)

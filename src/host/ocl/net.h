@@ -7,6 +7,7 @@
 
 #define UNET_MAX_DEPTH 8
 #define UNET_MAX_TENSORS 128
+#define UNET_MAX_ARENAS 8
 
 typedef struct unet_param_tensor {
     char name[48];
@@ -51,6 +52,10 @@ struct unet_net {
     unet_tensor dlogits;
     cl_mem ws;
     size_t ws_floats;
+    /* activations and gradients: sub-buffers of a few arenas, placed by
+     * lifetime (net.c, "buffer reuse by liveness") */
+    cl_mem arena[UNET_MAX_ARENAS];
+    int narena;
     /* inference plans: transformed 3x3 weights per conv layer, refreshed when
      * m->version changes (counted in info.parameter_bytes) */
     unet_conv_wcache wenc[UNET_MAX_DEPTH][2], wdec[UNET_MAX_DEPTH][2];
