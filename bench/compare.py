@@ -50,6 +50,7 @@ def main():
     ap.add_argument("--tag", default="cpu")
     ap.add_argument("--bench-args", default="", help="extra bench_unet arguments")
     ap.add_argument("--upconvs", default="shuffle,convt")
+    ap.add_argument("--no-torch", action="store_true", help="only the bench_unet builds, interleaved")
     a = ap.parse_args()
     torch.set_num_threads(os.cpu_count())
     ups = tuple(a.upconvs.split(","))
@@ -63,7 +64,7 @@ def main():
     print("== preparing PyTorch variants (trace, freeze, warm-up)", flush=True)
     infer, train, bad = {}, {}, {}
     ref = {}
-    for name, prep in T.infer_variants(ups).items():
+    for name, prep in ({} if a.no_torch else T.infer_variants(ups)).items():
         try:
             run = prep()
             y = run()
@@ -78,7 +79,7 @@ def main():
             print(f"  inference {name}: ready (max |diff| to eager {err:.1e})", flush=True)
         except Exception as e:
             bad[name] = str(e).splitlines()[0][:200]
-    for name, prep in T.train_variants(ups).items():
+    for name, prep in ({} if a.no_torch else T.train_variants(ups)).items():
         try:
             train[name] = prep()
             print(f"  training {name}: ready", flush=True)
@@ -131,6 +132,8 @@ def main():
     best = {}
     for t in ("infer", "train"):
         c = {k: v[t] for k, v in med.items() if k.startswith("torch ") and v[t] is not None}
+        if not c:
+            continue
         k = min(c, key=c.get)
         best[t] = {"variant": k[len("torch "):], "median_ms": c[k],
                    "ratio": {bn: c[k] / med[bn][t] for bn, _ in benches}}
@@ -150,10 +153,12 @@ def main():
         ft = f"{v['train']:13.0f} ms" if v["train"] is not None else ""
         print(f"{k[:74]:74s}{fi}{ft}")
     for t, label in (("infer", "512x512 inference"), ("train", "572 training step")):
+        if t not in best:
+            continue
         b = best[t]
         print(f"PyTorch best for {label}: {b['variant']} {b['median_ms']:.0f} ms")
         for bn, _ in benches:
-            print(f"    {bn} {med[bn][t]:.0f} ms: {b['ratio'][bn]:.2f}x faster than PyTorch best")
+            print(f"    {bn} {med[bn][t]:.0f} ms: {b['ratio'][bn]:.2f}x = PyTorch best time / unetcl time")
     for k, why in bad.items():
         print(f"not run: {k}: {why}")
     print(f"(unetcl on {uinfo.get('device')}; JSON: {path})")

@@ -919,6 +919,46 @@ static unet_status net_alloc(unet_net *n)
     return UNET_OK;
 }
 
+static int mem_range(cl_mem m, cl_mem *root, size_t *off, size_t *size)
+{
+    *root = NULL;
+    *off = 0;
+    if (!m || clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof *size, size, NULL) != CL_SUCCESS) return -1;
+    if (clGetMemObjectInfo(m, CL_MEM_ASSOCIATED_MEMOBJECT, sizeof *root, root, NULL) != CL_SUCCESS) return -1;
+    if (!*root) *root = m;
+    else if (clGetMemObjectInfo(m, CL_MEM_OFFSET, sizeof *off, off, NULL) != CL_SUCCESS) return -1;
+    return 0;
+}
+
+int unet_net_alias_check(unet_net *n, int *pairs, char *why, size_t whyn)
+{
+    shapes s;
+    compute_shapes(&n->m->cfg, n->info.in_h, n->info.in_w, &s);
+    live_plan *p = malloc(sizeof *p);
+    if (!p) return -1;
+    live_plan_make(n->m, &s, n->training, n, p);
+    int bad = 0, checked = 0;
+    for (int i = 0; i < p->n && !bad; i++)
+        for (int j = i + 1; j < p->n && !bad; j++) {
+            const live_buf *a = &p->b[i], *b = &p->b[j];
+            const live_buf *ha = a->parent >= 0 ? &p->b[a->parent] : a, *hb = b->parent >= 0 ? &p->b[b->parent] : b;
+            if (ha == hb || !live_overlap(ha, hb)) continue; /* a view inside its own concatenation */
+            cl_mem ma = a->raw ? *a->raw : a->t ? a->t->mem : NULL, mb = b->raw ? *b->raw : b->t ? b->t->mem : NULL;
+            cl_mem ra, rb;
+            size_t oa, sa, ob, sb;
+            if (mem_range(ma, &ra, &oa, &sa) || mem_range(mb, &rb, &ob, &sb)) continue;
+            checked++;
+            if (ra == rb && oa < ob + sb && ob < oa + sa) {
+                snprintf(why, whyn, "%s [steps %d-%d] and %s [steps %d-%d] share bytes", a->name, ha->first, ha->last,
+                         b->name, hb->first, hb->last);
+                bad = 1;
+            }
+        }
+    free(p);
+    if (pairs) *pairs = checked;
+    return bad;
+}
+
 unet_status unet_net_create(unet_model *m, int in_h, int in_w, int training, unet_net **out)
 {
     if (!m || !out) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_net_create: NULL argument");

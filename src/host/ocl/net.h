@@ -80,4 +80,9 @@ unet_status unet_net_forward_device(unet_net *net, int train_mode, uint64_t drop
 unet_status unet_net_loss_backward_device(unet_net *net, int has_weights, uint64_t dropout_seed,
                                           unet_step_result *r);
 
+/* Checks the net's actual sub-buffers against the liveness schedule: 1 (and
+ * why) when two tensors alive at the same step share bytes, 0 when none do
+ * (pairs: how many live pairs were compared), -1 on failure (tests). */
+int unet_net_alias_check(unet_net *n, int *pairs, char *why, size_t whyn);
+
 #endif
