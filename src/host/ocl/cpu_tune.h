@@ -83,7 +83,7 @@ typedef void (*unet_cpu_tune_progress)(void *user, const char *line);
 /* Searches the tuned knobs on the context's device: coordinate descent over
  * the candidates, each setting timed on probe GEMMs and Winograd
  * convolutions (median of 3 after a warm-up); a candidate must beat the
- * current choice by 3 % to replace it (noise). Stops trying new candidates
+ * current choice by 5 % to replace it (noise). Stops trying new candidates
  * after budget_s seconds. Knobs set in the environment are not searched.
  * Leaves the winner applied to ctx and in *t (not written). */
 unet_status unet_cpu_tune_search(unet_context *ctx, double budget_s, unet_cpu_tune_progress progress, void *user,
