@@ -58,7 +58,7 @@ int main(int argc, char **argv)
         const size_t nw = (size_t)cout * cin * 9;
         /* as in the network: one workspace of up to 512 MiB shared by all layers */
         size_t wsf = unet_conv_workspace_floats(cin, h, w, 3, (size_t)512 << 20);
-        size_t wwf = unet_conv_winograd_workspace_floats(cin, cout, h, w, (h - 2 + 3) / 4);
+        size_t wwf = unet_conv_winograd_workspace_floats(ctx, cin, cout, h, w, (h - 2 + 3) / 4);
         if (wwf > wsf) wsf = wwf < ((size_t)128 << 20) ? wwf : ((size_t)128 << 20);
         if (wgrad && wsf < 36 * (size_t)cout * cin + ((size_t)4 << 20)) wsf = 36 * (size_t)cout * cin + ((size_t)4 << 20);
         unet_status st = unet_tensor_alloc(ctx, &in, cin, h, w, "in");

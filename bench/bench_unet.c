@@ -4,6 +4,7 @@
  * planned device memory and per-layer times. Writes JSON with --json. */
 #define _POSIX_C_SOURCE 200809L
 #include "net.h"
+#include "gemm.h"
 #include "bench_util.h"
 #include "clock.h"
 #include "unetcl/unetcl.h"
@@ -41,6 +42,34 @@ static void usage(void)
            "  --precision P    fp32 (default) or fp16 ([device] precision, docs/gpu.md)\n"
            "  --gpu-kernels    force unetcl's GPU convolution kernels (as UNETCL_GPU_KERNELS=1)\n"
            "  --json FILE      write results as JSON\n");
+}
+
+/* Measured memory on CPU devices (the device's buffers are host memory): the
+ * process's resident set (VmRSS, VmHWM of /proc/self/status, KiB); the peak is
+ * reset by writing 5 to /proc/self/clear_refs. -1 where unavailable. */
+static long status_kib(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long v = -1;
+    const size_t n = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, key, n) && line[n] == ':') {
+            v = atol(line + n + 1);
+            break;
+        }
+    fclose(f);
+    return v;
+}
+
+static void peak_reset(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f) {
+        fputs("5", f);
+        fclose(f);
+    }
 }
 
 static const char *devtype(unet_device_type t)
@@ -99,6 +128,10 @@ static int bench_device(const opts *o, const char *sel, FILE *json, int first)
     if (unet_measure_peak_gflops(ctx, &peak) != UNET_OK) return fail("peak probe");
     unet_model *m;
     unet_net *n;
+    /* measured peak: resident-set growth from here (before the model) */
+    const int measure = info.type == UNET_DEVICE_CPU;
+    const long rss0 = measure ? status_kib("VmRSS") : -1;
+    peak_reset();
     if (unet_model_create(ctx, &o->model, 1, &m) != UNET_OK) return fail("model");
     if (unet_net_create(m, tile, tile, 0, &n) != UNET_OK) return fail("plan");
     const unet_plan_info *pi = unet_net_info(n);
@@ -126,7 +159,16 @@ static int bench_device(const opts *o, const char *sel, FILE *json, int first)
      * so the share can exceed 100 % */
     printf("    warm median of %d        %9.1f ms   (min %.1f ms)   %.1f GFLOP/s = %.0f%% of peak (direct-conv FLOPs)\n", o->runs,
            tmed * 1e3, tmin * 1e3, flops / tmed * 1e-9, 100.0 * flops / tmed * 1e-9 / peak);
-    printf("    planned device memory    %9.1f MiB\n", pi->total_bytes / 1048576.0);
+    const long hwm_inf = measure ? status_kib("VmHWM") : -1;
+    const double meas_inf = (rss0 >= 0 && hwm_inf >= 0) ? (hwm_inf - rss0) / 1024.0 : -1;
+    const double pack_inf = unet_gemm_cpu_pack_bytes(ctx) / 1048576.0;
+    printf("    planned device memory    %9.1f MiB (activation arenas %.1f of %.1f without reuse, parameters and "
+           "weight caches %.1f, workspace %.1f, GEMM packs %.1f)\n",
+           pi->total_bytes / 1048576.0, pi->activation_bytes / 1048576.0, pi->unshared_bytes / 1048576.0,
+           pi->parameter_bytes / 1048576.0, pi->workspace_bytes / 1048576.0, pi->gemm_pack_bytes / 1048576.0);
+    if (meas_inf >= 0)
+        printf("    measured peak            %9.1f MiB (resident-set growth since before the model; GEMM packs "
+               "%.1f MiB)\n", meas_inf, pack_inf);
 
     if (o->profile) {
         unet_net_set_profiling(n, 1);
@@ -144,9 +186,10 @@ static int bench_device(const opts *o, const char *sel, FILE *json, int first)
     }
     unet_net_destroy(n);
 
-    double tr_med = -1, tr_flops = 0;
+    double tr_med = -1, tr_flops = 0, meas_tr = -1;
     uint64_t tr_mem = 0;
     if (o->train_tile > 0) {
+        peak_reset();
         unet_net *tn;
         if (unet_net_create(m, o->train_tile, o->train_tile, 1, &tn) != UNET_OK) return fail("training plan");
         const unet_plan_info *ti = unet_net_info(tn);
@@ -197,7 +240,16 @@ static int bench_device(const opts *o, const char *sel, FILE *json, int first)
                tr_flops * 1e-9);
         printf("    median of %d             %9.1f ms   %.1f GFLOP/s\n", o->train_runs, tr_med * 1e3,
                tr_flops / tr_med * 1e-9);
-        printf("    planned device memory    %9.1f MiB\n", tr_mem / 1048576.0);
+        printf("    planned device memory    %9.1f MiB (activation and gradient arenas %.1f of %.1f without reuse, "
+               "parameters %.1f, workspace %.1f, GEMM packs %.1f)\n",
+               tr_mem / 1048576.0, ti->activation_bytes / 1048576.0, ti->unshared_bytes / 1048576.0,
+               ti->parameter_bytes / 1048576.0, ti->workspace_bytes / 1048576.0, ti->gemm_pack_bytes / 1048576.0);
+        const long hwm_tr = measure ? status_kib("VmHWM") : -1;
+        if (rss0 >= 0 && hwm_tr >= 0) {
+            meas_tr = (hwm_tr - rss0) / 1024.0;
+            printf("    measured peak            %9.1f MiB (resident-set growth since before the model; GEMM packs "
+                   "%.1f MiB)\n", meas_tr, unet_gemm_cpu_pack_bytes(ctx) / 1048576.0);
+        }
         free(tt);
         free(x);
         free(w);
@@ -210,12 +262,13 @@ static int bench_device(const opts *o, const char *sel, FILE *json, int first)
                 "   \"image\": %d, \"tile\": %d, \"tiles\": %d, \"gflop\": %.2f, \"cold_ms\": %.1f,\n"
                 "   \"warm_median_ms\": %.2f, \"warm_min_ms\": %.2f, \"runs\": %d, \"gflops\": %.1f,\n"
                 "   \"infer_device_bytes\": %llu, \"train_tile\": %d, \"train_step_median_ms\": %.1f,\n"
-                "   \"train_gflops\": %.1f, \"train_device_bytes\": %llu, \"precision\": \"%s\", \"gpu_kernels\": %d}",
+                "   \"train_gflops\": %.1f, \"train_device_bytes\": %llu, \"precision\": \"%s\", \"gpu_kernels\": %d,\n"
+                "   \"infer_measured_peak_mib\": %.1f, \"train_measured_peak_mib\": %.1f}",
                 first ? "" : ",\n", info.name, devtype(info.type), info.driver_version, peak, o->size, tile,
                 tiles_axis * tiles_axis, flops * 1e-9, cold_s * 1e3, tmed * 1e3, tmin * 1e3, o->runs,
                 flops / tmed * 1e-9, (unsigned long long)pi->total_bytes, o->train_tile, tr_med * 1e3,
                 tr_med > 0 ? tr_flops / tr_med * 1e-9 : 0.0, (unsigned long long)tr_mem, o->fp16 ? "fp16" : "fp32",
-                o->gpu_kernels);
+                o->gpu_kernels, meas_inf, meas_tr);
     }
     free(t);
     free(img);

@@ -4,7 +4,8 @@
 (forward, weighted cross-entropy, backward, SGD with momentum 0.99).
 
   python3 bench/torch_unet.py [--device cpu|cuda] [--threads N] [--runs N]
-                              [--upconv convt|shuffle] [--tf32 on|off] [--json FILE]
+                              [--upconv convt|shuffle] [--tf32 on|off] [--base B] [--json FILE]
+  python3 bench/torch_unet.py --variants [--threads N] [--runs N] [--json FILE]
 
 --device cuda: --tf32 on lets cuDNN and cuBLAS use TF32 (PyTorch's default for
 convolutions), off keeps FP32 arithmetic (what unetcl does); cuDNN's
@@ -15,6 +16,20 @@ autotuner (torch.backends.cudnn.benchmark) is on, as a speed-minded user sets.
 CPUs). For the CPU "at its best" numbers run with
 GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736
 (bench/compare.sh does).
+
+--variants times every variant a performance-minded PyTorch user would try
+on a CPU (all with threads = cores and torch.inference_mode for inference)
+and names the fastest ("PyTorch best") per task:
+  inference: eager NCHW, eager channels_last, TorchScript frozen
+             (torch.jit.trace + torch.jit.freeze +
+             torch.jit.optimize_for_inference: oneDNN layouts, conv+ReLU
+             fused) with NCHW and with channels_last input, each with the
+             pixel-shuffle and the transposed-convolution up-sampling;
+  training:  eager NCHW and channels_last, each with both up-samplings.
+torch.compile needs PyTorch >= 2.0 (Debian's python3-torch here is 1.13):
+it is listed as unavailable when torch has no torch.compile.
+bench/compare.py imports the variants from here and interleaves them with
+bench_unet round by round.
 """
 import argparse
 import json
@@ -84,6 +99,132 @@ def sync(dev):
         torch.cuda.synchronize()
 
 
+# ---- variants (bench/compare.py, --variants) ---------------------------------
+
+def crop_softmax(y):
+    return y[:, :, :512, :512].softmax(1)
+
+
+def make_net(upconv, seed=0):
+    torch.manual_seed(seed)
+    return UNet(upconv=upconv)
+
+
+def infer_variants(upconvs=("shuffle", "convt")):
+    """name -> (prepare, run): prepare() builds and warms the variant and
+    returns a zero-argument callable that runs one 512x512 inference."""
+    out = {}
+    x = torch.randn(1, 1, 700, 700)
+
+    def eager(upconv, cl):
+        def prep():
+            net = make_net(upconv).eval()
+            xi = x
+            if cl:
+                net = net.to(memory_format=torch.channels_last)
+                xi = x.contiguous(memory_format=torch.channels_last)
+
+            def run():
+                with torch.inference_mode():
+                    return crop_softmax(net(xi))
+            run()
+            return run
+        return prep
+
+    def script(upconv, cl):
+        def prep():
+            net = make_net(upconv).eval()
+            xi = x
+            if cl:
+                net = net.to(memory_format=torch.channels_last)
+                xi = x.contiguous(memory_format=torch.channels_last)
+            with torch.no_grad():
+                ts = torch.jit.trace(net, xi)
+                ts = torch.jit.freeze(ts)
+                ts = torch.jit.optimize_for_inference(ts)
+
+            def run():
+                with torch.inference_mode():
+                    return crop_softmax(ts(xi))
+            for _ in range(3):  # the profiling executor specialises on the first runs
+                run()
+            return run
+        return prep
+
+    for up in upconvs:
+        out[f"eager NCHW, {up}"] = eager(up, False)
+        out[f"eager channels_last, {up}"] = eager(up, True)
+        out[f"TorchScript frozen+optimize_for_inference NCHW, {up}"] = script(up, False)
+        out[f"TorchScript frozen+optimize_for_inference channels_last, {up}"] = script(up, True)
+    return out
+
+
+def train_variants(upconvs=("shuffle", "convt")):
+    """name -> prepare; prepare() returns a callable doing one training step."""
+    out = {}
+    xt = torch.randn(1, 1, 572, 572)
+    lab = torch.randint(0, 2, (1, 388, 388))
+    w = torch.rand(1, 388, 388) + 0.5
+
+    def eager(upconv, cl):
+        def prep():
+            net = make_net(upconv).train()
+            xi = xt
+            if cl:
+                net = net.to(memory_format=torch.channels_last)
+                xi = xt.contiguous(memory_format=torch.channels_last)
+            opt = torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.99)
+
+            def run():
+                opt.zero_grad(set_to_none=True)
+                loss = (F.cross_entropy(net(xi), lab, reduction="none") * w).mean()
+                loss.backward()
+                opt.step()
+                return loss.item()
+            run()
+            return run
+        return prep
+
+    for up in upconvs:
+        out[f"eager NCHW, {up}"] = eager(up, False)
+        out[f"eager channels_last, {up}"] = eager(up, True)
+    return out
+
+
+def unavailable():
+    """Variants that cannot run here, with the reason."""
+    r = {}
+    if not hasattr(torch, "compile"):
+        r["torch.compile"] = f"not in PyTorch {torch.__version__} (needs >= 2.0)"
+    return r
+
+
+def time_variants(variants, runs):
+    res = {}
+    for name, prep in variants.items():
+        try:
+            run = prep()
+        except Exception as e:  # a variant this torch cannot do: reported, not fatal
+            res[name] = {"error": str(e).splitlines()[0][:200]}
+            continue
+        ts = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            run()
+            ts.append(time.perf_counter() - t0)
+        res[name] = {"median_ms": 1e3 * statistics.median(ts), "min_ms": 1e3 * min(ts), "runs": runs}
+        print(f"  {name:64s} {res[name]['median_ms']:8.0f} ms", file=sys.stderr, flush=True)
+    return res
+
+
+def best_of(res):
+    ok = {k: v for k, v in res.items() if "median_ms" in v}
+    if not ok:
+        return None, None
+    k = min(ok, key=lambda n: ok[n]["median_ms"])
+    return k, ok[k]["median_ms"]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cpu")
@@ -94,10 +235,32 @@ def main():
     ap.add_argument("--no-train", action="store_true")
     ap.add_argument("--tf32", default="on", choices=["on", "off"])
     ap.add_argument("--base", type=int, default=64)  # base channels (64: the paper's; smaller: script checks)
+    ap.add_argument("--variants", action="store_true",
+                    help="time every CPU variant and name the fastest per task")
     ap.add_argument("--json")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
+    if a.variants:
+        import os
+        if not a.threads:
+            torch.set_num_threads(os.cpu_count())
+        res = {"framework": f"pytorch {torch.__version__}", "threads": torch.get_num_threads(),
+               "unavailable": unavailable()}
+        print("inference 512x512:", file=sys.stderr)
+        res["infer"] = time_variants(infer_variants(), a.runs)
+        if not a.no_train:
+            print("training step 572:", file=sys.stderr)
+            res["train"] = time_variants(train_variants(), a.train_runs)
+        for task in ("infer", "train"):
+            if task in res:
+                name, ms = best_of(res[task])
+                res[f"{task}_best"] = {"variant": name, "median_ms": ms}
+        print(json.dumps(res))
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump(res, f, indent=1)
+        return 0
     dev = a.device
     torch.manual_seed(0)
     net = UNet(base=a.base, upconv=a.upconv).to(dev)

@@ -27,6 +27,7 @@
 
 #include "clblast_tune.h"
 #include "conv_gpu.h"
+#include "cpu_tune.h"
 #include "gemm.h"
 #include "unetcl/unetcl.h"
 
@@ -92,7 +93,96 @@ static void usage(FILE *f)
             "  --no-conv      only the CLBlast steps\n"
             "  --tile T       U-Net input tile whose 3x3 layers are timed in step 4 (default 572; quick 188)\n"
             "  --base B       base channels of that U-Net (default 64, the paper's; smaller: quick checks)\n"
-            "  --precision P  fp32 (default) or fp16: the [device] precision the entries are for\n");
+            "  --precision P  fp32 (default) or fp16: the [device] precision the entries are for\n\n"
+            
+            "usage: unetcl tune --cpu [--device SEL] [--seconds S] [--cache-dir DIR] [--show] [--ship MATCH]\n\n"
+            "Searches the parameters of unetcl's own CPU kernels (CPU GEMM K-chunk, N-chunk and fused B\n"
+            "packing; Winograd transform width and chunk size) on a CPU device by timing probe GEMMs and\n"
+            "Winograd convolutions, and writes the winner to the device's CPU tuning file in the cache\n"
+            "folder (docs/knobs.md: the environment still overrides each value). Without a file, the first\n"
+            "network plan on a CPU searches only when $UNETCL_CPU_TUNE gives it seconds (default 0: never).\n\n"
+            "  --seconds S    time budget of the search (default 120)\n"
+            "  --show         print where the current parameters come from and the file; search nothing\n"
+            "  --ship MATCH   also print the result as a shipped entry for src/host/ocl/cpu_tune_shipped.c\n"
+            "                 (MATCH: a substring of the device name)\n");
+}
+
+static void cpu_progress(void *user, const char *line)
+{
+    (void)user;
+    printf("  %s\n", line);
+    fflush(stdout);
+}
+
+static const char *cpu_state_name(int s)
+{
+    return s == UNET_CPU_TUNING_FILE      ? "tuning file"
+           : s == UNET_CPU_TUNING_SHIPPED ? "shipped entry"
+           : s == UNET_CPU_TUNING_SEARCHED ? "searched now"
+                                           : "built-in defaults";
+}
+
+/* unetcl tune --cpu */
+static int tune_cpu(const char *device, const char *cache_dir, double seconds, int show, const char *ship,
+                    int verbose)
+{
+    unet_context_options o;
+    unet_context_options_default(&o);
+    o.device = device ? device : "cpu";
+    o.cache_dir = cache_dir;
+    o.verbose = verbose;
+    unet_context *ctx = NULL;
+    if (unet_context_create(&o, &ctx) != UNET_OK) {
+        fprintf(stderr, "unetcl tune --cpu: %s\n", unet_last_error());
+        return 1;
+    }
+    if (ctx->info.type != UNET_DEVICE_CPU) {
+        fprintf(stderr, "unetcl tune --cpu: %s is not a CPU device (its GEMMs run on CLBlast: use `unetcl tune`)\n",
+                ctx->info.name);
+        unet_context_destroy(ctx);
+        return 2;
+    }
+    char path[1100];
+    unet_cpu_tuning_path(ctx->cache_dir, &ctx->info, path, sizeof path);
+    printf("device [%d] %s (%s)\nCPU tuning file: %s\n", ctx->info.index, ctx->info.name, ctx->info.driver_version,
+           path);
+    printf("current parameters: %s (%s)\n", cpu_state_name(ctx->cpu_tuning), ctx->cpu_tuning_why);
+    for (int i = 0; i < UNET_CPU_TUNED_KNOBS; i++) {
+        char v[32];
+        unet_knob_get(&ctx->knobs, unet_cpu_tuned_knobs[i], v, sizeof v);
+        printf("  %-22s %s\n", unet_cpu_tuned_knobs[i], v);
+    }
+    if (show) {
+        unet_context_destroy(ctx);
+        return 0;
+    }
+    printf("searching (at most %.0f s; times are medians of 3 passes over the probes)\n", seconds);
+    unet_cpu_tuning t;
+    unet_status st = unet_cpu_tune_search(ctx, seconds, cpu_progress, NULL, &t);
+    if (st == UNET_OK) st = unet_cpu_tuning_write(path, &t);
+    if (st != UNET_OK) {
+        fprintf(stderr, "unetcl tune --cpu: %s\n", unet_last_error());
+        unet_context_destroy(ctx);
+        return 1;
+    }
+    char text[4096];
+    unet_cpu_tuning_format(&t, text, sizeof text);
+    printf("written %s:\n%s", path, text);
+    if (ship && *ship) {
+        unet_cpu_tuning s = t;
+        snprintf(s.match, sizeof s.match, "%s", ship);
+        s.device[0] = s.vendor[0] = s.driver[0] = '\0';
+        char shipped[4096];
+        unet_cpu_tuning_format(&s, shipped, sizeof shipped);
+        printf("\nshipped entry for src/host/ocl/cpu_tune_shipped.c:\n    \"");
+        for (const char *c = shipped; *c; c++) {
+            if (*c == '\n') printf(c[1] ? "\\n\"\n    \"" : "\\n\",\n");
+            else if (*c == '"' || *c == '\\') printf("\\%c", *c);
+            else putchar(*c);
+        }
+    }
+    unet_context_destroy(ctx);
+    return 0;
 }
 
 /* ---- the helper process ---------------------------------------------------- */
@@ -346,7 +436,9 @@ static void print_params(const unet_clblast_params *p)
 int cmd_tune(int argc, char **argv)
 {
     const char *device = NULL, *cache_dir = NULL, *helper_opt = NULL;
-    int quick = 0, verbose = 0, reps = 0, conv = 1, clb = 1, tile = 0, fp16 = 0, base = 64;
+    int quick = 0, verbose = 0, reps = 0, conv = 1, clb = 1, tile = 0, fp16 = 0, base = 64, cpu = 0, show = 0;
+    double cpu_seconds = 120;
+    const char *ship = NULL;
     double fraction = 0, dfraction = 0, timeout_s = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -355,6 +447,10 @@ int cmd_tune(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--quick")) quick = 1;
+        else if (!strcmp(a, "--cpu")) cpu = 1;
+        else if (!strcmp(a, "--show")) show = 1;
+        else if (!strcmp(a, "--seconds") && more) cpu_seconds = atof(argv[++i]);
+        else if (!strcmp(a, "--ship") && more) ship = argv[++i];
         else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) verbose = 1;
         else if (!strcmp(a, "--device") && more) device = argv[++i];
         else if (!strcmp(a, "--cache-dir") && more) cache_dir = argv[++i];
@@ -380,6 +476,13 @@ int cmd_tune(int argc, char **argv)
             usage(stderr);
             return 2;
         }
+    }
+    if (cpu || show || ship) {
+        if (!(cpu_seconds >= 1 && cpu_seconds <= 36000)) {
+            fprintf(stderr, "unetcl tune --cpu: --seconds must lie in [1, 36000]\n");
+            return 2;
+        }
+        return tune_cpu(device, cache_dir, cpu_seconds, show, ship, verbose);
     }
     if (fraction == 0) fraction = quick ? 0.0002 : 0.002;
     if (dfraction == 0) dfraction = quick ? 0.003 : 0.02;

@@ -204,22 +204,33 @@ static void test_selection_and_errors(void **state)
     (void)state;
     unet_context *ctx = tu_ctx();
     unet_gemm_path p;
-    unsetenv("UNETCL_GEMM");
+    char err[256];
+    unet_knobs *kn = unet_context_knobs(ctx);
+    assert_int_equal(unet_knob_set(kn, "UNETCL_GEMM", "", err, sizeof err), 0);
     TU_OK(unet_gemm_path_of(ctx, &p));
     assert_int_equal(p, ctx->info.type == UNET_DEVICE_CPU ? UNET_GEMM_CPU : UNET_GEMM_CLBLAST);
-    setenv("UNETCL_GEMM", "clblast", 1);
+    assert_int_equal(unet_knob_set(kn, "UNETCL_GEMM", "clblast", err, sizeof err), 0);
     TU_OK(unet_gemm_path_of(ctx, &p));
     assert_int_equal(p, UNET_GEMM_CLBLAST);
-    setenv("UNETCL_GEMM", "cpu", 1);
+    assert_int_equal(unet_knob_set(kn, "UNETCL_GEMM", "cpu", err, sizeof err), 0);
     TU_OK(unet_gemm_path_of(ctx, &p));
     assert_int_equal(p, UNET_GEMM_CPU);
+    assert_int_equal(unet_knob_set(kn, "UNETCL_GEMM", "", err, sizeof err), 0);
 
     float h[64];
     for (int i = 0; i < 64; i++) h[i] = (float)i;
     cl_mem a = upload(ctx, h, 64), b = upload(ctx, h, 64), c = upload(ctx, h, 64);
+    /* a bad value in the environment: the context is not created (one line naming the knob) */
     setenv("UNETCL_GEMM", "fast", 1);
-    assert_int_equal(unet_gemm(ctx, 0, 0, 4, 4, 4, 1.0f, a, 0, 4, b, 0, 4, 0.0f, c, 0, 4), UNET_ERR_CONFIG);
-    assert_non_null(strstr(unet_last_error(), "UNETCL_GEMM"));
+    unet_context_options o;
+    unet_context_options_default(&o);
+    const char *d = getenv("UNETCL_TEST_DEVICE");
+    o.device = (d && *d) ? d : NULL;
+    unet_context *bad = NULL;
+    assert_int_equal(unet_context_create(&o, &bad), UNET_ERR_CONFIG);
+    assert_null(bad);
+    assert_non_null(strstr(unet_last_error(), "UNETCL_GEMM=fast"));
+    assert_null(strchr(unet_last_error(), '\n'));
     unsetenv("UNETCL_GEMM");
     /* lda smaller than the columns of A */
     assert_int_equal(unet_gemm_with(ctx, UNET_GEMM_CPU, 0, 0, 4, 4, 4, 1.0f, a, 0, 3, b, 0, 4, 0.0f, c, 0, 4),

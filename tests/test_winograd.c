@@ -135,7 +135,7 @@ static void test_against_reference(void **state)
         double *want = malloc(nout * sizeof(double));
         assert_non_null(want);
         ref_forward(in, wt, b, c->cin, c->h, c->w, c->cout, c->relu, want);
-        size_t wsf = unet_conv_winograd_workspace_floats(c->cin, c->cout, c->h, c->w, (c->h - 2 + 3) / 4);
+        size_t wsf = unet_conv_winograd_workspace_floats(tu_ctx(), c->cin, c->cout, c->h, c->w, (c->h - 2 + 3) / 4);
         float *got = run(UNET_CONV_WINOGRAD_F4, c->cin, c->cout, c->h, c->w, c->relu, in, wt, b, wsf);
         char what[96];
         snprintf(what, sizeof what, "winograd %d->%d %dx%d relu%d", c->cin, c->cout, c->h, c->w, c->relu);
@@ -158,10 +158,10 @@ static void test_chunks_and_fallback(void **state)
     assert_non_null(want);
     ref_forward(in, wt, b, cin, h, w, cout, relu, want);
     float *one = run(UNET_CONV_WINOGRAD_F4, cin, cout, h, w, relu, in, wt, b,
-                     unet_conv_winograd_workspace_floats(cin, cout, h, w, 6));
+                     unet_conv_winograd_workspace_floats(tu_ctx(), cin, cout, h, w, 6));
     check_scaled("one chunk", one, want, nout);
     for (int rows = 1; rows <= 4; rows++) {
-        size_t wsf = unet_conv_winograd_workspace_floats(cin, cout, h, w, rows);
+        size_t wsf = unet_conv_winograd_workspace_floats(tu_ctx(), cin, cout, h, w, rows);
         float *got = run(UNET_CONV_WINOGRAD_F4, cin, cout, h, w, relu, in, wt, b, wsf);
         char what[64];
         snprintf(what, sizeof what, "chunks of %d tile rows vs one chunk", rows);
@@ -169,7 +169,7 @@ static void test_chunks_and_fallback(void **state)
         free(got);
     }
     /* one tile row needs more than this: im2col does the layer (its own workspace) */
-    size_t small = unet_conv_winograd_workspace_floats(cin, cout, h, w, 1) - 1;
+    size_t small = unet_conv_winograd_workspace_floats(tu_ctx(), cin, cout, h, w, 1) - 1;
     assert_true(small >= (size_t)cin * 9 * (w - 2)); /* room for im2col chunks of >= 1 output row */
     float *fb = run(UNET_CONV_WINOGRAD_F4, cin, cout, h, w, relu, in, wt, b, small);
     check_scaled("fallback to im2col (workspace too small)", fb, want, nout);
@@ -243,7 +243,7 @@ static void test_backward_data(void **state)
                         want[((size_t)ci * c->h + y) * c->w + x] = sum;
                     }
             size_t wsf = unet_conv_workspace_floats(c->cin, c->h, c->w, 3, (size_t)1 << 30);
-            size_t wwf = unet_conv_winograd_workspace_floats(c->cout, c->cin, ho + 4, wo + 4, (c->h + 3) / 4);
+            size_t wwf = unet_conv_winograd_workspace_floats(tu_ctx(), c->cout, c->cin, ho + 4, wo + 4, (c->h + 3) / 4);
             if (wwf > wsf) wsf = wwf;
             float *res_din[2], *res_dw[2], *res_db[2];
             for (int algo = 0; algo < 2; algo++) {
@@ -317,9 +317,11 @@ static void test_backward_weights(void **state)
     (void)state;
     const wcase cases[] = {{1, 1, 3, 3, 0},    {3, 13, 9, 13, 0},  {17, 5, 23, 18, 0}, {33, 20, 30, 29, 0},
                            {8, 64, 14, 14, 0}, {40, 9, 12, 74, 0}, {64, 24, 70, 66, 0}};
-    assert_int_equal(setenv("UNETCL_WGRAD", "winograd", 1), 0);
+    unet_knobs *kn = unet_context_knobs(tu_ctx());
+    char err[256];
+    assert_int_equal(unet_knob_set(kn, "UNETCL_WGRAD", "winograd", err, sizeof err), 0);
     for (int chunked = 0; chunked <= 1; chunked++) {
-        if (chunked) assert_int_equal(setenv("UNETCL_WINO_CHUNK_KB", "1", 1), 0);
+        if (chunked) assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_CHUNK_KB", "1", err, sizeof err), 0);
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
             for (int acc = 0; acc <= 1; acc++) {
                 const wcase *c = &cases[i];
@@ -369,20 +371,22 @@ static void test_backward_weights(void **state)
                 free(want), free(dout), free(dw0), free(in), free(wt), free(b);
             }
     }
-    unsetenv("UNETCL_WINO_CHUNK_KB");
-    unsetenv("UNETCL_WGRAD");
+    assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_CHUNK_KB", "-1", err, sizeof err), 0);
+    assert_int_equal(unet_knob_set(kn, "UNETCL_WGRAD", "", err, sizeof err), 0);
 }
 
 /* Both transform widths on every shape (the default picks per shape). */
 static void test_forced_tile_widths(void **state)
 {
     static const char *tw[] = {"16", "8"};
+    unet_knobs *kn = unet_context_knobs(tu_ctx());
+    char err[256];
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(setenv("UNETCL_WINO_TW", tw[i], 1), 0);
+        assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_TW", tw[i], err, sizeof err), 0);
         test_against_reference(state);
         test_backward_data(state);
     }
-    unsetenv("UNETCL_WINO_TW");
+    assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_TW", "0", err, sizeof err), 0);
 }
 
 int main(void)

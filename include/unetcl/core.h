@@ -136,6 +136,13 @@ UNETCL_API unet_status unet_context_create_on(const char *device, unet_context *
 UNETCL_API void unet_context_destroy(unet_context *ctx);
 UNETCL_API unet_status unet_context_device_info(const unet_context *ctx, unet_device_info *info);
 
+/* Warnings of the context's creation, one per line: UNETCL_* environment
+ * variables that are no knob of the library (a misspelt name; the knobs are
+ * listed in docs/knobs.md); NULL when none. Also written to stderr, once per
+ * process. A knob with a bad value makes unet_context_create fail
+ * (UNET_ERR_CONFIG) instead. */
+UNETCL_API const char *unet_context_warnings(const unet_context *ctx);
+
 /* Statistics of the program cache since the context was created. */
 typedef struct unet_cache_stats {
     int programs_compiled;
@@ -229,10 +236,17 @@ typedef struct unet_net unet_net;
 typedef struct unet_plan_info {
     int in_h, in_w, out_h, out_w;
     int training;
+    /* activation_bytes: the arenas that hold the activations and (training)
+     * the gradients, each tensor placed by its lifetime so that tensors not
+     * alive at the same time share memory; gradient_bytes: 0 (inside the
+     * arenas); total_bytes: arenas + parameters (+ gradients + momentum) and
+     * transformed-weight caches + workspace + GEMM pack buffers */
     uint64_t activation_bytes, gradient_bytes, parameter_bytes, workspace_bytes, total_bytes;
     uint64_t largest_buffer_bytes;
     char largest_buffer[72];
     double forward_flops; /* multiply-add = 2 */
+    uint64_t unshared_bytes;  /* activations + gradients with a buffer each (no reuse) */
+    uint64_t gemm_pack_bytes; /* CPU devices: bound of the CPU GEMM's pack buffers (in total_bytes) */
 } unet_plan_info;
 
 /* Sizes the buffers of a forward (training=0) or forward+backward

@@ -98,12 +98,12 @@ unet_status unet_augment_apply(unet_context *ctx, const unet_augment_params *p,
     cl_int C = src->c, H = src->h, W = src->w, Tc = T, Oc = out, offc = off, fl = flags, G = p->grid;
     cl_float a00 = (float)p->a[0], a01 = (float)p->a[1], a10 = (float)p->a[2], a11 = (float)p->a[3];
     cl_float cx = (float)p->cx, cy = (float)p->cy;
-    cl_int err = unet_args(k, sizeof(cl_mem), &src->mem, sizeof C, &C, sizeof H, &H, sizeof W, &W,
-                           sizeof(cl_mem), &src_labels, sizeof(cl_mem), &src_weights, sizeof(cl_mem), &dst->mem,
-                           sizeof Tc, &Tc, sizeof(cl_mem), &dst_labels, sizeof(cl_mem), &dst_weights, sizeof Oc,
-                           &Oc, sizeof offc, &offc, sizeof fl, &fl, sizeof(cl_mem), &grid, sizeof G, &G,
-                           sizeof a00, &a00, sizeof a01, &a01, sizeof a10, &a10, sizeof a11, &a11, sizeof cx,
-                           &cx, sizeof cy, &cy, (size_t)0);
+    cl_int err = UNET_SET_ARGS(k, unet_arg_mem(src->mem), unet_arg_int(C), unet_arg_int(H), unet_arg_int(W),
+                               unet_arg_mem(src_labels), unet_arg_mem(src_weights), unet_arg_mem(dst->mem),
+                               unet_arg_int(Tc), unet_arg_mem(dst_labels), unet_arg_mem(dst_weights),
+                               unet_arg_int(Oc), unet_arg_int(offc), unet_arg_int(fl), unet_arg_mem(grid),
+                               unet_arg_int(G), unet_arg_float(a00), unet_arg_float(a01), unet_arg_float(a10),
+                               unet_arg_float(a11), unet_arg_float(cx), unet_arg_float(cy));
     unet_status st = UNET_OK;
     if (err != CL_SUCCESS) st = unet_cl_fail(err, __FILE__, __LINE__, "augment: setting augment_warp arguments");
     if (st == UNET_OK) {
@@ -120,9 +120,9 @@ unet_status unet_augment_apply(unet_context *ctx, const unet_augment_params *p,
     cl_float bright = (float)p->brightness, noise = (float)p->noise_std;
     cl_ulong nseed = p->noise_seed;
     cl_int gfl = (gamma != 1.0f ? 1 : 0) | (noise > 0.0f ? 2 : 0) | (contrast != 1.0f ? 4 : 0);
-    UNET_CL_TRY(unet_args(kg, sizeof(cl_mem), &dst->mem, sizeof n, &n, sizeof gamma, &gamma, sizeof contrast,
-                          &contrast, sizeof pivot, &pivot, sizeof bright, &bright, sizeof noise, &noise,
-                          sizeof nseed, &nseed, sizeof gfl, &gfl, (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(kg, unet_arg_mem(dst->mem), unet_arg_int(n), unet_arg_float(gamma),
+                              unet_arg_float(contrast), unet_arg_float(pivot), unet_arg_float(bright),
+                              unet_arg_float(noise), unet_arg_ulong(nseed), unet_arg_int(gfl)),
                 "augment: setting augment_gray arguments");
     size_t gws1 = (size_t)n;
     return unet_enqueue(ctx, kg, "augment_gray", 1, &gws1, NULL);

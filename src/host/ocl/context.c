@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "ocl.h"
 
+#include "cpu_tune.h"
 #include "fsutil.h"
 
 #include <ctype.h>
@@ -342,17 +343,29 @@ unet_status unet_context_create(const unet_context_options *opts, unet_context *
         free(c);
         return unet_cl_fail(err, __FILE__, __LINE__, "clCreateCommandQueue");
     }
-    const char *nc = getenv("UNETCL_NO_CACHE");
-    c->cache_enabled = !(opts->disable_cache || (nc && *nc && strcmp(nc, "0") != 0));
+    /* The knobs: built-in defaults, then the environment (once, here). */
+    unet_knobs_default(&c->knobs);
+    char kerr[512];
+    if (unet_knobs_from_env(&c->knobs, kerr, sizeof kerr, c->warnings, sizeof c->warnings) != 0) {
+        clReleaseCommandQueue(c->queue);
+        clReleaseContext(c->ctx);
+        free(c);
+        return unet_seterr(UNET_ERR_CONFIG, "%s", kerr);
+    }
+    if (c->warnings[0]) {
+        /* once per process: the same misspelt name would repeat per context */
+        static int warned;
+        if (!warned || opts->verbose) fprintf(stderr, "unetcl: warning: %s\n", c->warnings);
+        warned = 1;
+    }
+    c->cache_enabled = !(opts->disable_cache || c->knobs.no_cache);
     if (opts->cache_dir && *opts->cache_dir)
         snprintf(c->cache_dir, sizeof c->cache_dir, "%s", opts->cache_dir);
     else
         unet_default_cache_dir(c->cache_dir, sizeof c->cache_dir);
-    const char *ct = getenv("UNETCL_CLBLAST_TUNING");
-    c->clblast_tuning_disabled = opts->disable_clblast_tuning || (ct && !strcmp(ct, "0"));
+    c->clblast_tuning_disabled = opts->disable_clblast_tuning || !c->knobs.clblast_tuning;
     c->verbose = opts->verbose;
-    const char *gk = getenv("UNETCL_GPU_KERNELS");
-    c->force_gpu_kernels = opts->force_gpu_kernels || (gk && *gk && strcmp(gk, "0") != 0);
+    c->force_gpu_kernels = opts->force_gpu_kernels || c->knobs.gpu_kernels;
     c->fp16 = opts->precision_fp16 ? 1 : 0;
     if (c->fp16 && c->info.type == UNET_DEVICE_CPU && !c->force_gpu_kernels) {
         unet_context_destroy(c);
@@ -361,6 +374,8 @@ unet_status unet_context_create(const unet_context_options *opts, unet_context *
                            "use precision = fp32 there (or UNETCL_GPU_KERNELS=1 to force the GPU kernels, tests)",
                            c->info.name);
     }
+    /* CPU devices: tuned kernel parameters (file, else shipped entry) under the environment's */
+    unet_cpu_tuning_load(c);
     *out = c;
     return UNET_OK;
 }
@@ -386,6 +401,13 @@ unet_status unet_context_device_info(const unet_context *c, unet_device_info *in
     *info = c->info;
     return UNET_OK;
 }
+
+const char *unet_context_warnings(const unet_context *c)
+{
+    return (c && c->warnings[0]) ? c->warnings : NULL;
+}
+
+unet_knobs *unet_context_knobs(unet_context *c) { return c ? &c->knobs : NULL; }
 
 void unet_context_cache_stats(const unet_context *c, unet_cache_stats *s)
 {

@@ -48,8 +48,8 @@ unet_status unet_conv_bias_act(unet_context *ctx, cl_mem x, int channels, size_t
     cl_kernel k;
     UNET_TRY(unet_kernel_get(ctx, "conv", "bias_act", &k));
     cl_int ihw = (cl_int)hw, ic = channels, boff = (cl_int)bias.off, r = relu ? 1 : 0;
-    UNET_CL_TRY(unet_args(k, sizeof(cl_mem), &x, sizeof ihw, &ihw, sizeof ic, &ic, sizeof(cl_mem), &bias.mem,
-                          sizeof boff, &boff, sizeof r, &r, (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(x), unet_arg_int(ihw), unet_arg_int(ic), unet_arg_mem(bias.mem),
+                              unet_arg_int(boff), unet_arg_int(r)),
                 "setting arguments of kernel bias_act");
     size_t gws[2] = {hw, (size_t)channels};
     return unet_enqueue(ctx, k, "bias_act", 2, gws, NULL);
@@ -60,7 +60,7 @@ unet_status unet_conv_relu_mask(unet_context *ctx, cl_mem dout, cl_mem out, size
     cl_kernel k;
     UNET_TRY(unet_kernel_get(ctx, "conv", "relu_mask", &k));
     cl_int in_ = (cl_int)n;
-    UNET_CL_TRY(unet_args(k, sizeof(cl_mem), &dout, sizeof(cl_mem), &out, sizeof in_, &in_, (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(dout), unet_arg_mem(out), unet_arg_int(in_)),
                 "setting arguments of kernel relu_mask");
     size_t gws[1] = {n};
     return unet_enqueue(ctx, k, "relu_mask", 1, gws, NULL);
@@ -77,8 +77,8 @@ unet_status unet_conv_relu_bias_grad(unet_context *ctx, cl_mem d, cl_mem out, in
     UNET_TRY(unet_kernel_get(ctx, "conv", "relu_bias_grad_cpu", &k));
     cl_mem o = out ? out : d;
     cl_int r = out ? 1 : 0, ihw = (cl_int)hw, ic = channels, off = (cl_int)dbias.off, acc = accumulate ? 1 : 0;
-    UNET_CL_TRY(unet_args(k, sizeof(cl_mem), &d, sizeof(cl_mem), &o, sizeof r, &r, sizeof ihw, &ihw, sizeof ic, &ic,
-                          sizeof(cl_mem), &dbias.mem, sizeof off, &off, sizeof acc, &acc, (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(d), unet_arg_mem(o), unet_arg_int(r), unet_arg_int(ihw),
+                              unet_arg_int(ic), unet_arg_mem(dbias.mem), unet_arg_int(off), unet_arg_int(acc)),
                 "setting arguments of kernel relu_bias_grad_cpu");
     size_t gws[1] = {(size_t)channels}, l[1] = {1};
     return unet_enqueue(ctx, k, "relu_bias_grad_cpu", 1, gws, l);
@@ -96,9 +96,8 @@ unet_status unet_conv_bias_grad(unet_context *ctx, cl_mem d, int channels, size_
     size_t lws = 1;
     while (lws * 2 <= 256 && lws * 2 <= kwg) lws *= 2;
     cl_int ihw = (cl_int)hw, ic = channels, off = (cl_int)dbias.off, acc = accumulate ? 1 : 0;
-    UNET_CL_TRY(unet_args(k, sizeof(cl_mem), &d, sizeof ihw, &ihw, sizeof ic, &ic, sizeof(cl_mem), &dbias.mem,
-                          sizeof off, &off, sizeof acc, &acc, lws * sizeof(float), (const void *)NULL,
-                          (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(d), unet_arg_int(ihw), unet_arg_int(ic), unet_arg_mem(dbias.mem),
+                              unet_arg_int(off), unet_arg_int(acc), unet_arg_local(lws * sizeof(float))),
                 "setting arguments of kernel bias_grad");
     size_t gws[1] = {(size_t)channels * lws}, l[1] = {lws};
     return unet_enqueue(ctx, k, "bias_grad", 1, gws, l);
@@ -210,8 +209,9 @@ static unet_status run_im2col(unet_context *ctx, const conv_shape *s, cl_mem in,
     const int cpu = ctx->info.type == UNET_DEVICE_CPU;
     UNET_TRY(unet_kernel_get(ctx, "conv", cpu ? "im2col_rows" : "im2col", &kr));
     cl_int h = s->h, w = s->w, k = s->k, a = r0, b = r1, cin = s->cin, off = 0;
-    UNET_CL_TRY(unet_args(kr, sizeof(cl_mem), &in, sizeof h, &h, sizeof w, &w, sizeof k, &k, sizeof a, &a,
-                          sizeof b, &b, sizeof cin, &cin, sizeof(cl_mem), &ws, sizeof off, &off, (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(kr, unet_arg_mem(in), unet_arg_int(h), unet_arg_int(w), unet_arg_int(k),
+                              unet_arg_int(a), unet_arg_int(b), unet_arg_int(cin), unet_arg_mem(ws),
+                              unet_arg_int(off)),
                 "setting arguments of kernel im2col");
     if (cpu) {
         size_t gws[2] = {(size_t)(r1 - r0), (size_t)s->cin * (size_t)(s->k * s->k)}, l[2] = {1, 1};
@@ -226,8 +226,8 @@ static unet_status run_im2colT(unet_context *ctx, const conv_shape *s, cl_mem in
     cl_kernel kr;
     UNET_TRY(unet_kernel_get(ctx, "conv", "im2colT_rows3", &kr));
     cl_int h = s->h, w = s->w, a = r0, b = r1, cin = s->cin;
-    UNET_CL_TRY(unet_args(kr, sizeof(cl_mem), &in, sizeof h, &h, sizeof w, &w, sizeof a, &a, sizeof b, &b,
-                          sizeof cin, &cin, sizeof(cl_mem), &ws, (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(kr, unet_arg_mem(in), unet_arg_int(h), unet_arg_int(w), unet_arg_int(a),
+                              unet_arg_int(b), unet_arg_int(cin), unet_arg_mem(ws)),
                 "setting arguments of kernel im2colT_rows3");
     size_t gws[2] = {((size_t)s->wo + 15) / 16, (size_t)(r1 - r0)}, l[2] = {1, 1};
     return unet_enqueue(ctx, kr, "im2colT_rows3", 2, gws, l);
@@ -239,8 +239,9 @@ static unet_status run_col2im(unet_context *ctx, const conv_shape *s, cl_mem ws,
     const int cpu = ctx->info.type == UNET_DEVICE_CPU;
     UNET_TRY(unet_kernel_get(ctx, "conv", cpu ? "col2im_rows" : "col2im_add", &kr));
     cl_int off = 0, h = s->h, w = s->w, k = s->k, a = r0, b = r1, cin = s->cin;
-    UNET_CL_TRY(unet_args(kr, sizeof(cl_mem), &ws, sizeof off, &off, sizeof h, &h, sizeof w, &w, sizeof k, &k,
-                          sizeof a, &a, sizeof b, &b, sizeof cin, &cin, sizeof(cl_mem), &din, (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(kr, unet_arg_mem(ws), unet_arg_int(off), unet_arg_int(h), unet_arg_int(w),
+                              unet_arg_int(k), unet_arg_int(a), unet_arg_int(b), unet_arg_int(cin),
+                              unet_arg_mem(din)),
                 "setting arguments of kernel col2im_add");
     if (cpu) {
         size_t gws[2] = {(size_t)(r1 - r0 + s->k - 1), (size_t)s->cin}, l[2] = {1, 1};
@@ -298,7 +299,7 @@ static unet_status im2col_backward(unet_context *ctx, const conv_shape *s, cl_me
     /* CPU devices: the transposed column matrix (same GEMM products, same
      * summation order; B packed without a transposing scatter).
      * UNETCL_IM2COL_NOT set: the plain column matrix (benchmarks). */
-    const int colT = ctx->info.type == UNET_DEVICE_CPU && s->k == 3 && !getenv("UNETCL_IM2COL_NOT");
+    const int colT = ctx->info.type == UNET_DEVICE_CPU && s->k == 3 && !ctx->knobs.im2col_not;
     for (int r0 = 0; r0 < s->ho; r0 += rows) {
         int r1 = r0 + rows < s->ho ? r0 + rows : s->ho;
         size_t n = (size_t)(r1 - r0) * (size_t)s->wo;
@@ -342,12 +343,11 @@ static unet_status im2col_backward(unet_context *ctx, const conv_shape *s, cl_me
 #define WINO_MIN_CIN 8
 #define WINO_MIN_TILES 144
 
-/* UNETCL_WINO_MIN_TILES overrides the tile threshold of the uncached choices
- * (tuning, benchmarks). */
-static size_t wino_min_tiles(size_t dflt)
+/* The knob UNETCL_WINO_MIN_TILES (tuning, benchmarks) overrides the tile
+ * threshold of both choices. */
+static size_t wino_min_tiles(const unet_context *ctx, size_t dflt)
 {
-    const char *e = getenv("UNETCL_WINO_MIN_TILES");
-    return (e && *e) ? (size_t)strtoull(e, NULL, 10) : dflt;
+    return ctx->knobs.wino_min_tiles >= 0 ? (size_t)ctx->knobs.wino_min_tiles : dflt;
 }
 
 /* With the transformed weights cached (inference plans), fewer tiles pay:
@@ -369,7 +369,7 @@ typedef struct wino_plan {
     size_t mpad, a_stride, u_floats;
 } wino_plan;
 
-static void wino_plan_make(const conv_shape *s, wino_plan *p)
+static void wino_plan_make(const unet_context *ctx, const conv_shape *s, wino_plan *p)
 {
     p->mr = unet_gemm_cpu_mr((size_t)s->cout);
     p->mpad = ((size_t)s->cout + (size_t)p->mr - 1) / (size_t)p->mr * (size_t)p->mr;
@@ -384,9 +384,8 @@ static void wino_plan_make(const conv_shape *s, wino_plan *p)
      * 72x72 252-264 vs 227-232 ms, 512->512 70x70 120 vs 102-120 ms. */
     p->tw = 16;
     if ((p->ntx + 7) / 8 * 8 < (p->ntx + 15) / 16 * 16 && (size_t)s->cin * (size_t)s->cout >= 65536) p->tw = 8;
-    /* UNETCL_WINO_TW=8|16 forces one (tests, benchmarks) */
-    const char *e = getenv("UNETCL_WINO_TW");
-    if (e && (!strcmp(e, "8") || !strcmp(e, "16"))) p->tw = atoi(e);
+    /* the knob UNETCL_WINO_TW=8|16 forces one (tuning, tests, benchmarks) */
+    if (ctx->knobs.wino_tw == 8 || ctx->knobs.wino_tw == 16) p->tw = (int)ctx->knobs.wino_tw;
     p->ntxp = (p->ntx + p->tw - 1) / p->tw * p->tw;
 }
 
@@ -421,7 +420,7 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
                             unet_conv_wcache *wc, uint64_t version)
 {
     wino_plan p;
-    wino_plan_make(s, &p);
+    wino_plan_make(ctx, s, &p);
     int rows = wino_rows(s, &p, ws_floats);
     if (rows == 0) return UNET_ERR_DOES_NOT_FIT;
     {
@@ -429,10 +428,10 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
          * transform, the GEMM and the output transform (measured: 1.6x on
          * 64ch 696x696 with 8 MiB chunks), but at least 4x the transformed
          * weights, which every chunk reads again (512ch 80x80: 1-row chunks
-         * were 1.2x slower). UNETCL_WINO_CHUNK_KB overrides (tuning). */
-        const char *e = getenv("UNETCL_WINO_CHUNK_KB");
-        size_t cap = (e && *e) ? (size_t)strtoull(e, NULL, 10) * 256 : (size_t)2 << 20;
-        if (!(e && *e) && cap < 4 * p.u_floats) cap = 4 * p.u_floats;
+         * were 1.2x slower). The knob UNETCL_WINO_CHUNK_KB overrides (tuning). */
+        const long kb = ctx->knobs.wino_chunk_kb;
+        size_t cap = kb >= 0 ? (size_t)kb * 256 : (size_t)2 << 20;
+        if (kb < 0 && cap < 4 * p.u_floats) cap = 4 * p.u_floats;
         if (cap) {
             int r = (int)(cap / wino_chunk_floats(s, &p, 1));
             if (r < 1) r = 1;
@@ -469,9 +468,9 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
         const cl_int woff = (cl_int)weight.off, cin = s->cin, cout = s->cout, mr = p.mr,
                      mpad = (cl_int)(p.mpad / (size_t)p.mr), iflip = flip ? 1 : 0; /* row panels */
         const cl_ulong uoff = 0, ast = p.a_stride;
-        UNET_CL_TRY(unet_args(kw, sizeof(cl_mem), &weight.mem, sizeof woff, &woff, sizeof cin, &cin, sizeof cout,
-                              &cout, sizeof mr, &mr, sizeof mpad, &mpad, sizeof(cl_mem), &umem, sizeof uoff, &uoff,
-                              sizeof ast, &ast, sizeof iflip, &iflip, (size_t)0),
+        UNET_CL_TRY(UNET_SET_ARGS(kw, unet_arg_mem(weight.mem), unet_arg_int(woff), unet_arg_int(cin),
+                                  unet_arg_int(cout), unet_arg_int(mr), unet_arg_int(mpad), unet_arg_mem(umem),
+                                  unet_arg_ulong(uoff), unet_arg_ulong(ast), unet_arg_int(iflip)),
                     "setting arguments of kernel wino_weights");
         const size_t g[2] = {(size_t)s->cin, p.mpad / (size_t)p.mr}, l[2] = {1, 1};
         UNET_TRY(unet_enqueue(ctx, kw, "wino_weights", 2, g, l));
@@ -484,8 +483,7 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
             wc->mr = p.mr;
         }
     }
-    const char *vl = getenv("UNETCL_WINO_VLAYOUT");
-    const int vplain = vl && !strcmp(vl, "plain");
+    const int vplain = ctx->knobs.wino_vplain;
     for (int ty0 = 0; ty0 < p.nty; ty0 += rows) {
         const int nty = (p.nty - ty0 < rows) ? p.nty - ty0 : rows;
         const size_t t = (size_t)nty * (size_t)p.ntxp, npanels = (t + 31) / 32, tpad = npanels * 32;
@@ -499,9 +497,9 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
             const cl_int h = s->h - 2 * pad, w = s->w - 2 * pad, cin = s->cin, ity0 = ty0, inty = nty,
                          intxp = p.ntxp, ipad = pad;
             const cl_ulong vo = v_off, cs = c_str, es = e_str;
-            UNET_CL_TRY(unet_args(ki, sizeof(cl_mem), &in, sizeof h, &h, sizeof w, &w, sizeof cin, &cin,
-                                  sizeof ity0, &ity0, sizeof inty, &inty, sizeof intxp, &intxp, sizeof(cl_mem),
-                                  &ws, sizeof vo, &vo, sizeof cs, &cs, sizeof es, &es, sizeof ipad, &ipad, (size_t)0),
+            UNET_CL_TRY(UNET_SET_ARGS(ki, unet_arg_mem(in), unet_arg_int(h), unet_arg_int(w), unet_arg_int(cin),
+                                      unet_arg_int(ity0), unet_arg_int(inty), unet_arg_int(intxp), unet_arg_mem(ws),
+                                      unet_arg_ulong(vo), unet_arg_ulong(cs), unet_arg_ulong(es), unet_arg_int(ipad)),
                         "setting arguments of the Winograd input transform");
             const size_t g[3] = {(size_t)(p.ntxp / p.tw), (size_t)nty, (size_t)s->cin};
             const size_t l[3] = {1, 1, 1};
@@ -515,10 +513,10 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
             cl_mem bmem = bias.mem ? bias.mem : out;
             const cl_int ity0 = ty0, inty = nty, intx = p.ntxp, cout = s->cout, ho = s->ho, wo = s->wo,
                          boff = bias.mem ? (cl_int)bias.off : -1, r = relu ? 1 : 0, acc = accumulate ? 1 : 0;
-            UNET_CL_TRY(unet_args(ko, sizeof(cl_mem), &ws, sizeof mo, &mo, sizeof ms, &ms, sizeof ity0, &ity0,
-                                  sizeof inty, &inty, sizeof intx, &intx, sizeof cout, &cout, sizeof ho, &ho,
-                                  sizeof wo, &wo, sizeof(cl_mem), &bmem, sizeof boff, &boff, sizeof r, &r,
-                                  sizeof(cl_mem), &out, sizeof acc, &acc, (size_t)0),
+            UNET_CL_TRY(UNET_SET_ARGS(ko, unet_arg_mem(ws), unet_arg_ulong(mo), unet_arg_ulong(ms),
+                                      unet_arg_int(ity0), unet_arg_int(inty), unet_arg_int(intx), unet_arg_int(cout),
+                                      unet_arg_int(ho), unet_arg_int(wo), unet_arg_mem(bmem), unet_arg_int(boff),
+                                      unet_arg_int(r), unet_arg_mem(out), unet_arg_int(acc)),
                         "setting arguments of the Winograd output transform");
             const size_t g[3] = {(size_t)(p.ntxp / p.tw), (size_t)nty, (size_t)s->cout};
             const size_t l[3] = {1, 1, 1};
@@ -585,12 +583,14 @@ static unet_status wino_wgrad(unet_context *ctx, const conv_shape *s, cl_mem in,
     size_t rows = (ws_floats - p.c_floats - 2 * slack) / p.row_floats;
     {
         /* chunks that stay in cache between the transforms and the GEMM (as
-         * the forward's); UNETCL_WINO_CHUNK_KB overrides */
-        const char *e = getenv("UNETCL_WINO_CHUNK_KB");
-        size_t cap = (e && *e) ? (size_t)strtoull(e, NULL, 10) * 256 : (size_t)2 << 20;
-        size_t r = cap / p.row_floats;
-        if (r < 1) r = 1;
-        if (r < rows) rows = r;
+         * the forward's); the knob UNETCL_WINO_CHUNK_KB overrides */
+        const long kb = ctx->knobs.wino_chunk_kb;
+        size_t cap = kb >= 0 ? (size_t)kb * 256 : (size_t)2 << 20;
+        if (cap) { /* 0: as many rows as the workspace holds */
+            size_t r = cap / p.row_floats;
+            if (r < 1) r = 1;
+            if (r < rows) rows = r;
+        }
     }
     if (rows > (size_t)p.nty) rows = (size_t)p.nty;
     while (rows > 1 && rows * (size_t)p.ntx * 36 * (p.mpad + p.npad) > (size_t)INT_MAX / 2) rows--;
@@ -609,9 +609,9 @@ static unet_status wino_wgrad(unet_context *ctx, const conv_shape *s, cl_mem in,
         {
             const cl_int h = s->h, w = s->w, cin = s->cin;
             const cl_ulong uo = u_off, bs = b_stride;
-            UNET_CL_TRY(unet_args(ku, sizeof(cl_mem), &in, sizeof h, &h, sizeof w, &w, sizeof cin, &cin, sizeof ity0,
-                                  &ity0, sizeof inty, &inty, sizeof intx, &intx, sizeof ikc, &ikc, sizeof(cl_mem),
-                                  &ws, sizeof uo, &uo, sizeof bs, &bs, (size_t)0),
+            UNET_CL_TRY(UNET_SET_ARGS(ku, unet_arg_mem(in), unet_arg_int(h), unet_arg_int(w), unet_arg_int(cin),
+                                      unet_arg_int(ity0), unet_arg_int(inty), unet_arg_int(intx), unet_arg_int(ikc),
+                                      unet_arg_mem(ws), unet_arg_ulong(uo), unet_arg_ulong(bs)),
                         "setting arguments of kernel wino_wgrad_input16");
             const size_t g[3] = {p.npad / 16, ((size_t)p.ntx + 15) / 16, (size_t)nty}, l[3] = {1, 1, 1};
             UNET_TRY(unet_enqueue(ctx, ku, "wino_wgrad_input16", 3, g, l));
@@ -619,9 +619,9 @@ static unet_status wino_wgrad(unet_context *ctx, const conv_shape *s, cl_mem in,
         {
             const cl_int ho = s->ho, wo = s->wo, cout = s->cout, mr = p.mr;
             const cl_ulong vo = v_off, as = a_stride;
-            UNET_CL_TRY(unet_args(kv, sizeof(cl_mem), &dout, sizeof ho, &ho, sizeof wo, &wo, sizeof cout, &cout,
-                                  sizeof ity0, &ity0, sizeof inty, &inty, sizeof intx, &intx, sizeof ikc, &ikc,
-                                  sizeof mr, &mr, sizeof(cl_mem), &ws, sizeof vo, &vo, sizeof as, &as, (size_t)0),
+            UNET_CL_TRY(UNET_SET_ARGS(kv, unet_arg_mem(dout), unet_arg_int(ho), unet_arg_int(wo), unet_arg_int(cout),
+                                      unet_arg_int(ity0), unet_arg_int(inty), unet_arg_int(intx), unet_arg_int(ikc),
+                                      unet_arg_int(mr), unet_arg_mem(ws), unet_arg_ulong(vo), unet_arg_ulong(as)),
                         "setting arguments of kernel wino_wgrad_dout16");
             const size_t g[3] = {p.mpad / (size_t)p.mr, ((size_t)p.ntx + 15) / 16, (size_t)nty}, l[3] = {1, 1, 1};
             UNET_TRY(unet_enqueue(ctx, kv, "wino_wgrad_dout16", 3, g, l));
@@ -633,8 +633,8 @@ static unet_status wino_wgrad(unet_context *ctx, const conv_shape *s, cl_mem in,
     }
     const cl_ulong co = 0, cs = c_stride;
     const cl_int cin = s->cin, cout = s->cout, dwo = (cl_int)dweight.off, acc = param_accumulate ? 1 : 0;
-    UNET_CL_TRY(unet_args(kw, sizeof(cl_mem), &ws, sizeof co, &co, sizeof cs, &cs, sizeof cin, &cin, sizeof cout,
-                          &cout, sizeof(cl_mem), &dweight.mem, sizeof dwo, &dwo, sizeof acc, &acc, (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(kw, unet_arg_mem(ws), unet_arg_ulong(co), unet_arg_ulong(cs), unet_arg_int(cin),
+                              unet_arg_int(cout), unet_arg_mem(dweight.mem), unet_arg_int(dwo), unet_arg_int(acc)),
                 "setting arguments of kernel wino_wgrad_weights");
     const size_t g[2] = {((size_t)s->cin + 15) / 16, (size_t)s->cout}, l[2] = {1, 1};
     return unet_enqueue(ctx, kw, "wino_wgrad_weights", 2, g, l);
@@ -646,11 +646,10 @@ static unet_status wino_wgrad(unet_context *ctx, const conv_shape *s, cl_mem in,
 static int wgrad_use_winograd(const unet_context *ctx, const conv_shape *s)
 {
     if (s->k != 3) return 0;
-    const char *e = getenv("UNETCL_WGRAD");
-    if (e && !strcmp(e, "im2col")) return 0;
-    if (e && !strcmp(e, "winograd")) return 1;
+    if (ctx->knobs.wgrad == UNET_ALGO_IM2COL) return 0;
+    if (ctx->knobs.wgrad == UNET_ALGO_WINOGRAD) return 1;
     const size_t tiles = (size_t)((s->ho + 3) / 4) * (size_t)((s->wo + 3) / 4);
-    return ctx->info.type == UNET_DEVICE_CPU && s->cin >= WINO_MIN_CIN && tiles >= wino_min_tiles(WINO_MIN_TILES);
+    return ctx->info.type == UNET_DEVICE_CPU && s->cin >= WINO_MIN_CIN && tiles >= wino_min_tiles(ctx, WINO_MIN_TILES);
 }
 
 /* Backward: dW by the Winograd weight gradient where it pays (else im2col
@@ -671,7 +670,7 @@ static unet_status wino_backward(unet_context *ctx, const conv_shape *s, cl_mem 
     const unet_slice none = {NULL, 0};
     wino_plan p;
     if (s->k == 3 && din) {
-        wino_plan_make(&a, &p);
+        wino_plan_make(ctx, &a, &p);
         if (wino_rows(&a, &p, ws_floats) > 0) {
             if (!dw_done)
                 UNET_TRY(im2col_backward(ctx, s, in, dout, weight, NULL, 0, dweight, param_accumulate, ws, ws_floats));
@@ -683,12 +682,12 @@ static unet_status wino_backward(unet_context *ctx, const conv_shape *s, cl_mem 
                            param_accumulate, ws, ws_floats);
 }
 
-size_t unet_conv_winograd_workspace_floats(int cin, int cout, int h, int w, int tile_rows)
+size_t unet_conv_winograd_workspace_floats(const unet_context *ctx, int cin, int cout, int h, int w, int tile_rows)
 {
     if (cin <= 0 || cout <= 0 || h < 3 || w < 3 || tile_rows <= 0) return 0;
     conv_shape s = {cin, h, w, 3, cout, h - 2, w - 2};
     wino_plan p;
-    wino_plan_make(&s, &p);
+    wino_plan_make(ctx, &s, &p);
     return p.u_floats + wino_chunk_floats(&s, &p, (size_t)tile_rows);
 }
 
@@ -701,11 +700,10 @@ static const conv_algo g_algos[UNET_CONV_ALGO_COUNT] = {
 static const conv_algo *select_algo(const unet_context *ctx, const conv_shape *s, int cached)
 {
     if (s->k != 3) return &g_algos[UNET_CONV_IM2COL_GEMM];
-    const char *e = getenv("UNETCL_CONV_ALGO");
-    if (e && !strcmp(e, "im2col")) return &g_algos[UNET_CONV_IM2COL_GEMM];
-    if (e && !strcmp(e, "winograd")) return &g_algos[UNET_CONV_WINOGRAD_F4];
+    if (ctx->knobs.conv_algo == UNET_ALGO_IM2COL) return &g_algos[UNET_CONV_IM2COL_GEMM];
+    if (ctx->knobs.conv_algo == UNET_ALGO_WINOGRAD) return &g_algos[UNET_CONV_WINOGRAD_F4];
     const size_t tiles = (size_t)((s->ho + 3) / 4) * (size_t)((s->wo + 3) / 4);
-    const size_t min_tiles = wino_min_tiles(cached ? WINO_MIN_TILES_CACHED : WINO_MIN_TILES);
+    const size_t min_tiles = wino_min_tiles(ctx, cached ? WINO_MIN_TILES_CACHED : WINO_MIN_TILES);
     if (ctx->info.type == UNET_DEVICE_CPU && s->cin >= WINO_MIN_CIN && tiles >= min_tiles)
         return &g_algos[UNET_CONV_WINOGRAD_F4];
     return &g_algos[UNET_CONV_IM2COL_GEMM];
@@ -716,11 +714,10 @@ static const conv_algo *select_algo(const unet_context *ctx, const conv_shape *s
 static const conv_algo *select_backward(const unet_context *ctx, const conv_shape *s)
 {
     if (s->k != 3) return &g_algos[UNET_CONV_IM2COL_GEMM];
-    const char *e = getenv("UNETCL_CONV_ALGO");
-    if (e && !strcmp(e, "im2col")) return &g_algos[UNET_CONV_IM2COL_GEMM];
-    if (e && !strcmp(e, "winograd")) return &g_algos[UNET_CONV_WINOGRAD_F4];
+    if (ctx->knobs.conv_algo == UNET_ALGO_IM2COL) return &g_algos[UNET_CONV_IM2COL_GEMM];
+    if (ctx->knobs.conv_algo == UNET_ALGO_WINOGRAD) return &g_algos[UNET_CONV_WINOGRAD_F4];
     const size_t tiles = (size_t)((s->h + 3) / 4) * (size_t)((s->w + 3) / 4);
-    if (ctx->info.type == UNET_DEVICE_CPU && s->cout >= WINO_MIN_CIN && tiles >= wino_min_tiles(WINO_MIN_TILES))
+    if (ctx->info.type == UNET_DEVICE_CPU && s->cout >= WINO_MIN_CIN && tiles >= wino_min_tiles(ctx, WINO_MIN_TILES))
         return &g_algos[UNET_CONV_WINOGRAD_F4];
     return &g_algos[UNET_CONV_IM2COL_GEMM];
 }
@@ -778,9 +775,9 @@ static unet_status direct_forward(unet_context *ctx, const conv_shape *s, cl_mem
     UNET_TRY(unet_kernel_get(ctx, "conv", "conv3x3_direct", &k));
     const cl_int cin = s->cin, h = s->h, w = s->w, woff = (cl_int)weight.off, boff = (cl_int)bias.off,
                  r = relu ? 1 : 0, cout = s->cout;
-    UNET_CL_TRY(unet_args(k, sizeof(cl_mem), &in, sizeof cin, &cin, sizeof h, &h, sizeof w, &w, sizeof(cl_mem),
-                          &weight.mem, sizeof woff, &woff, sizeof(cl_mem), &bias.mem, sizeof boff, &boff, sizeof r,
-                          &r, sizeof cout, &cout, sizeof(cl_mem), &out, (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(in), unet_arg_int(cin), unet_arg_int(h), unet_arg_int(w),
+                              unet_arg_mem(weight.mem), unet_arg_int(woff), unet_arg_mem(bias.mem),
+                              unet_arg_int(boff), unet_arg_int(r), unet_arg_int(cout), unet_arg_mem(out)),
                 "setting arguments of kernel conv3x3_direct");
     const size_t g[3] = {((size_t)s->wo + 15) / 16, (size_t)s->ho, (size_t)s->cout};
     return unet_enqueue(ctx, k, "conv3x3_direct", 3, g, NULL);
@@ -802,8 +799,7 @@ static unet_status conv_forward_impl(unet_context *ctx, const conv_algo *a, cons
     const int gset = (!a && k == 3) ? unet_gpuconv_choose(ctx, UNET_GPUCONV_FWD, s.cin, s.cout, s.h, s.w) : -1;
     if (gset >= 0) return unet_gpuconv_forward(ctx, gset, in->mem, s.cin, s.h, s.w, weight, bias, relu, s.cout, out->mem);
     if (!a && k == 3 && s.cin <= DIRECT_MAX_CIN && ctx->info.type == UNET_DEVICE_CPU) {
-        const char *e = getenv("UNETCL_CONV_ALGO");
-        if (!(e && *e)) return direct_forward(ctx, &s, in->mem, weight, bias, relu, out->mem);
+        if (!ctx->knobs.conv_algo) return direct_forward(ctx, &s, in->mem, weight, bias, relu, out->mem);
     }
     if (!a) a = select_algo(ctx, &s, wc != NULL);
     if (wc && a == &g_algos[UNET_CONV_WINOGRAD_F4])
@@ -831,12 +827,11 @@ size_t unet_conv_wcache_floats(const unet_context *ctx, int cin, int h, int w, i
     if (cin <= 0 || cout <= 0 || h < 3 || w < 3) return 0;
     const conv_shape s = {cin, h, w, 3, cout, h - 2, w - 2};
     if (ctx->info.type == UNET_DEVICE_CPU && cin <= DIRECT_MAX_CIN) {
-        const char *e = getenv("UNETCL_CONV_ALGO");
-        if (!(e && *e)) return 0;
+        if (!ctx->knobs.conv_algo) return 0;
     }
     if (select_algo(ctx, &s, 1) != &g_algos[UNET_CONV_WINOGRAD_F4]) return 0;
     wino_plan p;
-    wino_plan_make(&s, &p);
+    wino_plan_make(ctx, &s, &p);
     return 36 * p.a_stride + 64;
 }
 

@@ -2,6 +2,7 @@
  * per-layer choice and its tuning (see conv_gpu.h, src/cl/conv_gpu.cl). */
 #define _POSIX_C_SOURCE 200809L
 #include "conv_gpu.h"
+#include "knobs.h"
 
 #include "atomicfile.h"
 #include "clock.h"
@@ -60,7 +61,7 @@ typedef struct state {
     int tuning_loaded;
     int nentries;
     entry entries[MAX_ENTRIES];
-    int env_set; /* $UNETCL_GPU_CONV_SET, -1 if unset */
+    int env_set; /* the knob UNETCL_GPU_CONV_SET, -1 if unset */
 } state;
 
 static void state_free(void *p)
@@ -81,12 +82,15 @@ static state *get_state(unet_context *ctx)
     state *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->env_set = -1;
-    const char *e = getenv("UNETCL_GPU_CONV_SET");
-    if (e && *e) {
-        s->env_set = unet_gpuconv_set_find(e);
-        if (s->env_set < 0)
-            fprintf(stderr, "unetcl: UNETCL_GPU_CONV_SET=%s is not a parameter set (see docs/gpu.md); using %s\n", e,
-                    SETS[0].name);
+    if (ctx->knobs.gpu_conv_set > 0) {
+        char name[64];
+        unet_knob_get(&ctx->knobs, "UNETCL_GPU_CONV_SET", name, sizeof name);
+        s->env_set = unet_gpuconv_set_find(name); /* by name: the knob's list and SETS cannot drift apart */
+        if (s->env_set < 0) {
+            free(s);
+            unet_seterr(UNET_ERR_INTERNAL, "UNETCL_GPU_CONV_SET=%s is a knob value but no parameter set", name);
+            return NULL;
+        }
     }
     ctx->gpuconv = s;
     ctx->gpuconv_free = state_free;
@@ -150,9 +154,7 @@ unet_status unet_gpuconv_forward(unet_context *ctx, int set, cl_mem in, int cin,
     UNET_TRY(get_kernel(ctx, set, 0, &k));
     const cl_int ic = cin, ih = h, iw = w, wo = (cl_int)weight.off, bo = (cl_int)bias.off, r = relu ? 1 : 0,
                  oc = cout;
-    UNET_CL_TRY(unet_args(k, sizeof(cl_mem), &in, sizeof ic, &ic, sizeof ih, &ih, sizeof iw, &iw, sizeof(cl_mem),
-                          &weight.mem, sizeof wo, &wo, sizeof(cl_mem), &bias.mem, sizeof bo, &bo, sizeof r, &r,
-                          sizeof oc, &oc, sizeof(cl_mem), &out, (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(in), unet_arg_int(ic), unet_arg_int(ih), unet_arg_int(iw), unet_arg_mem(weight.mem), unet_arg_int(wo), unet_arg_mem(bias.mem), unet_arg_int(bo), unet_arg_int(r), unet_arg_int(oc), unet_arg_mem(out)),
                 "setting arguments of kernel conv_fwd");
     const unet_gpuconv_params *p = &SETS[set];
     const size_t nt = (size_t)(p->wgm * p->wgn);
@@ -170,9 +172,7 @@ unet_status unet_gpuconv_dgrad(unet_context *ctx, int set, cl_mem dout, int cout
     cl_kernel k;
     UNET_TRY(get_kernel(ctx, set, 1, &k));
     const cl_int oc = cout, ih = h, iw = w, wo = (cl_int)weight.off, ic = cin, acc = accumulate ? 1 : 0;
-    UNET_CL_TRY(unet_args(k, sizeof(cl_mem), &dout, sizeof oc, &oc, sizeof ih, &ih, sizeof iw, &iw, sizeof(cl_mem),
-                          &weight.mem, sizeof wo, &wo, sizeof ic, &ic, sizeof acc, &acc, sizeof(cl_mem), &din,
-                          (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(dout), unet_arg_int(oc), unet_arg_int(ih), unet_arg_int(iw), unet_arg_mem(weight.mem), unet_arg_int(wo), unet_arg_int(ic), unet_arg_int(acc), unet_arg_mem(din)),
                 "setting arguments of kernel conv_dgrad");
     const unet_gpuconv_params *p = &SETS[set];
     const size_t nt = (size_t)(p->wgm * p->wgn);
@@ -207,9 +207,7 @@ unet_status unet_gpuconv_wgrad(unet_context *ctx, int set, cl_mem in, int cin, i
     const cl_int ic = cin, ih = h, iw = w, oc = cout, iks = (cl_int)ks, isl = (cl_int)kslice, acc = accumulate ? 1 : 0,
                  dwo = (cl_int)dweight.off;
     cl_mem part = ks > 1 ? ws : dweight.mem;
-    UNET_CL_TRY(unet_args(k, sizeof(cl_mem), &in, sizeof ic, &ic, sizeof ih, &ih, sizeof iw, &iw, sizeof(cl_mem), &dout,
-                          sizeof oc, &oc, sizeof iks, &iks, sizeof isl, &isl, sizeof acc, &acc, sizeof(cl_mem),
-                          &dweight.mem, sizeof dwo, &dwo, sizeof(cl_mem), &part, (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(in), unet_arg_int(ic), unet_arg_int(ih), unet_arg_int(iw), unet_arg_mem(dout), unet_arg_int(oc), unet_arg_int(iks), unet_arg_int(isl), unet_arg_int(acc), unet_arg_mem(dweight.mem), unet_arg_int(dwo), unet_arg_mem(part)),
                 "setting arguments of kernel conv_wgrad");
     const size_t nt = (size_t)(p->wgm * p->wgn);
     const size_t g[2] = {tiles * nt, ks}, l[2] = {nt, 1};
@@ -217,8 +215,7 @@ unet_status unet_gpuconv_wgrad(unet_context *ctx, int set, cl_mem in, int cin, i
     if (ks == 1) return UNET_OK;
     UNET_TRY(get_kernel(ctx, set, 3, &kr));
     const cl_int n = (cl_int)nw;
-    UNET_CL_TRY(unet_args(kr, sizeof(cl_mem), &ws, sizeof iks, &iks, sizeof n, &n, sizeof acc, &acc, sizeof(cl_mem),
-                          &dweight.mem, sizeof dwo, &dwo, (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(kr, unet_arg_mem(ws), unet_arg_int(iks), unet_arg_int(n), unet_arg_int(acc), unet_arg_mem(dweight.mem), unet_arg_int(dwo)),
                 "setting arguments of kernel conv_wgrad_reduce");
     const size_t gr[1] = {nw};
     return unet_enqueue(ctx, kr, "conv_gpu_wgrad_reduce", 1, gr, NULL);

@@ -58,6 +58,6 @@ unet_status unet_conv_linear_backward_algo(unet_context *ctx, unet_conv_algo_id 
 
 /* Workspace floats the Winograd forward needs to process tile_rows rows of
  * 4x4 output tiles per chunk (tests: chunking). */
-size_t unet_conv_winograd_workspace_floats(int cin, int cout, int h, int w, int tile_rows);
+size_t unet_conv_winograd_workspace_floats(const unet_context *ctx, int cin, int cout, int h, int w, int tile_rows);
 
 #endif

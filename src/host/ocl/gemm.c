@@ -91,29 +91,20 @@ static void gemm_state_free(void *p)
     free(s);
 }
 
-static size_t env_size(const char *name, size_t dflt)
-{
-    const char *e = getenv(name);
-    if (!e || !*e) return dflt;
-    char *end = NULL;
-    unsigned long long v = strtoull(e, &end, 10);
-    return (end && *end == '\0') ? (size_t)v : dflt;
-}
-
 static unet_status gemm_state(unet_context *ctx, gemm_cpu_state **out)
 {
     if (!ctx->blas_state) {
         gemm_cpu_state *s = calloc(1, sizeof *s);
         if (!s) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "unet_gemm: out of host memory");
-        s->kc_max = env_size("UNETCL_GEMM_KC", GC_KC_DEFAULT);
-        if (s->kc_max == 0) s->kc_max = GC_KC_DEFAULT;
-        s->nchunk_max = env_size("UNETCL_GEMM_NCHUNK", 0);
-        s->lb = (int)env_size("UNETCL_GEMM_LB", (size_t)-1);
-        if (s->lb != 0 && s->lb != 1) s->lb = -1;
         ctx->blas_state = s;
         ctx->blas_free = gemm_state_free;
     }
-    *out = ctx->blas_state;
+    /* the knobs (tuning, tests): read per call, they may change between calls */
+    gemm_cpu_state *s = ctx->blas_state;
+    s->kc_max = ctx->knobs.gemm_kc > 0 ? (size_t)ctx->knobs.gemm_kc : GC_KC_DEFAULT;
+    s->nchunk_max = ctx->knobs.gemm_nchunk > 0 ? (size_t)ctx->knobs.gemm_nchunk : 0;
+    s->lb = (ctx->knobs.gemm_lb == 0 || ctx->knobs.gemm_lb == 1) ? (int)ctx->knobs.gemm_lb : -1;
+    *out = s;
     return UNET_OK;
 }
 
@@ -237,21 +228,21 @@ static unet_status gemm_cpu(unet_context *ctx, int ta, int tb, size_t m, size_t 
         const cl_int ik0 = (cl_int)k0, ikc = (cl_int)kcc;
         const float beta_k = (k0 == 0) ? beta : 1.0f; /* later K-chunks accumulate */
         if (kcc > 0) {
-            UNET_CL_TRY(unet_args(kpa, sizeof(cl_mem), &a, sizeof ua_off, &ua_off, sizeof ulda, &ulda, sizeof ita,
-                                  &ita, sizeof im, &im, sizeof ik0, &ik0, sizeof ikc, &ikc, sizeof impan, &impan,
-                                  sizeof(cl_mem), &st->ap, (size_t)0),
+            UNET_CL_TRY(UNET_SET_ARGS(kpa, unet_arg_mem(a), unet_arg_ulong(ua_off), unet_arg_ulong(ulda),
+                                      unet_arg_int(ita), unet_arg_int(im), unet_arg_int(ik0), unet_arg_int(ikc),
+                                      unet_arg_int(impan), unet_arg_mem(st->ap)),
                         "unet_gemm: arguments of gemm_cpu_pack_a");
             const size_t g[2] = {(kcc + GC_KBA - 1) / GC_KBA, mtiles}, l[2] = {1, 1};
             UNET_TRY(unet_enqueue(ctx, kpa, "gemm_cpu_pack_a", 2, g, l));
         }
         if (lb) {
             const cl_int intl = (cl_int)ntiles_all;
-            UNET_CL_TRY(unet_args(ktile, sizeof(cl_mem), &st->ap, sizeof(cl_mem), &b, sizeof ub_off, &ub_off,
-                                  sizeof uldb, &uldb, sizeof itb, &itb, sizeof ik0, &ik0, sizeof ikc, &ikc,
-                                  sizeof(cl_mem), &c, sizeof uc_off, &uc_off, sizeof uldc, &uldc, sizeof im, &im,
-                                  sizeof in, &in, sizeof impan, &impan, sizeof intl, &intl, sizeof alpha, &alpha,
-                                  sizeof beta_k, &beta_k, kcc * GC_NR * sizeof(float), (const void *)NULL,
-                                  (size_t)0),
+            UNET_CL_TRY(UNET_SET_ARGS(ktile, unet_arg_mem(st->ap), unet_arg_mem(b), unet_arg_ulong(ub_off),
+                                      unet_arg_ulong(uldb), unet_arg_int(itb), unet_arg_int(ik0), unet_arg_int(ikc),
+                                      unet_arg_mem(c), unet_arg_ulong(uc_off), unet_arg_ulong(uldc), unet_arg_int(im),
+                                      unet_arg_int(in), unet_arg_int(impan), unet_arg_int(intl),
+                                      unet_arg_float(alpha), unet_arg_float(beta_k),
+                                      unet_arg_local(kcc * GC_NR * sizeof(float))),
                         "unet_gemm: arguments of gemm_cpu_tile_lb");
             const size_t g[1] = {ntiles_all}, l[1] = {1};
             UNET_TRY(unet_enqueue(ctx, ktile, "gemm_cpu_tile_lb", 1, g, l));
@@ -261,19 +252,19 @@ static unet_status gemm_cpu(unet_context *ctx, int ta, int tb, size_t m, size_t 
                 const size_t ntiles = (ncols + GC_NR - 1) / GC_NR;
                 const cl_int icol0 = (cl_int)col0, incols = (cl_int)ncols, intl = (cl_int)ntiles;
                 if (kcc > 0) {
-                    UNET_CL_TRY(unet_args(kpb, sizeof(cl_mem), &b, sizeof ub_off, &ub_off, sizeof uldb, &uldb,
-                                          sizeof itb, &itb, sizeof icol0, &icol0, sizeof incols, &incols,
-                                          sizeof ik0, &ik0, sizeof ikc, &ikc, sizeof intl, &intl, sizeof(cl_mem),
-                                          &st->bp, (size_t)0),
+                    UNET_CL_TRY(UNET_SET_ARGS(kpb, unet_arg_mem(b), unet_arg_ulong(ub_off), unet_arg_ulong(uldb),
+                                              unet_arg_int(itb), unet_arg_int(icol0), unet_arg_int(incols),
+                                              unet_arg_int(ik0), unet_arg_int(ikc), unet_arg_int(intl),
+                                              unet_arg_mem(st->bp)),
                                 "unet_gemm: arguments of gemm_cpu_pack_b");
                     const size_t g[2] = {(kcc + GC_KBB - 1) / GC_KBB, ntiles}, l[2] = {1, 1};
                     UNET_TRY(unet_enqueue(ctx, kpb, "gemm_cpu_pack_b", 2, g, l));
                 }
-                UNET_CL_TRY(unet_args(ktile, sizeof(cl_mem), &st->ap, sizeof(cl_mem), &st->bp, sizeof ikc, &ikc,
-                                      sizeof(cl_mem), &c, sizeof uc_off, &uc_off, sizeof uldc, &uldc, sizeof im,
-                                      &im, sizeof icol0, &icol0, sizeof incols, &incols, sizeof impan, &impan,
-                                      sizeof intl, &intl, sizeof alpha, &alpha, sizeof beta_k, &beta_k,
-                                      (size_t)0),
+                UNET_CL_TRY(UNET_SET_ARGS(ktile, unet_arg_mem(st->ap), unet_arg_mem(st->bp), unet_arg_int(ikc),
+                                          unet_arg_mem(c), unet_arg_ulong(uc_off), unet_arg_ulong(uldc),
+                                          unet_arg_int(im), unet_arg_int(icol0), unet_arg_int(incols),
+                                          unet_arg_int(impan), unet_arg_int(intl), unet_arg_float(alpha),
+                                          unet_arg_float(beta_k)),
                             "unet_gemm: arguments of gemm_cpu_tile");
                 const size_t g[2] = {mtiles, ntiles}, l[2] = {1, 1};
                 UNET_TRY(unet_enqueue(ctx, ktile, "gemm_cpu_tile", 2, g, l));
@@ -288,12 +279,9 @@ static unet_status gemm_cpu(unet_context *ctx, int ta, int tb, size_t m, size_t 
 
 unet_status unet_gemm_path_of(const unet_context *ctx, unet_gemm_path *path)
 {
-    const char *e = getenv("UNETCL_GEMM");
-    if (e && *e) {
-        if (strcmp(e, "cpu") == 0) { *path = UNET_GEMM_CPU; return UNET_OK; }
-        if (strcmp(e, "clblast") == 0) { *path = UNET_GEMM_CLBLAST; return UNET_OK; }
-        return unet_seterr(UNET_ERR_CONFIG, "environment UNETCL_GEMM=%s: use \"clblast\" or \"cpu\" (or unset it)", e);
-    }
+    /* the knob UNETCL_GEMM (read at context creation, where a bad value is an error) */
+    if (ctx->knobs.gemm == UNET_KNOB_GEMM_CPU) { *path = UNET_GEMM_CPU; return UNET_OK; }
+    if (ctx->knobs.gemm == UNET_KNOB_GEMM_CLBLAST) { *path = UNET_GEMM_CLBLAST; return UNET_OK; }
     *path = ctx->info.type == UNET_DEVICE_CPU ? UNET_GEMM_CPU : UNET_GEMM_CLBLAST;
     return UNET_OK;
 }
@@ -323,6 +311,30 @@ unet_status unet_gemm(unet_context *ctx, int ta, int tb, size_t m, size_t n, siz
 /* ---- batched GEMM on operands packed by the caller (CPU devices) -------------- */
 
 int unet_gemm_cpu_mr(size_t m) { return choose_mr(m); }
+
+size_t unet_gemm_cpu_pack_bytes(const unet_context *ctx)
+{
+    const gemm_cpu_state *s = ctx->blas_state;
+    return s ? s->ap_bytes + s->bp_bytes : 0;
+}
+
+size_t unet_gemm_cpu_pack_bound(const unet_context *ctx, size_t m_max, size_t k_max)
+{
+    size_t cap = GC_PACK_CAP;
+    if (ctx->info.max_alloc_bytes && ctx->info.max_alloc_bytes < cap) cap = (size_t)ctx->info.max_alloc_bytes;
+    size_t kc = ctx->knobs.gemm_kc > 0 ? (size_t)ctx->knobs.gemm_kc : GC_KC_DEFAULT;
+    if (kc > k_max) kc = (k_max + GC_KB - 1) / GC_KB * GC_KB;
+    const size_t mpad = (m_max + 11) / 12 * 12;
+    size_t a = mpad * kc * sizeof(float);
+    /* B is packed separately only with fewer than GC_LB_MIN_PANELS panels, or
+     * for every size when the knob UNETCL_GEMM_LB=0 says so */
+    size_t b = ctx->knobs.gemm_lb == 0 ? cap : (size_t)GC_LB_MIN_PANELS * GC_NR * kc * sizeof(float);
+    if (ctx->knobs.gemm_nchunk > 0 && ctx->knobs.gemm_lb == 0) {
+        const size_t nb = ((size_t)ctx->knobs.gemm_nchunk + GC_NR - 1) / GC_NR * GC_NR * kc * sizeof(float);
+        if (nb < b) b = nb;
+    }
+    return (a < cap ? a : cap) + (b < cap ? b : cap);
+}
 
 unet_status unet_gemm_cpu_packed_batched(unet_context *ctx, int mr, size_t m, size_t n, size_t k, size_t batch,
                                          cl_mem ap, size_t a_off, size_t a_stride, cl_mem bp, size_t b_off,
@@ -358,10 +370,11 @@ unet_status unet_gemm_cpu_packed_batched(unet_context *ctx, int mr, size_t m, si
     const cl_int ibr = (cl_int)b_rstride;
     const cl_int ikc = (cl_int)k, im = (cl_int)m, in = (cl_int)n, imt = (cl_int)mtiles, int_ = (cl_int)ntiles,
                  ib = (cl_int)batch;
-    UNET_CL_TRY(unet_args(kt, sizeof(cl_mem), &ap, sizeof uao, &uao, sizeof uas, &uas, sizeof(cl_mem), &bp,
-                          sizeof ubo, &ubo, sizeof ubs, &ubs, sizeof ubp, &ubp, sizeof ibr, &ibr, sizeof ikc, &ikc, sizeof(cl_mem), &c, sizeof uco, &uco,
-                          sizeof ucs, &ucs, sizeof uldc, &uldc, sizeof im, &im, sizeof in, &in, sizeof imt, &imt,
-                          sizeof int_, &int_, sizeof ib, &ib, sizeof ucp, &ucp, sizeof beta, &beta, (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(kt, unet_arg_mem(ap), unet_arg_ulong(uao), unet_arg_ulong(uas), unet_arg_mem(bp),
+                              unet_arg_ulong(ubo), unet_arg_ulong(ubs), unet_arg_ulong(ubp), unet_arg_int(ibr),
+                              unet_arg_int(ikc), unet_arg_mem(c), unet_arg_ulong(uco), unet_arg_ulong(ucs),
+                              unet_arg_ulong(uldc), unet_arg_int(im), unet_arg_int(in), unet_arg_int(imt),
+                              unet_arg_int(int_), unet_arg_int(ib), unet_arg_ulong(ucp), unet_arg_float(beta)),
                 "unet_gemm_cpu_packed_batched: arguments of gemm_cpu_tile_batched");
     const size_t g[3] = {mtiles, ntiles, batch}, l[3] = {1, 1, 1};
     return unet_enqueue(ctx, kt, "gemm_cpu_tile_batched", 3, g, l);

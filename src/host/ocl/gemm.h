@@ -29,8 +29,9 @@ unet_status unet_gemm_with(unet_context *ctx, unet_gemm_path path, int trans_a, 
                            cl_mem b, size_t b_off, size_t ldb, float beta, cl_mem c, size_t c_off,
                            size_t ldc);
 
-/* The path unet_gemm takes on this context (UNET_ERR_CONFIG if $UNETCL_GEMM
- * holds something else than "clblast" or "cpu"). */
+/* The path unet_gemm takes on this context: the knob UNETCL_GEMM (read at
+ * context creation, where a value other than "clblast" or "cpu" is an error),
+ * else the CPU GEMM on CPU devices and CLBlast elsewhere. */
 unet_status unet_gemm_path_of(const unet_context *ctx, unet_gemm_path *path);
 
 /* CPU GEMM building blocks for callers that write the packed layouts of
@@ -50,5 +51,11 @@ unet_status unet_gemm_cpu_packed_batched(unet_context *ctx, int mr, size_t m, si
                                          cl_mem ap, size_t a_off, size_t a_stride, cl_mem bp, size_t b_off,
                                          size_t b_stride, size_t b_pstride, size_t b_rstride, cl_mem c,
                                          size_t c_off, size_t c_stride, size_t ldc, size_t c_pstride, float beta);
+
+/* Bytes the CPU GEMM's pack buffers (kept per context, grown on demand)
+ * hold now, and at most for GEMMs with M <= m_max and K <= k_max under the
+ * context's knobs (the network planner counts the bound). */
+size_t unet_gemm_cpu_pack_bytes(const unet_context *ctx);
+size_t unet_gemm_cpu_pack_bound(const unet_context *ctx, size_t m_max, size_t k_max);
 
 #endif

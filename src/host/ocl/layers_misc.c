@@ -50,7 +50,6 @@ static unet_status check_shape(const char *fn, const char *what, const unet_tens
     return UNET_OK;
 }
 
-#define ARG(v) sizeof(v), (const void *)&(v)
 
 /* ---- max-pooling ------------------------------------------------------------ */
 
@@ -71,7 +70,8 @@ unet_status unet_maxpool_forward(unet_context *ctx, const unet_tensor *in, unet_
     UNET_TRY(unet_kernel_get(ctx, "pool", "pool_max_fwd", &k));
     cl_int c = in->c, h = in->h, w = in->w, want = argmax ? 1 : 0;
     cl_mem am = argmax ? argmax : out->mem; /* not written when want = 0 */
-    UNET_CL_TRY(unet_args(k, ARG(in->mem), ARG(out->mem), ARG(am), ARG(c), ARG(h), ARG(w), ARG(want), (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(in->mem), unet_arg_mem(out->mem), unet_arg_mem(am), unet_arg_int(c),
+                              unet_arg_int(h), unet_arg_int(w), unet_arg_int(want)),
                 "setting pool_max_fwd arguments");
     size_t gws[2] = {((size_t)out->w + 7) / 8, (size_t)out->c * (size_t)out->h};
     return unet_enqueue(ctx, k, "pool_max_fwd", 2, gws, NULL);
@@ -91,8 +91,8 @@ unet_status unet_maxpool_backward(unet_context *ctx, const unet_tensor *dout, cl
     cl_kernel k;
     UNET_TRY(unet_kernel_get(ctx, "pool", "pool_max_bwd", &k));
     cl_int c = din->c, h = din->h, w = din->w, acc = accumulate ? 1 : 0;
-    UNET_CL_TRY(unet_args(k, ARG(dout->mem), ARG(argmax), ARG(din->mem), ARG(c), ARG(h), ARG(w), ARG(acc),
-                          (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(dout->mem), unet_arg_mem(argmax), unet_arg_mem(din->mem),
+                              unet_arg_int(c), unet_arg_int(h), unet_arg_int(w), unet_arg_int(acc)),
                 "setting pool_max_bwd arguments");
     size_t gws[2] = {((size_t)dout->w + 7) / 8, (size_t)din->c * (size_t)din->h};
     return unet_enqueue(ctx, k, "pool_max_bwd", 2, gws, NULL);
@@ -103,14 +103,21 @@ unet_status unet_maxpool_backward(unet_context *ctx, const unet_tensor *dout, cl
 /* 1 when sub is a sub-buffer of parent starting off bytes into it (the
  * up-convolution output placed in the concatenation buffer, see
  * unet_tensor_view). */
+/* 1 when sub covers parent's bytes from off on: a sub-buffer of parent at off,
+ * or both sub-buffers of one buffer (the network's arenas) that far apart. */
 static int is_view_of(cl_mem sub, cl_mem parent, size_t off)
 {
-    cl_mem assoc = NULL;
-    size_t o = 0;
-    if (clGetMemObjectInfo(sub, CL_MEM_ASSOCIATED_MEMOBJECT, sizeof assoc, &assoc, NULL) != CL_SUCCESS) return 0;
-    if (assoc != parent) return 0;
+    cl_mem assoc = NULL, passoc = NULL;
+    size_t o = 0, po = 0;
+    if (clGetMemObjectInfo(sub, CL_MEM_ASSOCIATED_MEMOBJECT, sizeof assoc, &assoc, NULL) != CL_SUCCESS || !assoc)
+        return 0;
     if (clGetMemObjectInfo(sub, CL_MEM_OFFSET, sizeof o, &o, NULL) != CL_SUCCESS) return 0;
-    return o == off;
+    if (assoc == parent) return o == off;
+    if (clGetMemObjectInfo(parent, CL_MEM_ASSOCIATED_MEMOBJECT, sizeof passoc, &passoc, NULL) != CL_SUCCESS ||
+        passoc != assoc)
+        return 0;
+    if (clGetMemObjectInfo(parent, CL_MEM_OFFSET, sizeof po, &po, NULL) != CL_SUCCESS) return 0;
+    return o == po + off;
 }
 
 static unet_status crop_offsets(const char *fn, int hs, int ws, int hu, int wu, cl_int *oy, cl_int *ox)
@@ -132,14 +139,15 @@ unet_status unet_crop_concat_forward(unet_context *ctx, const unet_tensor *skip,
     UNET_TRY(check_tensor(fn, "skip map", skip));
     UNET_TRY(check_tensor(fn, "up map", up));
     UNET_TRY(check_tensor(fn, "output", out));
-    cl_int oy, ox;
+    cl_int oy = 0, ox = 0;
     UNET_TRY(crop_offsets(fn, skip->h, skip->w, up->h, up->w, &oy, &ox));
     UNET_TRY(check_shape(fn, "output", out, skip->c + up->c, up->h, up->w));
     cl_kernel k;
     UNET_TRY(unet_kernel_get(ctx, "concat", "concat_crop_fwd", &k));
     cl_int cs = skip->c, hs = skip->h, ws = skip->w, hu = up->h, wu = up->w;
-    UNET_CL_TRY(unet_args(k, ARG(skip->mem), ARG(out->mem), ARG(cs), ARG(hs), ARG(ws), ARG(hu), ARG(wu), ARG(oy),
-                          ARG(ox), (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(skip->mem), unet_arg_mem(out->mem), unet_arg_int(cs), unet_arg_int(hs),
+                              unet_arg_int(ws), unet_arg_int(hu), unet_arg_int(wu), unet_arg_int(oy),
+                              unet_arg_int(ox)),
                 "setting concat_crop_fwd arguments");
     size_t gws[2] = {((size_t)wu + 15) / 16, (size_t)cs * (size_t)hu};
     UNET_TRY(unet_enqueue(ctx, k, "concat_crop_fwd", 2, gws, NULL));
@@ -165,13 +173,14 @@ unet_status unet_crop_concat_backward(unet_context *ctx, const unet_tensor *dout
     cl_int hu = dout->h, wu = dout->w;
     if (dup) UNET_TRY(check_shape(fn, "up gradient", dup, cu, hu, wu));
     if (dskip) {
-        cl_int oy, ox, hs = dskip->h, ws = dskip->w;
+        cl_int oy = 0, ox = 0, hs = dskip->h, ws = dskip->w;
         UNET_TRY(crop_offsets(fn, hs, ws, hu, wu, &oy, &ox));
         cl_kernel k;
         UNET_TRY(unet_kernel_get(ctx, "concat", "concat_bwd_skip", &k));
         cl_int acc = skip_accumulate ? 1 : 0;
-        UNET_CL_TRY(unet_args(k, ARG(dout->mem), ARG(dskip->mem), ARG(cs), ARG(hs), ARG(ws), ARG(hu), ARG(wu),
-                              ARG(oy), ARG(ox), ARG(acc), (size_t)0),
+        UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(dout->mem), unet_arg_mem(dskip->mem), unet_arg_int(cs),
+                                  unet_arg_int(hs), unet_arg_int(ws), unet_arg_int(hu), unet_arg_int(wu),
+                                  unet_arg_int(oy), unet_arg_int(ox), unet_arg_int(acc)),
                     "setting concat_bwd_skip arguments");
         size_t gws[2] = {((size_t)ws + 15) / 16, (size_t)cs * (size_t)hs};
         UNET_TRY(unet_enqueue(ctx, k, "concat_bwd_skip", 2, gws, NULL));
@@ -189,7 +198,8 @@ unet_status unet_crop_concat_backward(unet_context *ctx, const unet_tensor *dout
         if (!up_accumulate) return unet_buffer_copy(ctx, dout->mem, off, dup->mem, 0, unet_tensor_count(dup));
         cl_kernel k;
         UNET_TRY(unet_kernel_get(ctx, "concat", "concat_bwd_up_acc", &k));
-        UNET_CL_TRY(unet_args(k, ARG(dout->mem), ARG(dup->mem), ARG(cs), ARG(cu), ARG(hu), ARG(wu), (size_t)0),
+        UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(dout->mem), unet_arg_mem(dup->mem), unet_arg_int(cs),
+                                  unet_arg_int(cu), unet_arg_int(hu), unet_arg_int(wu)),
                     "setting concat_bwd_up_acc arguments");
         size_t gws = unet_tensor_count(dup);
         UNET_TRY(unet_enqueue(ctx, k, "concat_bwd_up_acc", 1, &gws, NULL));
@@ -211,7 +221,8 @@ static unet_status dropout_apply(unet_context *ctx, const char *fn, unet_tensor 
     cl_ulong n = unet_tensor_count(x), s = seed;
     cl_kernel k;
     UNET_TRY(unet_kernel_get(ctx, "dropout", "dropout_apply", &k));
-    UNET_CL_TRY(unet_args(k, ARG(x->mem), ARG(n), ARG(s), ARG(thr), ARG(scale), (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(x->mem), unet_arg_ulong(n), unet_arg_ulong(s), unet_arg_uint(thr),
+                              unet_arg_float(scale)),
                 "setting dropout_apply arguments");
     size_t gws = (size_t)n;
     return unet_enqueue(ctx, k, "dropout_apply", 1, &gws, NULL);
@@ -242,7 +253,8 @@ unet_status unet_softmax_forward(unet_context *ctx, const unet_tensor *logits, u
     cl_kernel k;
     UNET_TRY(unet_kernel_get(ctx, "loss", "loss_softmax", &k));
     cl_int kc = logits->c, p = logits->h * logits->w;
-    UNET_CL_TRY(unet_args(k, ARG(logits->mem), ARG(probs->mem), ARG(kc), ARG(p), (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(logits->mem), unet_arg_mem(probs->mem), unet_arg_int(kc),
+                              unet_arg_int(p)),
                 "setting loss_softmax arguments");
     size_t gws = (size_t)p;
     return unet_enqueue(ctx, k, "loss_softmax", 1, &gws, NULL);
@@ -272,8 +284,9 @@ unet_status unet_softmax_xent(unet_context *ctx, const unet_tensor *logits, cl_m
     cl_int kc = logits->c, p = (cl_int)pixels, has_w = weights != NULL, has_d = dlogits != NULL, has_ws = want;
     cl_mem wmem = weights, dmem = dlogits ? dlogits->mem : NULL, wsmem = want ? ws : NULL;
     cl_float sc = scale;
-    UNET_CL_TRY(unet_args(k, ARG(logits->mem), ARG(labels), ARG(wmem), ARG(has_w), ARG(dmem), ARG(has_d),
-                          ARG(wsmem), ARG(has_ws), ARG(kc), ARG(p), ARG(sc), (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(logits->mem), unet_arg_mem(labels), unet_arg_mem(wmem),
+                              unet_arg_int(has_w), unet_arg_mem(dmem), unet_arg_int(has_d), unet_arg_mem(wsmem),
+                              unet_arg_int(has_ws), unet_arg_int(kc), unet_arg_int(p), unet_arg_float(sc)),
                 "setting loss_xent arguments");
     size_t gws = pixels;
     UNET_TRY(unet_enqueue(ctx, k, "loss_xent", 1, &gws, NULL));
@@ -320,8 +333,9 @@ unet_status unet_sgd_update(unet_context *ctx, unet_slice w, unet_slice g, unet_
     UNET_TRY(unet_kernel_get(ctx, "sgd", name, &k));
     cl_ulong wo = w.off, go = g.off, vo = v.off, cn = n;
     cl_float a = lr, m = momentum, d = weight_decay;
-    UNET_CL_TRY(unet_args(k, ARG(w.mem), ARG(wo), ARG(g.mem), ARG(go), ARG(v.mem), ARG(vo), ARG(cn), ARG(a),
-                          ARG(m), ARG(d), (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(w.mem), unet_arg_ulong(wo), unet_arg_mem(g.mem), unet_arg_ulong(go),
+                              unet_arg_mem(v.mem), unet_arg_ulong(vo), unet_arg_ulong(cn), unet_arg_float(a),
+                              unet_arg_float(m), unet_arg_float(d)),
                 "setting sgd_momentum arguments");
     if (cpu) {
         const size_t gws = (n + 1023) / 1024, lws = 1;

@@ -1,5 +1,7 @@
 /* The U-Net graph: parameters, shapes, memory plan, forward and backward. */
 #define _POSIX_C_SOURCE 200809L
+#include "cpu_tune.h"
+#include "gemm.h"
 #include "net.h"
 #include "clock.h"
 #include "mix.h"
@@ -348,12 +350,328 @@ static int view_ok(const unet_context *ctx, size_t off)
     return off % (bits / 8) == 0;
 }
 
-/* Workspace buffers are capped so that im2col is chunked rather than huge. */
+/* Workspace buffers are capped so that im2col is chunked rather than huge.
+ * CPU devices do the large layers by Winograd in chunks of 8 MiB (at least 4x
+ * the transformed weights, at most 75 MiB for 1024 -> 512 channels) and only
+ * the small deep layers by im2col: 192 MiB hold every layer of the paper's
+ * network in full chunks (measured at equal speed, docs/notes/issue17-cpu.md). */
 static size_t workspace_cap(const unet_context *ctx)
 {
     uint64_t cap = ctx->info.max_alloc_bytes;
-    if (cap > (512ull << 20)) cap = 512ull << 20;
+    const uint64_t lim = ctx->info.type == UNET_DEVICE_CPU ? 192ull << 20 : 512ull << 20;
+    if (cap > lim) cap = lim;
     return (size_t)cap;
+}
+
+
+/* ---- buffer reuse by liveness --------------------------------------------------
+ * Every activation and (training) gradient tensor, and the pooling argmax
+ * maps, get a lifetime [first, last] in steps of the schedule below, which
+ * follows unet_net_forward_device and unet_net_loss_backward_device launch by
+ * launch (in-order queue). Tensors are then placed in a few arenas (each at
+ * most the device's largest allocation) greedily, largest first, at the
+ * lowest offset that overlaps no tensor alive at the same time; each tensor
+ * is a sub-buffer of its arena. A tensor written at the step where another is
+ * last read never shares memory with it (inclusive lifetimes), so an input and
+ * an output of one launch are never aliased. The up-convolution output stays
+ * a view of the second half of its concatenation (and its gradient of the
+ * concatenation's gradient) where the device's sub-buffer alignment allows. */
+
+#define LIVE_MAX 160
+
+typedef struct live_buf {
+    unet_tensor *t; /* NULL: a raw buffer (argmax) or planning only */
+    cl_mem *raw;    /* argmax maps */
+    int c, h, w;
+    uint64_t bytes;
+    int first, last;
+    int parent;        /* >= 0: a view into that buffer at view_off bytes (not placed itself) */
+    uint64_t view_off;
+    int arena;
+    uint64_t off;
+    char name[40];
+} live_buf;
+
+typedef struct live_plan {
+    live_buf b[LIVE_MAX];
+    int n, t;
+    uint64_t align, cap;
+    uint64_t arena_bytes[UNET_MAX_ARENAS];
+    int narena, overflow;
+    uint64_t largest;
+    char largest_name[40];
+} live_plan;
+
+static int lp_add(live_plan *p, unet_tensor *t, int c, int h, int w, uint64_t bytes, const char *name)
+{
+    if (p->n >= LIVE_MAX) {
+        p->overflow = 1;
+        return 0;
+    }
+    live_buf *b = &p->b[p->n];
+    memset(b, 0, sizeof *b);
+    b->t = t;
+    b->c = c, b->h = h, b->w = w;
+    b->bytes = bytes ? bytes : (uint64_t)c * h * w * 4;
+    b->first = b->last = -1;
+    b->parent = -1;
+    snprintf(b->name, sizeof b->name, "%s", name);
+    if (b->bytes > p->largest) {
+        p->largest = b->bytes;
+        snprintf(p->largest_name, sizeof p->largest_name, "%s", name);
+    }
+    return p->n++;
+}
+
+/* buffer i is read or written at the current step */
+static void lp_use(live_plan *p, int i)
+{
+    live_buf *b = &p->b[i];
+    if (b->parent >= 0) b = &p->b[b->parent];
+    if (b->first < 0) b->first = p->t;
+    b->last = p->t;
+}
+
+static int lp_view(live_plan *p, int parent, unet_tensor *t, int c, int h, int w, uint64_t off, const char *name)
+{
+    int i = lp_add(p, t, c, h, w, 0, name);
+    p->b[i].parent = parent;
+    p->b[i].view_off = off;
+    return i;
+}
+
+/* The schedule: one step per launch group, as the forward and backward run. */
+static void live_schedule(const unet_model *m, const shapes *s, int training, int upview, unet_net *n, live_plan *p)
+{
+    const unet_model_config *c = &m->cfg;
+    const int D = c->depth;
+#define T(field) (n ? &n->field : NULL)
+    char nm[40];
+    int enc[UNET_MAX_DEPTH][2], pool[UNET_MAX_DEPTH], am[UNET_MAX_DEPTH], cat[UNET_MAX_DEPTH], up[UNET_MAX_DEPTH],
+        dec[UNET_MAX_DEPTH][2];
+    p->t = 0;
+    const int in = lp_add(p, T(input), c->in_channels, s->in_h, s->in_w, 0, "input tile");
+    lp_use(p, in);
+    int x = in;
+    for (int l = 0; l < D; l++) {
+        const int o = m->channels[l];
+        for (int j = 0; j < 2; j++) {
+            p->t++;
+            snprintf(nm, sizeof nm, "enc%d.conv%d output", l + 1, j + 1);
+            enc[l][j] = lp_add(p, T(enc[l][j]), o, s->eh[l][j], s->ew[l][j], 0, nm);
+            lp_use(p, x);
+            lp_use(p, enc[l][j]);
+            x = enc[l][j];
+        }
+        if (l < D - 1) {
+            p->t++;
+            snprintf(nm, sizeof nm, "enc%d.pool output", l + 1);
+            pool[l] = lp_add(p, T(pool[l]), o, s->ph[l], s->pw[l], 0, nm);
+            lp_use(p, x);
+            lp_use(p, pool[l]);
+            if (training) {
+                am[l] = lp_add(p, NULL, 0, 0, 0, (uint64_t)o * s->ph[l] * s->pw[l], "pooling argmax");
+                if (n) p->b[am[l]].raw = &n->argmax[l];
+                lp_use(p, am[l]);
+            }
+            x = pool[l];
+        }
+    }
+    for (int l = D - 2; l >= 0; l--) {
+        const int o = m->channels[l];
+        const uint64_t half = (uint64_t)o * s->uh[l] * s->uw[l] * 4;
+        p->t++; /* up-convolution (into the concatenation's second half) */
+        snprintf(nm, sizeof nm, "dec%d.concat output", l + 1);
+        cat[l] = lp_add(p, T(cat[l]), 2 * o, s->uh[l], s->uw[l], 0, nm);
+        snprintf(nm, sizeof nm, "dec%d.up output", l + 1);
+        up[l] = upview ? lp_view(p, cat[l], T(up[l]), o, s->uh[l], s->uw[l], half, nm)
+                       : lp_add(p, T(up[l]), o, s->uh[l], s->uw[l], 0, nm);
+        lp_use(p, x);
+        lp_use(p, up[l]);
+        p->t++; /* crop and concatenate */
+        lp_use(p, enc[l][1]);
+        lp_use(p, up[l]);
+        lp_use(p, cat[l]);
+        x = cat[l];
+        for (int j = 0; j < 2; j++) {
+            p->t++;
+            snprintf(nm, sizeof nm, "dec%d.conv%d output", l + 1, j + 1);
+            dec[l][j] = lp_add(p, T(dec[l][j]), o, s->dh[l][j], s->dw[l][j], 0, nm);
+            lp_use(p, x);
+            lp_use(p, dec[l][j]);
+            x = dec[l][j];
+        }
+    }
+    p->t++;
+    const int logits = lp_add(p, T(logits), c->classes, s->out_h, s->out_w, 0, "logits");
+    lp_use(p, x);
+    lp_use(p, logits);
+    p->t++; /* loss (training) or softmax */
+    const int probs = lp_add(p, T(probs), c->classes, s->out_h, s->out_w, 0, "probabilities");
+    lp_use(p, logits);
+    lp_use(p, probs);
+    if (training) {
+        int denc[UNET_MAX_DEPTH][2], dpool[UNET_MAX_DEPTH], dcat[UNET_MAX_DEPTH], dup[UNET_MAX_DEPTH],
+            ddec[UNET_MAX_DEPTH][2];
+        const int dlogits = lp_add(p, T(dlogits), c->classes, s->out_h, s->out_w, 0, "logit gradient");
+        lp_use(p, dlogits);
+        for (int l = 0; l < D; l++) {
+            const int o = m->channels[l];
+            for (int j = 0; j < 2; j++) {
+                snprintf(nm, sizeof nm, "enc%d.conv%d gradient", l + 1, j + 1);
+                denc[l][j] = lp_add(p, T(denc[l][j]), o, s->eh[l][j], s->ew[l][j], 0, nm);
+            }
+            if (l < D - 1) {
+                snprintf(nm, sizeof nm, "enc%d.pool gradient", l + 1);
+                dpool[l] = lp_add(p, T(dpool[l]), o, s->ph[l], s->pw[l], 0, nm);
+            }
+        }
+        for (int l = 0; l <= D - 2; l++) {
+            const int o = m->channels[l];
+            snprintf(nm, sizeof nm, "dec%d.concat gradient", l + 1);
+            dcat[l] = lp_add(p, T(dcat[l]), 2 * o, s->uh[l], s->uw[l], 0, nm);
+            snprintf(nm, sizeof nm, "dec%d.up gradient", l + 1);
+            dup[l] = upview ? lp_view(p, dcat[l], T(dup[l]), o, s->uh[l], s->uw[l],
+                                      (uint64_t)o * s->uh[l] * s->uw[l] * 4, nm)
+                            : lp_add(p, T(dup[l]), o, s->uh[l], s->uw[l], 0, nm);
+            for (int j = 0; j < 2; j++) {
+                snprintf(nm, sizeof nm, "dec%d.conv%d gradient", l + 1, j + 1);
+                ddec[l][j] = lp_add(p, T(ddec[l][j]), o, s->dh[l][j], s->dw[l][j], 0, nm);
+            }
+        }
+        p->t++; /* bwd out.conv */
+        lp_use(p, dec[0][1]);
+        lp_use(p, logits);
+        lp_use(p, dlogits);
+        lp_use(p, ddec[0][1]);
+        for (int l = 0; l <= D - 2; l++) {
+            p->t++; /* bwd decL.conv2 */
+            lp_use(p, dec[l][0]);
+            lp_use(p, dec[l][1]);
+            lp_use(p, ddec[l][1]);
+            lp_use(p, ddec[l][0]);
+            p->t++; /* bwd decL.conv1 */
+            lp_use(p, cat[l]);
+            lp_use(p, dec[l][0]);
+            lp_use(p, ddec[l][0]);
+            lp_use(p, dcat[l]);
+            p->t++; /* bwd decL.concat */
+            lp_use(p, dcat[l]);
+            lp_use(p, denc[l][1]);
+            lp_use(p, dup[l]);
+            p->t++; /* bwd decL.up */
+            const int uin = l == D - 2 ? enc[D - 1][1] : dec[l + 1][1];
+            const int duin = l == D - 2 ? denc[D - 1][1] : ddec[l + 1][1];
+            lp_use(p, uin);
+            lp_use(p, up[l]);
+            lp_use(p, dup[l]);
+            lp_use(p, duin);
+        }
+        for (int l = D - 1; l >= 0; l--) {
+            p->t++; /* bwd encL.pool (or drop-out) */
+            lp_use(p, denc[l][1]);
+            if (l < D - 1) {
+                lp_use(p, dpool[l]);
+                lp_use(p, am[l]);
+            }
+            p->t++; /* bwd encL.conv2 */
+            lp_use(p, enc[l][0]);
+            lp_use(p, enc[l][1]);
+            lp_use(p, denc[l][1]);
+            lp_use(p, denc[l][0]);
+            p->t++; /* bwd encL.conv1 */
+            lp_use(p, l == 0 ? in : pool[l - 1]);
+            lp_use(p, enc[l][0]);
+            lp_use(p, denc[l][0]);
+            if (l > 0) lp_use(p, dpool[l - 1]);
+        }
+    }
+    p->t++; /* downloads: logits and probabilities are read after the pass */
+    lp_use(p, logits);
+    lp_use(p, probs);
+#undef T
+}
+
+static int live_overlap(const live_buf *a, const live_buf *b) { return a->first <= b->last && b->first <= a->last; }
+
+/* Greedy placement, largest first, lowest fitting offset. */
+static void live_place(live_plan *p)
+{
+    int order[LIVE_MAX], k = 0;
+    for (int i = 0; i < p->n; i++)
+        if (p->b[i].parent < 0) order[k++] = i;
+    for (int i = 1; i < k; i++) /* insertion sort by size, descending (stable) */
+        for (int j = i; j > 0 && p->b[order[j]].bytes > p->b[order[j - 1]].bytes; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    int placed[LIVE_MAX], np = 0;
+    p->narena = 0;
+    memset(p->arena_bytes, 0, sizeof p->arena_bytes);
+    for (int q = 0; q < k; q++) {
+        live_buf *b = &p->b[order[q]];
+        const uint64_t size = (b->bytes + p->align - 1) / p->align * p->align;
+        b->arena = -1;
+        for (int a = 0; a < UNET_MAX_ARENAS && b->arena < 0; a++) {
+            /* candidate offsets: 0 and the (aligned) ends of tensors alive with b in arena a */
+            uint64_t off = 0;
+            for (;;) {
+                uint64_t next = off;
+                int clash = 0;
+                for (int r = 0; r < np; r++) {
+                    const live_buf *o = &p->b[placed[r]];
+                    if (o->arena != a || !live_overlap(o, b)) continue;
+                    const uint64_t oend = o->off + (o->bytes + p->align - 1) / p->align * p->align;
+                    if (o->off < off + size && off < oend) {
+                        clash = 1;
+                        if (oend > next) next = oend;
+                    }
+                }
+                if (!clash) break;
+                off = next;
+            }
+            if (off + size <= p->cap) {
+                b->arena = a;
+                b->off = off;
+                if (off + size > p->arena_bytes[a]) p->arena_bytes[a] = off + size;
+                if (a + 1 > p->narena) p->narena = a + 1;
+            }
+        }
+        if (b->arena < 0) p->overflow = 1;
+        placed[np++] = order[q];
+    }
+}
+
+static uint64_t live_align(const unet_context *ctx)
+{
+    cl_uint bits = 0;
+    uint64_t a = 4096;
+    if (clGetDeviceInfo(ctx->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof bits, &bits, NULL) == CL_SUCCESS &&
+        bits / 8 > a)
+        a = bits / 8;
+    return a;
+}
+
+/* Plans the arenas of a tile (n NULL: sizes only). */
+static void live_plan_make(const unet_model *m, const shapes *s, int training, unet_net *n, live_plan *p)
+{
+    memset(p, 0, sizeof *p);
+    const unet_context *ctx = m->ctx;
+    p->align = live_align(ctx);
+    p->cap = ctx->info.max_alloc_bytes ? ctx->info.max_alloc_bytes : ((uint64_t)1 << 31);
+    int upview = 1;
+    for (int l = 0; l <= m->cfg.depth - 2; l++)
+        upview &= view_ok(ctx, (size_t)m->channels[l] * s->uh[l] * s->uw[l] * 4);
+    live_schedule(m, s, training, upview, n, p);
+    live_place(p);
+}
+
+static uint64_t live_total(const live_plan *p)
+{
+    uint64_t t = 0;
+    for (int a = 0; a < p->narena; a++) t += p->arena_bytes[a];
+    return t;
 }
 
 static unet_status plan_core(const unet_model *m, int in_h, int in_w, int training, unet_plan_info *info,
@@ -418,22 +736,45 @@ static unet_status plan_core(const unet_model *m, int in_h, int in_w, int traini
     uint64_t px = (uint64_t)s.out_h * s.out_w;
     acc_buf(&a, px * 4 * 2 + (uint64_t)unet_xent_workspace_floats(px) * 4, "labels+weights", 0);
 
+    live_plan *lp = malloc(sizeof *lp);
+    if (!lp) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory planning a tile");
+    live_plan_make(m, &s, training, NULL, lp);
+    const uint64_t arenas = live_total(lp);
+    const int overflow = lp->overflow;
+    free(lp);
+
     memset(info, 0, sizeof *info);
     info->in_h = in_h;
     info->in_w = in_w;
     info->out_h = s.out_h;
     info->out_w = s.out_w;
     info->training = training;
-    info->activation_bytes = a.act;
-    info->gradient_bytes = a.grad;
+    /* labels, weights and the loss workspace: own buffers, outside the arenas */
+    const uint64_t loss_bytes = px * 4 * 2 + (uint64_t)unet_xent_workspace_floats(px) * 4;
+    info->unshared_bytes = a.act + a.grad;
+    info->activation_bytes = arenas + loss_bytes;
+    info->gradient_bytes = 0;
     info->parameter_bytes = (uint64_t)m->nparams * 4 * 3 + a.wcache;
     info->workspace_bytes = a.ws == (size_t)-1 ? 0 : (uint64_t)a.ws * 4;
-    info->total_bytes = a.act + a.grad + info->parameter_bytes + info->workspace_bytes;
+    /* the CPU GEMM's pack buffers (kept by the context, grown on demand): at
+     * most for the largest M (9 cin of an im2col input gradient, 4 cout of an
+     * up-convolution) */
+    unet_gemm_path gp = UNET_GEMM_CLBLAST;
+    if (unet_gemm_path_of(ctx, &gp) == UNET_OK && gp == UNET_GEMM_CPU) {
+        size_t mmax = 0;
+        for (int l = 0; l < c->depth; l++) {
+            const size_t o = (size_t)m->channels[l];
+            if (9 * 2 * o > mmax) mmax = 9 * 2 * o;
+            if (4 * o > mmax) mmax = 4 * o;
+        }
+        info->gemm_pack_bytes = unet_gemm_cpu_pack_bound(ctx, mmax, (size_t)1 << 30);
+    }
+    info->total_bytes = info->activation_bytes + info->parameter_bytes + info->workspace_bytes + info->gemm_pack_bytes;
     info->largest_buffer_bytes = a.largest;
     snprintf(info->largest_buffer, sizeof info->largest_buffer, "%s", a.largest_name);
     info->forward_flops = a.flops;
 
-    int too_big = a.largest > ctx->info.max_alloc_bytes || a.ws == (size_t)-1;
+    int too_big = a.largest > ctx->info.max_alloc_bytes || a.ws == (size_t)-1 || overflow;
     int too_much = info->total_bytes > ctx->info.global_mem_bytes;
     if (!too_big && !too_much) return UNET_OK;
     if (!report) return UNET_ERR_DOES_NOT_FIT;
@@ -462,11 +803,13 @@ static unet_status plan_core(const unet_model *m, int in_h, int in_w, int traini
                            unet_format_bytes((double)ctx->info.max_alloc_bytes, b2, sizeof b2), hint);
     char b5[32], b6[32];
     return unet_seterr(UNET_ERR_DOES_NOT_FIT,
-                       "a %dx%d %s tile needs %s of device memory (activations %s, gradients %s, "
+                       "a %dx%d %s tile needs %s of device memory (activations%s %s, of %s without reuse, "
                        "parameters+momentum %s, workspace %s) but %s has %s; %s",
                        in_h, in_w, training ? "training" : "inference",
                        unet_format_bytes((double)info->total_bytes, b1, sizeof b1),
-                       unet_format_bytes((double)a.act, b2, sizeof b2), unet_format_bytes((double)a.grad, b3, sizeof b3),
+                       training ? " and gradients" : "",
+                       unet_format_bytes((double)info->activation_bytes, b2, sizeof b2),
+                       unet_format_bytes((double)info->unshared_bytes, b3, sizeof b3),
                        unet_format_bytes((double)info->parameter_bytes, b4, sizeof b4),
                        unet_format_bytes((double)info->workspace_bytes, b5, sizeof b5), ctx->info.name,
                        unet_format_bytes((double)ctx->info.global_mem_bytes, b6, sizeof b6), hint);
@@ -510,15 +853,10 @@ void unet_net_destroy(unet_net *n)
     if (n->labels) clReleaseMemObject(n->labels);
     if (n->weights) clReleaseMemObject(n->weights);
     if (n->xent_ws) clReleaseMemObject(n->xent_ws);
+    /* after the sub-buffers above */
+    for (int a = 0; a < n->narena; a++)
+        if (n->arena[a]) clReleaseMemObject(n->arena[a]);
     free(n);
-}
-
-static unet_status alloc_pair(unet_context *ctx, unet_tensor *t, unet_tensor *g, int training, int c, int h,
-                              int w, const char *name)
-{
-    UNET_TRY(unet_tensor_alloc(ctx, t, c, h, w, name));
-    if (training) UNET_TRY(unet_tensor_alloc(ctx, g, c, h, w, name));
-    return UNET_OK;
 }
 
 static unet_status net_alloc(unet_net *n)
@@ -526,48 +864,45 @@ static unet_status net_alloc(unet_net *n)
     unet_model *m = n->m;
     unet_context *ctx = m->ctx;
     const unet_model_config *c = &m->cfg;
-    int tr = n->training;
     shapes s;
     compute_shapes(c, n->info.in_h, n->info.in_w, &s);
-    char nm[64];
-    UNET_TRY(unet_tensor_alloc(ctx, &n->input, c->in_channels, s.in_h, s.in_w, "input tile"));
-    for (int l = 0; l < c->depth; l++) {
-        int o = m->channels[l];
-        for (int j = 0; j < 2; j++) {
-            snprintf(nm, sizeof nm, "enc%d.conv%d output", l + 1, j + 1);
-            UNET_TRY(alloc_pair(ctx, &n->enc[l][j], &n->denc[l][j], tr, o, s.eh[l][j], s.ew[l][j], nm));
-        }
-        if (l < c->depth - 1) {
-            snprintf(nm, sizeof nm, "enc%d.pool output", l + 1);
-            UNET_TRY(alloc_pair(ctx, &n->pool[l], &n->dpool[l], tr, o, s.ph[l], s.pw[l], nm));
-            if (tr) /* inference pools without the argmax */
-                UNET_TRY(unet_buffer_alloc(ctx, &n->argmax[l], (size_t)o * s.ph[l] * s.pw[l], "pooling argmax"));
-        }
+    live_plan *p = malloc(sizeof *p);
+    if (!p) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory planning a tile");
+    live_plan_make(m, &s, n->training, n, p);
+    unet_status st = UNET_OK;
+    if (p->overflow)
+        st = unet_seterr(UNET_ERR_DOES_NOT_FIT, "the tile's tensors do not fit in %d buffers of at most %llu bytes",
+                         UNET_MAX_ARENAS, (unsigned long long)p->cap);
+    for (int a = 0; a < p->narena && st == UNET_OK; a++) {
+        st = unet_buffer_alloc(ctx, &n->arena[a], p->arena_bytes[a], "activation arena");
+        if (st == UNET_OK) n->narena = a + 1;
     }
-    for (int l = c->depth - 2; l >= 0; l--) {
-        int o = m->channels[l];
-        snprintf(nm, sizeof nm, "dec%d.concat output", l + 1);
-        UNET_TRY(alloc_pair(ctx, &n->cat[l], &n->dcat[l], tr, 2 * o, s.uh[l], s.uw[l], nm));
-        /* the up-convolution writes straight into the second half of the
-         * concatenation (and its gradient is read from there) when the device
-         * can place a sub-buffer at that offset */
-        snprintf(nm, sizeof nm, "dec%d.up output", l + 1);
-        size_t half = (size_t)o * s.uh[l] * s.uw[l];
-        UNET_TRY(unet_tensor_view(ctx, n->cat[l].mem, half, &n->up[l], o, s.uh[l], s.uw[l], nm));
-        if (tr && n->up[l].mem)
-            UNET_TRY(unet_tensor_view(ctx, n->dcat[l].mem, half, &n->dup[l], o, s.uh[l], s.uw[l], nm));
-        if (!n->up[l].mem || (tr && !n->dup[l].mem)) {
-            unet_tensor_free(&n->up[l]);
-            unet_tensor_free(&n->dup[l]);
-            UNET_TRY(alloc_pair(ctx, &n->up[l], &n->dup[l], tr, o, s.uh[l], s.uw[l], nm));
+    /* the placed tensors first, then the views into them */
+    for (int pass = 0; pass < 2 && st == UNET_OK; pass++)
+        for (int i = 0; i < p->n && st == UNET_OK; i++) {
+            const live_buf *b = &p->b[i];
+            if ((b->parent >= 0) != pass) continue;
+            const live_buf *home = b->parent >= 0 ? &p->b[b->parent] : b;
+            if (home->first < 0) continue; /* not used by this plan */
+            const uint64_t off = home->off + (b->parent >= 0 ? b->view_off : 0);
+            cl_mem arena = n->arena[home->arena];
+            if (b->raw) {
+                cl_buffer_region reg = {(size_t)off, (size_t)b->bytes};
+                cl_int err;
+                *b->raw = clCreateSubBuffer(arena, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &reg, &err);
+                if (err != CL_SUCCESS) {
+                    *b->raw = NULL;
+                    st = unet_buffer_alloc(ctx, b->raw, (size_t)b->bytes, b->name);
+                }
+                continue;
+            }
+            if (!b->t) continue;
+            st = unet_tensor_view(ctx, arena, (size_t)(off / 4), b->t, b->c, b->h, b->w, b->name);
+            /* a device that refuses the sub-buffer: the tensor's own buffer */
+            if (st == UNET_OK && !b->t->mem) st = unet_tensor_alloc(ctx, b->t, b->c, b->h, b->w, b->name);
         }
-        for (int j = 0; j < 2; j++) {
-            snprintf(nm, sizeof nm, "dec%d.conv%d output", l + 1, j + 1);
-            UNET_TRY(alloc_pair(ctx, &n->dec[l][j], &n->ddec[l][j], tr, o, s.dh[l][j], s.dw[l][j], nm));
-        }
-    }
-    UNET_TRY(alloc_pair(ctx, &n->logits, &n->dlogits, tr, c->classes, s.out_h, s.out_w, "logits"));
-    UNET_TRY(unet_tensor_alloc(ctx, &n->probs, c->classes, s.out_h, s.out_w, "probabilities"));
+    free(p);
+    UNET_TRY(st);
     n->ws_floats = (size_t)(n->info.workspace_bytes / 4);
     UNET_TRY(unet_buffer_alloc(ctx, &n->ws, n->ws_floats * 4, "convolution workspace"));
     size_t px = (size_t)s.out_h * s.out_w;
@@ -575,6 +910,46 @@ static unet_status net_alloc(unet_net *n)
     UNET_TRY(unet_buffer_alloc(ctx, &n->weights, px * 4, "weight map"));
     UNET_TRY(unet_buffer_alloc(ctx, &n->xent_ws, unet_xent_workspace_floats(px) * 4, "loss workspace"));
     return UNET_OK;
+}
+
+static int mem_range(cl_mem m, cl_mem *root, size_t *off, size_t *size)
+{
+    *root = NULL;
+    *off = 0;
+    if (!m || clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof *size, size, NULL) != CL_SUCCESS) return -1;
+    if (clGetMemObjectInfo(m, CL_MEM_ASSOCIATED_MEMOBJECT, sizeof *root, root, NULL) != CL_SUCCESS) return -1;
+    if (!*root) *root = m;
+    else if (clGetMemObjectInfo(m, CL_MEM_OFFSET, sizeof *off, off, NULL) != CL_SUCCESS) return -1;
+    return 0;
+}
+
+int unet_net_alias_check(unet_net *n, int *pairs, char *why, size_t whyn)
+{
+    shapes s;
+    compute_shapes(&n->m->cfg, n->info.in_h, n->info.in_w, &s);
+    live_plan *p = malloc(sizeof *p);
+    if (!p) return -1;
+    live_plan_make(n->m, &s, n->training, n, p);
+    int bad = 0, checked = 0;
+    for (int i = 0; i < p->n && !bad; i++)
+        for (int j = i + 1; j < p->n && !bad; j++) {
+            const live_buf *a = &p->b[i], *b = &p->b[j];
+            const live_buf *ha = a->parent >= 0 ? &p->b[a->parent] : a, *hb = b->parent >= 0 ? &p->b[b->parent] : b;
+            if (ha == hb || !live_overlap(ha, hb)) continue; /* a view inside its own concatenation */
+            cl_mem ma = a->raw ? *a->raw : a->t ? a->t->mem : NULL, mb = b->raw ? *b->raw : b->t ? b->t->mem : NULL;
+            cl_mem ra, rb;
+            size_t oa, sa, ob, sb;
+            if (mem_range(ma, &ra, &oa, &sa) || mem_range(mb, &rb, &ob, &sb)) continue;
+            checked++;
+            if (ra == rb && oa < ob + sb && ob < oa + sa) {
+                snprintf(why, whyn, "%s [steps %d-%d] and %s [steps %d-%d] share bytes", a->name, ha->first, ha->last,
+                         b->name, hb->first, hb->last);
+                bad = 1;
+            }
+        }
+    free(p);
+    if (pairs) *pairs = checked;
+    return bad;
 }
 
 unet_status unet_net_create(unet_model *m, int in_h, int in_w, int training, unet_net **out)
@@ -585,6 +960,8 @@ unet_status unet_net_create(unet_model *m, int in_h, int in_w, int training, une
     if (!n) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory");
     n->m = m;
     n->training = training ? 1 : 0;
+    /* CPU devices without tuned kernel parameters: the bounded first-use search */
+    unet_cpu_tune_first_use(m->ctx);
     unet_status st = unet_plan(m, in_h, in_w, n->training, &n->info);
     if (st == UNET_OK) st = net_alloc(n);
     if (st != UNET_OK) {

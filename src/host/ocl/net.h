@@ -7,6 +7,7 @@
 
 #define UNET_MAX_DEPTH 8
 #define UNET_MAX_TENSORS 128
+#define UNET_MAX_ARENAS 8
 
 typedef struct unet_param_tensor {
     char name[48];
@@ -51,6 +52,10 @@ struct unet_net {
     unet_tensor dlogits;
     cl_mem ws;
     size_t ws_floats;
+    /* activations and gradients: sub-buffers of a few arenas, placed by
+     * lifetime (net.c, "buffer reuse by liveness") */
+    cl_mem arena[UNET_MAX_ARENAS];
+    int narena;
     /* inference plans: transformed 3x3 weights per conv layer, refreshed when
      * m->version changes (counted in info.parameter_bytes) */
     unet_conv_wcache wenc[UNET_MAX_DEPTH][2], wdec[UNET_MAX_DEPTH][2];
@@ -74,5 +79,10 @@ unet_status unet_net_forward_device(unet_net *net, int train_mode, uint64_t drop
 /* Loss+backward with labels/weights already in net->labels / net->weights. */
 unet_status unet_net_loss_backward_device(unet_net *net, int has_weights, uint64_t dropout_seed,
                                           unet_step_result *r);
+
+/* Checks the net's actual sub-buffers against the liveness schedule: 1 (and
+ * why) when two tensors alive at the same step share bytes, 0 when none do
+ * (pairs: how many live pairs were compared), -1 on failure (tests). */
+int unet_net_alias_check(unet_net *n, int *pairs, char *why, size_t whyn);
 
 #endif

@@ -3,6 +3,7 @@
 #define UNETCL_OCL_H
 
 #include "cl_error.h"
+#include "knobs.h"
 #include "unetcl/unetcl.h"
 #include <CL/cl.h>
 
@@ -40,11 +41,19 @@ struct unet_context {
     int clblast_tuning_disabled; /* option or $UNETCL_CLBLAST_TUNING=0 */
     void (*blas_free)(void *);
     /* GPU convolution kernels (conv_gpu.c): options read once at creation */
-    int force_gpu_kernels; /* option force_gpu_kernels or $UNETCL_GPU_KERNELS=1 */
+    int force_gpu_kernels; /* option force_gpu_kernels or the knob UNETCL_GPU_KERNELS=1 */
     int fp16;              /* [device] precision = fp16 (option precision_fp16) */
     void *gpuconv;         /* owned by conv_gpu.c: built programs, tuning table */
     void (*gpuconv_free)(void *);
+    unet_knobs knobs;    /* read once at creation (knobs.h) */
+    int cpu_tuning;      /* unet_cpu_tuning_state (cpu_tune.h) */
+    int cpu_tune_busy;   /* a search is running (no nested first-use search) */
+    char cpu_tuning_why[1200]; /* where the CPU kernel parameters came from */
+    char warnings[1024]; /* unknown UNETCL_* names, one line each ("" none) */
 };
+
+/* The context's knobs (tests and benchmarks change them between calls). */
+unet_knobs *unet_context_knobs(unet_context *ctx);
 
 /* Where to put the event of the next command: &slot when events are being
  * collected, else NULL; after enqueueing, unet_event_add(ctx, slot). */
@@ -81,13 +90,93 @@ void unet_kprof_report(void);
 /* Waits for the queue. */
 unet_status unet_finish(unet_context *ctx);
 
-/* Sets kernel argument i to the value v (an lvalue). */
-#define UNET_ARG(k, i, v) clSetKernelArg((k), (cl_uint)(i), sizeof(v), &(v))
+/* Typed kernel arguments: UNET_SET_ARGS(k, unet_arg_mem(buf), unet_arg_int(n),
+ * unet_arg_float(scale), unet_arg_ulong(off), unet_arg_local(bytes)) sets
+ * arguments 0, 1, ... in order and returns the first error (CL_SUCCESS when
+ * all were set): use with UNET_CL_TRY. The count comes from the list, and each
+ * constructor accepts exactly one C type (a _Generic selection with one
+ * association), so a missing argument type, an int where the kernel takes a
+ * ulong or a size_t where it takes an int does not compile. */
+typedef enum unet_karg_kind { UNET_KARG_MEM, UNET_KARG_INT, UNET_KARG_UINT, UNET_KARG_ULONG, UNET_KARG_FLOAT,
+                              UNET_KARG_LOCAL } unet_karg_kind;
 
-/* Sets arguments in order, stopping at the first error: use with
- * UNET_CL_TRY(unet_args(...)). Each pair is (size_t size, const void *ptr),
- * terminated by size 0. */
-cl_int unet_args(cl_kernel k, ...);
+typedef struct unet_karg {
+    unet_karg_kind kind;
+    union {
+        cl_mem mem;
+        cl_int i;
+        cl_uint u;
+        cl_ulong ul;
+        cl_float f;
+        size_t local_bytes;
+    } v;
+} unet_karg;
+
+static inline unet_karg unet_karg_mem_(cl_mem m) { unet_karg a = {UNET_KARG_MEM, {.mem = m}}; return a; }
+static inline unet_karg unet_karg_int_(cl_int x) { unet_karg a = {UNET_KARG_INT, {.i = x}}; return a; }
+static inline unet_karg unet_karg_uint_(cl_uint x) { unet_karg a = {UNET_KARG_UINT, {.u = x}}; return a; }
+static inline unet_karg unet_karg_ulong_(cl_ulong x) { unet_karg a = {UNET_KARG_ULONG, {.ul = x}}; return a; }
+static inline unet_karg unet_karg_float_(cl_float x) { unet_karg a = {UNET_KARG_FLOAT, {.f = x}}; return a; }
+static inline unet_karg unet_karg_local_(size_t bytes)
+{
+    unet_karg a = {UNET_KARG_LOCAL, {.local_bytes = bytes}};
+    return a;
+}
+
+#define unet_arg_mem(x) _Generic((x), cl_mem: unet_karg_mem_)(x)
+#define unet_arg_int(x) _Generic((x), cl_int: unet_karg_int_)(x)
+#define unet_arg_uint(x) _Generic((x), cl_uint: unet_karg_uint_)(x)
+#define unet_arg_ulong(x) _Generic((x), cl_ulong: unet_karg_ulong_)(x)
+#define unet_arg_float(x) _Generic((x), cl_float: unet_karg_float_)(x)
+/* __local memory of the given size (bytes; size_t) */
+#define unet_arg_local(bytes) _Generic((bytes), size_t: unet_karg_local_)(bytes)
+
+/* Sets arguments 0..n-1 of k; returns the first error. */
+cl_int unet_set_args(cl_kernel k, const unet_karg *args, size_t n);
+
+/* Each argument goes through unet_karg_check_ (a function taking a unet_karg),
+ * so a bare value is a compile error too (in a plain array initializer brace
+ * elision would take an int as the first member). Up to 32 arguments. */
+static inline unet_karg unet_karg_check_(unet_karg a) { return a; }
+#define UNET_KARG_NTH_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, _17, _18, _19, _20, _21, _22, _23, _24, _25, _26, _27, _28, _29, _30, _31, _32, N, ...) N
+#define UNET_KARG_COUNT_(...) UNET_KARG_NTH_(__VA_ARGS__, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+#define UNET_KARG_CAT_(a, b) a##b
+#define UNET_KARG_MAP_(n, ...) UNET_KARG_CAT_(UNET_KARG_MAP_, n)(__VA_ARGS__)
+#define UNET_KARG_MAP_1(x) unet_karg_check_(x)
+#define UNET_KARG_MAP_2(x, ...) unet_karg_check_(x), UNET_KARG_MAP_1(__VA_ARGS__)
+#define UNET_KARG_MAP_3(x, ...) unet_karg_check_(x), UNET_KARG_MAP_2(__VA_ARGS__)
+#define UNET_KARG_MAP_4(x, ...) unet_karg_check_(x), UNET_KARG_MAP_3(__VA_ARGS__)
+#define UNET_KARG_MAP_5(x, ...) unet_karg_check_(x), UNET_KARG_MAP_4(__VA_ARGS__)
+#define UNET_KARG_MAP_6(x, ...) unet_karg_check_(x), UNET_KARG_MAP_5(__VA_ARGS__)
+#define UNET_KARG_MAP_7(x, ...) unet_karg_check_(x), UNET_KARG_MAP_6(__VA_ARGS__)
+#define UNET_KARG_MAP_8(x, ...) unet_karg_check_(x), UNET_KARG_MAP_7(__VA_ARGS__)
+#define UNET_KARG_MAP_9(x, ...) unet_karg_check_(x), UNET_KARG_MAP_8(__VA_ARGS__)
+#define UNET_KARG_MAP_10(x, ...) unet_karg_check_(x), UNET_KARG_MAP_9(__VA_ARGS__)
+#define UNET_KARG_MAP_11(x, ...) unet_karg_check_(x), UNET_KARG_MAP_10(__VA_ARGS__)
+#define UNET_KARG_MAP_12(x, ...) unet_karg_check_(x), UNET_KARG_MAP_11(__VA_ARGS__)
+#define UNET_KARG_MAP_13(x, ...) unet_karg_check_(x), UNET_KARG_MAP_12(__VA_ARGS__)
+#define UNET_KARG_MAP_14(x, ...) unet_karg_check_(x), UNET_KARG_MAP_13(__VA_ARGS__)
+#define UNET_KARG_MAP_15(x, ...) unet_karg_check_(x), UNET_KARG_MAP_14(__VA_ARGS__)
+#define UNET_KARG_MAP_16(x, ...) unet_karg_check_(x), UNET_KARG_MAP_15(__VA_ARGS__)
+#define UNET_KARG_MAP_17(x, ...) unet_karg_check_(x), UNET_KARG_MAP_16(__VA_ARGS__)
+#define UNET_KARG_MAP_18(x, ...) unet_karg_check_(x), UNET_KARG_MAP_17(__VA_ARGS__)
+#define UNET_KARG_MAP_19(x, ...) unet_karg_check_(x), UNET_KARG_MAP_18(__VA_ARGS__)
+#define UNET_KARG_MAP_20(x, ...) unet_karg_check_(x), UNET_KARG_MAP_19(__VA_ARGS__)
+#define UNET_KARG_MAP_21(x, ...) unet_karg_check_(x), UNET_KARG_MAP_20(__VA_ARGS__)
+#define UNET_KARG_MAP_22(x, ...) unet_karg_check_(x), UNET_KARG_MAP_21(__VA_ARGS__)
+#define UNET_KARG_MAP_23(x, ...) unet_karg_check_(x), UNET_KARG_MAP_22(__VA_ARGS__)
+#define UNET_KARG_MAP_24(x, ...) unet_karg_check_(x), UNET_KARG_MAP_23(__VA_ARGS__)
+#define UNET_KARG_MAP_25(x, ...) unet_karg_check_(x), UNET_KARG_MAP_24(__VA_ARGS__)
+#define UNET_KARG_MAP_26(x, ...) unet_karg_check_(x), UNET_KARG_MAP_25(__VA_ARGS__)
+#define UNET_KARG_MAP_27(x, ...) unet_karg_check_(x), UNET_KARG_MAP_26(__VA_ARGS__)
+#define UNET_KARG_MAP_28(x, ...) unet_karg_check_(x), UNET_KARG_MAP_27(__VA_ARGS__)
+#define UNET_KARG_MAP_29(x, ...) unet_karg_check_(x), UNET_KARG_MAP_28(__VA_ARGS__)
+#define UNET_KARG_MAP_30(x, ...) unet_karg_check_(x), UNET_KARG_MAP_29(__VA_ARGS__)
+#define UNET_KARG_MAP_31(x, ...) unet_karg_check_(x), UNET_KARG_MAP_30(__VA_ARGS__)
+#define UNET_KARG_MAP_32(x, ...) unet_karg_check_(x), UNET_KARG_MAP_31(__VA_ARGS__)
+#define UNET_SET_ARGS(k, ...)                                                                        \
+    unet_set_args((k), (const unet_karg[]){UNET_KARG_MAP_(UNET_KARG_COUNT_(__VA_ARGS__), __VA_ARGS__)}, \
+                  (size_t)UNET_KARG_COUNT_(__VA_ARGS__))
 
 /* The default cache folder: $UNETCL_CACHE_DIR, else $XDG_CACHE_HOME/unetcl,
  * else ~/.cache/unetcl. */

@@ -20,7 +20,7 @@ unet_status unet_measure_peak_gflops(unet_context *ctx, double *gflops)
     double best = 0;
     unet_status st = UNET_OK;
     for (int rep = 0; rep < 6 && st == UNET_OK; rep++) {
-        cl_int e = unet_args(k, sizeof out, &out, sizeof iters, &iters, sizeof a, &a, sizeof b, &b, (size_t)0);
+        cl_int e = UNET_SET_ARGS(k, unet_arg_mem(out), unet_arg_int(iters), unet_arg_float(a), unet_arg_float(b));
         if (e != CL_SUCCESS) {
             st = unet_cl_fail(e, __FILE__, __LINE__, "setting fma_peak arguments");
             break;

@@ -16,7 +16,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,29 +37,29 @@ uint64_t unet_hash64(uint64_t h, const void *data, size_t n)
 
 const char *unet_program_options(const unet_context *ctx)
 {
-    (void)ctx;
     /* No fast-relaxed math: results are compared with double references. */
-    /* UNETCL_NO_NT=1: plain stores instead of the streaming stores of the
-     * Winograd transforms (benchmarks) */
-    const char *e = getenv("UNETCL_NO_NT");
-    return (e && *e && strcmp(e, "0") != 0) ? "-cl-std=CL1.2 -DWINO_NO_NT" : "-cl-std=CL1.2";
+    /* the knob UNETCL_NO_NT=1: plain stores instead of the streaming stores of
+     * the Winograd transforms (benchmarks) */
+    return ctx->knobs.no_nt ? "-cl-std=CL1.2 -DWINO_NO_NT" : "-cl-std=CL1.2";
 }
 
-cl_int unet_args(cl_kernel k, ...)
+cl_int unet_set_args(cl_kernel k, const unet_karg *args, size_t n)
 {
-    va_list ap;
-    va_start(ap, k);
-    cl_uint i = 0;
-    cl_int err = CL_SUCCESS;
-    for (;;) {
-        size_t sz = va_arg(ap, size_t);
-        if (sz == 0) break;
-        const void *ptr = va_arg(ap, const void *);
-        err = clSetKernelArg(k, i++, sz, ptr);
-        if (err != CL_SUCCESS) break;
+    for (size_t i = 0; i < n; i++) {
+        const unet_karg *a = &args[i];
+        cl_int err;
+        switch (a->kind) {
+        case UNET_KARG_MEM: err = clSetKernelArg(k, (cl_uint)i, sizeof(cl_mem), &a->v.mem); break;
+        case UNET_KARG_INT: err = clSetKernelArg(k, (cl_uint)i, sizeof(cl_int), &a->v.i); break;
+        case UNET_KARG_UINT: err = clSetKernelArg(k, (cl_uint)i, sizeof(cl_uint), &a->v.u); break;
+        case UNET_KARG_ULONG: err = clSetKernelArg(k, (cl_uint)i, sizeof(cl_ulong), &a->v.ul); break;
+        case UNET_KARG_FLOAT: err = clSetKernelArg(k, (cl_uint)i, sizeof(cl_float), &a->v.f); break;
+        case UNET_KARG_LOCAL: err = clSetKernelArg(k, (cl_uint)i, a->v.local_bytes, NULL); break;
+        default: err = CL_INVALID_ARG_VALUE; break;
+        }
+        if (err != CL_SUCCESS) return err;
     }
-    va_end(ap);
-    return err;
+    return CL_SUCCESS;
 }
 
 static int find_source(const char *family)
@@ -326,7 +325,7 @@ double unet_events_take(unet_context *ctx)
  * stderr by unet_kprof_report (called when a context is destroyed). */
 #define KPROF_MAX 64
 static struct { char name[48]; double s; long calls; } g_kprof[KPROF_MAX];
-static int g_nkprof, g_kprof_on = -1;
+static int g_nkprof;
 
 void unet_kprof_report(void)
 {
@@ -357,18 +356,14 @@ static void kprof_add(const char *name, double s)
 unet_status unet_enqueue(unet_context *ctx, cl_kernel k, const char *name, cl_uint dims,
                          const size_t *gws, const size_t *lws)
 {
-    if (g_kprof_on < 0) {
-        const char *e = getenv("UNETCL_KPROF");
-        g_kprof_on = (e && *e && strcmp(e, "0") != 0) ? 1 : 0;
-    }
-    if (g_kprof_on) {
+    if (ctx->knobs.kprof) {
         for (cl_uint i = 0; i < dims; i++)
             if (gws[i] == 0) return UNET_OK;
         UNET_CL_SYNC_TRY(clFinish(ctx->queue), "clFinish");
         double t0 = unet_now_s();
-        g_kprof_on = 0;
+        ctx->knobs.kprof = 0;
         unet_status st = unet_enqueue(ctx, k, name, dims, gws, lws);
-        g_kprof_on = 1;
+        ctx->knobs.kprof = 1;
         if (st != UNET_OK) return st;
         UNET_CL_SYNC_TRY(clFinish(ctx->queue), "clFinish");
         kprof_add(name, unet_now_s() - t0);

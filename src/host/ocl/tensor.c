@@ -23,12 +23,6 @@ const char *unet_format_bytes(double b, char *buf, size_t n)
  * UNETCL_HUGEPAGES=0 turns it off (benchmarks). */
 #define HUGE_MIN ((size_t)2 << 20)
 
-static int huge_enabled(void)
-{
-    const char *e = getenv("UNETCL_HUGEPAGES");
-    return !(e && !strcmp(e, "0"));
-}
-
 static void *huge_alloc(size_t bytes)
 {
     const size_t a = (size_t)2 << 20, n = (bytes + a - 1) / a * a;
@@ -63,7 +57,7 @@ unet_status unet_buffer_alloc(unet_context *ctx, cl_mem *mem, size_t bytes, cons
     }
     cl_int err;
     void *host = NULL;
-    if (ctx->info.type == UNET_DEVICE_CPU && bytes >= HUGE_MIN && huge_enabled()) host = huge_alloc(bytes);
+    if (ctx->info.type == UNET_DEVICE_CPU && bytes >= HUGE_MIN && ctx->knobs.hugepages) host = huge_alloc(bytes);
     if (host) {
         *mem = clCreateBuffer(ctx->ctx, CL_MEM_READ_WRITE | CL_MEM_USE_HOST_PTR, bytes, host, &err);
         if (err == CL_SUCCESS && clSetMemObjectDestructorCallback(*mem, huge_free, host) != CL_SUCCESS) {

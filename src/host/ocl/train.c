@@ -445,8 +445,8 @@ train:;
                 unet_sample_affine(cfg, s, ch, &a, &b);
                 int off = ch * plane;
                 size_t g = (size_t)plane;
-                cl_int e = unet_args(affine, sizeof(cl_mem), &net->input.mem, sizeof off, &off, sizeof plane, &plane,
-                                     sizeof a, &a, sizeof b, &b, (size_t)0);
+                cl_int e = UNET_SET_ARGS(affine, unet_arg_mem(net->input.mem), unet_arg_int(off), unet_arg_int(plane),
+                                         unet_arg_float(a), unet_arg_float(b));
                 if (e != CL_SUCCESS) st = unet_cl_fail(e, __FILE__, __LINE__, "setting affine_inplace arguments");
                 else st = unet_enqueue(ctx, affine, "affine_inplace", 1, &g, NULL);
             }
@@ -459,8 +459,8 @@ train:;
             else if (K > 1) {
                 size_t g = (size_t)np;
                 float one = 1.0f;
-                cl_int e = unet_args(axpy, sizeof(cl_mem), &gacc, sizeof(cl_mem), &m->grads, sizeof np, &np,
-                                     sizeof one, &one, (size_t)0);
+                cl_int e = UNET_SET_ARGS(axpy, unet_arg_mem(gacc), unet_arg_mem(m->grads), unet_arg_int(np),
+                                         unet_arg_float(one));
                 if (e != CL_SUCCESS) st = unet_cl_fail(e, __FILE__, __LINE__, "setting axpy arguments");
                 else st = unet_enqueue(ctx, axpy, "axpy", 1, &g, NULL);
             }
@@ -499,7 +499,7 @@ train:;
         if (st == UNET_OK && B > 1) {
             size_t g = (size_t)np;
             float inv = 1.0f / (float)B;
-            cl_int e = unet_args(scale, sizeof(cl_mem), &m->grads, sizeof np, &np, sizeof inv, &inv, (size_t)0);
+            cl_int e = UNET_SET_ARGS(scale, unet_arg_mem(m->grads), unet_arg_int(np), unet_arg_float(inv));
             if (e != CL_SUCCESS) st = unet_cl_fail(e, __FILE__, __LINE__, "setting scale_inplace arguments");
             else st = unet_enqueue(ctx, scale, "scale_inplace", 1, &g, NULL);
         }

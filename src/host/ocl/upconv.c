@@ -54,8 +54,8 @@ unet_status unet_upconv_forward(unet_context *ctx, const unet_tensor *in, unet_s
     cl_kernel k;
     UNET_TRY(shuffle_kernel(ctx, "pixel_shuffle_bias", &k));
     cl_int ih = h, iw = w, ic = cout, boff = (cl_int)bias.off, r = relu ? 1 : 0;
-    UNET_CL_TRY(unet_args(k, sizeof(cl_mem), &ws, sizeof ih, &ih, sizeof iw, &iw, sizeof ic, &ic, sizeof(cl_mem),
-                          &bias.mem, sizeof boff, &boff, sizeof r, &r, sizeof(cl_mem), &out->mem, (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(ws), unet_arg_int(ih), unet_arg_int(iw), unet_arg_int(ic),
+                              unet_arg_mem(bias.mem), unet_arg_int(boff), unet_arg_int(r), unet_arg_mem(out->mem)),
                 "setting arguments of kernel pixel_shuffle_bias");
     size_t gws[2] = {((size_t)w + 7) / 8, 2 * (size_t)h * (size_t)cout};
     return unet_enqueue(ctx, k, "pixel_shuffle_bias", 2, gws, NULL);
@@ -86,8 +86,8 @@ unet_status unet_upconv_backward(unet_context *ctx, const unet_tensor *in, const
     cl_kernel k;
     UNET_TRY(shuffle_kernel(ctx, "pixel_unshuffle", &k));
     cl_int ih = h, iw = w, ic = cout;
-    UNET_CL_TRY(unet_args(k, sizeof(cl_mem), &dout->mem, sizeof ih, &ih, sizeof iw, &iw, sizeof ic, &ic,
-                          sizeof(cl_mem), &ws, (size_t)0),
+    UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(dout->mem), unet_arg_int(ih), unet_arg_int(iw), unet_arg_int(ic),
+                              unet_arg_mem(ws)),
                 "setting arguments of kernel pixel_unshuffle");
     size_t gws[2] = {((size_t)w + 7) / 8, 2 * (size_t)h * (size_t)cout};
     UNET_TRY(unet_enqueue(ctx, k, "pixel_unshuffle", 2, gws, NULL));
