@@ -331,4 +331,6 @@ unet_status unet_choose_tile(const unet_model *model, int h, int w, int limit, i
 }
 #endif
 
+#include "unetcl/infer.h" /* the inference pipeline */
+
 #endif /* UNETCL_UNETCL_H */

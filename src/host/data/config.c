@@ -165,6 +165,8 @@ static const key_desc KEYS[] = {
     INT_("infer", "min_size", infer.min_size, 0, INT_MAX,
          "objects with fewer pixels merge into the object they touch most, or are removed"),
     BOOL_("infer", "fill_holes", infer.fill_holes, "background enclosed by a single object becomes part of it"),
+    REAL_("infer", "stream_megapixels", infer.stream_megapixels, 0, 0, 1e6, 0,
+          "images of more megapixels are segmented streamed in bounded memory (prob and mask only; 0: always)"),
 
     STR_("output", "dir", output.dir, "run folder (checkpoints, logs)"),
     STR_("output", "checkpoint", output.checkpoint, "checkpoint file (empty: DIR/checkpoint.safetensors)"),
@@ -249,6 +251,7 @@ void unet_config_default(unet_config *c)
     c->infer.min_seed = 0;
     c->infer.min_size = 0;
     c->infer.fill_holes = 0;
+    c->infer.stream_megapixels = 64;
 
     strcpy(c->output.dir, "runs/unet");
 }
