@@ -303,37 +303,50 @@ static inline int argmax_at(const float *probs, int K, size_t n, size_t i)
     return best;
 }
 
-/* One row of tiles of probabilities: written to prob / mask, arg-max kept. */
-static unet_status on_rows(const float *probs, int y0, int rows, int w, void *user)
+/* Rows are handed to the writers at most this many at a time. */
+#define STRIP_ROWS 64
+
+/* Rows y0 .. y0+rows-1 (rows <= STRIP_ROWS) of probabilities with plane
+ * stride n: written to prob / mask, arg-max kept. */
+static unet_status on_strip(const outputs *o, const float *probs, size_t n, int y0, int rows, int w)
 {
-    outputs *o = user;
-    size_t n = (size_t)rows * w;
+    size_t m = (size_t)rows * w;
     int K = o->classes;
-    if (n > o->strip_n) return unet_seterr(UNET_ERR_INTERNAL, "infer: strip of %d rows is larger than planned", rows);
     if (o->prob[0]) {
         if (K == 2) {
-            for (size_t i = 0; i < n; i++) o->strip[i] = probs[n + i] * 65535.0f;
-            UNET_TRY(unet_image_writer_rows(o->prob[0], o->strip, n, rows));
+            for (size_t i = 0; i < m; i++) o->strip[i] = probs[n + i] * 65535.0f;
+            UNET_TRY(unet_image_writer_rows(o->prob[0], o->strip, m, rows));
         } else
-            for (int k = 0; k < K; k++) UNET_TRY(unet_image_writer_rows(o->prob[k], probs + (size_t)k * n, n, rows));
+            for (int k = 0; k < K; k++) UNET_TRY(unet_image_writer_rows(o->prob[k], probs + (size_t)k * n, m, rows));
     }
     if (o->fgp) {
         const float *pi = probs + (size_t)o->interior_class * n;
         float *fd = o->fgp + (size_t)y0 * w, *id = o->intp + (size_t)y0 * w;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < m; i++) {
             fd[i] = 1.0f - probs[i];
             id[i] = pi[i];
         }
     }
     if (o->mask || o->labels) {
         float scale = (float)(255 / (K - 1));
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < m; i++) {
             int best = argmax_at(probs, K, n, i);
             if (o->labels) o->labels[(size_t)y0 * w + i] = (uint8_t)best;
             o->strip[i] = best * scale;
         }
-        if (o->mask) UNET_TRY(unet_image_writer_rows(o->mask, o->strip, n, rows));
+        if (o->mask) UNET_TRY(unet_image_writer_rows(o->mask, o->strip, m, rows));
     }
+    return UNET_OK;
+}
+
+/* One row of tiles of probabilities, in strips of STRIP_ROWS rows. */
+static unet_status on_rows(const float *probs, int y0, int rows, int w, void *user)
+{
+    outputs *o = user;
+    size_t n = (size_t)rows * w;
+    if ((size_t)STRIP_ROWS * w > o->strip_n) return unet_seterr(UNET_ERR_INTERNAL, "infer: strip smaller than planned");
+    for (int r = 0; r < rows; r += STRIP_ROWS)
+        UNET_TRY(on_strip(o, probs + (size_t)r * w, n, y0 + r, rows - r < STRIP_ROWS ? rows - r : STRIP_ROWS, w));
     return UNET_OK;
 }
 
@@ -475,12 +488,11 @@ static unet_status predict_scaled(unet_net *net, const unet_image *sm, int w, in
     return st;
 }
 
-/* The page's strip buffer: a row of tiles of every class (or 3 planes for
- * the overlay), at least 64 rows (the instance output). */
-static unet_status alloc_strip(outputs *o, int out_h, int w)
+/* The page's strip buffer: STRIP_ROWS rows of 3 planes (the overlay's RGB;
+ * prob, mask and instances use one). */
+static unet_status alloc_strip(outputs *o, int w)
 {
-    size_t strip = (size_t)out_h * w * (o->classes > 3 ? o->classes : 3);
-    if (strip < (size_t)64 * w) strip = (size_t)64 * w;
+    size_t strip = (size_t)3 * STRIP_ROWS * w;
     o->strip = malloc(strip * sizeof *o->strip);
     o->strip_n = strip;
     if (!o->strip) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for the outputs of %s", o->path);
@@ -537,7 +549,7 @@ static unet_status page_whole(unet_infer *inf, outputs *o, int page, tile_progre
             goto done;
         }
     }
-    if ((st = alloc_strip(o, pi->out_h, img.w)) != UNET_OK) goto done;
+    if ((st = alloc_strip(o, img.w)) != UNET_OK) goto done;
     if (sel & (UNET_INFER_INSTANCES | UNET_INFER_OVERLAY)) {
         o->labels = malloc((size_t)img.w * img.h);
         if (!o->labels) {
@@ -596,11 +608,12 @@ static unet_status stream_core_bytes(const unet_net *net, int h, int w, int c, i
     UNET_TRY(unet_predict_stream_window(net, h, w, &rows));
     unet_tile_grid gy;
     UNET_TRY(unet_tile_grid_make(h, pi->in_h, pi->out_h, 1 << (net->m->cfg.depth - 1), &gy));
-    uint64_t window = (uint64_t)2 * c * rows * w * sizeof(float);
+    uint64_t window = (uint64_t)c * (rows + 64) * w * sizeof(float); /* + 64 staging rows */
     uint64_t tiles = ((uint64_t)c * pi->in_h * pi->in_w + (uint64_t)K * pi->out_h * pi->out_w) * sizeof(float);
     if (tta) tiles *= 2;
     uint64_t outrows = (uint64_t)K * gy.stride * w * sizeof(float);
-    *bytes = window + tiles + outrows + (uint64_t)strip_n * sizeof(float) + (uint64_t)gy.count * sizeof(int);
+    /* (not counted: 4 bytes per row of tiles for the window's bookkeeping) */
+    *bytes = window + tiles + outrows + (uint64_t)strip_n * sizeof(float);
     return UNET_OK;
 }
 
@@ -653,7 +666,7 @@ static unet_status page_stream(unet_infer *inf, outputs *o, int page, unet_image
     o->w = w;
     o->h = h;
     outputs_free_page(o);
-    UNET_TRY(alloc_strip(o, pi->out_h, w));
+    UNET_TRY(alloc_strip(o, w));
     UNET_TRY(begin_pages(o));
     uint64_t core = 0;
     UNET_TRY(stream_core_bytes(inf->net, h, w, c, o->classes, inf->opt.tta, o->strip_n, &core));
@@ -666,6 +679,7 @@ static unet_status page_stream(unet_infer *inf, outputs *o, int page, unet_image
     stream_in si = {rd, &ns, w};
     st = unet_predict_stream(inf->net, h, w, inf->opt.tta ? UNET_PREDICT_TTA : 0, stream_rows, &si, on_rows, o, on_tile,
                              tp);
+    if (st == UNET_ERR_DATA || st == UNET_ERR_FORMAT) st = unet_errctx(st, "%s", path); /* the input's rows */
     if (st == UNET_OK) st = end_pages(o);
     return st;
 }
