@@ -11,8 +11,9 @@
  *    not depend on the height, and equal the sum of what the parts report
  *    (window rows from unet_predict_stream_window, the reader's and writers'
  *    buffers): the formula of docs/scale.md;
- *  - streaming refuses instances / overlay and [data] scale with a message
- *    naming the setting, and NaN input; a callback stops a file and leaves
+ *  - above the threshold, instances / overlay and [data] scale take the whole-image
+ *    path with a notice, or are refused over the memory limit with a message
+ *    naming the setting; NaN input is refused; a callback stops a file and leaves
  *    no output;
  *  - the in-memory calls equal the file path (probabilities, mask, instances
  *    by components and by watershed). */
@@ -168,7 +169,8 @@ static void test_readers(void **state)
 /* ---- the pipeline, streamed vs whole ----------------------------------------------- */
 
 typedef struct events {
-    int pages, streamed, tiles, stop_at;
+    int pages, streamed, tiles, stop_at, notices;
+    char notice[600];
     uint64_t host_bytes;
     int tile, tile_out;
     int objects;
@@ -180,6 +182,9 @@ static int on_event(const unet_infer_event *ev, void *user)
     if (ev->kind == UNET_INFER_EV_TILE) {
         e->tiles++;
         if (e->stop_at && e->tiles >= e->stop_at) return 1;
+    } else if (ev->kind == UNET_INFER_EV_NOTICE) {
+        e->notices++;
+        snprintf(e->notice, sizeof e->notice, "%s", ev->message);
     } else if (ev->kind == UNET_INFER_EV_PAGE) {
         e->pages++;
         e->streamed += ev->streamed;
@@ -211,12 +216,13 @@ static int count_files(const char *dir)
     return n;
 }
 
-static unet_status run_file(unet_model *m, const unet_config *cfg, const char *input, const char *dir, double mp,
-                            int tile, int tta, events *ev)
+static unet_status run_file_opt(unet_model *m, const unet_config *cfg, const char *input, const char *dir, double mp,
+                                int tile, int tta, uint64_t limit, events *ev)
 {
     unet_infer_options o;
     unet_infer_options_default(&o);
     unet_infer_options_from_config(cfg, &o);
+    o.memory_limit_bytes = limit;
     o.stream_megapixels = mp;
     o.tile = tile;
     o.tta = tta;
@@ -229,6 +235,18 @@ static unet_status run_file(unet_model *m, const unet_config *cfg, const char *i
     unet_status st = unet_infer_file(inf, p, dir);
     unet_infer_destroy(inf);
     return st;
+}
+
+static unet_status run_file(unet_model *m, const unet_config *cfg, const char *input, const char *dir, double mp,
+                            int tile, int tta, events *ev)
+{
+    return run_file_opt(m, cfg, input, dir, mp, tile, tta, 0, ev);
+}
+
+static unet_status run_file_limit(unet_model *m, const unet_config *cfg, const char *input, const char *dir, double mp,
+                                  uint64_t limit, events *ev)
+{
+    return run_file_opt(m, cfg, input, dir, mp, 0, 0, limit, ev);
 }
 
 static int file_equal(const char *a, const char *b)
@@ -404,20 +422,35 @@ static void test_stream_refusals(void **state)
     char B[300];
     out_dir(B, sizeof B, "refused");
     events e = {0};
-    /* default outputs include instances and the overlay */
-    assert_int_equal(run_file(m, &cfg, "r8.png", B, 0, 0, 0, &e), UNET_ERR_INVALID_ARGUMENT);
-    assert_non_null(strstr(unet_last_error(), "stream_megapixels"));
-    assert_non_null(strstr(unet_last_error(), "outputs = prob,mask"));
-    assert_int_equal(count_files(B), 0);
-    /* the same image below the threshold: the whole-image path writes all four */
-    TU_OK(run_file(m, &cfg, "r8.png", B, 1, 0, 0, &e));
+    /* default outputs include instances and the overlay: above the
+     * threshold the whole-image path runs (with a notice), all four written */
+    TU_OK(run_file(m, &cfg, "r8.png", B, 0, 0, 0, &e));
+    assert_int_equal(e.streamed, 0);
+    assert_int_equal(e.notices, 1);
+    assert_non_null(strstr(e.notice, "instances and the overlay need the whole image"));
+    assert_non_null(strstr(e.notice, "outputs = prob,mask would stream it"));
     assert_int_equal(count_files(B), 4);
+    /* ... unless that needs more than the memory limit: refused, nothing written */
     out_dir(B, sizeof B, "refused");
-    cfg.infer.outputs = UNET_OUT_PROB;
-    cfg.data.scale = 0.5;
-    assert_int_equal(run_file(m, &cfg, "r8.png", B, 0, 0, 0, &e), UNET_ERR_INVALID_ARGUMENT);
-    assert_non_null(strstr(unet_last_error(), "scale = 1"));
+    unet_status st = run_file_limit(m, &cfg, "r8.png", B, 0, 1000, &e);
+    assert_int_equal(st, UNET_ERR_OUT_OF_MEMORY);
+    assert_non_null(strstr(unet_last_error(), "r8.png: 37x45 (0 megapixels) would need about"));
+    assert_non_null(strstr(unet_last_error(), "set [infer] outputs = prob,mask"));
     assert_int_equal(count_files(B), 0);
+    /* prob and mask: streamed whatever the limit */
+    cfg.infer.outputs = UNET_OUT_PROB | UNET_OUT_MASK;
+    memset(&e, 0, sizeof e);
+    TU_OK(run_file_limit(m, &cfg, "r8.png", B, 0, 1000, &e));
+    assert_int_equal(e.streamed, 1);
+    out_dir(B, sizeof B, "refused");
+    /* [data] scale: the whole-image path, with a notice */
+    cfg.data.scale = 0.5;
+    memset(&e, 0, sizeof e);
+    TU_OK(run_file(m, &cfg, "r8.png", B, 0, 0, 0, &e));
+    assert_int_equal(e.streamed, 0);
+    assert_non_null(strstr(e.notice, "[data] scale resizes the whole image"));
+    assert_int_equal(count_files(B), 2);
+    out_dir(B, sizeof B, "refused");
     /* a NaN in a float TIFF: per_image (first pass) and fixed (while predicting) */
     cfg.data.scale = 1;
     unet_image f;

@@ -66,11 +66,16 @@ typedef struct unet_infer_options {
     int tile;                 /* input tile edge; 0 = the largest that fits (at most 1024 on CPU devices) */
     int tta;                  /* 1: average over the 8 flips/rotations */
     /* Images (pages) of more than this many megapixels are segmented
-     * streamed: read by rows, strips or tiles, written by rows (PNG) or as
-     * tiled BigTIFF, in bounded memory. Streaming writes prob and mask only
-     * (instances and the overlay need the whole image) and needs [data]
-     * scale = 1. 0 = always stream. Default 64. */
+     * streamed when only prob and mask are asked for at [data] scale = 1:
+     * read by rows, strips or tiles, written by rows (PNG) or as tiled
+     * BigTIFF, in memory bounded by the width. With instances, the overlay
+     * or a scale (which need the whole image) they are segmented in memory
+     * as below the threshold, with a notice, or refused when that would need
+     * more than memory_limit_bytes. 0 = stream whenever possible. Default 64. */
     double stream_megapixels;
+    /* The whole-image path's limit for images above stream_megapixels
+     * (estimated bytes; docs/scale.md). 0 = the machine's physical memory. */
+    uint64_t memory_limit_bytes;
     const char *model_name;   /* names the model in messages (e.g. its file); may be NULL */
     unet_infer_callback callback; /* may be NULL */
     void *user;

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The tiles of tiled BigTIFF outputs (streamed images). */
 #define INFER_TIFF_TILE 256
@@ -686,22 +687,75 @@ static unet_status page_stream(unet_infer *inf, outputs *o, int page, unet_image
 
 /* ---- one file --------------------------------------------------------------------- */
 
-/* 1 when page `page` of path is to be streamed; *rd then holds its reader.
- * A file the streaming reader cannot open goes the whole-image way, whose
+/* Host bytes the whole-image path needs for a w x h page (an estimate, per
+ * pixel: the float input and the reader's raw copy, the arg-max, and with
+ * instances the ids and the labelling's buffers, with the watershed its two
+ * probability planes and queue, with [data] scale the resized image and its
+ * probabilities). */
+static uint64_t whole_bytes(const unet_infer *inf, int w, int h, int c)
+{
+    double px = (double)w * h, per = 6.0 * c + 1;
+    if (inf->opt.outputs & UNET_INFER_INSTANCES) per += 12 + (inf->iopt.method == UNET_INSTANCES_WATERSHED ? 24 : 0);
+    double s = inf->cfg.data.scale;
+    if (s != 1.0) per += 4.0 * (c + inf->classes) * s * s;
+    return (uint64_t)(px * per);
+}
+
+static uint64_t memory_limit(const unet_infer *inf)
+{
+    if (inf->opt.memory_limit_bytes) return inf->opt.memory_limit_bytes;
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : UINT64_MAX;
+}
+
+/* How page `page` of path is segmented: *stream = 1 (streamed; *rd then
+ * holds its reader) when it is above stream_megapixels and only prob and
+ * mask are asked for at scale 1. Above the threshold with instances, the
+ * overlay or a scale, the whole-image path runs (a notice says so) unless
+ * its estimate exceeds the memory limit: then an error says what to set. A
+ * file the streaming reader cannot open goes the whole-image way, whose
  * reader reports the problem. */
-static int want_stream(const unet_infer *inf, const char *path, int page, unet_image_reader **rd)
+static unet_status choose_path(const unet_infer *inf, const char *path, int page, unet_image_reader **rd, int *stream)
 {
     *rd = NULL;
+    *stream = 0;
     if (unet_image_reader_open(path, page, rd) != UNET_OK) {
         unet_clear_error();
-        return 0;
+        return UNET_OK;
     }
-    int w, h;
-    unet_image_reader_info(*rd, &w, &h, NULL, NULL);
-    if ((double)w * h > inf->opt.stream_megapixels * 1e6) return 1;
+    int w, h, c;
+    unet_image_reader_info(*rd, &w, &h, &c, NULL);
+    double mp = (double)w * h / 1e6;
+    if (mp > inf->opt.stream_megapixels) {
+        int whole_only = (inf->opt.outputs & (UNET_INFER_INSTANCES | UNET_INFER_OVERLAY)) || inf->cfg.data.scale != 1.0;
+        if (!whole_only) {
+            *stream = 1;
+            return UNET_OK;
+        }
+        const char *why = inf->cfg.data.scale != 1.0 && !(inf->opt.outputs & (UNET_INFER_INSTANCES | UNET_INFER_OVERLAY))
+                              ? "[data] scale resizes the whole image"
+                              : "instances and the overlay need the whole image";
+        uint64_t need = whole_bytes(inf, w, h, c), have = memory_limit(inf);
+        unet_image_reader_close(*rd);
+        *rd = NULL;
+        if (need > have)
+            return unet_seterr(UNET_ERR_OUT_OF_MEMORY,
+                               "%s%s: %dx%d (%.0f megapixels) would need about %.1f GiB in memory (%s), more than the "
+                               "%.1f GiB limit: set [infer] outputs = prob,mask (and [data] scale = 1) to segment it "
+                               "streamed in bounded memory",
+                               path, page ? " (a page)" : "", w, h, mp, need / 1073741824.0, why, have / 1073741824.0);
+        char msg[600];
+        snprintf(msg, sizeof msg,
+                 "%s: %dx%d (%.0f megapixels) is above [infer] stream_megapixels = %g but %s: segmented in memory "
+                 "(about %.1f GiB); outputs = prob,mask would stream it",
+                 path, w, h, mp, inf->opt.stream_megapixels, why, need / 1073741824.0);
+        unet_infer_event ev = {.kind = UNET_INFER_EV_NOTICE, .path = path, .page = page, .message = msg};
+        emit(inf, &ev);
+        return UNET_OK;
+    }
     unet_image_reader_close(*rd);
     *rd = NULL;
-    return 0;
+    return UNET_OK;
 }
 
 unet_status unet_infer_file(unet_infer *inf, const char *path, const char *out_dir)
@@ -725,9 +779,9 @@ unet_status unet_infer_file(unet_infer *inf, const char *path, const char *out_d
     int stream0 = 0;
     if (st == UNET_OK) {
         /* TIFF outputs of a streamed file are tiled BigTIFF */
-        stream0 = want_stream(inf, path, 0, &rd);
+        st = choose_path(inf, path, 0, &rd, &stream0);
         o->tiled = stream0;
-        st = outputs_open(o);
+        if (st == UNET_OK) st = outputs_open(o);
     }
     for (int pg = 0; pg < pages && st == UNET_OK; pg++) {
         tile_progress tp;
@@ -737,7 +791,9 @@ unet_status unet_infer_file(unet_infer *inf, const char *path, const char *out_d
         tp.ev.page = pg;
         tp.ev.pages = pages;
         tp.ev.objects = -1;
-        int stream = pg == 0 ? stream0 : want_stream(inf, path, pg, &rd);
+        int stream = stream0;
+        if (pg > 0) st = choose_path(inf, path, pg, &rd, &stream);
+        if (st != UNET_OK) break;
         if (stream) st = page_stream(inf, o, pg, rd, &tp);
         else st = page_whole(inf, o, pg, &tp, &tp.ev.objects);
         unet_image_reader_close(rd);
