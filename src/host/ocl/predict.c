@@ -143,7 +143,14 @@ static unet_status stream_tile(void *u, int y0, int x0, float *tile)
         for (int y = 0; y < si->th; y++) {
             const float *row = src + (size_t)(unet_mirror(y0 + y, si->h) - si->blo) * si->w;
             float *drow = dst + (size_t)y * si->tw;
-            for (int x = 0; x < si->tw; x++) drow[x] = row[unet_mirror(x0 + x, si->w)];
+            int x = 0, tw = si->tw, w = si->w;
+            for (; x < tw && x0 + x < 0; x++) drow[x] = row[unet_mirror(x0 + x, w)];
+            int in = (x0 + tw < w ? x0 + tw : w) - (x0 + x); /* columns inside the image */
+            if (in > 0) {
+                memcpy(drow + x, row + x0 + x, (size_t)in * sizeof *drow);
+                x += in;
+            }
+            for (; x < tw; x++) drow[x] = row[unet_mirror(x0 + x, w)];
         }
     }
     return UNET_OK;
