@@ -15,6 +15,8 @@
  *    path with a notice, or are refused over the memory limit with a message
  *    naming the setting; NaN input is refused; a callback stops a file and leaves
  *    no output;
+ *  - a PNG truncated after its header fails while streaming, naming the
+ *    file, with no output; an interlaced PNG takes the whole-image path;
  *  - the in-memory calls equal the file path (probabilities, mask, instances
  *    by components and by watershed). */
 #define _POSIX_C_SOURCE 200809L
@@ -28,6 +30,7 @@
 #include "unetcl/infer.h"
 
 #include <dirent.h>
+#include <png.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -461,7 +464,7 @@ static void test_stream_refusals(void **state)
     for (int fixed = 0; fixed < 2; fixed++) {
         cfg.data.normalize = fixed ? UNET_NORM_FIXED : UNET_NORM_PER_IMAGE;
         assert_int_equal(run_file(m, &cfg, "nan_tiled.tif", B, 0, 0, 0, &e), UNET_ERR_DATA);
-        assert_non_null(strstr(unet_last_error(), "pixel 937 of channel 0 is not a finite number"));
+        assert_non_null(strstr(unet_last_error(), "nan_tiled.tif: image pixel 937 of channel 0 is not a finite number"));
         assert_int_equal(count_files(B), 0);
     }
     /* stopped by the callback after 2 tiles: no output */
@@ -548,6 +551,77 @@ static void test_in_memory(void **state)
     }
 }
 
+/* An interlaced PNG (libpng directly: our writers never interlace). */
+static void write_interlaced_png(const char *path, const unet_image *img)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    if (setjmp(png_jmpbuf(png))) fail_msg("libpng failed writing %s", path);
+    png_init_io(png, f);
+    png_set_IHDR(png, info, (png_uint_32)img->w, (png_uint_32)img->h, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_ADAM7,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_bytep buf = malloc((size_t)img->w * img->h);
+    png_bytep *rows = malloc(sizeof *rows * (size_t)img->h);
+    for (int y = 0; y < img->h; y++) {
+        rows[y] = buf + (size_t)y * img->w;
+        for (int x = 0; x < img->w; x++) rows[y][x] = (png_byte)*unet_image_at(img, 0, y, x);
+    }
+    png_set_rows(png, info, rows);
+    png_write_png(png, info, PNG_TRANSFORM_IDENTITY, NULL);
+    png_destroy_write_struct(&png, &info);
+    fclose(f);
+    free(buf);
+    free(rows);
+}
+
+/* Inputs the streamed path reads differently: a PNG truncated after its
+ * header fails while streaming, with the file named and no output left; an
+ * interlaced PNG cannot be read by rows and takes the whole-image path. */
+static void test_stream_bad_inputs(void **state)
+{
+    (void)state;
+    unet_model *m = tiny_model(1, 2, 2, 8);
+    unet_config cfg;
+    unet_config_default(&cfg);
+    cfg.infer.outputs = UNET_OUT_PROB | UNET_OUT_MASK;
+    unet_image img;
+    random_image(&img, 120, 90, 1, 8, 12);
+    write_input("cut.png", &img, 0);
+    char p[512], B[300];
+    path_in(p, sizeof p, "cut.png");
+    FILE *f = fopen(p, "rb");
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fclose(f);
+    assert_int_equal(truncate(p, len / 2), 0);
+    out_dir(B, sizeof B, "bad");
+    events e = {0};
+    for (int fixed = 0; fixed < 2; fixed++) {
+        cfg.data.normalize = fixed ? UNET_NORM_FIXED : UNET_NORM_PER_IMAGE;
+        assert_int_equal(run_file(m, &cfg, "cut.png", B, 0, 0, 0, &e), UNET_ERR_FORMAT);
+        const char *msg = unet_last_error(), *at = strstr(msg, "cut.png");
+        assert_non_null(at);
+        assert_null(strstr(at + 1, "cut.png")); /* the file named once */
+        assert_non_null(strstr(msg, "corrupt or truncated PNG"));
+        assert_int_equal(count_files(B), 0);
+    }
+    path_in(p, sizeof p, "inter.png");
+    write_interlaced_png(p, &img);
+    unet_image_reader *rd = NULL;
+    assert_int_equal(unet_image_reader_open(p, 0, &rd), UNET_ERR_FORMAT);
+    assert_non_null(strstr(unet_last_error(), "interlaced PNG cannot be read row by row"));
+    assert_null(rd);
+    memset(&e, 0, sizeof e);
+    TU_OK(run_file(m, &cfg, "inter.png", B, 0, 0, 0, &e));
+    assert_int_equal(e.pages, 1);
+    assert_int_equal(e.streamed, 0);
+    assert_int_equal(count_files(B), 2);
+    unet_image_free(&img);
+    unet_model_destroy(m);
+}
+
 static void test_bad_options(void **state)
 {
     (void)state;
@@ -591,7 +665,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_readers),        cmocka_unit_test(test_stream_equals_whole),
         cmocka_unit_test(test_stream_memory),  cmocka_unit_test(test_stream_refusals),
-        cmocka_unit_test(test_in_memory),      cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_in_memory),      cmocka_unit_test(test_stream_bad_inputs),
+        cmocka_unit_test(test_bad_options),
     };
     int rc = TU_RUN("infer_stream", tests);
     teardown(NULL);

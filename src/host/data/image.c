@@ -1525,6 +1525,14 @@ static unet_status tiff_reader_band(unet_image_reader *rd, int y)
 static void row_to_float(const unsigned char *src, int w, int c, int spp, int bps, int is_float, int big_endian16,
                          float *dst, size_t plane_stride)
 {
+    if (c == 1 && spp == 1 && !is_float && bps == 8) { /* the common case, without a branch per sample */
+        for (int x = 0; x < w; x++) dst[x] = (float)src[x];
+        return;
+    }
+    if (c == 1 && spp == 1 && !is_float && bps == 16 && big_endian16) {
+        for (int x = 0; x < w; x++) dst[x] = (float)((src[2 * x] << 8) | src[2 * x + 1]);
+        return;
+    }
     for (int x = 0; x < w; x++)
         for (int ch = 0; ch < c; ch++) {
             size_t k = (size_t)x * spp + ch;

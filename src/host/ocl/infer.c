@@ -588,14 +588,18 @@ typedef struct stream_in {
     unet_image_reader *rd;
     const unet_norm_stream *ns;
     int w;
+    const char *path;
 } stream_in;
 
+/* (reader errors name the file; normalisation errors get it prepended, as
+ * on the whole-image path) */
 static unet_status stream_rows(float *dst, int y0, int rows, int w, void *user)
 {
     stream_in *si = user;
     size_t n = (size_t)rows * w;
     UNET_TRY(unet_image_reader_rows(si->rd, dst, n, rows));
-    return unet_norm_stream_apply(si->ns, dst, n, n, (size_t)y0 * si->w);
+    unet_status st = unet_norm_stream_apply(si->ns, dst, n, n, (size_t)y0 * si->w);
+    return st == UNET_OK ? st : unet_errctx(st, "%s", si->path);
 }
 
 /* Host bytes of a streamed page besides the reader and the writers: the
@@ -654,13 +658,14 @@ static unet_status page_stream(unet_infer *inf, outputs *o, int page, unet_image
                 int rows = h - y < chunk ? h - y : chunk;
                 size_t n = (size_t)rows * w;
                 st = unet_image_reader_rows(rd, buf, n, rows);
-                if (st == UNET_OK) st = unet_norm_stream_add(&ns, buf, n, n);
+                if (st == UNET_OK && (st = unet_norm_stream_add(&ns, buf, n, n)) != UNET_OK)
+                    st = unet_errctx(st, "%s", path);
             }
             if (st == UNET_OK) st = unet_norm_stream_end_pass(&ns);
         }
         free(buf);
         if (st == UNET_OK) st = unet_image_reader_rewind(rd);
-        if (st != UNET_OK) return unet_errctx(st, "%s", path);
+        if (st != UNET_OK) return st;
     }
     UNET_TRY(ensure_net(inf, h, w));
     const unet_plan_info *pi = unet_net_info(inf->net);
@@ -677,10 +682,9 @@ static unet_status page_stream(unet_infer *inf, outputs *o, int page, unet_image
     tp->ev.tile_out = pi->out_h;
     tp->ev.streamed = 1;
     tp->ev.stream_host_bytes = core + unet_image_reader_buffer_bytes(rd) + writers_bytes(o);
-    stream_in si = {rd, &ns, w};
+    stream_in si = {rd, &ns, w, path};
     st = unet_predict_stream(inf->net, h, w, inf->opt.tta ? UNET_PREDICT_TTA : 0, stream_rows, &si, on_rows, o, on_tile,
                              tp);
-    if (st == UNET_ERR_DATA || st == UNET_ERR_FORMAT) st = unet_errctx(st, "%s", path); /* the input's rows */
     if (st == UNET_OK) st = end_pages(o);
     return st;
 }
