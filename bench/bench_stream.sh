@@ -41,6 +41,8 @@ run() {
 }
 : > runs.txt
 
+# peak RSS is the process's resident high-water mark (ru_maxrss): anonymous memory and the file
+# pages it maps (the streaming TIFF reader does not map its input: libtiff mode "rm")
 echo "== side by side on ${cmpn}x${cmpn}: whole-image path vs streamed, $runs runs each, interleaved"
 "$cli" synth --large cmp.png --size "${cmpn}x${cmpn}" >/dev/null
 run warmup_compile cmp.png ow 0 >/dev/null # the first run builds the kernels (program cache): not counted

@@ -413,8 +413,13 @@ static unet_status tiff_write_err(const char *path, const char *doing)
     return unet_seterr(UNET_ERR_IO, "writing %s: %s: %s", path, doing, tiff_msg());
 }
 
-/* Opens an existing TIFF for reading with clear errors. */
-static unet_status tiff_open_read(const char *path, TIFF **out)
+/* Opens an existing TIFF for reading with clear errors. mode "r", or "rm"
+ * (no memory mapping: the streaming reader, whose resident memory would
+ * otherwise grow by every page of the file it has read). */
+static unet_status tiff_open_read_mode(const char *path, const char *mode, TIFF **out);
+static unet_status tiff_open_read(const char *path, TIFF **out) { return tiff_open_read_mode(path, "r", out); }
+
+static unet_status tiff_open_read_mode(const char *path, const char *mode, TIFF **out)
 {
     *out = NULL;
     if (!path || !*path) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "reading a TIFF: no file name given");
@@ -427,7 +432,7 @@ static unet_status tiff_open_read(const char *path, TIFF **out)
                       (sig[0] == 'M' && sig[1] == 'M' && sig[2] == 0 && (sig[3] == 42 || sig[3] == 43))))
         return unet_seterr(UNET_ERR_FORMAT, "%s is not a TIFF file (bad header or too short)", path);
     tiff_prepare();
-    TIFF *t = TIFFOpen(path, "r");
+    TIFF *t = TIFFOpen(path, mode);
     if (!t) return unet_seterr(UNET_ERR_FORMAT, "reading %s: corrupt TIFF: %s", path, tiff_msg());
     *out = t;
     return UNET_OK;
@@ -1383,7 +1388,7 @@ static unet_status tiff_reader_open(unet_image_reader *rd)
 {
     const char *path = rd->path;
     int page = rd->page;
-    UNET_TRY(tiff_open_read(path, &rd->t));
+    UNET_TRY(tiff_open_read_mode(path, "rm", &rd->t));
     if (page < 0) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "reading %s: page %d is negative", path, page);
     if (page > 0 && !TIFFSetDirectory(rd->t, (tdir_t)page)) {
         int n = (int)TIFFNumberOfDirectories(rd->t);
