@@ -1,5 +1,4 @@
 #include "commands.h"
-#include "clblast_tune.h"
 #include "unetcl/unetcl.h"
 
 #include <stdio.h>
@@ -39,9 +38,6 @@ int cmd_devices(int argc, char **argv)
         fprintf(stderr, "unetcl devices: %s\n", unet_last_error()); /* why, when it can be told */
         return 1;
     }
-    char cache_dir[1024];
-    unet_default_cache_dir(cache_dir, sizeof cache_dir);
-    static unet_clblast_tuning tuning[1];
     int last_platform = -1;
     for (int i = 0; i < n; i++) {
         if (d[i].platform_index != last_platform) {
@@ -55,15 +51,9 @@ int cmd_devices(int argc, char **argv)
                "local memory: %llu KiB\n",
                d[i].compute_units, (double)d[i].global_mem_bytes / (1 << 30),
                (double)d[i].max_alloc_bytes / (1 << 30), (unsigned long long)(d[i].local_mem_bytes / 1024));
-        char path[1100], why[512];
-        unet_clblast_tuning_path(cache_dir, &d[i], path, sizeof path);
-        const unet_tuning_state ts = unet_clblast_tuning_read(path, &d[i], tuning, why, sizeof why);
-        if (ts == UNET_TUNING_OK)
-            printf("      CLBlast: tuned (%s)\n", path);
-        else if (ts == UNET_TUNING_NONE)
-            printf("      CLBlast: default parameters (`unetcl tune --device %d` tunes them)\n", d[i].index);
-        else
-            printf("      CLBlast: default parameters; tuning file ignored: %s\n", why);
+        char tuning[1400];
+        unet_device_tuning_describe(&d[i], tuning, sizeof tuning);
+        printf("      %s\n", tuning);
     }
     unet_context *ctx;
     if (unet_context_create(NULL, &ctx) == UNET_OK) {

@@ -8,8 +8,7 @@
 #include "config.h"
 #include "dist.h"
 #include "error.h"
-#include "image.h"
-#include "rankdev.h"
+#include "unetcl/image.h"
 #include "unetcl/unetcl.h"
 
 #include <errno.h>

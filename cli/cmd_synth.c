@@ -2,8 +2,8 @@
 #include "fsutil.h"
 #include "commands.h"
 #include "error.h"
-#include "image.h"
-#include "synth.h"
+#include "unetcl/image.h"
+#include "unetcl/synth.h"
 #include "unetcl/unetcl.h"
 
 #include <errno.h>

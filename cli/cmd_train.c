@@ -1,8 +1,6 @@
 #include "commands.h"
-#include "config.h"
 #include "dist.h"
-#include "rankdev.h"
-#include "train.h"
+#include "unetcl/unetcl.h"
 
 #include <stdlib.h>
 
@@ -33,12 +31,24 @@ static void usage(FILE *f)
                "the rank's GPU on its host), N x K tiles per step, rank 0 writes the files (docs/scale.md).\n");
 }
 
+static int train_main(unet_config *cfg, int argc, char **argv);
+
 int cmd_train(int argc, char **argv)
+{
+    unet_config *cfg = NULL;
+    if (unet_config_new(&cfg) != UNET_OK) {
+        fprintf(stderr, "unetcl train: %s\n", unet_last_error());
+        return 1;
+    }
+    int rc = train_main(cfg, argc, argv);
+    unet_config_free(cfg);
+    return rc;
+}
+
+static int train_main(unet_config *cfg, int argc, char **argv)
 {
     const char *ini = NULL, *device = NULL, *resume = NULL;
     int quiet = 0, want_resume = 0;
-    unet_config cfg;
-    unet_config_default(&cfg);
     /* first pass: the INI file, so that --set overrides apply on top of it */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -59,7 +69,7 @@ int cmd_train(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (unet_config_load(&cfg, ini) != UNET_OK) {
+    if (unet_config_load(cfg, ini) != UNET_OK) {
         fprintf(stderr, "unetcl train: %s\n", unet_last_error());
         return 2;
     }
@@ -70,7 +80,7 @@ int cmd_train(int argc, char **argv)
                 fprintf(stderr, "unetcl train: --set needs section.key=value\n");
                 return 2;
             }
-            if (unet_config_set(&cfg, argv[++i]) != UNET_OK) {
+            if (unet_config_set(cfg, argv[++i]) != UNET_OK) {
                 fprintf(stderr, "unetcl train: %s\n", unet_last_error());
                 return 2;
             }
@@ -93,14 +103,16 @@ int cmd_train(int argc, char **argv)
             return 2;
         }
     }
-    if (unet_config_validate(&cfg) != UNET_OK) {
+    if (unet_config_validate(cfg) != UNET_OK) {
         fprintf(stderr, "unetcl train: %s\n", unet_last_error());
         return 2;
     }
-    static char ckpt[UNET_CONFIG_STR + 64];
+    static char ckpt[8192];
     if (want_resume && !resume) {
-        if (cfg.output.checkpoint[0]) snprintf(ckpt, sizeof ckpt, "%s", cfg.output.checkpoint);
-        else snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", cfg.output.dir);
+        if (unet_config_checkpoint_path(cfg, ckpt, sizeof ckpt) != UNET_OK) {
+            fprintf(stderr, "unetcl train: %s\n", unet_last_error());
+            return 2;
+        }
         resume = ckpt;
     }
     unet_train_options o = {.resume = resume, .device = device, .stop = &g_stop, .log = stderr, .quiet = quiet};
@@ -113,7 +125,9 @@ int cmd_train(int argc, char **argv)
         unet_device_info *infos = NULL;
         int n = 0;
         if (unet_list_devices(&infos, &n) != UNET_OK) n = 0;
-        o.device = unet_rank_device(device ? device : cfg.device.select, cli_dist_local_rank(), infos, n, rdev, sizeof rdev);
+        char sel[256] = "";
+        if (!device) unet_config_get(cfg, "device.select", sel, sizeof sel);
+        o.device = unet_rank_device(device ? device : sel, cli_dist_local_rank(), infos, n, rdev, sizeof rdev);
         free(infos);
         o.dist = dist;
         if (dist->rank != 0 && (devnull = fopen("/dev/null", "w")) != NULL) {
@@ -124,7 +138,7 @@ int cmd_train(int argc, char **argv)
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
     unet_train_summary s;
-    unet_status st = unet_train(&cfg, &o, &s);
+    unet_status st = unet_train(cfg, &o, &s);
     if (devnull) fclose(devnull);
     if (st == UNET_ERR_INTERRUPTED) return 130;
     if (st != UNET_OK) {

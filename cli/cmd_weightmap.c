@@ -1,49 +1,13 @@
 /* unetcl weightmap: the paper's weight map of one label image (Fig. 3d). */
 #include "commands.h"
-#include "image.h"
+#include "unetcl/image.h"
 #include "unetcl/unetcl.h"
-#include "weightmap.h"
+#include "unetcl/weightmap.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* A grey label image (PNG or TIFF, src/host/data/image.h) as int32 ids. */
-static int32_t *read_labels(const char *path, int *w_out, int *h_out, char *err, size_t errn)
-{
-    unet_image img;
-    if (unet_image_read(path, 0, &img) != UNET_OK) {
-        snprintf(err, errn, "%s", unet_last_error());
-        return NULL;
-    }
-    if (img.c != 1) {
-        snprintf(err, errn, "%s has %d channels; label images must be grey", path, img.c);
-        unet_image_free(&img);
-        return NULL;
-    }
-    size_t n = (size_t)img.w * img.h;
-    int32_t *out = malloc(n * sizeof *out);
-    if (!out) {
-        snprintf(err, errn, "out of memory reading %s", path);
-        unet_image_free(&img);
-        return NULL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        float v = img.data[i];
-        if (!(v >= 0 && v < 2147483648.0f) || v != (float)(int32_t)v) { /* 2^31 does not fit int32_t */
-            snprintf(err, errn, "%s pixel (%zu, %zu) is %g, not an integer label", path, i % img.w, i / img.w, v);
-            free(out);
-            unet_image_free(&img);
-            return NULL;
-        }
-        out[i] = (int32_t)v;
-    }
-    *w_out = img.w;
-    *h_out = img.h;
-    unet_image_free(&img);
-    return out;
-}
 
 /* Writes w x h floats as an image file (bits 8 PNG or 32 float TIFF). */
 static int write_plane(const char *path, const float *px, int w, int h, int bits, char *err, size_t errn)
@@ -134,9 +98,11 @@ int cmd_weightmap(int argc, char **argv)
 
     char err[1200];
     int w, h;
-    int32_t *in = read_labels(labels, &w, &h, err, sizeof err);
-    if (!in) {
-        fprintf(stderr, "unetcl weightmap: %s\n", err);
+    int32_t *in = NULL;
+    unet_label_options lo;
+    unet_label_options_default(&lo); /* the values as stored: --binary decides below */
+    if (unet_labels_read(labels, 0, &lo, &in, &w, &h) != UNET_OK) {
+        fprintf(stderr, "unetcl weightmap: %s\n", unet_last_error());
         return 1;
     }
     size_t n = (size_t)w * h;

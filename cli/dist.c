@@ -1,6 +1,6 @@
 /* MPI glue of the CLI: see dist.h. */
 #include "dist.h"
-#include "error.h"
+#include "unetcl/unetcl.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * Input: repeated records of int32 w, int32 h, then w*h uint32 truth and
  * w*h uint32 prediction (native byte order). Output: one line per record,
  * "<skimage-convention error> <ISBI-convention error>" with 17 digits. */
-#include "metrics.h"
+#include "unetcl/metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>

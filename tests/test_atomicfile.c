@@ -1,7 +1,8 @@
 /* The shared temporary-file helper of the atomic writers (unet_temp_create)
  * and unet_write_file_atomic: names PATH.tmp.PID.N that
  * unet_remove_stale_temps recognises, never an existing file reused, the
- * mode given, a name too long refused; the writer leaves no temporary file. */
+ * mode given, a name too long refused; the writers (whole buffer and
+ * streaming: open, commit, abort) leave no temporary file. */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
@@ -93,6 +94,61 @@ static void test_write_file_atomic(void **state)
     unlink(path);
 }
 
+static void read_back(const char *path, char *buf, size_t n)
+{
+    memset(buf, 0, n);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t got = fread(buf, 1, n - 1, f);
+    (void)got;
+    fclose(f);
+}
+
+/* The streaming writer every file writer uses: commit replaces the file,
+ * abort keeps the old one, a failed commit (here: the path became a folder,
+ * so the rename fails) keeps it too, and none leaves a temporary file. */
+static void test_atomic_stream(void **state)
+{
+    (void)state;
+    char path[512], buf[64];
+    snprintf(path, sizeof path, "%s/log.csv", dir);
+    unet_atomic_file af;
+    assert_int_equal(unet_atomic_open(&af, path), UNET_OK);
+    fprintf(af.f, "step,loss\n0,1.5\n");
+    assert_int_equal(count_files(), 1); /* the temporary file only */
+    assert_int_equal(unet_atomic_commit(&af), UNET_OK);
+    assert_null(af.f);
+    read_back(path, buf, sizeof buf);
+    assert_string_equal(buf, "step,loss\n0,1.5\n");
+
+    assert_int_equal(unet_atomic_open(&af, path), UNET_OK);
+    fprintf(af.f, "half-written");
+    unet_atomic_abort(&af);
+    read_back(path, buf, sizeof buf);
+    assert_string_equal(buf, "step,loss\n0,1.5\n");
+    assert_int_equal(count_files(), 1);
+
+    char sub[600], inner[700];
+    snprintf(sub, sizeof sub, "%s/adir", dir);
+    snprintf(inner, sizeof inner, "%s/x", sub);
+    assert_int_equal(mkdir(sub, 0777), 0);
+    assert_int_equal(unet_write_file_atomic(inner, "x", 1), UNET_OK); /* a non-empty folder: rename(2) fails */
+    assert_int_equal(unet_atomic_open(&af, sub), UNET_OK);
+    fprintf(af.f, "data");
+    assert_int_equal(unet_atomic_commit(&af), UNET_ERR_IO);
+    assert_non_null(strstr(unet_last_error(), sub));
+    assert_int_equal(count_files(), 2); /* log.csv and adir: no temporary file */
+    unlink(inner);
+    rmdir(sub);
+    unlink(path);
+
+    char longp[5000];
+    memset(longp, 'a', sizeof longp - 1);
+    longp[sizeof longp - 1] = '\0';
+    assert_int_equal(unet_atomic_open(&af, longp), UNET_ERR_INVALID_ARGUMENT);
+    assert_null(af.f);
+}
+
 int main(void)
 {
     const char *t = getenv("TMPDIR");
@@ -101,6 +157,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_temp_names),
         cmocka_unit_test(test_write_file_atomic),
+        cmocka_unit_test(test_atomic_stream),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     rmdir(dir);

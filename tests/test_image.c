@@ -2,7 +2,7 @@
  * error handling on missing/corrupt files, listing. No OpenCL needed. */
 #define _POSIX_C_SOURCE 200809L
 #include "testutil.h"
-#include "image.h"
+#include "unetcl/image.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,7 @@
  * read back with the image reader. */
 #define _POSIX_C_SOURCE 200809L
 #include "testutil.h"
-#include "image.h"
+#include "unetcl/image.h"
 #include "normalize.h"
 
 #include <math.h>

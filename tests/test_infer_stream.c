@@ -23,7 +23,7 @@
 #include "testutil.h"
 
 #include "config.h"
-#include "image.h"
+#include "unetcl/image.h"
 #include "net.h"
 #include "normalize.h"
 #include "tiling.h"

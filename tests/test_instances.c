@@ -4,10 +4,10 @@
  * watershed is also compared with scikit-image in test_watershed_skimage.sh. */
 #include "testutil.h"
 #include "dataset.h"
-#include "image.h"
+#include "unetcl/image.h"
 #include "instances.h"
-#include "metrics.h"
-#include "synth.h"
+#include "unetcl/metrics.h"
+#include "unetcl/synth.h"
 
 #include <math.h>
 #include <stdio.h>

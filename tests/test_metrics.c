@@ -3,7 +3,7 @@
  * simple-point test and of the warping against component counting. No
  * OpenCL is needed. */
 #include "testutil.h"
-#include "metrics.h"
+#include "unetcl/metrics.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-#include "rankdev.h"
+#include "unetcl/unetcl.h"
 
 static unet_device_info dev(int index, unet_device_type type)
 {

@@ -3,8 +3,8 @@
  * membranes in the image, the `unetcl synth` command. No OpenCL needed. */
 #define _POSIX_C_SOURCE 200809L
 #include "testutil.h"
-#include "image.h"
-#include "synth.h"
+#include "unetcl/image.h"
+#include "unetcl/synth.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * border, class balance, border term, cache. Host-only: needs no OpenCL. */
 #define _POSIX_C_SOURCE 200809L
 #include "testutil.h"
-#include "weightmap.h"
+#include "unetcl/weightmap.h"
 
 #include <math.h>
 #include <png.h>

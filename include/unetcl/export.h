@@ -7,7 +7,7 @@
 #ifndef UNETCL_EXPORT_H
 #define UNETCL_EXPORT_H
 
-#include "unetcl/unetcl.h"
+#include "unetcl/core.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -22,7 +22,7 @@ extern "C" {
 typedef struct unet_geometry {
     int min_tile, tile_step, halo;
 } unet_geometry;
-unet_status unet_model_geometry(const unet_model_config *cfg, unet_geometry *g);
+UNETCL_API unet_status unet_model_geometry(const unet_model_config *cfg, unet_geometry *g);
 
 /* How the input of a model must be normalised, from the training
  * configuration kept in a model file's metadata (the meta_json of
@@ -34,7 +34,7 @@ typedef struct unet_input_norm {
     double mean, std; /* fixed: (x * s - mean) / std, s = 1/255 (8 bit), 1/65535 (16 bit), 1 (float) */
     double resize;    /* [data] scale of training: images resized by this factor first (1: not resized) */
 } unet_input_norm;
-unet_status unet_model_input_norm(const char *meta_json, unet_input_norm *norm);
+UNETCL_API unet_status unet_model_input_norm(const char *meta_json, unet_input_norm *norm);
 
 /* ---- ONNX ---------------------------------------------------------------- */
 
@@ -52,7 +52,7 @@ unet_status unet_model_input_norm(const char *meta_json, unet_input_norm *norm);
  * valid size); tile = 0 leaves H and W symbolic. meta_json (may be NULL) is
  * the metadata of the model file. A model whose parameters exceed the 2 GiB
  * limit of a protobuf message is refused with UNET_ERR_INVALID_ARGUMENT. */
-unet_status unet_export_onnx(unet_model *model, const char *meta_json, int tile, const char *path);
+UNETCL_API unet_status unet_export_onnx(unet_model *model, const char *meta_json, int tile, const char *path);
 
 /* ---- bioimage.io ------------------------------------------------------- */
 
@@ -64,7 +64,7 @@ typedef struct unet_bioimageio_options {
     const char *sample;      /* image (PNG/TIFF) whose centre is the test input; NULL: a synthetic cell image */
     int tile;                /* test tile size; 0: the largest valid tile <= 572 (at least the rdf's minimum) */
 } unet_bioimageio_options;
-void unet_bioimageio_options_default(unet_bioimageio_options *o);
+UNETCL_API void unet_bioimageio_options_default(unet_bioimageio_options *o);
 
 /* Writes a bioimage.io model folder (format_version 0.4) at out_dir, which
  * must not exist: rdf.yaml (inputs/outputs with axes bcyx, valid shapes as
@@ -75,7 +75,7 @@ void unet_bioimageio_options_default(unet_bioimageio_options *o);
  * probabilities after the declared preprocessing), cover.png and README.md.
  * Everything is written into a staging folder renamed to out_dir at the end;
  * on failure nothing is left. */
-unet_status unet_export_bioimageio(unet_model *model, const char *meta_json, const char *model_path, const char *out_dir,
+UNETCL_API unet_status unet_export_bioimageio(unet_model *model, const char *meta_json, const char *model_path, const char *out_dir,
                                    const unet_bioimageio_options *opts);
 
 /* ---- pictures of a training ---------------------------------------------- */
@@ -87,7 +87,7 @@ unet_status unet_export_bioimageio(unet_model *model, const char *meta_json, con
  * val_log.csv (step,val_loss,val_pixel_accuracy,val_iou; may have no rows);
  * a missing or malformed file is UNET_ERR_FORMAT/UNET_ERR_IO naming the file
  * and line. width/height <= 0: 1200 x 500. */
-unet_status unet_plot_runs(const char *const *run_dirs, int nruns, const char *png_path, int width, int height);
+UNETCL_API unet_status unet_plot_runs(const char *const *run_dirs, int nruns, const char *png_path, int width, int height);
 
 #ifdef __cplusplus
 }

@@ -16,7 +16,8 @@
 #define UNETCL_INFER_H
 
 #include "unetcl/api.h"
-#include "unetcl/unetcl.h"
+#include "unetcl/config.h"
+#include "unetcl/core.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -24,9 +25,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* The configuration (INI file); loading it is another header's business. */
-typedef struct unet_config unet_config;
 
 /* Outputs of unet_infer_file (bits of unet_infer_options.outputs; the values
  * of [infer] outputs). */

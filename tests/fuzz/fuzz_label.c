@@ -12,7 +12,7 @@
 #include "fuzz_common.h"
 #include "config.h"
 #include "dataset.h"
-#include "image.h"
+#include "unetcl/image.h"
 
 #define MAX_PAGES 3
 #define MAX_PIXELS (96 * 96) /* per page: keeps the weight maps fast */

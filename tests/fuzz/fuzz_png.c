@@ -1,7 +1,7 @@
 /* libFuzzer harness: the PNG reader (unet_png_read, and unet_image_read /
  * unet_image_count_pages, which recognise the format by its magic bytes). */
 #include "fuzz_common.h"
-#include "image.h"
+#include "unetcl/image.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

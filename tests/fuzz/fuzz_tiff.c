@@ -1,7 +1,7 @@
 /* libFuzzer harness: the TIFF reader (unet_tiff_count_pages, unet_tiff_read
  * of the first pages). */
 #include "fuzz_common.h"
-#include "image.h"
+#include "unetcl/image.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,6 +1,7 @@
 /* Whole files written atomically (see atomicfile.h). */
 #include "atomicfile.h"
 #include "error.h"
+#include "fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,36 +26,80 @@ int unet_temp_create(const char *path, char *tmp, size_t tmpsize, int mode)
     return -1;
 }
 
-unet_status unet_write_file_atomic(const char *path, const void *data, size_t n)
+/* The rename itself reaches the disk with the folder. */
+static void fsync_parent(const char *path)
 {
-    if (!path || !*path || (n && !data))
-        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_write_file_atomic: NULL or empty argument");
-    if (strlen(path) > 4000) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "writing '%.64s...': path too long", path);
-    char tmp[4200];
-    int fd = unet_temp_create(path, tmp, sizeof tmp, 0666);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir) dir[1] = '\0';
+    else if (slash) *slash = '\0';
+    else snprintf(dir, sizeof dir, ".");
+    int fd = open(dir, O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd); /* best effort: not every file system supports it on folders */
+        close(fd);
+    }
+}
+
+unet_status unet_atomic_open(unet_atomic_file *af, const char *path)
+{
+    memset(af, 0, sizeof *af);
+    if (!path || !*path) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "writing a file: empty path");
+    if (strlen(path) >= sizeof af->path)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "writing '%.64s...': path too long", path);
+    memcpy(af->path, path, strlen(path) + 1);
+    int fd = unet_temp_create(path, af->tmp, sizeof af->tmp, 0666);
     if (fd < 0)
         return unet_seterr(UNET_ERR_IO,
                            "writing '%s': cannot create a temporary file next to it: %s (does the folder exist and "
                            "is it writable?)",
                            path, strerror(errno));
-    const unsigned char *p = data;
-    size_t done = 0;
-    unet_status st = UNET_OK;
-    while (done < n) {
-        ssize_t w = write(fd, p + done, n - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            st = unet_seterr(UNET_ERR_IO, "writing '%s': %s (is the disk full?)", path,
-                             w < 0 ? strerror(errno) : "no progress");
-            break;
-        }
-        done += (size_t)w;
+    af->f = fdopen(fd, "wb");
+    if (!af->f) {
+        int e = errno;
+        close(fd);
+        unlink(af->tmp);
+        return unet_seterr(UNET_ERR_IO, "writing '%s': %s", path, strerror(e));
     }
-    if (st == UNET_OK && fsync(fd) != 0)
-        st = unet_seterr(UNET_ERR_IO, "writing '%s': fsync failed: %s", path, strerror(errno));
-    if (close(fd) != 0 && st == UNET_OK) st = unet_seterr(UNET_ERR_IO, "writing '%s': %s", path, strerror(errno));
-    if (st == UNET_OK && rename(tmp, path) != 0)
-        st = unet_seterr(UNET_ERR_IO, "writing '%s': cannot replace it with the new file: %s", path, strerror(errno));
-    if (st != UNET_OK) unlink(tmp);
+    return UNET_OK;
+}
+
+unet_status unet_atomic_commit(unet_atomic_file *af)
+{
+    if (!af->f) return unet_seterr(UNET_ERR_INTERNAL, "unet_atomic_commit: %s is not open", af->path);
+    unet_status st = UNET_OK;
+    if (fflush(af->f) != 0 || ferror(af->f)) st = unet_write_fail(errno, af->path);
+    if (st == UNET_OK && fsync(fileno(af->f)) != 0) st = unet_write_fail(errno, af->path);
+    if (fclose(af->f) != 0 && st == UNET_OK) st = unet_write_fail(errno, af->path);
+    af->f = NULL;
+    if (st == UNET_OK && rename(af->tmp, af->path) != 0)
+        st = unet_seterr(UNET_ERR_IO, "writing '%s': cannot replace it with the new file: %s", af->path,
+                         strerror(errno));
+    if (st != UNET_OK) unlink(af->tmp);
+    else fsync_parent(af->path);
     return st;
+}
+
+void unet_atomic_abort(unet_atomic_file *af)
+{
+    if (af->f) {
+        fclose(af->f);
+        af->f = NULL;
+        unlink(af->tmp);
+    }
+}
+
+unet_status unet_write_file_atomic(const char *path, const void *data, size_t n)
+{
+    if (!path || !*path || (n && !data))
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_write_file_atomic: NULL or empty argument");
+    unet_atomic_file af;
+    UNET_TRY(unet_atomic_open(&af, path));
+    if (n && fwrite(data, 1, n, af.f) != n) {
+        unet_status st = unet_write_fail(errno, path);
+        unet_atomic_abort(&af);
+        return st;
+    }
+    return unet_atomic_commit(&af);
 }

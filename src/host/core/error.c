@@ -33,7 +33,7 @@ const char *unet_status_string(unet_status st)
 
 const char *unet_last_error(void) { return g_errmsg; }
 void unet_clear_error(void) { g_errmsg[0] = '\0'; }
-const char *unet_version(void) { return "0.1.0"; }
+const char *unet_version(void) { return UNETCL_VERSION_STRING; }
 
 /* Stores msg (len bytes, truncated: more followed) as the message: control
  * bytes (which a file's contents quoted in a message may hold: escape

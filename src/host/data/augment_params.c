@@ -1,8 +1,9 @@
 /* Data augmentation, the pure-C half: options, their check and the seeded
  * draw of a sample's parameters (counter-based RNG). The device warp and
  * gray-value kernels are applied by ocl/augment.c (src/cl/augment.cl). */
-#include "augment_params.h"
+#include "unetcl/augment.h"
 #include "error.h"
+#include "mix.h"
 
 #include <limits.h>
 #include <math.h>
@@ -29,22 +30,15 @@
 #define SLOT_SHIFTX 2009
 #define SLOT_SHIFTY 2010
 
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 static uint64_t sample_key(uint64_t seed, uint64_t step, uint64_t index)
 {
-    uint64_t h = mix64(seed + GOLDEN);
-    h = mix64(h ^ (step + 0x632be59bd9b4e019ULL));
-    h = mix64(h ^ (index + 0x85157af5ULL * GOLDEN));
+    uint64_t h = unet_mix64(seed + GOLDEN);
+    h = unet_mix64(h ^ (step + 0x632be59bd9b4e019ULL));
+    h = unet_mix64(h ^ (index + 0x85157af5ULL * GOLDEN));
     return h;
 }
 
-static uint64_t slot_u64(uint64_t key, uint64_t slot) { return mix64(key + (slot + 1) * GOLDEN); }
+static uint64_t slot_u64(uint64_t key, uint64_t slot) { return unet_mix64(key + (slot + 1) * GOLDEN); }
 
 /* [0, 1) */
 static double slot_uniform(uint64_t key, uint64_t slot)

@@ -33,9 +33,9 @@
 #ifndef UNETCL_CFGMAP_H
 #define UNETCL_CFGMAP_H
 
-#include "augment_params.h"
+#include "unetcl/augment.h"
 #include "config.h"
-#include "weightmap.h"
+#include "unetcl/weightmap.h"
 
 void unet_config_augment_options(const unet_config *cfg, unet_augment_options *o);
 void unet_config_weightmap_options(const unet_config *cfg, unet_weightmap_options *o);

@@ -8,6 +8,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "config.h"
+#include "atomicfile.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -607,6 +608,73 @@ static int value_equal(const unet_config *a, const unet_config *b, const key_des
     return 0;
 }
 
+unet_status unet_config_new(unet_config **cfg)
+{
+    if (!cfg) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_config_new: NULL argument");
+    *cfg = malloc(sizeof **cfg);
+    if (!*cfg) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "unet_config_new: out of memory");
+    unet_config_default(*cfg);
+    return UNET_OK;
+}
+
+unet_status unet_config_clone(const unet_config *src, unet_config **cfg)
+{
+    if (!src || !cfg) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_config_clone: NULL argument");
+    *cfg = malloc(sizeof **cfg);
+    if (!*cfg) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "unet_config_clone: out of memory");
+    memcpy(*cfg, src, sizeof **cfg);
+    return UNET_OK;
+}
+
+void unet_config_free(unet_config *cfg) { free(cfg); }
+
+unet_status unet_config_get(const unet_config *cfg, const char *key, char *buf, size_t n)
+{
+    if (!cfg || !key || !buf || n == 0)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_config_get: NULL argument or empty buffer");
+    const char *dot = strchr(key, '.');
+    char section[64];
+    if (!dot || (size_t)(dot - key) >= sizeof section)
+        return unet_seterr(UNET_ERR_CONFIG, "unknown setting '%s': write section.key, e.g. train.lr", key);
+    memcpy(section, key, (size_t)(dot - key));
+    section[dot - key] = '\0';
+    int i = find_key(section, dot + 1);
+    if (i < 0) {
+        char hint[160] = "";
+        if (is_section(section)) suggest_key(section, dot + 1, hint, sizeof hint);
+        else suggest_section(section, hint, sizeof hint);
+        return unet_seterr(UNET_ERR_CONFIG, "unknown setting '%s': %s", key, hint);
+    }
+    char *tmp = malloc(UNET_CONFIG_STR + 64);
+    if (!tmp) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "unet_config_get: out of memory");
+    format_value(cfg, &KEYS[i], tmp, UNET_CONFIG_STR + 64);
+    size_t len = strlen(tmp);
+    unet_status st = UNET_OK;
+    if (len >= n) st = unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_config_get: the value of %s needs %zu bytes, the buffer has %zu", key, len + 1, n);
+    else memcpy(buf, tmp, len + 1);
+    free(tmp);
+    return st;
+}
+
+void unet_label_options_from_config(const unet_config *cfg, unet_label_options *o)
+{
+    unet_label_options_default(o);
+    o->type = cfg->data.label_type;
+    o->foreground_value = cfg->data.foreground_value;
+    o->invert = cfg->data.invert_labels != 0;
+    o->classes = cfg->model.classes;
+}
+
+unet_status unet_config_checkpoint_path(const unet_config *cfg, char *buf, size_t n)
+{
+    if (!cfg || !buf || n == 0) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_config_checkpoint_path: NULL argument");
+    int len = cfg->output.checkpoint[0] ? snprintf(buf, n, "%s", cfg->output.checkpoint)
+                                        : snprintf(buf, n, "%s/checkpoint.safetensors", cfg->output.dir);
+    if (len < 0 || (size_t)len >= n)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_config_checkpoint_path: the path needs %d bytes, the buffer has %zu", len + 1, n);
+    return UNET_OK;
+}
+
 int unet_config_equal(const unet_config *a, const unet_config *b)
 {
     for (size_t i = 0; i < NKEYS; i++)
@@ -945,6 +1013,20 @@ unet_status unet_config_to_ini(const unet_config *cfg, FILE *f)
     free(buf);
     if (ferror(f)) return unet_seterr(UNET_ERR_IO, "error writing the configuration: %s", strerror(errno));
     return UNET_OK;
+}
+
+unet_status unet_config_save(const unet_config *cfg, const char *path)
+{
+    if (!cfg || !path) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_config_save: NULL argument");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "unet_config_save: out of memory");
+    unet_status st = unet_config_to_ini(cfg, f);
+    if (fclose(f) != 0 && st == UNET_OK) st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "unet_config_save: out of memory");
+    if (st == UNET_OK) st = unet_write_file_atomic(path, text, len);
+    free(text);
+    return st;
 }
 
 /* ---- JSON ------------------------------------------------------------------ */

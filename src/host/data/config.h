@@ -7,8 +7,9 @@
  * commented presets in configs/).
  *
  * Parsing: a small INI reader of our own (not inih). Debian's libinih 55 is
- * built without INI_HANDLER_LINENO, truncates lines at 200 bytes (a long path
- * would silently split into two "lines") and treats indented lines as
+ * built without INI_HANDLER_LINENO, cuts lines at 200 bytes (the rest of a
+ * long path is parsed as a line of its own), has no quoting (a value cannot
+ * hold " ;") and treats indented lines as
  * continuations; we need exact line numbers for every error, duplicate-key
  * detection and long paths, so config.c reads the file itself. Syntax:
  *
@@ -31,16 +32,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "unetcl/config.h"
 #include "unetcl/unetcl.h"
 
 /* Longest string value (paths), including the terminating NUL. */
 #define UNET_CONFIG_STR 4096
 
-typedef enum unet_label_type {
-    UNET_LABEL_INSTANCES = 0, /* integer instance ids, 0 = background */
-    UNET_LABEL_BINARY = 1,    /* foreground where pixel == foreground_value */
-    UNET_LABEL_CLASSES = 2    /* pixel value = class index 0..classes-1 */
-} unet_label_type;
+/* unet_label_type ([data] label_type) is public: include/unetcl/image.h. */
+#include "unetcl/image.h"
 
 /* What the network learns from instance (or binary) labels. */
 typedef enum unet_targets {
@@ -187,7 +186,7 @@ typedef struct unet_output_config {
     char log_csv[UNET_CONFIG_STR];    /* "" = DIR/train_log.csv */
 } unet_output_config;
 
-typedef struct unet_config {
+struct unet_config {
     unet_model_settings model;
     unet_data_config data;
     unet_train_config train;
@@ -196,47 +195,14 @@ typedef struct unet_config {
     unet_device_config device;
     unet_infer_config infer;
     unet_output_config output;
-} unet_config;
+};
 
-/* The model configuration of the library from the [model] section. */
-void unet_config_model(const unet_config *cfg, unet_model_config *model);
+/* The public functions (new, free, load, set, get, validate, save, JSON)
+ * are declared in include/unetcl/config.h. */
 
-/* Fills cfg with the defaults (the paper's values). */
-void unet_config_default(unet_config *cfg);
-
-/* Reads an INI file and applies its settings on top of *cfg (call
- * unet_config_default first for "defaults + file"). On error *cfg is left
- * unchanged and the message starts with "PATH:LINE: ". */
-unet_status unet_config_load(unet_config *cfg, const char *path);
-
-/* The same for INI text in memory; name is used in messages ("NAME:LINE"). */
-unet_status unet_config_parse_string(unet_config *cfg, const char *text, const char *name);
-
-/* Applies one command-line override "section.key=value" (value as in the
- * INI file, without quotes needed). On error *cfg is unchanged and the
- * message names the override. */
-unet_status unet_config_set(unet_config *cfg, const char *assignment);
-
-/* Checks the relations between settings (e.g. val_images without
- * val_labels). Single values are already checked when set. */
-unet_status unet_config_validate(const unet_config *cfg);
-
-/* Writes every setting as a commented INI file that unet_config_load reads
- * back to an equal struct. */
+/* Writes every setting as a commented INI file to f. */
 unet_status unet_config_to_ini(const unet_config *cfg, FILE *f);
 
-/* Serialises to a JSON object {"model":{...},"data":{...},...} (malloc'ed,
- * free with free()); reals as JSON numbers that read back exactly, the seed
- * as a decimal string (JSON numbers lose precision above 2^53). */
-unet_status unet_config_to_json(const unet_config *cfg, char **json);
-
-/* Applies a JSON object as written by unet_config_to_json on top of *cfg
- * (missing keys keep their value; unknown sections or keys are errors).
- * Numbers may also be given as strings. On error *cfg is unchanged. */
-unet_status unet_config_from_json(unet_config *cfg, const char *json);
-
-/* 1 if every setting is equal (reals compared exactly), else 0. */
-int unet_config_equal(const unet_config *a, const unet_config *b);
 
 /* Names of enum values ("instances", "step", ...) for logs. */
 const char *unet_label_type_name(unet_label_type t);

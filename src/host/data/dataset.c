@@ -2,7 +2,7 @@
 #include "cfgmap.h"
 #include "error.h"
 #include "instances.h"
-#include "weightmap.h"
+#include "unetcl/weightmap.h"
 
 #include <fnmatch.h>
 #include <math.h>
@@ -108,56 +108,25 @@ static void entry_name(const entry *e, char *buf, size_t n)
     else snprintf(buf, n, "%s", e->path);
 }
 
-/* Label image -> instance ids (instances/binary) or classes (classes). */
+/* Label image -> instance ids (instances), 0/1 (binary) or classes
+ * (classes), checked against the size of its image. */
 static unet_status read_labels(const unet_config *cfg, const entry *e, const unet_sample *s, int32_t *ids)
 {
-    char name[512];
-    entry_name(e, name, sizeof name);
-    unet_image lab;
-    memset(&lab, 0, sizeof lab);
-    UNET_TRY(unet_image_read(e->path, e->page, &lab));
+    unet_label_options lo;
+    unet_label_options_from_config(cfg, &lo);
+    int32_t *v = NULL;
+    int w = 0, h = 0;
+    UNET_TRY(unet_labels_read(e->path, e->page, &lo, &v, &w, &h));
     unet_status st = UNET_OK;
-    if (lab.c != 1)
-        st = unet_seterr(UNET_ERR_DATA, "label image %s has %d channels: labels must be single-channel", name, lab.c);
-    else if (lab.w != s->w || lab.h != s->h)
-        st = unet_seterr(UNET_ERR_DATA, "label image %s is %dx%d but its image %s is %dx%d", name, lab.w, lab.h,
-                         s->name, s->w, s->h);
-    size_t n = (size_t)s->w * s->h;
-    const unet_data_config *d = &cfg->data;
-    for (size_t i = 0; st == UNET_OK && i < n; i++) {
-        float v = lab.data[i];
-        int x = (int)(i % (size_t)s->w), y = (int)(i / (size_t)s->w);
-        /* 2147483647.0f rounds up to 2^31, which int32_t cannot hold */
-        if (!(v >= 0) || v != floorf(v) || v >= 2147483648.0f) {
-            st = unet_seterr(UNET_ERR_DATA, "label image %s: value %g at (x %d, y %d) is not a non-negative integer",
-                             name, (double)v, x, y);
-            break;
-        }
-        int32_t iv = (int32_t)v;
-        switch (d->label_type) {
-        case UNET_LABEL_INSTANCES: ids[i] = iv; break;
-        case UNET_LABEL_BINARY:
-            if (iv != 0 && iv != d->foreground_value) {
-                st = unet_seterr(UNET_ERR_DATA,
-                                 "label image %s: value %d at (x %d, y %d) is neither 0 nor the foreground value %d "
-                                 "([data] foreground_value; or use label_type = instances or classes)",
-                                 name, iv, x, y, d->foreground_value);
-                break;
-            }
-            ids[i] = (iv == d->foreground_value) != (d->invert_labels != 0);
-            break;
-        case UNET_LABEL_CLASSES:
-            if (iv >= cfg->model.classes) {
-                st = unet_seterr(UNET_ERR_DATA,
-                                 "label image %s: class %d at (x %d, y %d) is outside 0..%d ([model] classes = %d)",
-                                 name, iv, x, y, cfg->model.classes - 1, cfg->model.classes);
-                break;
-            }
-            ids[i] = iv;
-            break;
-        }
+    if (w != s->w || h != s->h) {
+        char name[512];
+        entry_name(e, name, sizeof name);
+        st = unet_seterr(UNET_ERR_DATA, "label image %s is %dx%d but its image %s is %dx%d", name, w, h, s->name, s->w,
+                         s->h);
+    } else {
+        memcpy(ids, v, (size_t)w * (size_t)h * sizeof *ids);
     }
-    unet_image_free(&lab);
+    free(v);
     return st;
 }
 

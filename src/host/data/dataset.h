@@ -4,7 +4,7 @@
 #define UNETCL_DATASET_H
 
 #include "config.h"
-#include "image.h"
+#include "unetcl/image.h"
 #include <stdint.h>
 
 typedef struct unet_sample {

@@ -1,6 +1,6 @@
 /* Host images: PNG (libpng) and TIFF (libtiff) reading and writing, file listing. */
 #define _POSIX_C_SOURCE 200809L
-#include "image.h"
+#include "unetcl/image.h"
 #include "atomicfile.h"
 #include "error.h"
 #include "fsutil.h"

@@ -4,7 +4,7 @@
  * choices made where the papers leave room are in metrics.h and
  * docs/metrics.md. Plain host C; no OpenCL.
  */
-#include "metrics.h"
+#include "unetcl/metrics.h"
 #include "error.h"
 
 #include <math.h>

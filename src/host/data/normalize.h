@@ -4,7 +4,7 @@
 #define UNETCL_NORMALIZE_H
 
 #include "config.h"
-#include "image.h"
+#include "unetcl/image.h"
 
 /* Writes the normalised image (c planes of h*w floats, the layout of
  * img->data) to out, as [data] normalize says:

@@ -1,5 +1,5 @@
 /* The device of an MPI rank: see rankdev.h. */
-#include "rankdev.h"
+#include "unetcl/unetcl.h"
 
 #include <stdio.h>
 #include <strings.h>

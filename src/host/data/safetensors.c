@@ -128,27 +128,6 @@ static char *build_header(const unet_st_tensor *t, size_t n, const size_t *order
     return s;
 }
 
-/* Creates a new temporary file next to path; returns the fd and fills tmp. */
-static int create_temp(const char *path, char *tmp, size_t tmpn)
-{
-    return unet_temp_create(path, tmp, tmpn, 0666);
-}
-
-static void fsync_parent(const char *path)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir) dir[1] = '\0';
-    else if (slash) *slash = '\0';
-    else snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd); /* best effort: not every file system supports it on folders */
-        close(fd);
-    }
-}
-
 unet_status unet_st_write(const char *path, const unet_st_tensor *t, size_t n, const unet_st_kv *meta,
                           size_t nmeta)
 {
@@ -212,23 +191,10 @@ unet_status unet_st_write(const char *path, const unet_st_tensor *t, size_t n, c
     unsigned char len8[8];
     for (int b = 0; b < 8; b++) len8[b] = (unsigned char)((uint64_t)hl >> (8 * b));
 
-    char tmp[4200];
-    unet_status st = UNET_OK;
-    FILE *f = NULL;
-    int fd = create_temp(path, tmp, sizeof tmp);
-    if (fd < 0) {
-        st = unet_seterr(UNET_ERR_IO,
-                         "writing '%s': cannot create a temporary file next to it: %s (does the folder exist "
-                         "and is it writable?)",
-                         path, strerror(errno));
-        goto out;
-    }
-    f = fdopen(fd, "wb");
-    if (!f) {
-        close(fd);
-        st = unet_seterr(UNET_ERR_IO, "writing '%s': %s", path, strerror(errno));
-        goto fail;
-    }
+    unet_atomic_file af;
+    unet_status st = unet_atomic_open(&af, path);
+    if (st != UNET_OK) goto out;
+    FILE *f = af.f;
     errno = 0;
     st = write_all(f, len8, 8, path);
     if (st == UNET_OK) st = write_all(f, json, jl, path);
@@ -249,20 +215,8 @@ unet_status unet_st_write(const char *path, const unet_st_tensor *t, size_t n, c
             }
         }
     }
-    if (st == UNET_OK && fflush(f) != 0) st = unet_write_fail(errno, path);
-    if (st == UNET_OK && fsync(fileno(f)) != 0) st = unet_write_fail(errno, path);
-    if (fclose(f) != 0 && st == UNET_OK) st = unet_write_fail(errno, path);
-    f = NULL;
-    if (st != UNET_OK) goto fail;
-    if (rename(tmp, path) != 0) {
-        st = unet_seterr(UNET_ERR_IO, "writing '%s': cannot replace it with the new file: %s", path,
-                         strerror(errno));
-        goto fail;
-    }
-    fsync_parent(path);
-    goto out;
-fail:
-    unlink(tmp);
+    if (st != UNET_OK) unet_atomic_abort(&af);
+    else st = unet_atomic_commit(&af);
 out:
     free(json);
     free(order);

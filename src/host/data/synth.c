@@ -1,6 +1,7 @@
 /* Synthetic cell-like images with instance labels (see synth.h). */
-#include "synth.h"
+#include "unetcl/synth.h"
 #include "error.h"
+#include "mix.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -33,13 +34,7 @@ void unet_synth_options_default(unet_synth_options *o)
 
 typedef struct syn_rng { uint64_t s; } syn_rng;
 
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-static uint64_t rng_next(syn_rng *r) { return mix64(r->s += 0x9E3779B97F4A7C15ULL); }
+static uint64_t rng_next(syn_rng *r) { return unet_splitmix64(&r->s); }
 /* Uniform integer in [lo, hi]. */
 static int rng_int(syn_rng *r, int lo, int hi)
 {
@@ -56,7 +51,7 @@ static double rng_normal(syn_rng *r)
 
 static uint64_t hash3(int64_t x, int64_t y, uint64_t key)
 {
-    return mix64((uint64_t)x * 0x9E3779B97F4A7C15ULL ^ mix64((uint64_t)y + 0x632BE59BD9B4E019ULL) ^ key);
+    return unet_mix64((uint64_t)x * 0x9E3779B97F4A7C15ULL ^ unet_mix64((uint64_t)y + 0x632BE59BD9B4E019ULL) ^ key);
 }
 
 /* Smooth integer value noise in [-amp, amp] (bilinear on a grid of g px). */
@@ -520,7 +515,7 @@ unet_status unet_synth_generate(const unet_synth_options *o, int index, unet_ima
     int w = o->width, h = o->height;
     size_t np = (size_t)w * h;
     syn_rng r;
-    r.s = mix64(o->seed ^ 0x5DEECE66DULL) ^ mix64((uint64_t)index * 0xD1B54A32D192ED03ULL + 1);
+    r.s = unet_mix64(o->seed ^ 0x5DEECE66DULL) ^ unet_mix64((uint64_t)index * 0xD1B54A32D192ED03ULL + 1);
 
     cell_list cells = {0};
     int32_t *lab = malloc(np * sizeof *lab), *dist = malloc(np * sizeof *dist);

@@ -2,7 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "atomicfile.h"
 #include "fsutil.h"
-#include "weightmap.h"
+#include "unetcl/weightmap.h"
 #include "instances.h"
 
 #include "error.h"
@@ -512,7 +512,7 @@ unet_status unet_weightmap_cached(const char *cache_dir, const char *label_path,
 
     if (unet_mkdir_p(cache_dir) != 0)
         return unet_seterr(UNET_ERR_IO, "weight map cache: cannot create the folder %s: %s", cache_dir, strerror(errno));
-    char path[4200], tmp[4300];
+    char path[4200];
     snprintf(path, sizeof path, "%s/wm_%016llx.bin", cache_dir, (unsigned long long)key);
     if (read_entry(path, w, h, key, classes_out, weights_out)) {
         if (hit) *hit = 1;
@@ -535,18 +535,6 @@ unet_status unet_weightmap_cached(const char *cache_dir, const char *label_path,
     if (classes_out) memcpy(classes_out, cls, n * sizeof *cls);
     if (weights_out) memcpy(weights_out, wts, n * sizeof *wts);
 
-    int fd = unet_temp_create(path, tmp, sizeof tmp, 0664);
-    if (fd < 0) {
-        st = unet_seterr(UNET_ERR_IO, "%s: cannot write cache file %s: %s", fn, tmp, strerror(errno));
-        goto out;
-    }
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        close(fd);
-        unlink(tmp);
-        st = unet_seterr(UNET_ERR_IO, "%s: cannot write cache file %s: %s", fn, tmp, strerror(errno));
-        goto out;
-    }
     wm_header hd;
     memset(&hd, 0, sizeof hd);
     memcpy(hd.magic, WM_MAGIC, 8);
@@ -554,15 +542,18 @@ unet_status unet_weightmap_cached(const char *cache_dir, const char *label_path,
     hd.w = w;
     hd.h = h;
     hd.key = key;
-    int ok = fwrite(&hd, sizeof hd, 1, f) == 1 && fwrite(cls, sizeof *cls, n, f) == n &&
-             fwrite(wts, sizeof *wts, n, f) == n && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        st = unet_seterr(UNET_ERR_IO, "%s: cannot write cache file %s: %s (check free space and permissions of %s)",
-                         fn, path, strerror(e), cache_dir);
+    unet_atomic_file af;
+    st = unet_atomic_open(&af, path);
+    if (st == UNET_OK) {
+        if (fwrite(&hd, sizeof hd, 1, af.f) != 1 || fwrite(cls, sizeof *cls, n, af.f) != n ||
+            fwrite(wts, sizeof *wts, n, af.f) != n) {
+            st = unet_write_fail(errno, path);
+            unet_atomic_abort(&af);
+        } else {
+            st = unet_atomic_commit(&af);
+        }
     }
+    if (st != UNET_OK) unet_errctx(st, "%s: cannot write the cache file (check free space and permissions of %s)", fn, cache_dir);
 out:
     free(cls);
     free(wts);

@@ -5,10 +5,10 @@
 #include "unetcl/export.h"
 #include "atomicfile.h"
 #include "error.h"
-#include "image.h"
+#include "unetcl/image.h"
 #include "net.h"
 #include "sha256.h"
-#include "synth.h"
+#include "unetcl/synth.h"
 
 #include <cairo.h>
 #include <errno.h>

@@ -249,28 +249,19 @@ unet_status unet_clblast_tuning_write(const char *path, const unet_clblast_tunin
                                strerror(errno));
         }
     }
-    char tmp[1100];
-    int fd = unet_temp_create(path, tmp, sizeof tmp, 0666);
-    if (fd < 0) {
-        const int e = errno;
-        free(text);
-        return unet_seterr(UNET_ERR_IO, "writing the CLBlast tuning file %s: %s", path, strerror(e));
-    }
-    FILE *f = fdopen(fd, "wb");
-    if (!f) close(fd);
-    int ok = f != NULL;
-    if (f) {
+    unet_atomic_file af;
+    unet_status st = unet_atomic_open(&af, path);
+    if (st == UNET_OK) {
         size_t len = strlen(text);
-        ok = fwrite(text, 1, len, f) == len && fputc('\n', f) != EOF;
-        ok = (fclose(f) == 0) && ok;
+        if (fwrite(text, 1, len, af.f) != len || fputc('\n', af.f) == EOF) {
+            st = unet_write_fail(errno, path);
+            unet_atomic_abort(&af);
+        } else {
+            st = unet_atomic_commit(&af);
+        }
     }
     free(text);
-    if (!ok || rename(tmp, path) != 0) {
-        const int e = errno;
-        unlink(tmp);
-        return unet_seterr(UNET_ERR_IO, "writing the CLBlast tuning file %s: %s", path, strerror(e));
-    }
-    return UNET_OK;
+    return st != UNET_OK ? unet_errctx(st, "writing the CLBlast tuning file") : UNET_OK;
 }
 
 /* ---- applying ------------------------------------------------------------ */
@@ -322,4 +313,23 @@ void unet_clblast_tuning_autoload(unet_context *ctx)
         if (ctx->verbose) fprintf(stderr, "unetcl: CLBlast tuned parameters applied from %s\n", path);
     }
     free(t);
+}
+
+void unet_device_tuning_describe(const unet_device_info *dev, char *out, size_t n)
+{
+    if (!dev || !out || n == 0) return;
+    char cache_dir[1024], path[1100], why[512];
+    unet_default_cache_dir(cache_dir, sizeof cache_dir);
+    unet_clblast_tuning_path(cache_dir, dev, path, sizeof path);
+    unet_clblast_tuning *t = malloc(sizeof *t);
+    if (!t) {
+        snprintf(out, n, "CLBlast: tuning state unknown (out of memory)");
+        return;
+    }
+    const unet_tuning_state ts = unet_clblast_tuning_read(path, dev, t, why, sizeof why);
+    free(t);
+    if (ts == UNET_TUNING_OK) snprintf(out, n, "CLBlast: tuned (%s)", path);
+    else if (ts == UNET_TUNING_NONE)
+        snprintf(out, n, "CLBlast: default parameters (`unetcl tune --device %d` tunes them)", dev->index);
+    else snprintf(out, n, "CLBlast: default parameters; tuning file ignored: %s", why);
 }

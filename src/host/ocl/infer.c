@@ -9,7 +9,7 @@
 #include "unetcl/infer.h"
 #include "config.h"
 #include "error.h"
-#include "image.h"
+#include "unetcl/image.h"
 #include "instances.h"
 #include "net.h"
 #include "normalize.h"

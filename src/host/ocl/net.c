@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "net.h"
 #include "clock.h"
+#include "mix.h"
 
 #include <math.h>
 #include <time.h>
@@ -142,18 +143,10 @@ static void layout_params(unet_model *m)
 }
 
 /* splitmix64 + Box-Muller: the same weights for the same seed everywhere. */
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
 static double gauss(uint64_t *s)
 {
-    double u1 = ((double)(splitmix64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-    double u2 = (double)(splitmix64(s) >> 11) * (1.0 / 9007199254740992.0);
+    double u1 = ((double)(unet_splitmix64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+    double u2 = (double)(unet_splitmix64(s) >> 11) * (1.0 / 9007199254740992.0);
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 

@@ -129,19 +129,19 @@ static void cache_write(const unet_context *ctx, const char *path, const uint64_
                         const unsigned char *bin, size_t len)
 {
     if (unet_mkdir_p(ctx->cache_dir) != 0) return;
-    char tmp[1300];
-    int fd = unet_temp_create(path, tmp, sizeof tmp, 0644);
-    if (fd < 0) return;
     cache_header h;
     memcpy(h.magic, CACHE_MAGIC, 8);
     h.key[0] = key[0];
     h.key[1] = key[1];
     h.length = len;
     h.hash = unet_hash64(UNET_HASH_INIT, bin, len);
-    int ok = write(fd, &h, sizeof h) == (ssize_t)sizeof h && write(fd, bin, len) == (ssize_t)len &&
-             fsync(fd) == 0;
-    ok = (close(fd) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) unlink(tmp);
+    unet_atomic_file af;
+    if (unet_atomic_open(&af, path) != UNET_OK) {
+        unet_clear_error();
+        return;
+    }
+    if (fwrite(&h, sizeof h, 1, af.f) != 1 || fwrite(bin, 1, len, af.f) != len) unet_atomic_abort(&af);
+    else if (unet_atomic_commit(&af) != UNET_OK) unet_clear_error();
 }
 
 static unet_status build_log_error(unet_context *ctx, cl_program p, const char *family, cl_int err)

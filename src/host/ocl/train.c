@@ -1,6 +1,7 @@
 /* The training loop: SGD with momentum on one augmented tile per step, as the
  * paper trains; validation on held-out images; atomic checkpoints that make a
  * resumed run bitwise identical to an uninterrupted one. */
+#include "atomicfile.h"
 #include "fsutil.h"
 #include "clock.h"
 #include "train.h"
@@ -10,6 +11,7 @@
 #include "net.h"
 #include "plot.h"
 #include "safetensors.h"
+#include "mix.h"
 
 #include <errno.h>
 #include <math.h>
@@ -19,17 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
 /* Counter-based draws: a pure function of (seed, step, stream). */
 static uint64_t draw(uint64_t seed, uint64_t step, uint64_t stream)
 {
-    return mix64(mix64(seed + 0x9E3779B97F4A7C15ULL) ^ mix64(step * 0xD1B54A32D192ED03ULL + stream));
+    return unet_mix64(unet_mix64(seed + 0x9E3779B97F4A7C15ULL) ^ unet_mix64(step * 0xD1B54A32D192ED03ULL + stream));
 }
 
 static double learning_rate(const unet_train_config *t, int step)
@@ -134,41 +129,25 @@ static unet_status save_checkpoint(unet_model *m, const unet_config *cfg, const 
  * the header. */
 static unet_status truncate_log(const char *path, const char *header, int keep_below)
 {
-    char tmp[UNET_CONFIG_STR + 96];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(path, "r");
     if (!f && errno != ENOENT) return unet_seterr(UNET_ERR_IO, "cannot read the log %s to resume it: %s", path, strerror(errno));
-    FILE *o = fopen(tmp, "w");
-    if (!o) {
-        int e = errno;
+    unet_atomic_file af;
+    unet_status st = unet_atomic_open(&af, path);
+    if (st != UNET_OK) {
         if (f) fclose(f);
-        return unet_seterr(UNET_ERR_IO, "cannot write %s (resuming the log %s): %s", tmp, path, strerror(e));
+        return unet_errctx(st, "resuming the log %s", path);
     }
-    fputs(header, o);
+    fputs(header, af.f);
     char line[4096];
     while (f && fgets(line, sizeof line, f)) {
         size_t n = strlen(line);
         if (n == 0 || line[n - 1] != '\n') continue; /* cut by a kill, or too long to be ours */
         if (line[0] < '0' || line[0] > '9') continue;  /* the header */
-        if (atoi(line) < keep_below) fputs(line, o);
+        if (atoi(line) < keep_below) fputs(line, af.f);
     }
     if (f) fclose(f);
-    int bad = fflush(o) != 0 || ferror(o);
-    int e = errno;
-    if (fclose(o) != 0 && !bad) {
-        bad = 1;
-        e = errno;
-    }
-    if (!bad && rename(tmp, path) != 0) {
-        bad = 1;
-        e = errno;
-    }
-    if (bad) {
-        /* the old log stays as it was: no temporary file, no doubled rows */
-        unlink(tmp);
-        return unet_write_fail(e ? e : EIO, path);
-    }
-    return UNET_OK;
+    /* on failure the old log stays as it was: no temporary file, no doubled rows */
+    return unet_atomic_commit(&af);
 }
 
 /* ---- data parallelism (unet_dist) --------------------------------------------- */
@@ -298,10 +277,7 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
 
     /* device, model */
     unet_context_options co;
-    unet_context_options_default(&co);
-    co.device = o->device ? o->device : cfg->device.select;
-    co.cache_dir = cfg->device.cache_dir[0] ? cfg->device.cache_dir : NULL;
-    co.disable_cache = cfg->device.no_cache;
+    unet_context_options_from_config(cfg, o->device, &co);
     unet_context *ctx = NULL;
     unet_model *m = NULL;
     unet_net *net = NULL;
@@ -311,6 +287,7 @@ unet_status unet_train(const unet_config *cfg, const unet_train_options *o, unet
     int nranks = d ? d->size : 1, rank = d ? d->rank : 0, K = tc->batch, B = K * nranks;
     cl_mem gacc = NULL;     /* sum of this rank's tile gradients of a step (batch > 1) */
     float *hsum = NULL;     /* host copy of it for the sum over ranks */
+    int cancel_req = 0;     /* a progress callback asked to stop (MPI: agreed at the next step) */
     tile_rec *recs = NULL;  /* per rank: status and stop flag, then its K tiles */
     if ((st = unet_context_create(&co, &ctx)) != UNET_OK) goto done;
     unet_model_config mc;
@@ -490,7 +467,7 @@ train:;
             tile_rec tr = {r.loss, r.correct, idx, 0};
             mine[1 + k] = tr;
         }
-        int stop = o->stop && *o->stop;
+        int stop = (o->stop && *o->stop) || cancel_req;
         if (d) {
             /* every rank's status, stop request and tiles, in rank order */
             tile_rec flags = {(double)st, (double)stop, 0, 0};
@@ -584,6 +561,17 @@ train:;
                               vl, va, vi);
         }
         double now = unet_now_s();
+        if (o->on_step) {
+            unet_train_progress tp = {step + 1, tc->iterations, r.loss, acc, lr, -1.0, -1.0, -1.0, now - tstart};
+            if (lead && tc->val_every > 0 && val.n > 0 && ((step + 1) % tc->val_every == 0 || last))
+                tp.val_loss = sum->val_loss, tp.val_accuracy = sum->val_accuracy, tp.val_iou = sum->val_iou;
+            if (o->on_step(&tp, o->user) != 0) {
+                /* one process stops after this step; ranks agree on the
+                 * request at the next step and stop after it */
+                if (d) cancel_req = 1;
+                else stop = 1;
+            }
+        }
         if (!o->quiet && (last || (tty && now - tlast > 0.5) || (!tty && tc->log_every > 0 && (step + 1) % tc->log_every == 0))) {
             double rate = (step + 1 - start) / (now - tstart);
             progress(log, tty, step + 1, tc->iterations, ema, ema_acc, rate, (tc->iterations - step - 1) / rate, extra);

@@ -52,14 +52,21 @@
  * switching one option off does not change the other parameters drawn. The
  * per-pixel noise is a hash of (noise_seed, element index).
  */
-#ifndef UNETCL_AUGMENT_PARAMS_H
-#define UNETCL_AUGMENT_PARAMS_H
+#ifndef UNETCL_AUGMENT_PUBLIC_H
+#define UNETCL_AUGMENT_PUBLIC_H
 
-/* The pure-C half of augmentation: options, their check and the seeded draw
- * of one sample's parameters (no OpenCL; ocl/augment.h applies them). */
+/* The options, their check and the seeded draw of one sample's parameters
+ * are pure C (src/host/data/augment_params.c); applying them runs on the
+ * device (src/host/ocl/augment.c). */
 
-#include "unetcl/unetcl.h"
+#include "unetcl/config.h"
+#include "unetcl/core.h"
 #include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define UNET_AUGMENT_MAX_GRID 16
 
@@ -99,25 +106,60 @@ typedef struct unet_augment_params {
 /* The paper's values: elastic 3x3, sigma 10 px, full rotation, flips, shift,
  * gray (brightness 0.1, contrast 0.1, gamma 0.1, noise 0.02, pivot 0.5). The
  * paper gives no numbers for the gray-value variation: these are ours. */
-void unet_augment_options_default(unet_augment_options *o);
+UNETCL_API void unet_augment_options_default(unet_augment_options *o);
 
 /* Options with everything off (enabled = 0). */
-void unet_augment_options_none(unet_augment_options *o);
+UNETCL_API void unet_augment_options_none(unet_augment_options *o);
 
 /* UNET_OK or UNET_ERR_INVALID_ARGUMENT naming the option and its range. */
-unet_status unet_augment_options_check(const unet_augment_options *o);
+UNETCL_API unet_status unet_augment_options_check(const unet_augment_options *o);
 
 /* Draws the parameters of sample `index` in step `step` for a source of
  * src_w x src_h pixels and a tile x tile input. Pure function. */
-unet_status unet_augment_draw(const unet_augment_options *o, uint64_t seed, uint64_t step,
+UNETCL_API unet_status unet_augment_draw(const unet_augment_options *o, uint64_t seed, uint64_t step,
                               uint64_t index, int src_w, int src_h, int tile,
                               unet_augment_params *p);
 
 /* Sets p to the identity for the given tile and source (centred tile). */
-void unet_augment_params_identity(unet_augment_params *p, int src_w, int src_h, int tile);
+UNETCL_API void unet_augment_params_identity(unet_augment_params *p, int src_w, int src_h, int tile);
 
 /* Recomputes p->a from p->angle and the flips (after editing them by hand).
  * Multiples of 90 degrees give an exact matrix. */
-void unet_augment_params_update(unet_augment_params *p);
+UNETCL_API void unet_augment_params_update(unet_augment_params *p);
+
+/* Host-memory convenience (for the CLI's `augment` command and for previews):
+ * uploads the source, draws the parameters of (seed, step, index), applies
+ * them and downloads the results. labels/weights (and their outputs) may be
+ * NULL. dst_img: c*tile*tile floats, dst_labels/dst_weights: out*out. If
+ * params is not NULL, the drawn parameters are stored there. Allocates and
+ * frees its device buffers per call: not for the training loop. */
+UNETCL_API unet_status unet_augment_host(unet_context *ctx, const unet_augment_options *o, uint64_t seed,
+                              uint64_t step, uint64_t index, const float *img, int c, int h, int w,
+                              const int32_t *labels, const float *weights, int tile, int out,
+                              float *dst_img, int32_t *dst_labels, float *dst_weights,
+                              unet_augment_params *params);
+
+/* Augmentation previews as `unetcl augment` writes them: sample i uses
+ * training image i mod n and the draw (seed = [train] seed, step = i,
+ * index = 0) of the configuration's [augment], [weights], [data], [model]
+ * and [train] tile, and is written as output_dir/aug_XXX_image.png (the
+ * input tile, 8-bit), aug_XXX_labels.png (the output region's classes, class
+ * k -> k * 255 / (classes - 1)) and aug_XXX_weights.png (weights scaled by
+ * the source's maximum). A run that fails removes the samples it wrote. */
+typedef struct unet_augment_preview_options {
+    int count;              /* samples, 1..100000 */
+    const char *output_dir; /* created if missing */
+    const char *device;     /* NULL: [device] select */
+    const char *sheet;      /* also a contact sheet (PNG) with label contours, or NULL */
+    int sheet_cols;         /* samples per sheet row (0: 4) */
+    int sheet_cell;         /* edge of one sample on the sheet, px (0: the tile, at most 256) */
+    FILE *log;              /* one line per sample and a summary, or NULL */
+} unet_augment_preview_options;
+
+UNETCL_API unet_status unet_augment_preview(const unet_config *cfg, const unet_augment_preview_options *o);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -47,9 +47,15 @@
 #ifndef UNETCL_WEIGHTMAP_H
 #define UNETCL_WEIGHTMAP_H
 
+#include "unetcl/api.h"
+
 #include <stdint.h>
 
-#include "unetcl/unetcl.h"
+#include "unetcl/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef enum unet_wm_balance {
     UNET_WM_BALANCE_NONE = 0,  /* w_c = 1 */
@@ -76,37 +82,37 @@ typedef struct unet_weightmap_info {
 } unet_weightmap_info;
 
 /* The paper's values: w0 = 10, sigma = 5, balance from the image, border on. */
-void unet_weightmap_options_default(unet_weightmap_options *o);
+UNETCL_API void unet_weightmap_options_default(unet_weightmap_options *o);
 
 /* Exact Euclidean distance transform: dist[i] = distance from pixel i to the
  * nearest pixel with mask != 0 (0 on such pixels, +INFINITY everywhere when
  * the mask is empty). Row-major w x h. */
-unet_status unet_edt(const uint8_t *mask, int w, int h, float *dist);
+UNETCL_API unet_status unet_edt(const uint8_t *mask, int w, int h, float *dist);
 
 /* Connected components (8-connected) of mask != 0: instances_out gets ids
  * 1..n in raster order of each component's first pixel, 0 for background.
  * n_out (may be NULL) receives n. */
-unet_status unet_instances_from_mask(const uint8_t *mask, int w, int h, int32_t *instances_out, int *n_out);
+UNETCL_API unet_status unet_instances_from_mask(const uint8_t *mask, int w, int h, int32_t *instances_out, int *n_out);
 
 /* The weight map. instances: w x h ids, 0 = background, > 0 cell ids (any
  * values, not necessarily contiguous; negative ids are an error).
  * classes_out (w x h, 0/1) and weights_out (w x h) may each be NULL. */
-unet_status unet_weightmap_compute(const int32_t *instances, int w, int h, const unet_weightmap_options *o,
+UNETCL_API unet_status unet_weightmap_compute(const int32_t *instances, int w, int h, const unet_weightmap_options *o,
                                    int32_t *classes_out, float *weights_out);
 
 /* Same, and fills info (may be NULL). */
-unet_status unet_weightmap_compute_ex(const int32_t *instances, int w, int h, const unet_weightmap_options *o,
+UNETCL_API unet_status unet_weightmap_compute_ex(const int32_t *instances, int w, int h, const unet_weightmap_options *o,
                                       int32_t *classes_out, float *weights_out, unet_weightmap_info *info);
 
 /* ADDS the class pixel counts of one label image (after the border operation
  * when o->border) to counts[0] (background) and counts[1] (foreground). Call
  * it for every training label image, then use UNET_WM_BALANCE_GIVEN with
  * class_counts = counts. */
-unet_status unet_weightmap_count_classes(const int32_t *instances, int w, int h, const unet_weightmap_options *o,
+UNETCL_API unet_status unet_weightmap_count_classes(const int32_t *instances, int w, int h, const unet_weightmap_options *o,
                                          double counts[2]);
 
 /* Class weights wc[k] = N / (K n_k) from counts (see above). */
-void unet_weightmap_class_weights(const double counts[2], double wc[2]);
+UNETCL_API void unet_weightmap_class_weights(const double counts[2], double wc[2]);
 
 /* Cached weight map. The key is a 64-bit FNV-1a hash of the bytes of the
  * file label_path, of `variant` (may be NULL: how the caller turned the file
@@ -117,8 +123,12 @@ void unet_weightmap_class_weights(const double counts[2], double wc[2]);
  * and written atomically (temporary file, fsync, rename). cache_dir is
  * created if missing. *hit (may be NULL) tells which happened. A corrupt or
  * mismatching entry is recomputed and replaced. */
-unet_status unet_weightmap_cached(const char *cache_dir, const char *label_path, const char *variant,
+UNETCL_API unet_status unet_weightmap_cached(const char *cache_dir, const char *label_path, const char *variant,
                                   const int32_t *instances, int w, int h, const unet_weightmap_options *o,
                                   int32_t *classes_out, float *weights_out, int *hit);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

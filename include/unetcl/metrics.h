@@ -24,7 +24,9 @@
 #ifndef UNETCL_METRICS_H
 #define UNETCL_METRICS_H
 
-#include "unetcl/unetcl.h"
+#include "unetcl/api.h"
+
+#include "unetcl/core.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -58,7 +60,7 @@ typedef struct unet_rand_stats {
 /* Foreground-restricted Rand scores of two label images of n pixels:
  * pixels with truth == 0 are ignored. f(c) = c^2, or c(c-1) with
  * UNET_RAND_PAIRS. Labels are arbitrary uint32 ids. */
-unet_status unet_rand_fr(const uint32_t *truth, const uint32_t *pred, size_t n, int flags,
+UNETCL_API unet_status unet_rand_fr(const uint32_t *truth, const uint32_t *pred, size_t n, int flags,
                          unet_rand_stats *out);
 
 /* ---- ISBI 2012: pixel, Rand and warping error over thresholds ------------ */
@@ -73,7 +75,7 @@ typedef struct unet_isbi_options {
     int skip_warping;            /* nonzero: do not compute the warping error (it is the slow part) */
 } unet_isbi_options;
 
-void unet_isbi_options_default(unet_isbi_options *o);
+UNETCL_API void unet_isbi_options_default(unet_isbi_options *o);
 
 typedef struct unet_isbi_threshold {
     double threshold;            /* prediction is interior where prob > threshold */
@@ -105,17 +107,17 @@ typedef struct unet_isbi_result {
  * segments of the prediction are the 4-connected components of prob > t), or
  * an instance image used as the predicted segments at every threshold
  * (label 0 = background). */
-unet_status unet_isbi_eval(const float *prob, const uint32_t *pred_labels, const uint32_t *truth,
+UNETCL_API unet_status unet_isbi_eval(const float *prob, const uint32_t *pred_labels, const uint32_t *truth,
                            int truth_is_instances, int w, int h, const unet_isbi_options *opt,
                            unet_isbi_result *out);
 
 /* Pools the per-threshold counts of n results (a stack scored as one, the
  * challenge's way: one best threshold for all slices) into *out. All must use
  * the same thresholds. */
-unet_status unet_isbi_pool(const unet_isbi_result *r, int n, unet_isbi_result *out);
+UNETCL_API unet_status unet_isbi_pool(const unet_isbi_result *r, int n, unet_isbi_result *out);
 
 /* Recomputes the derived fields of *r from its counts. */
-void unet_isbi_finish(unet_isbi_result *r);
+UNETCL_API void unet_isbi_finish(unet_isbi_result *r);
 
 /* Warps the binary truth (truth_fg != 0 = foreground) toward target (!= 0 =
  * foreground) by flipping simple points only, most confident mismatches first
@@ -123,13 +125,13 @@ void unet_isbi_finish(unet_isbi_result *r);
  * column order, its order of ties). warped (w*h bytes, may be
  * NULL) receives the result. *mismatch = pixels where the warped truth and
  * target still differ. Outside the image counts as background. */
-unet_status unet_warp_simple_points(const uint8_t *truth_fg, const uint8_t *target, const float *priority,
+UNETCL_API unet_status unet_warp_simple_points(const uint8_t *truth_fg, const uint8_t *target, const float *priority,
                                     int w, int h, int fg_connectivity, uint8_t *warped, uint64_t *mismatch);
 
 /* 1 if pixel (x, y) of the binary image img is a simple point for
  * (fg_connectivity, the other) connectivity: T_fg(x) == 1 and T_bg(x) == 1
  * (topological numbers over the 3x3 neighbourhood); outside = background. */
-int unet_is_simple_point(const uint8_t *img, int w, int h, int x, int y, int fg_connectivity);
+UNETCL_API int unet_is_simple_point(const uint8_t *img, int w, int h, int x, int y, int fg_connectivity);
 
 /* ---- Cell Tracking Challenge SEG and overlap measures -------------------- */
 
@@ -143,12 +145,12 @@ typedef struct unet_seg_result {
 /* SEG of the Cell Tracking Challenge: for each truth object R the predicted
  * object S with |R n S| > |R|/2 (strictly) is its match, J = |R n S|/|R u S|,
  * 0 if none; SEG = mean J over truth objects. */
-unet_status unet_seg_ctc(const uint32_t *truth, const uint32_t *pred, size_t n, unet_seg_result *out);
+UNETCL_API unet_status unet_seg_ctc(const uint32_t *truth, const uint32_t *pred, size_t n, unet_seg_result *out);
 
 /* SEG of a w x h image where either side may be a binary mask (is_mask
  * nonzero: != 0 = foreground), which is split into its 4-connected
  * components first. */
-unet_status unet_seg_ctc_2d(const uint32_t *truth, int truth_is_mask, const uint32_t *pred, int pred_is_mask, int w,
+UNETCL_API unet_status unet_seg_ctc_2d(const uint32_t *truth, int truth_is_mask, const uint32_t *pred, int pred_is_mask, int w,
                             int h, unet_seg_result *out);
 
 /* Object-level counts of an instance prediction against instance truth
@@ -177,15 +179,15 @@ typedef struct unet_object_counts {
 
 /* Object counts of two instance images of n pixels (0 = background, any
  * other value an id). */
-unet_status unet_object_counts_compute(const uint32_t *truth, const uint32_t *pred, size_t n,
+UNETCL_API unet_status unet_object_counts_compute(const uint32_t *truth, const uint32_t *pred, size_t n,
                                        unet_object_counts *out);
 
 /* Adds the counts of b to a and recomputes a->det (to pool slices). */
-void unet_object_counts_add(unet_object_counts *a, const unet_object_counts *b);
+UNETCL_API void unet_object_counts_add(unet_object_counts *a, const unet_object_counts *b);
 
 /* SEG and object counts of a w x h image (either may be NULL, not both),
  * binary sides split into 4-connected components as unet_seg_ctc_2d. */
-unet_status unet_seg_counts_2d(const uint32_t *truth, int truth_is_mask, const uint32_t *pred, int pred_is_mask,
+UNETCL_API unet_status unet_seg_counts_2d(const uint32_t *truth, int truth_is_mask, const uint32_t *pred, int pred_is_mask,
                                int w, int h, unet_seg_result *seg, unet_object_counts *counts);
 
 typedef struct unet_overlap_result {
@@ -195,13 +197,46 @@ typedef struct unet_overlap_result {
 } unet_overlap_result;
 
 /* Foreground IoU and Dice of two binary masks (!= 0 = foreground). */
-unet_status unet_overlap_binary(const uint8_t *truth, const uint8_t *pred, size_t n, unet_overlap_result *out);
+UNETCL_API unet_status unet_overlap_binary(const uint8_t *truth, const uint8_t *pred, size_t n, unet_overlap_result *out);
 
 /* Multi-class IoU of class-index images (values < n_classes). iou (n_classes
  * doubles, may be NULL) receives per-class IoU, NaN for a class absent from
  * both; *miou the mean over the classes present in either image. */
-unet_status unet_iou_classes(const uint32_t *truth, const uint32_t *pred, size_t n, int n_classes, double *iou,
+UNETCL_API unet_status unet_iou_classes(const uint32_t *truth, const uint32_t *pred, size_t n, int n_classes, double *iou,
                              double *miou);
+
+/* ---- evaluation of files, as `unetcl eval` does it ------------------------- */
+
+enum { UNET_EVAL_ISBI = 1, UNET_EVAL_SEG = 2, UNET_EVAL_IOU = 4 };
+typedef enum unet_pred_kind {
+    UNET_PRED_PROB = 0,     /* probability: 8-bit /255, 16-bit /65535, float as is */
+    UNET_PRED_MASK = 1,     /* binary mask, nonzero = foreground */
+    UNET_PRED_INSTANCES = 2 /* instance ids, 0 = background */
+} unet_pred_kind;
+typedef enum unet_truth_kind {
+    UNET_TRUTH_BINARY = 0,    /* nonzero = foreground */
+    UNET_TRUTH_INSTANCES = 1, /* instance ids (Cell Tracking Challenge) */
+    UNET_TRUTH_CLASSES = 2    /* class-index image: mean IoU only */
+} unet_truth_kind;
+
+typedef struct unet_eval_options {
+    int metrics;               /* UNET_EVAL_* bits (default all three) */
+    unet_pred_kind pred_kind;  /* default PROB */
+    unet_truth_kind truth_kind;/* default BINARY */
+    int warp_connectivity;     /* warping error's foreground connectivity, 4 (default) or 8 */
+    int skip_warping;          /* 1: no warping error (the slow part) */
+} unet_eval_options;
+
+UNETCL_API void unet_eval_options_default(unet_eval_options *o);
+
+/* Scores a prediction file against a ground-truth file (PNG or TIFF; stacks
+ * slice by slice, plus pooled scores): *report (may be NULL) receives the
+ * text `unetcl eval` prints, *json (may be NULL) the JSON document `unetcl
+ * eval --json` writes; both malloc'ed (free with free()). Sizes that differ,
+ * values that are not of the given kind, unreadable files: UNET_ERR_DATA,
+ * UNET_ERR_IO or UNET_ERR_FORMAT naming the file and pixel. */
+UNETCL_API unet_status unet_evaluate_files(const char *pred, const char *truth, const unet_eval_options *o, char **report,
+                                           char **json);
 
 #ifdef __cplusplus
 }

@@ -21,9 +21,15 @@
 #ifndef UNETCL_SYNTH_H
 #define UNETCL_SYNTH_H
 
-#include "image.h"
+#include "unetcl/api.h"
+
+#include "unetcl/image.h"
 
 #include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct unet_synth_options {
     int width, height;          /* 256 x 256 */
@@ -36,11 +42,15 @@ typedef struct unet_synth_options {
     double noise_sigma;         /* 0.02: Gaussian read noise, intensity units of 0..1 */
 } unet_synth_options;
 
-void unet_synth_options_default(unet_synth_options *o);
+UNETCL_API void unet_synth_options_default(unet_synth_options *o);
 
 /* Generates image `index` (>= 0) of the series `o->seed`: image = 1 channel,
  * bits 8, values 0..255; labels = 1 channel, bits 16, instance ids. Either
  * output may be NULL. Both are allocated here (free with unet_image_free). */
-unet_status unet_synth_generate(const unet_synth_options *o, int index, unet_image *image, unet_image *labels);
+UNETCL_API unet_status unet_synth_generate(const unet_synth_options *o, int index, unet_image *image, unet_image *labels);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
