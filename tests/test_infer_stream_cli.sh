@@ -41,6 +41,9 @@ grep -q "above \[infer\] stream_megapixels = 0.1 but instances and the overlay n
     || { cat note.txt; fail "notice"; }
 [ "$(ls all4 | wc -l)" = 4 ] || fail "not 4 outputs"
 cmp whole/big_prob.png all4/big_prob.png || fail "prob with instances differs"
+# a bad threshold is a configuration error naming the key
+if "$CLI" infer c.ini --input big.png --output bad --set infer.stream_megapixels=-1 2> e0.txt; then fail "-1 accepted"; fi
+grep -q "stream_megapixels" e0.txt || { cat e0.txt; fail "message for stream_megapixels = -1"; }
 # synth --large argument errors
 if "$CLI" synth --large x.jpg --size 100x100 2> e1.txt; then fail "x.jpg accepted"; fi
 grep -q "must end in .png or .tif" e1.txt || fail "message for x.jpg"
