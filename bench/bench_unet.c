@@ -20,6 +20,7 @@ unet_status unet_measure_peak_gflops(unet_context *ctx, double *gflops);
 typedef struct opts {
     const char *device;
     int size, tile, runs, warmup, train_tile, train_runs, profile, cold;
+    int fp16, gpu_kernels; /* [device] precision = fp16; force unetcl's GPU convolution kernels */
     unet_model_config model;
     const char *json;
 } opts;
@@ -37,6 +38,8 @@ static void usage(void)
            "  --depth D --base B --classes K --in-channels C   model (default: the paper's)\n"
            "  --profile        per-layer times (inference forward; training forward + backward)\n"
            "  --no-cold        skip the cold run (fresh program cache)\n"
+           "  --precision P    fp32 (default) or fp16 ([device] precision, docs/gpu.md)\n"
+           "  --gpu-kernels    force unetcl's GPU convolution kernels (as UNETCL_GPU_KERNELS=1)\n"
            "  --json FILE      write results as JSON\n");
 }
 
@@ -59,6 +62,8 @@ static int bench_device(const opts *o, const char *sel, FILE *json, int first)
     /* --profile: a profiling queue, so per-layer times come with the
      * execution time of their commands from OpenCL profiling events */
     co.enable_profiling = o->profile;
+    co.precision_fp16 = o->fp16;
+    co.force_gpu_kernels = o->gpu_kernels;
     char cold_dir[256];
     snprintf(cold_dir, sizeof cold_dir, "/tmp/unetcl-bench-cold-%ld", (long)getpid());
     unet_context *ctx;
@@ -205,11 +210,12 @@ static int bench_device(const opts *o, const char *sel, FILE *json, int first)
                 "   \"image\": %d, \"tile\": %d, \"tiles\": %d, \"gflop\": %.2f, \"cold_ms\": %.1f,\n"
                 "   \"warm_median_ms\": %.2f, \"warm_min_ms\": %.2f, \"runs\": %d, \"gflops\": %.1f,\n"
                 "   \"infer_device_bytes\": %llu, \"train_tile\": %d, \"train_step_median_ms\": %.1f,\n"
-                "   \"train_gflops\": %.1f, \"train_device_bytes\": %llu}",
+                "   \"train_gflops\": %.1f, \"train_device_bytes\": %llu, \"precision\": \"%s\", \"gpu_kernels\": %d}",
                 first ? "" : ",\n", info.name, devtype(info.type), info.driver_version, peak, o->size, tile,
                 tiles_axis * tiles_axis, flops * 1e-9, cold_s * 1e3, tmed * 1e3, tmin * 1e3, o->runs,
                 flops / tmed * 1e-9, (unsigned long long)pi->total_bytes, o->train_tile, tr_med * 1e3,
-                tr_med > 0 ? tr_flops / tr_med * 1e-9 : 0.0, (unsigned long long)tr_mem);
+                tr_med > 0 ? tr_flops / tr_med * 1e-9 : 0.0, (unsigned long long)tr_mem, o->fp16 ? "fp16" : "fp32",
+                o->gpu_kernels);
     }
     free(t);
     free(img);
@@ -249,6 +255,15 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--classes")) { NEEDV(); o.model.classes = atoi(v); }
         else if (!strcmp(a, "--in-channels")) { NEEDV(); o.model.in_channels = atoi(v); }
         else if (!strcmp(a, "--json")) { NEEDV(); o.json = v; }
+        else if (!strcmp(a, "--gpu-kernels")) o.gpu_kernels = 1;
+        else if (!strcmp(a, "--precision")) {
+            NEEDV();
+            if (strcmp(v, "fp16") && strcmp(v, "fp32")) {
+                fprintf(stderr, "bench_unet: --precision must be fp32 or fp16\n");
+                return 2;
+            }
+            o.fp16 = !strcmp(v, "fp16");
+        }
         else if (!strcmp(a, "--profile")) o.profile = 1;
         else if (!strcmp(a, "--no-cold")) o.cold = 0;
         else {

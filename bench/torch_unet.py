@@ -4,7 +4,11 @@
 (forward, weighted cross-entropy, backward, SGD with momentum 0.99).
 
   python3 bench/torch_unet.py [--device cpu|cuda] [--threads N] [--runs N]
-                              [--upconv convt|shuffle] [--json FILE]
+                              [--upconv convt|shuffle] [--tf32 on|off] [--json FILE]
+
+--device cuda: --tf32 on lets cuDNN and cuBLAS use TF32 (PyTorch's default for
+convolutions), off keeps FP32 arithmetic (what unetcl does); cuDNN's
+autotuner (torch.backends.cudnn.benchmark) is on, as a speed-minded user sets.
 
 --upconv shuffle computes each 2x2 up-convolution as a 1x1 convolution to
 4x the channels followed by a pixel shuffle (the same function, faster on
@@ -88,17 +92,24 @@ def main():
     ap.add_argument("--train-runs", type=int, default=3)
     ap.add_argument("--upconv", default="convt", choices=["convt", "shuffle"])
     ap.add_argument("--no-train", action="store_true")
+    ap.add_argument("--tf32", default="on", choices=["on", "off"])
+    ap.add_argument("--base", type=int, default=64)  # base channels (64: the paper's; smaller: script checks)
     ap.add_argument("--json")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     dev = a.device
     torch.manual_seed(0)
-    net = UNet(upconv=a.upconv).to(dev)
+    net = UNet(base=a.base, upconv=a.upconv).to(dev)
     res = {"framework": f"pytorch {torch.__version__}", "device": dev, "threads": torch.get_num_threads(),
-           "upconv": a.upconv}
+           "upconv": a.upconv, "base": a.base}
     if dev == "cuda":
         res["device_name"] = torch.cuda.get_device_name(0)
+        torch.backends.cudnn.allow_tf32 = a.tf32 == "on"
+        torch.backends.cuda.matmul.allow_tf32 = a.tf32 == "on"
+        torch.backends.cudnn.benchmark = True
+        res["tf32"] = a.tf32
+        res["cudnn_benchmark"] = True
     net.eval()
     x = torch.randn(1, 1, 700, 700, device=dev)
     with torch.no_grad():

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *type_name(unet_device_type t)
 {
@@ -51,9 +52,9 @@ int cmd_devices(int argc, char **argv)
                "local memory: %llu KiB\n",
                d[i].compute_units, (double)d[i].global_mem_bytes / (1 << 30),
                (double)d[i].max_alloc_bytes / (1 << 30), (unsigned long long)(d[i].local_mem_bytes / 1024));
-        char tuning[1400];
+        char tuning[2400];
         unet_device_tuning_describe(&d[i], tuning, sizeof tuning);
-        printf("      %s\n", tuning);
+        for (char *line = strtok(tuning, "\n"); line; line = strtok(NULL, "\n")) printf("      %s\n", line);
     }
     unet_context *ctx;
     if (unet_context_create(NULL, &ctx) == UNET_OK) {

@@ -254,6 +254,7 @@ int cmd_infer(int argc, char **argv)
     }
     co.cache_dir = cfg->device.cache_dir[0] ? cfg->device.cache_dir : NULL;
     co.disable_cache = cfg->device.no_cache;
+    co.precision_fp16 = cfg->device.precision == UNET_PRECISION_FP16;
     if (unet_context_create(&co, &ctx) != UNET_OK) {
         fprintf(stderr, "unetcl infer: %s\n", unet_last_error());
         goto out;

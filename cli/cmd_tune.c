@@ -14,12 +14,19 @@
  *    XGEMM_MIN_INDIRECT_SIZE is chosen from these timings; a tuned kernel
  *    that gives wrong results is dropped; if the tuned set is not faster in
  *    total, CLBlast's defaults are kept.
- * 3. The file is written; unet_gemm applies it with CLBlastOverrideParameters. */
+ * 3. The file is written; unet_gemm applies it with CLBlastOverrideParameters.
+ * 4. unetcl's own GPU convolution kernels (src/host/ocl/conv_gpu.h): for the
+ *    3x3 layers of the U-Net at the given tile, forward, input gradient and
+ *    weight gradient are timed with the existing path (im2col + the GEMM,
+ *    CLBlast with the file of step 3 on GPUs) and with every parameter set;
+ *    the fastest correct candidate per layer and operation goes into the
+ *    device's convgpu-*.json in the cache folder. */
 #define _POSIX_C_SOURCE 200809L
 #include "commands.h"
 #include "clock.h"
 
 #include "clblast_tune.h"
+#include "conv_gpu.h"
 #include "gemm.h"
 #include "unetcl/unetcl.h"
 
@@ -64,7 +71,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: unetcl tune [--device SEL] [--quick] [--fraction F] [--direct-fraction F] [--timeout S]\n"
-            "                   [--reps N] [--cache-dir DIR] [--helper PATH] [-v]\n\n"
+            "                   [--reps N] [--cache-dir DIR] [--helper PATH] [-v]\n"
+            "                   [--conv-only | --no-conv] [--tile T] [--precision fp32|fp16]\n\n"
             "Tunes CLBlast's GEMM kernels (Xgemm, XgemmDirect and the direct/indirect switch point) for one\n"
             "device and writes the parameters to the device's file in the cache folder; unetcl then applies\n"
             "them whenever it uses CLBlast on that device (not with $UNETCL_CLBLAST_TUNING=0). Run it again\n"
@@ -78,7 +86,13 @@ static void usage(FILE *f)
             "  --cache-dir D  cache folder (default $UNETCL_CACHE_DIR, $XDG_CACHE_HOME/unetcl, ~/.cache/unetcl)\n"
             "  --helper PATH  the tuner helper (default $UNETCL_TUNE_HELPER, else unetcl-tune-helper next to\n"
             "                 this program, else on PATH)\n"
-            "  -v             log what is done\n");
+            "  -v             log what is done\n"
+            "  --conv-only    only step 4: time unetcl's GPU convolution kernels against the existing path per\n"
+            "                 layer and keep the winners (convgpu-*.json in the cache folder; used on GPUs)\n"
+            "  --no-conv      only the CLBlast steps\n"
+            "  --tile T       U-Net input tile whose 3x3 layers are timed in step 4 (default 572; quick 188)\n"
+            "  --base B       base channels of that U-Net (default 64, the paper's; smaller: quick checks)\n"
+            "  --precision P  fp32 (default) or fp16: the [device] precision the entries are for\n");
 }
 
 /* ---- the helper process ---------------------------------------------------- */
@@ -290,6 +304,38 @@ static unet_clblast_params routine_params(size_t min_indirect)
     return p;
 }
 
+/* Step 4: our GPU convolution kernels against the existing path, per layer. */
+static int tune_conv(const char *device, const char *cache_dir, int verbose, int tile, int base, int reps, int fp16)
+{
+    unet_context_options o;
+    unet_context_options_default(&o);
+    o.device = device;
+    o.cache_dir = cache_dir;
+    o.verbose = verbose;
+    o.precision_fp16 = fp16;
+    o.force_gpu_kernels = fp16; /* the timing calls each path explicitly; fp16 on a CPU device needs the switch */
+    unet_context *ctx = NULL;
+    if (unet_context_create(&o, &ctx) != UNET_OK) {
+        fprintf(stderr, "unetcl tune: %s\n", unet_last_error());
+        return 1;
+    }
+    unet_model_config mc;
+    unet_model_config_default(&mc);
+    unet_gpuconv_layer layers[64];
+    const int n = unet_gpuconv_unet_layers(mc.depth, base, mc.in_channels, tile, layers, 64);
+    printf("\nGPU convolution kernels (%s) vs the existing path on %s, %d layers of a %d tile, base %d channels, "
+           "median of %d:\n",
+           fp16 ? "fp16" : "fp32", ctx->info.name, n, tile, base, reps);
+    fflush(stdout);
+    const unet_status st = unet_gpuconv_tune(ctx, layers, n, reps, stdout);
+    if (st != UNET_OK) fprintf(stderr, "unetcl tune: %s\n", unet_last_error());
+    if (st == UNET_OK && ctx->info.type == UNET_DEVICE_CPU)
+        printf("note: on CPU devices the choice is not used (the CPU path stays); UNETCL_GPU_KERNELS=1 forces our "
+               "kernels, with the tuned sets\n");
+    unet_context_destroy(ctx);
+    return st == UNET_OK ? 0 : 1;
+}
+
 static void print_params(const unet_clblast_params *p)
 {
     printf("  %-12s", p->kernel);
@@ -300,7 +346,7 @@ static void print_params(const unet_clblast_params *p)
 int cmd_tune(int argc, char **argv)
 {
     const char *device = NULL, *cache_dir = NULL, *helper_opt = NULL;
-    int quick = 0, verbose = 0, reps = 0;
+    int quick = 0, verbose = 0, reps = 0, conv = 1, clb = 1, tile = 0, fp16 = 0, base = 64;
     double fraction = 0, dfraction = 0, timeout_s = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -317,6 +363,18 @@ int cmd_tune(int argc, char **argv)
         else if (!strcmp(a, "--direct-fraction") && more) dfraction = atof(argv[++i]);
         else if (!strcmp(a, "--timeout") && more) timeout_s = atof(argv[++i]);
         else if (!strcmp(a, "--reps") && more) reps = atoi(argv[++i]);
+        else if (!strcmp(a, "--conv-only")) clb = 0;
+        else if (!strcmp(a, "--no-conv")) conv = 0;
+        else if (!strcmp(a, "--tile") && more) tile = atoi(argv[++i]);
+        else if (!strcmp(a, "--base") && more) base = atoi(argv[++i]);
+        else if (!strcmp(a, "--precision") && more) {
+            const char *v = argv[++i];
+            if (!strcmp(v, "fp16")) fp16 = 1;
+            else if (strcmp(v, "fp32") != 0) {
+                fprintf(stderr, "unetcl tune: --precision must be fp32 or fp16, not \"%s\"\n", v);
+                return 2;
+            }
+        }
         else {
             fprintf(stderr, "unetcl tune: unknown or incomplete option \"%s\"\n\n", a);
             usage(stderr);
@@ -332,6 +390,24 @@ int cmd_tune(int argc, char **argv)
         fprintf(stderr, "unetcl tune: --fraction and --direct-fraction must lie in (0, 1], --timeout >= 1\n");
         return 2;
     }
+    if (!conv && !clb) {
+        fprintf(stderr, "unetcl tune: --conv-only and --no-conv leave nothing to do\n");
+        return 2;
+    }
+    if (tile == 0) tile = quick ? 188 : 572;
+    if (base < 1 || base > 1024) {
+        fprintf(stderr, "unetcl tune: --base must lie in 1..1024\n");
+        return 2;
+    }
+    {
+        unet_model_config mc;
+        unet_model_config_default(&mc);
+        if (conv && unet_tile_check(&mc, tile) != UNET_OK) {
+            fprintf(stderr, "unetcl tune: --tile %d: %s\n", tile, unet_last_error());
+            return 2;
+        }
+    }
+    if (!clb) return tune_conv(device, cache_dir, verbose, tile, base, reps, fp16);
 
     unet_context_options o;
     unet_context_options_default(&o);
@@ -523,6 +599,21 @@ int cmd_tune(int argc, char **argv)
     if (verbose)
         for (int i = 0; i < t->nkernels; i++) print_params(&t->kernels[i]);
     rc = 0;
+    if (conv) {
+        /* a context of its own: CLBlast with the file just written */
+        for (int s = 0; runs && s < ns; s++) {
+            if (runs[s].a) clReleaseMemObject(runs[s].a);
+            if (runs[s].b) clReleaseMemObject(runs[s].b);
+            if (runs[s].c) clReleaseMemObject(runs[s].c);
+            free(runs[s].ref);
+        }
+        free(runs);
+        runs = NULL;
+        free(t);
+        t = NULL;
+        unet_context_destroy(ctx);
+        return tune_conv(device, cache_dir, verbose, tile, base, reps, fp16);
+    }
 out:
     for (int s = 0; runs && s < ns; s++) {
         if (runs[s].a) clReleaseMemObject(runs[s].a);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Writes w x h floats as an image file (bits 8 PNG or 32 float TIFF). */
 static int write_plane(const char *path, const float *px, int w, int h, int bits, char *err, size_t errn)
@@ -162,13 +163,15 @@ int cmd_weightmap(int argc, char **argv)
         fprintf(stderr, "unetcl weightmap: %s\n", err);
         goto out;
     }
-    printf("wrote %s\n", path);
+    char png[1100];
+    snprintf(png, sizeof png, "%s", path);
     snprintf(path, sizeof path, "%s.tif", base);
     if (write_plane(path, wt, w, h, 32, err, sizeof err)) {
+        unlink(png); /* both files or neither: no half of a pair left behind */
         fprintf(stderr, "unetcl weightmap: %s\n", err);
         goto out;
     }
-    printf("wrote %s\n", path);
+    printf("wrote %s\nwrote %s\n", png, path);
     rc = 0;
 out:
     free(in);

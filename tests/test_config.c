@@ -35,6 +35,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.model.base_channels, 64);
     assert_true(c.model.dropout == 0.5);
     assert_int_equal(c.train.tile, 572);
+    assert_int_equal(c.device.precision, UNET_PRECISION_FP32);
     assert_true(c.train.momentum == 0.99);
     assert_true(c.train.lr == 0.01);
     assert_int_equal(c.augment.elastic_grid, 3);
@@ -95,6 +96,7 @@ static void test_good_file(void **state)
              "tile = 0\n"
              "[device]\n"
              "cache_dir =\n"
+             "precision = FP16\n"
              "select = cpu\n",
              longpath);
     unet_config c;
@@ -123,6 +125,7 @@ static void test_good_file(void **state)
     assert_int_equal(c.infer.outputs, UNET_OUT_MASK | UNET_OUT_OVERLAY);
     assert_string_equal(c.device.cache_dir, "");
     assert_string_equal(c.device.select, "cpu");
+    assert_int_equal(c.device.precision, UNET_PRECISION_FP16);
     assert_int_equal(c.train.tile, 572);
     TU_OK(unet_config_validate(&c));
 }
@@ -146,6 +149,7 @@ static void test_errors(void **state)
         {"[train]\nlr = nan\n", 2, "not finite"},
         {"[train]\nlr = inf\n", 2, "not finite"},
         {"[train]\nlr =\n", 2, "empty value"},
+        {"[device]\nprecision = fp8\n", 2, "fp32, fp16"},
         {"[train]\nlr = ; just a comment\n", 2, "empty value"},
         {"[train]\nlr = -0.01\n", 2, "out of range"},
         {"[train]\nlr = 0\n", 2, "must be a number > 0"},

@@ -20,4 +20,11 @@ rc=0
 # the paper's depth (5 levels), 8 base channels, no ReLU after up-convolutions
 "$bin/tests/unet_ref_dump" "$tmp/b.safetensors" 5 8 1 2 204 220 0 || exit 1
 "$py" "$src/tests/torch_reference.py" "$tmp/b.safetensors" || rc=1
+# the same two cases on unetcl's GPU convolution kernels (forced on any device,
+# so that CI checks what a GPU runs; src/host/ocl/conv_gpu.h)
+echo "== with UNETCL_GPU_KERNELS=1"
+UNETCL_GPU_KERNELS=1 "$bin/tests/unet_ref_dump" "$tmp/c.safetensors" 3 4 2 3 60 76 1 || exit 1
+"$py" "$src/tests/torch_reference.py" "$tmp/c.safetensors" || rc=1
+UNETCL_GPU_KERNELS=1 "$bin/tests/unet_ref_dump" "$tmp/d.safetensors" 5 8 1 2 204 220 0 || exit 1
+"$py" "$src/tests/torch_reference.py" "$tmp/d.safetensors" || rc=1
 exit $rc

@@ -87,6 +87,7 @@ typedef struct unet_device_info {
     uint64_t max_alloc_bytes;
     uint64_t local_mem_bytes;
     size_t max_work_group_size;
+    int fp16_arithmetic;       /* 1: the device offers cl_khr_fp16 (half arithmetic) */
 } unet_device_info;
 
 /* Lists every OpenCL device of every platform. *count receives the number;
@@ -114,6 +115,15 @@ typedef struct unet_context_options {
     /* 1: do not apply the device's CLBlast tuning file written by `unetcl
      * tune` (also $UNETCL_CLBLAST_TUNING=0). */
     int disable_clblast_tuning;
+    /* 1: run every 3x3 convolution on unetcl's own GPU kernels (implicit
+     * GEMM, src/cl/conv_gpu.cl) whatever the device and the tuning say, so
+     * that a CPU device (PoCL) runs what a GPU runs (tests). Also
+     * $UNETCL_GPU_KERNELS=1, read once here. */
+    int force_gpu_kernels;
+    /* 1: [device] precision = fp16: convolution operands stored as binary16
+     * with float accumulation, on unetcl's GPU kernels (docs/gpu.md). GPU
+     * devices only, unless force_gpu_kernels is set. */
+    int precision_fp16;
 } unet_context_options;
 
 UNETCL_API void unet_context_options_default(unet_context_options *opts);
@@ -351,9 +361,9 @@ UNETCL_API unet_status unet_predict_image_ex(unet_net *net, const float *image, 
 UNETCL_API const char *unet_rank_device(const char *sel, int local_rank, const unet_device_info *infos, int count, char *out,
                              size_t n);
 
-/* One line on the device's tuned parameters as `unetcl devices` prints it
- * ("CLBlast: tuned (PATH)" or "CLBlast: default parameters ..."), from the
- * tuning cache ($UNETCL_CACHE_DIR, else $XDG_CACHE_HOME/unetcl or
+/* The device's tuned parameters as `unetcl devices` prints them, one line
+ * each ("CLBlast: tuned (PATH)" or "CLBlast: default parameters ...", the
+ * GPU convolution kernels' tuning, fp16), from the tuning cache ($UNETCL_CACHE_DIR, else $XDG_CACHE_HOME/unetcl or
  * ~/.cache/unetcl). */
 UNETCL_API void unet_device_tuning_describe(const unet_device_info *dev, char *out, size_t n);
 

@@ -40,7 +40,7 @@ class DeviceInfo(ctypes.Structure):
                 ("driver_version", ctypes.c_char * 128), ("device_version", ctypes.c_char * 128),
                 ("opencl_c_version", ctypes.c_char * 128), ("type", c_int), ("compute_units", c_uint),
                 ("global_mem_bytes", ctypes.c_uint64), ("max_alloc_bytes", ctypes.c_uint64),
-                ("local_mem_bytes", ctypes.c_uint64), ("max_work_group_size", c_size_t)]
+                ("local_mem_bytes", ctypes.c_uint64), ("max_work_group_size", c_size_t), ("fp16_arithmetic", c_int)]
 
 
 class Image(ctypes.Structure):

@@ -45,6 +45,7 @@ static const char *const sched_names[] = {"constant", "step", "poly", NULL};
 static const char *const balance_names[] = {"image", "dataset", NULL};
 static const char *const targets_names[] = {"paper", "border3", NULL};
 static const char *const instance_names[] = {"components", "watershed", NULL};
+static const char *const precision_names[] = {"fp32", "fp16", NULL};
 static const char *const output_names[] = {"prob", "mask", "instances", "overlay", NULL};
 
 static const char *const section_names[] = {"model",   "data",   "train", "augment",
@@ -147,6 +148,8 @@ static const key_desc KEYS[] = {
     STR_("device", "select", device.select, "auto | gpu | cpu | N | gpu:N | cpu:N | name substring"),
     STR_("device", "cache_dir", device.cache_dir, "program-binary cache folder (empty: default)"),
     BOOL_("device", "no_cache", device.no_cache, "always compile the OpenCL programs"),
+    ENUM_("device", "precision", device.precision, precision_names,
+          "fp32 | fp16 (convolution operands stored as binary16, float accumulation; GPU devices: docs/gpu.md)"),
 
     STR_("infer", "model", infer.model, "checkpoint or weights file (.safetensors)"),
     STR_("infer", "input", infer.input, "image, folder, glob or multi-page TIFF"),

@@ -157,10 +157,13 @@ typedef struct unet_weights_config {
     int border;        /* 1: separating border between touching instances */
 } unet_weights_config;
 
+typedef enum unet_precision { UNET_PRECISION_FP32 = 0, UNET_PRECISION_FP16 } unet_precision;
+
 typedef struct unet_device_config {
     char select[256];                /* "auto" (see unet_context_options.device) */
     char cache_dir[UNET_CONFIG_STR]; /* "" = default cache folder */
     int no_cache;                    /* 0 */
+    unet_precision precision;        /* fp32; fp16: convolution operands in binary16 (docs/gpu.md) */
 } unet_device_config;
 
 typedef struct unet_infer_config {

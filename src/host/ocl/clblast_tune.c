@@ -3,6 +3,7 @@
 #include "atomicfile.h"
 #include "fsutil.h"
 #include "clblast_tune.h"
+#include "conv_gpu.h"
 
 #include <cjson/cJSON.h>
 #include <clblast_c.h>
@@ -332,4 +333,18 @@ void unet_device_tuning_describe(const unet_device_info *dev, char *out, size_t 
     else if (ts == UNET_TUNING_NONE)
         snprintf(out, n, "CLBlast: default parameters (`unetcl tune --device %d` tunes them)", dev->index);
     else snprintf(out, n, "CLBlast: default parameters; tuning file ignored: %s", why);
+    size_t len = strlen(out);
+    unet_gpuconv_tuning_path(cache_dir, dev, path, sizeof path);
+    if (dev->type == UNET_DEVICE_CPU)
+        snprintf(out + len, n - len,
+                 "\nGPU convolution kernels: not used on CPU devices (UNETCL_GPU_KERNELS=1 forces them)"
+                 "\nprecision fp16: GPU devices only (cl_khr_fp16: %s)",
+                 dev->fp16_arithmetic ? "yes" : "no");
+    else
+        snprintf(out + len, n - len,
+                 "\nGPU convolution kernels: %s"
+                 "\nprecision fp16: available (binary16 storage by vload_half/vstore_half, float "
+                 "accumulation; cl_khr_fp16 half arithmetic: %s)",
+                 access(path, R_OK) == 0 ? path : "not tuned: im2col + CLBlast (`unetcl tune` chooses per layer)",
+                 dev->fp16_arithmetic ? "yes" : "no");
 }

@@ -59,6 +59,15 @@ static void fill_info(cl_platform_id p, int pidx, cl_device_id d, int index, une
     size_t wg = 0;
     clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
     di->max_work_group_size = wg;
+    size_t en = 0;
+    if (clGetDeviceInfo(d, CL_DEVICE_EXTENSIONS, 0, NULL, &en) == CL_SUCCESS && en > 0) {
+        char *ext = malloc(en + 1);
+        if (ext && clGetDeviceInfo(d, CL_DEVICE_EXTENSIONS, en, ext, NULL) == CL_SUCCESS) {
+            ext[en] = '\0';
+            di->fp16_arithmetic = strstr(ext, "cl_khr_fp16") != NULL;
+        }
+        free(ext);
+    }
 }
 
 typedef struct dev_entry {
@@ -342,6 +351,16 @@ unet_status unet_context_create(const unet_context_options *opts, unet_context *
     const char *ct = getenv("UNETCL_CLBLAST_TUNING");
     c->clblast_tuning_disabled = opts->disable_clblast_tuning || (ct && !strcmp(ct, "0"));
     c->verbose = opts->verbose;
+    const char *gk = getenv("UNETCL_GPU_KERNELS");
+    c->force_gpu_kernels = opts->force_gpu_kernels || (gk && *gk && strcmp(gk, "0") != 0);
+    c->fp16 = opts->precision_fp16 ? 1 : 0;
+    if (c->fp16 && c->info.type == UNET_DEVICE_CPU && !c->force_gpu_kernels) {
+        unet_context_destroy(c);
+        return unet_seterr(UNET_ERR_CONFIG,
+                           "precision = fp16 runs on unetcl's GPU convolution kernels, and %s is a CPU device: "
+                           "use precision = fp32 there (or UNETCL_GPU_KERNELS=1 to force the GPU kernels, tests)",
+                           c->info.name);
+    }
     *out = c;
     return UNET_OK;
 }
@@ -352,6 +371,7 @@ void unet_context_destroy(unet_context *c)
     if (c->queue) clFinish(c->queue);
     unet_kprof_report();
     if (c->blas_free && c->blas_state) c->blas_free(c->blas_state);
+    if (c->gpuconv_free && c->gpuconv) c->gpuconv_free(c->gpuconv);
     for (int i = 0; i < c->nkernels; i++) clReleaseKernel(c->kernels[i].kernel);
     for (int i = 0; i < UNET_MAX_PROGRAMS; i++)
         if (c->programs[i]) clReleaseProgram(c->programs[i]);

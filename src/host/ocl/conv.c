@@ -22,6 +22,7 @@
  * im2colT_rows3. Winograd transforms take 16 tiles per work-item, or 8 where
  * that pads fewer tiles on layers with many channels. */
 #include "conv_internal.h"
+#include "conv_gpu.h"
 #include "gemm.h"
 
 #include <limits.h>
@@ -662,7 +663,7 @@ static unet_status wino_backward(unet_context *ctx, const conv_shape *s, cl_mem 
 {
     const conv_shape a = {s->cout, s->ho + 4, s->wo + 4, 3, s->cin, s->h, s->w};
     int dw_done = 0;
-    if (wgrad_use_winograd(ctx, s)) {
+    if (dweight.mem && wgrad_use_winograd(ctx, s)) {
         unet_status st = wino_wgrad(ctx, s, in, dout, dweight, param_accumulate, ws, ws_floats);
         if (st != UNET_OK && st != UNET_ERR_DOES_NOT_FIT) return st;
         dw_done = st == UNET_OK;
@@ -797,6 +798,9 @@ static unet_status conv_forward_impl(unet_context *ctx, const conv_algo *a, cons
     UNET_TRY(unet_conv_check_slice("conv", weight, (size_t)s.cout * (size_t)s.cin * (size_t)(k * k), "weight"));
     UNET_TRY(unet_conv_check_slice("conv", bias, (size_t)s.cout, "bias"));
     if (k != 1) UNET_TRY(unet_conv_check_ws("conv", ws, ws_floats, 0));
+    /* dispatch hook: unetcl's GPU kernels where tuned or forced (conv_gpu.h) */
+    const int gset = (!a && k == 3) ? unet_gpuconv_choose(ctx, UNET_GPUCONV_FWD, s.cin, s.cout, s.h, s.w) : -1;
+    if (gset >= 0) return unet_gpuconv_forward(ctx, gset, in->mem, s.cin, s.h, s.w, weight, bias, relu, s.cout, out->mem);
     if (!a && k == 3 && s.cin <= DIRECT_MAX_CIN && ctx->info.type == UNET_DEVICE_CPU) {
         const char *e = getenv("UNETCL_CONV_ALGO");
         if (!(e && *e)) return direct_forward(ctx, &s, in->mem, weight, bias, relu, out->mem);
@@ -855,9 +859,34 @@ static unet_status conv_backward_impl(unet_context *ctx, const conv_algo *a, con
     if (k != 1) UNET_TRY(unet_conv_check_ws("conv", ws, ws_floats, 0));
     size_t ohw = (size_t)s.ho * (size_t)s.wo;
     UNET_TRY(unet_conv_relu_bias_grad(ctx, dout->mem, relu ? out->mem : NULL, s.cout, ohw, dbias, param_accumulate));
+    /* dispatch hook: unetcl's GPU kernels where tuned or forced (conv_gpu.h) */
+    const int gd = (!a && k == 3 && din) ? unet_gpuconv_choose(ctx, UNET_GPUCONV_DGRAD, s.cin, s.cout, s.h, s.w) : -1;
+    const int gw = (!a && k == 3) ? unet_gpuconv_choose(ctx, UNET_GPUCONV_WGRAD, s.cin, s.cout, s.h, s.w) : -1;
+    if (gw >= 0)
+        UNET_TRY(unet_gpuconv_wgrad(ctx, gw, in->mem, s.cin, s.h, s.w, dout->mem, s.cout, dweight, param_accumulate, ws,
+                                    ws_floats, 0));
+    if (gd >= 0)
+        UNET_TRY(unet_gpuconv_dgrad(ctx, gd, dout->mem, s.cout, s.h, s.w, weight, s.cin, din->mem, din_accumulate));
+    const unet_slice none = {NULL, 0};
+    cl_mem dm = (din && gd < 0) ? din->mem : NULL;
+    if (!dm && gw >= 0) return UNET_OK;
     if (!a) a = select_backward(ctx, &s);
-    return a->backward(ctx, &s, in->mem, dout->mem, weight, din ? din->mem : NULL, din_accumulate, dweight,
+    return a->backward(ctx, &s, in->mem, dout->mem, weight, dm, din_accumulate, gw >= 0 ? none : dweight,
                        param_accumulate, ws, ws_floats);
+}
+
+unet_status unet_conv_linear_backward_algo(unet_context *ctx, unet_conv_algo_id algo, const unet_tensor *in,
+                                           const unet_tensor *dout, unet_slice weight, int k, unet_tensor *din,
+                                           int din_accumulate, unet_slice dweight, int param_accumulate, cl_mem ws,
+                                           size_t ws_floats)
+{
+    if ((int)algo < 0 || algo >= UNET_CONV_ALGO_COUNT)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "conv: unknown algorithm %d", (int)algo);
+    if (!dout) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "conv backward: output gradient is NULL");
+    conv_shape s;
+    UNET_TRY(make_shape(in, dout->c, k, &s));
+    return g_algos[algo].backward(ctx, &s, in->mem, dout->mem, weight, din ? din->mem : NULL, din_accumulate, dweight,
+                                  param_accumulate, ws, ws_floats);
 }
 
 unet_status unet_conv_backward(unet_context *ctx, const unet_tensor *in, const unet_tensor *out,

@@ -48,6 +48,14 @@ unet_status unet_conv_backward_algo(unet_context *ctx, unet_conv_algo_id algo, c
                                     unet_tensor *din, int din_accumulate, unet_slice dweight, unet_slice dbias,
                                     int param_accumulate, cl_mem ws, size_t ws_floats);
 
+/* The linear part of the backward pass only (no ReLU mask, no bias
+ * gradient) with a given algorithm: din (+)= when din is not NULL, dweight
+ * (+)= when dweight.mem is not NULL (timing in `unetcl tune`). */
+unet_status unet_conv_linear_backward_algo(unet_context *ctx, unet_conv_algo_id algo, const unet_tensor *in,
+                                           const unet_tensor *dout, unet_slice weight, int k, unet_tensor *din,
+                                           int din_accumulate, unet_slice dweight, int param_accumulate, cl_mem ws,
+                                           size_t ws_floats);
+
 /* Workspace floats the Winograd forward needs to process tile_rows rows of
  * 4x4 output tiles per chunk (tests: chunking). */
 size_t unet_conv_winograd_workspace_floats(int cin, int cout, int h, int w, int tile_rows);

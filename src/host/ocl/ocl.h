@@ -39,6 +39,11 @@ struct unet_context {
     int clblast_tuning;          /* 0 not loaded yet, 1 applied, -1 none (clblast_tune.c) */
     int clblast_tuning_disabled; /* option or $UNETCL_CLBLAST_TUNING=0 */
     void (*blas_free)(void *);
+    /* GPU convolution kernels (conv_gpu.c): options read once at creation */
+    int force_gpu_kernels; /* option force_gpu_kernels or $UNETCL_GPU_KERNELS=1 */
+    int fp16;              /* [device] precision = fp16 (option precision_fp16) */
+    void *gpuconv;         /* owned by conv_gpu.c: built programs, tuning table */
+    void (*gpuconv_free)(void *);
 };
 
 /* Where to put the event of the next command: &slot when events are being
@@ -56,6 +61,10 @@ const char *unet_program_options(const unet_context *ctx);
 /* Returns the built program of a kernel family (file name of src/cl/ without
  * .cl), compiling it or loading it from the binary cache on first use. */
 unet_status unet_program_get(unet_context *ctx, const char *family, cl_program *prog);
+
+/* Builds a separate program of a kernel family with extra options
+ * (-D defines), through the same binary cache; the caller releases it. */
+unet_status unet_program_build_with(unet_context *ctx, const char *family, const char *defines, cl_program *prog);
 
 /* Returns a kernel by name from the given family (cached per context). */
 unet_status unet_kernel_get(unet_context *ctx, const char *family, const char *name,

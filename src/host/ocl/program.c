@@ -177,17 +177,11 @@ static cl_program try_binary(unet_context *ctx, const unsigned char *bin, size_t
     return p;
 }
 
-unet_status unet_program_get(unet_context *ctx, const char *family, cl_program *out)
+/* Builds (or loads from the binary cache) the program of source idx with
+ * the given options. */
+static unet_status build_cached(unet_context *ctx, int idx, const char *family, const char *opts, cl_program *out)
 {
-    int idx = find_source(family);
-    if (idx < 0 || idx >= UNET_MAX_PROGRAMS)
-        return unet_seterr(UNET_ERR_INTERNAL, "no embedded OpenCL source named \"%s\"", family);
-    if (ctx->programs[idx]) {
-        *out = ctx->programs[idx];
-        return UNET_OK;
-    }
     const unet_cl_source *src = &unet_cl_sources[idx];
-    const char *opts = unet_program_options(ctx);
     double t0 = unet_now_s();
     uint64_t key[2];
     char path[1200];
@@ -234,9 +228,34 @@ unet_status unet_program_get(unet_context *ctx, const char *family, cl_program *
         }
     }
     ctx->stats.build_seconds += unet_now_s() - t0;
+    *out = p;
+    return UNET_OK;
+}
+
+unet_status unet_program_get(unet_context *ctx, const char *family, cl_program *out)
+{
+    int idx = find_source(family);
+    if (idx < 0 || idx >= UNET_MAX_PROGRAMS)
+        return unet_seterr(UNET_ERR_INTERNAL, "no embedded OpenCL source named \"%s\"", family);
+    if (ctx->programs[idx]) {
+        *out = ctx->programs[idx];
+        return UNET_OK;
+    }
+    cl_program p;
+    UNET_TRY(build_cached(ctx, idx, family, unet_program_options(ctx), &p));
     ctx->programs[idx] = p;
     *out = p;
     return UNET_OK;
+}
+
+unet_status unet_program_build_with(unet_context *ctx, const char *family, const char *defines, cl_program *out)
+{
+    int idx = find_source(family);
+    if (idx < 0)
+        return unet_seterr(UNET_ERR_INTERNAL, "no embedded OpenCL source named \"%s\"", family);
+    char opts[1024];
+    snprintf(opts, sizeof opts, "%s %s", unet_program_options(ctx), defines ? defines : "");
+    return build_cached(ctx, idx, family, opts, out);
 }
 
 unet_status unet_kernel_get(unet_context *ctx, const char *family, const char *name, cl_kernel *out)

@@ -1,0 +1,615 @@
+/* unetcl's own GPU convolution kernels: parameter sets, launches, the
+ * per-layer choice and its tuning (see conv_gpu.h, src/cl/conv_gpu.cl). */
+#define _POSIX_C_SOURCE 200809L
+#include "conv_gpu.h"
+
+#include "atomicfile.h"
+#include "clock.h"
+#include "conv_internal.h"
+#include "fsutil.h"
+#include "tensor.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Every set must satisfy the divisibility rules of conv_gpu.cl (checked by
+ * the kernel's #error and by tests/test_conv_gpu.c, which runs each). */
+static const unet_gpuconv_params SETS[] = {
+    {"m64n64k16r4x4v4", 16, 16, 4, 4, 16, 4},   /* default: 256 work-items, 16 outputs each */
+    {"m128n64k8r8x4v4", 16, 16, 8, 4, 8, 4},    /* tall tiles: many output channels */
+    {"m64n128k8r4x8v2", 16, 16, 4, 8, 8, 2},    /* wide tiles: many pixels */
+    {"m128n128k8r8x8v4", 16, 16, 8, 8, 8, 4},   /* 64 accumulators per work-item: big GPUs */
+    {"m32n64k16r2x4v2", 16, 16, 2, 4, 16, 2},   /* few output channels */
+    {"m32n32k16r4x4v1", 8, 8, 4, 4, 16, 1},     /* small layers (deep levels), 64 work-items */
+};
+#define NSETS ((int)(sizeof SETS / sizeof SETS[0]))
+#define FORMAT "unetcl-convgpu-tuning-1"
+#define MAX_ENTRIES 256
+
+int unet_gpuconv_set_count(void) { return NSETS; }
+
+const unet_gpuconv_params *unet_gpuconv_set(int i) { return i >= 0 && i < NSETS ? &SETS[i] : NULL; }
+
+int unet_gpuconv_set_find(const char *name)
+{
+    for (int i = 0; name && i < NSETS; i++)
+        if (!strcmp(SETS[i].name, name)) return i;
+    return -1;
+}
+
+static const char *const OP_NAMES[3] = {"fwd", "dgrad", "wgrad"};
+
+const char *unet_gpuconv_op_name(unet_gpuconv_op op) { return (int)op >= 0 && op < 3 ? OP_NAMES[op] : "?"; }
+
+/* ---- per-context state -------------------------------------------------------- */
+
+typedef struct entry {
+    int op, cin, cout, h, w, fp16;
+    int choice; /* -1 existing path, else set index */
+} entry;
+
+typedef struct state {
+    cl_program prog[NSETS][2];
+    cl_kernel kern[NSETS][2][4]; /* fwd, dgrad, wgrad, reduce */
+    int tuning_loaded;
+    int nentries;
+    entry entries[MAX_ENTRIES];
+    int env_set; /* $UNETCL_GPU_CONV_SET, -1 if unset */
+} state;
+
+static void state_free(void *p)
+{
+    state *s = p;
+    for (int i = 0; i < NSETS; i++)
+        for (int h = 0; h < 2; h++) {
+            for (int k = 0; k < 4; k++)
+                if (s->kern[i][h][k]) clReleaseKernel(s->kern[i][h][k]);
+            if (s->prog[i][h]) clReleaseProgram(s->prog[i][h]);
+        }
+    free(s);
+}
+
+static state *get_state(unet_context *ctx)
+{
+    if (ctx->gpuconv) return ctx->gpuconv;
+    state *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->env_set = -1;
+    const char *e = getenv("UNETCL_GPU_CONV_SET");
+    if (e && *e) {
+        s->env_set = unet_gpuconv_set_find(e);
+        if (s->env_set < 0)
+            fprintf(stderr, "unetcl: UNETCL_GPU_CONV_SET=%s is not a parameter set (see docs/gpu.md); using %s\n", e,
+                    SETS[0].name);
+    }
+    ctx->gpuconv = s;
+    ctx->gpuconv_free = state_free;
+    return s;
+}
+
+static const char *const KNAMES[4] = {"conv_fwd", "conv_dgrad", "conv_wgrad", "conv_wgrad_reduce"};
+
+static unet_status get_kernel(unet_context *ctx, int set, int which, cl_kernel *out)
+{
+    if (set < 0 || set >= NSETS)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "GPU convolution: no parameter set %d (0..%d)", set, NSETS - 1);
+    state *s = get_state(ctx);
+    if (!s) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "GPU convolution: out of host memory");
+    const int h = ctx->fp16 ? 1 : 0;
+    if (!s->kern[set][h][which]) {
+        if (!s->prog[set][h]) {
+            const unet_gpuconv_params *p = &SETS[set];
+            if ((size_t)(p->wgm * p->wgn) > ctx->info.max_work_group_size)
+                return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
+                                   "GPU convolution set %s needs work-groups of %d, %s allows %zu: choose another "
+                                   "set (UNETCL_GPU_CONV_SET) or run `unetcl tune`",
+                                   p->name, p->wgm * p->wgn, ctx->info.name, ctx->info.max_work_group_size);
+            char defs[256];
+            snprintf(defs, sizeof defs, "-DWGM=%d -DWGN=%d -DRM=%d -DRN=%d -DTK=%d -DVW=%d -DHALF=%d", p->wgm, p->wgn,
+                     p->rm, p->rn, p->tk, p->vw, h);
+            UNET_TRY(unet_program_build_with(ctx, "conv_gpu", defs, &s->prog[set][h]));
+        }
+        cl_int err;
+        cl_kernel k = clCreateKernel(s->prog[set][h], KNAMES[which], &err);
+        if (err != CL_SUCCESS) return unet_cl_fail(err, __FILE__, __LINE__, "clCreateKernel(conv_gpu)");
+        s->kern[set][h][which] = k;
+    }
+    *out = s->kern[set][h][which];
+    return UNET_OK;
+}
+
+static size_t groups(const unet_gpuconv_params *p, int m, int n)
+{
+    const size_t tm = (size_t)(p->wgm * p->rm), tn = (size_t)(p->wgn * p->rn);
+    return (((size_t)m + tm - 1) / tm) * (((size_t)n + tn - 1) / tn);
+}
+
+/* ---- launches ------------------------------------------------------------------ */
+
+static unet_status check_dims(const char *what, int cin, int h, int w, int cout)
+{
+    if (cin <= 0 || cout <= 0 || h < 3 || w < 3)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "GPU convolution %s: shape %dx%dx%d -> %d is invalid", what, cin,
+                           h, w, cout);
+    UNET_TRY(unet_conv_check_int((size_t)cin * 9 * (size_t)h * (size_t)w, "the GPU convolution's input"));
+    UNET_TRY(unet_conv_check_int((size_t)cout * 9 * (size_t)h * (size_t)w, "the GPU convolution's output"));
+    return UNET_OK;
+}
+
+unet_status unet_gpuconv_forward(unet_context *ctx, int set, cl_mem in, int cin, int h, int w, unet_slice weight,
+                                 unet_slice bias, int relu, int cout, cl_mem out)
+{
+    UNET_TRY(check_dims("forward", cin, h, w, cout));
+    cl_kernel k;
+    UNET_TRY(get_kernel(ctx, set, 0, &k));
+    const cl_int ic = cin, ih = h, iw = w, wo = (cl_int)weight.off, bo = (cl_int)bias.off, r = relu ? 1 : 0,
+                 oc = cout;
+    UNET_CL_TRY(unet_args(k, sizeof(cl_mem), &in, sizeof ic, &ic, sizeof ih, &ih, sizeof iw, &iw, sizeof(cl_mem),
+                          &weight.mem, sizeof wo, &wo, sizeof(cl_mem), &bias.mem, sizeof bo, &bo, sizeof r, &r,
+                          sizeof oc, &oc, sizeof(cl_mem), &out, (size_t)0),
+                "setting arguments of kernel conv_fwd");
+    const unet_gpuconv_params *p = &SETS[set];
+    const size_t nt = (size_t)(p->wgm * p->wgn);
+    const size_t g[1] = {groups(p, cout, (h - 2) * (w - 2)) * nt}, l[1] = {nt};
+    return unet_enqueue(ctx, k, "conv_gpu_fwd", 1, g, l);
+}
+
+unet_status unet_gpuconv_dgrad(unet_context *ctx, int set, cl_mem dout, int cout, int h, int w, unet_slice weight,
+                               int cin, cl_mem din, int accumulate)
+{
+    UNET_TRY(check_dims("input gradient", cin, h, w, cout));
+    if (h >= 32768 || w >= 65536)
+        return unet_seterr(UNET_ERR_DOES_NOT_FIT, "GPU convolution input gradient: %dx%d is too large (h < 32768, "
+                           "w < 65536)", h, w);
+    cl_kernel k;
+    UNET_TRY(get_kernel(ctx, set, 1, &k));
+    const cl_int oc = cout, ih = h, iw = w, wo = (cl_int)weight.off, ic = cin, acc = accumulate ? 1 : 0;
+    UNET_CL_TRY(unet_args(k, sizeof(cl_mem), &dout, sizeof oc, &oc, sizeof ih, &ih, sizeof iw, &iw, sizeof(cl_mem),
+                          &weight.mem, sizeof wo, &wo, sizeof ic, &ic, sizeof acc, &acc, sizeof(cl_mem), &din,
+                          (size_t)0),
+                "setting arguments of kernel conv_dgrad");
+    const unet_gpuconv_params *p = &SETS[set];
+    const size_t nt = (size_t)(p->wgm * p->wgn);
+    const size_t g[1] = {groups(p, cin, h * w) * nt}, l[1] = {nt};
+    return unet_enqueue(ctx, k, "conv_gpu_dgrad", 1, g, l);
+}
+
+unet_status unet_gpuconv_wgrad(unet_context *ctx, int set, cl_mem in, int cin, int h, int w, cl_mem dout, int cout,
+                               unet_slice dweight, int accumulate, cl_mem ws, size_t ws_floats, int ksplit)
+{
+    UNET_TRY(check_dims("weight gradient", cin, h, w, cout));
+    cl_kernel k, kr;
+    UNET_TRY(get_kernel(ctx, set, 2, &k));
+    const unet_gpuconv_params *p = &SETS[set];
+    const size_t nw = (size_t)cout * (size_t)cin * 9, K = (size_t)(h - 2) * (size_t)(w - 2);
+    const size_t tiles = groups(p, cout, cin * 9);
+    size_t ks = (size_t)(ksplit > 0 ? ksplit : 0);
+    if (ks == 0) {
+        /* about 4 work-groups per compute unit, slices of at least 16 chunks */
+        const size_t want = 4 * (size_t)(ctx->info.compute_units ? ctx->info.compute_units : 1);
+        ks = (want + tiles - 1) / tiles;
+        const size_t most = K / (16 * (size_t)p->tk);
+        if (ks > most) ks = most;
+    }
+    if (ks > 1 && (!ws || ws_floats / nw < 2)) ks = 1;
+    if (ks > 1 && ks > ws_floats / nw) ks = ws_floats / nw;
+    if (ks < 1) ks = 1;
+    if (ks > 65535) ks = 65535;
+    size_t kslice = (K + ks - 1) / ks;
+    kslice = (kslice + (size_t)p->tk - 1) / (size_t)p->tk * (size_t)p->tk;
+    ks = (K + kslice - 1) / kslice;
+    const cl_int ic = cin, ih = h, iw = w, oc = cout, iks = (cl_int)ks, isl = (cl_int)kslice, acc = accumulate ? 1 : 0,
+                 dwo = (cl_int)dweight.off;
+    cl_mem part = ks > 1 ? ws : dweight.mem;
+    UNET_CL_TRY(unet_args(k, sizeof(cl_mem), &in, sizeof ic, &ic, sizeof ih, &ih, sizeof iw, &iw, sizeof(cl_mem), &dout,
+                          sizeof oc, &oc, sizeof iks, &iks, sizeof isl, &isl, sizeof acc, &acc, sizeof(cl_mem),
+                          &dweight.mem, sizeof dwo, &dwo, sizeof(cl_mem), &part, (size_t)0),
+                "setting arguments of kernel conv_wgrad");
+    const size_t nt = (size_t)(p->wgm * p->wgn);
+    const size_t g[2] = {tiles * nt, ks}, l[2] = {nt, 1};
+    UNET_TRY(unet_enqueue(ctx, k, "conv_gpu_wgrad", 2, g, l));
+    if (ks == 1) return UNET_OK;
+    UNET_TRY(get_kernel(ctx, set, 3, &kr));
+    const cl_int n = (cl_int)nw;
+    UNET_CL_TRY(unet_args(kr, sizeof(cl_mem), &ws, sizeof iks, &iks, sizeof n, &n, sizeof acc, &acc, sizeof(cl_mem),
+                          &dweight.mem, sizeof dwo, &dwo, (size_t)0),
+                "setting arguments of kernel conv_wgrad_reduce");
+    const size_t gr[1] = {nw};
+    return unet_enqueue(ctx, kr, "conv_gpu_wgrad_reduce", 1, gr, NULL);
+}
+
+/* ---- tuning file -------------------------------------------------------------- */
+
+void unet_gpuconv_tuning_path(const char *cache_dir, const unet_device_info *dev, char *out, size_t n)
+{
+    uint64_t h = UNET_HASH_INIT;
+    h = unet_hash64(h, dev->platform_name, strlen(dev->platform_name) + 1);
+    h = unet_hash64(h, dev->vendor, strlen(dev->vendor) + 1);
+    h = unet_hash64(h, dev->name, strlen(dev->name) + 1);
+    snprintf(out, n, "%s/convgpu-%016llx.json", cache_dir, (unsigned long long)h);
+}
+
+static int json_int(const cJSON *o, const char *key, int lo, int hi, int *v)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(x) || x->valuedouble < lo || x->valuedouble > hi || x->valuedouble != (double)(int)x->valuedouble)
+        return 0;
+    *v = (int)x->valuedouble;
+    return 1;
+}
+
+/* Loads the tuning table once; problems are logged (verbose) and ignored. */
+static void load_tuning(unet_context *ctx, state *s)
+{
+    if (s->tuning_loaded) return;
+    s->tuning_loaded = 1;
+    s->nentries = 0;
+    char path[1100];
+    unet_gpuconv_tuning_path(ctx->cache_dir, &ctx->info, path, sizeof path);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (ctx->verbose)
+            fprintf(stderr, "unetcl: no GPU convolution tuning file %s: existing path unless forced (`unetcl tune`)\n",
+                    path);
+        return;
+    }
+    char *buf = malloc(1 << 20);
+    size_t len = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+    fclose(f);
+    if (!buf) return;
+    buf[len] = '\0';
+    cJSON *root = cJSON_ParseWithLength(buf, len);
+    free(buf);
+    const char *why = NULL;
+    const cJSON *fmt = root ? cJSON_GetObjectItemCaseSensitive(root, "format") : NULL;
+    const cJSON *drv = root ? cJSON_GetObjectItemCaseSensitive(root, "driver") : NULL;
+    const cJSON *dev = root ? cJSON_GetObjectItemCaseSensitive(root, "device") : NULL;
+    const cJSON *es = root ? cJSON_GetObjectItemCaseSensitive(root, "entries") : NULL, *e;
+    if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, FORMAT) != 0) why = "not a " FORMAT " file";
+    else if (!cJSON_IsString(dev) || strcmp(dev->valuestring, ctx->info.name) != 0) why = "written for another device";
+    else if (!cJSON_IsString(drv) || strcmp(drv->valuestring, ctx->info.driver_version) != 0)
+        why = "written with another driver (stale: run `unetcl tune` again)";
+    else if (!cJSON_IsArray(es)) why = "no \"entries\" array";
+    if (!why)
+        cJSON_ArrayForEach(e, es)
+        {
+            entry t;
+            const cJSON *op = cJSON_GetObjectItemCaseSensitive(e, "op"), *ch = cJSON_GetObjectItemCaseSensitive(e, "choice"),
+                        *pr = cJSON_GetObjectItemCaseSensitive(e, "precision");
+            t.op = -1;
+            for (int i = 0; cJSON_IsString(op) && i < 3; i++)
+                if (!strcmp(op->valuestring, OP_NAMES[i])) t.op = i;
+            if (t.op < 0 || !json_int(e, "cin", 1, INT_MAX, &t.cin) || !json_int(e, "cout", 1, INT_MAX, &t.cout) ||
+                !json_int(e, "h", 3, INT_MAX, &t.h) || !json_int(e, "w", 3, INT_MAX, &t.w) || !cJSON_IsString(ch) ||
+                !cJSON_IsString(pr) || (strcmp(pr->valuestring, "fp32") && strcmp(pr->valuestring, "fp16"))) {
+                why = "an entry lacks op, cin, cout, h, w, precision or choice";
+                break;
+            }
+            t.fp16 = !strcmp(pr->valuestring, "fp16");
+            t.choice = !strcmp(ch->valuestring, "existing") ? -1 : unet_gpuconv_set_find(ch->valuestring);
+            if (t.choice < 0 && strcmp(ch->valuestring, "existing") != 0) {
+                why = "an entry names an unknown parameter set (older unetcl: run `unetcl tune` again)";
+                break;
+            }
+            if (s->nentries < MAX_ENTRIES) s->entries[s->nentries++] = t;
+        }
+    if (why) {
+        s->nentries = 0;
+        if (ctx->verbose) fprintf(stderr, "unetcl: GPU convolution tuning file %s ignored: %s\n", path, why);
+    } else if (ctx->verbose)
+        fprintf(stderr, "unetcl: GPU convolution tuning: %d entries from %s\n", s->nentries, path);
+    cJSON_Delete(root);
+}
+
+int unet_gpuconv_choose(unet_context *ctx, unet_gpuconv_op op, int cin, int cout, int h, int w)
+{
+    const int forced = ctx->force_gpu_kernels || ctx->fp16;
+    if (!forced && ctx->info.type != UNET_DEVICE_GPU) return -1;
+    if (op == UNET_GPUCONV_DGRAD && (h >= 32768 || w >= 65536)) return -1;
+    state *s = get_state(ctx);
+    if (!s) return -1;
+    load_tuning(ctx, s);
+    const entry *best = NULL;
+    double bd = INFINITY;
+    for (int i = 0; i < s->nentries; i++) {
+        const entry *e = &s->entries[i];
+        if (e->op != (int)op || e->cin != cin || e->cout != cout || e->fp16 != ctx->fp16) continue;
+        const double d = fabs(log(((double)e->h * e->w) / ((double)h * w)));
+        if (d < bd) {
+            bd = d;
+            best = e;
+        }
+    }
+    if (forced) {
+        if (best && best->choice >= 0) return best->choice;
+        return s->env_set >= 0 ? s->env_set : 0;
+    }
+    return best ? best->choice : -1;
+}
+
+int unet_gpuconv_unet_layers(int depth, int base, int in_channels, int tile, unet_gpuconv_layer *out, int max)
+{
+    int n = 0, s = tile, c = in_channels;
+    for (int l = 0; l < depth; l++) {
+        const int o = base << l;
+        if (n + 2 > max || s < 5) return n;
+        out[n++] = (unet_gpuconv_layer){c, o, s, s, l == 0};
+        out[n++] = (unet_gpuconv_layer){o, o, s - 2, s - 2, 0};
+        s -= 4;
+        c = o;
+        if (l < depth - 1) s /= 2;
+    }
+    for (int l = depth - 2; l >= 0; l--) {
+        const int o = base << l;
+        s *= 2;
+        if (n + 2 > max || s < 5) return n;
+        out[n++] = (unet_gpuconv_layer){2 * o, o, s, s, 0};
+        out[n++] = (unet_gpuconv_layer){o, o, s - 2, s - 2, 0};
+        s -= 4;
+    }
+    return n;
+}
+
+/* ---- tuning -------------------------------------------------------------------- */
+
+static cl_mem rand_buf(unet_context *ctx, size_t n, unsigned seed)
+{
+    float *h = malloc(n * sizeof *h);
+    if (!h) return NULL;
+    unsigned s = seed;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        h[i] = (float)((s >> 8) & 0xffff) / 65536.0f - 0.5f;
+    }
+    cl_int err;
+    cl_mem m = clCreateBuffer(ctx->ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, n * sizeof(float), h, &err);
+    free(h);
+    return err == CL_SUCCESS ? m : NULL;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct tune_bufs {
+    unet_tensor in, out, dout, din;
+    cl_mem params, grads, ws;
+    size_t wsf, nw;
+} tune_bufs;
+
+/* One run of candidate cand (-1: existing path) of op. */
+static unet_status run_cand(unet_context *ctx, int op, int cand, const unet_gpuconv_layer *L, tune_bufs *b)
+{
+    const unet_slice wt = {b->params, 0}, bias = {b->params, b->nw}, dw = {b->grads, 0}, none = {NULL, 0};
+    if (cand < 0) {
+        if (op == UNET_GPUCONV_FWD)
+            return unet_conv_forward_algo(ctx, UNET_CONV_IM2COL_GEMM, &b->in, wt, bias, 3, 1, &b->out, b->ws, b->wsf);
+        return unet_conv_linear_backward_algo(ctx, UNET_CONV_IM2COL_GEMM, &b->in, &b->dout, wt, 3,
+                                              op == UNET_GPUCONV_DGRAD ? &b->din : NULL, 0,
+                                              op == UNET_GPUCONV_WGRAD ? dw : none, 0, b->ws, b->wsf);
+    }
+    if (op == UNET_GPUCONV_FWD)
+        return unet_gpuconv_forward(ctx, cand, b->in.mem, L->cin, L->h, L->w, wt, bias, 1, L->cout, b->out.mem);
+    if (op == UNET_GPUCONV_DGRAD)
+        return unet_gpuconv_dgrad(ctx, cand, b->dout.mem, L->cout, L->h, L->w, wt, L->cin, b->din.mem, 0);
+    return unet_gpuconv_wgrad(ctx, cand, b->in.mem, L->cin, L->h, L->w, b->dout.mem, L->cout, dw, 0, b->ws, b->wsf, 0);
+}
+
+static unet_status read_result(unet_context *ctx, int op, tune_bufs *b, float *host, size_t n)
+{
+    if (op == UNET_GPUCONV_FWD) return unet_tensor_download(ctx, &b->out, host);
+    if (op == UNET_GPUCONV_DGRAD) return unet_tensor_download(ctx, &b->din, host);
+    return unet_buffer_read(ctx, b->grads, 0, n * sizeof(float), host);
+}
+
+static unet_status tune_layer(unet_context *ctx, const unet_gpuconv_layer *L, int reps, entry *res, double *ms,
+                              FILE *log)
+{
+    tune_bufs b;
+    memset(&b, 0, sizeof b);
+    unet_status st = UNET_OK;
+    const int ho = L->h - 2, wo = L->w - 2;
+    float *ref = NULL, *got = NULL;
+    b.nw = (size_t)L->cout * (size_t)L->cin * 9;
+    b.wsf = unet_conv_workspace_floats(L->cin, L->h, L->w, 3, (size_t)256 << 20);
+    if (b.wsf == (size_t)-1) return unet_seterr(UNET_ERR_DOES_NOT_FIT, "tune: layer does not fit");
+    /* room for split weight gradients, within the device's largest buffer */
+    size_t cap = (size_t)(ctx->info.max_alloc_bytes / 4 / sizeof(float));
+    if (cap > ((size_t)256 << 20) / sizeof(float)) cap = ((size_t)256 << 20) / sizeof(float);
+    if (b.wsf < 64 * b.nw) b.wsf = 64 * b.nw < cap ? 64 * b.nw : (b.wsf > cap ? b.wsf : cap);
+    b.in.mem = rand_buf(ctx, (size_t)L->cin * L->h * L->w, 1);
+    b.in.c = L->cin, b.in.h = L->h, b.in.w = L->w;
+    b.dout.mem = rand_buf(ctx, (size_t)L->cout * ho * wo, 2);
+    b.dout.c = L->cout, b.dout.h = ho, b.dout.w = wo;
+    b.params = rand_buf(ctx, b.nw + (size_t)L->cout, 3);
+    b.grads = rand_buf(ctx, b.nw, 4);
+    b.ws = rand_buf(ctx, b.wsf, 5);
+    if (!b.in.mem || !b.dout.mem || !b.params || !b.grads || !b.ws) {
+        st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "tune: out of device memory for layer %dx%dx%d", L->cin, L->h, L->w);
+        goto out;
+    }
+    if ((st = unet_tensor_alloc(ctx, &b.out, L->cout, ho, wo, "tune output")) != UNET_OK) goto out;
+    if ((st = unet_tensor_alloc(ctx, &b.din, L->cin, L->h, L->w, "tune input gradient")) != UNET_OK) goto out;
+    for (int op = 0; op < 3; op++) {
+        if (op == UNET_GPUCONV_DGRAD && L->no_dgrad) {
+            /* the first layer: its input gradient is never computed */
+            res[op] = (entry){op, L->cin, L->cout, L->h, L->w, ctx->fp16, -1};
+            continue;
+        }
+        const size_t n = op == 0 ? (size_t)L->cout * ho * wo : op == 1 ? (size_t)L->cin * L->h * L->w : b.nw;
+        ref = malloc(n * sizeof *ref);
+        got = malloc(n * sizeof *got);
+        if (!ref || !got) {
+            st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "tune: out of host memory");
+            goto out;
+        }
+        double best = INFINITY;
+        int choice = -1;
+        for (int c = -1; c < NSETS; c++) {
+            double t[64];
+            int bad = 0;
+            for (int r = -1; r < reps && !bad; r++) {
+                const double t0 = unet_now_s();
+                st = run_cand(ctx, op, c, L, &b);
+                if (st == UNET_OK) st = unet_finish(ctx);
+                if (st != UNET_OK) {
+                    if (c < 0) goto out; /* the existing path must work */
+                    if (log) fprintf(log, "    %s %s: %s (skipped)\n", OP_NAMES[op], SETS[c].name, unet_last_error());
+                    unet_clear_error();
+                    st = UNET_OK;
+                    bad = 1;
+                    break;
+                }
+                if (r >= 0) t[r] = unet_now_s() - t0;
+                if (r == -1) {
+                    /* correctness against the existing path: the same sums in another order */
+                    if ((st = read_result(ctx, op, &b, c < 0 ? ref : got, n)) != UNET_OK) goto out;
+                    if (c >= 0) {
+                        const size_t K = op == 0 ? (size_t)L->cin * 9 : op == 1 ? (size_t)L->cout * 9 : (size_t)ho * wo;
+                        const double tol = (ctx->fp16 ? 2e-3 : 1e-5) * sqrt((double)K) + 1e-5;
+                        for (size_t i = 0; i < n && !bad; i++)
+                            bad = !(fabs((double)got[i] - (double)ref[i]) <= tol * (1 + fabs((double)ref[i])));
+                        if (bad && log) fprintf(log, "    %s %s: wrong results (dropped)\n", OP_NAMES[op], SETS[c].name);
+                    }
+                }
+            }
+            if (bad) continue;
+            qsort(t, (size_t)reps, sizeof t[0], cmp_d);
+            const double med = 1e3 * t[reps / 2];
+            ms[op * (NSETS + 1) + c + 1] = med;
+            if (med < best) {
+                best = med;
+                choice = c;
+            }
+        }
+        res[op] = (entry){op, L->cin, L->cout, L->h, L->w, ctx->fp16, choice};
+        free(ref), free(got);
+        ref = got = NULL;
+    }
+out:
+    free(ref), free(got);
+    unet_tensor_free(&b.out), unet_tensor_free(&b.din);
+    if (b.in.mem) clReleaseMemObject(b.in.mem);
+    if (b.dout.mem) clReleaseMemObject(b.dout.mem);
+    if (b.params) clReleaseMemObject(b.params);
+    if (b.grads) clReleaseMemObject(b.grads);
+    if (b.ws) clReleaseMemObject(b.ws);
+    return st;
+}
+
+static unet_status write_tuning(unet_context *ctx, const char *path, const entry *es, const double *ms, int n, int reps)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "writing %s: out of host memory", path);
+    cJSON_AddStringToObject(root, "format", FORMAT);
+    cJSON_AddStringToObject(root, "device", ctx->info.name);
+    cJSON_AddStringToObject(root, "vendor", ctx->info.vendor);
+    cJSON_AddStringToObject(root, "platform", ctx->info.platform_name);
+    cJSON_AddStringToObject(root, "driver", ctx->info.driver_version);
+    char method[160];
+    snprintf(method, sizeof method, "median of %d runs after one warm-up, wall time with clFinish", reps);
+    cJSON_AddStringToObject(root, "method", method);
+    cJSON *arr = cJSON_AddArrayToObject(root, "entries");
+    for (int i = 0; arr && i < n; i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "op", OP_NAMES[es[i].op]);
+        cJSON_AddNumberToObject(e, "cin", es[i].cin);
+        cJSON_AddNumberToObject(e, "cout", es[i].cout);
+        cJSON_AddNumberToObject(e, "h", es[i].h);
+        cJSON_AddNumberToObject(e, "w", es[i].w);
+        cJSON_AddStringToObject(e, "precision", es[i].fp16 ? "fp16" : "fp32");
+        cJSON_AddStringToObject(e, "choice", es[i].choice < 0 ? "existing" : SETS[es[i].choice].name);
+        cJSON *m = cJSON_AddObjectToObject(e, "ms");
+        for (int c = -1; m && c < NSETS; c++) {
+            const double v = ms[(size_t)i * (NSETS + 1) + (size_t)(c + 1)];
+            if (v > 0) cJSON_AddNumberToObject(m, c < 0 ? "existing" : SETS[c].name, v);
+        }
+        cJSON_AddItemToArray(arr, e);
+    }
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!text) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "writing %s: out of host memory", path);
+    if (unet_mkdir_p(ctx->cache_dir) != 0) {
+        free(text);
+        return unet_seterr(UNET_ERR_IO, "creating the cache folder %s: %s (set UNETCL_CACHE_DIR)", ctx->cache_dir,
+                           strerror(errno));
+    }
+    char tmp[1200];
+    int fd = unet_temp_create(path, tmp, sizeof tmp, 0666);
+    if (fd < 0) {
+        const int e = errno;
+        free(text);
+        return unet_seterr(UNET_ERR_IO, "writing the GPU convolution tuning file %s: %s", path, strerror(e));
+    }
+    const size_t len = strlen(text);
+    int ok = write(fd, text, len) == (ssize_t)len && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+    ok = (close(fd) == 0) && ok;
+    free(text);
+    if (!ok || rename(tmp, path) != 0) {
+        const int e = errno;
+        unlink(tmp);
+        return unet_seterr(UNET_ERR_IO, "writing the GPU convolution tuning file %s: %s", path, strerror(e));
+    }
+    return UNET_OK;
+}
+
+unet_status unet_gpuconv_tune(unet_context *ctx, const unet_gpuconv_layer *layers, int nlayers, int reps, FILE *log)
+{
+    if (nlayers <= 0 || nlayers * 3 > MAX_ENTRIES || reps < 1 || reps > 64)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "tune: %d layers (1..%d) and %d repetitions (1..64)", nlayers,
+                           MAX_ENTRIES / 3, reps);
+    entry *es = calloc((size_t)nlayers * 3, sizeof *es);
+    double *ms = calloc((size_t)nlayers * 3 * (NSETS + 1), sizeof *ms);
+    unet_status st = UNET_OK;
+    if (!es || !ms) {
+        st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "tune: out of host memory");
+        goto out;
+    }
+    if (log)
+        fprintf(log, "%-22s %-6s %10s %10s  %-18s %7s\n", "layer cin x h x w->cout", "op", "existing", "best ours",
+                "choice", "ratio");
+    for (int i = 0; i < nlayers; i++) {
+        const unet_gpuconv_layer *L = &layers[i];
+        double lm[3 * (NSETS + 1)];
+        memset(lm, 0, sizeof lm);
+        if ((st = tune_layer(ctx, L, reps, &es[3 * i], lm, log)) != UNET_OK) goto out;
+        for (int op = 0; op < 3; op++) {
+            double bo = INFINITY;
+            for (int c = 0; c < NSETS; c++) {
+                const double v = lm[op * (NSETS + 1) + c + 1];
+                ms[(size_t)(3 * i + op) * (NSETS + 1) + (size_t)(c + 1)] = v;
+                if (v > 0 && v < bo) bo = v;
+            }
+            const double ex = lm[op * (NSETS + 1)];
+            ms[(size_t)(3 * i + op) * (NSETS + 1)] = ex;
+            if (log && op == UNET_GPUCONV_DGRAD && L->no_dgrad) {
+                fprintf(log, "%-22s %-6s not timed (the first layer's input gradient is never computed)\n", "",
+                        OP_NAMES[op]);
+            } else if (log) {
+                char shape[64];
+                snprintf(shape, sizeof shape, "%dx%dx%d->%d", L->cin, L->h, L->w, L->cout);
+                fprintf(log, "%-22s %-6s %8.3f ms %8.3f ms  %-18s %6.2fx\n", shape, OP_NAMES[op], ex, bo,
+                        es[3 * i + op].choice < 0 ? "existing" : SETS[es[3 * i + op].choice].name, ex / bo);
+                fflush(log);
+            }
+        }
+    }
+    char path[1100];
+    unet_gpuconv_tuning_path(ctx->cache_dir, &ctx->info, path, sizeof path);
+    if ((st = write_tuning(ctx, path, es, ms, nlayers * 3, reps)) != UNET_OK) goto out;
+    if (log) fprintf(log, "wrote %s\n", path);
+    state *s = get_state(ctx);
+    if (s) s->tuning_loaded = 0; /* read it back on the next choice */
+out:
+    free(es);
+    free(ms);
+    return st;
+}
