@@ -413,6 +413,12 @@ static void test_stream_memory(void **state)
         /* ten times the height: the same buffers */
         assert_int_equal(got[0], got[1]);
     }
+    /* the output folder is created with its parents */
+    char deep[400];
+    snprintf(deep, sizeof deep, "%s/new/deeper", g_dir);
+    events e = {0};
+    TU_OK(run_file(m, &cfg, "tall300.png", deep, 0, tile, 0, &e));
+    assert_int_equal(count_files(deep), 2);
     unet_model_destroy(m);
 }
 

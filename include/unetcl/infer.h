@@ -102,7 +102,8 @@ UNETCL_API unet_status unet_infer_check_model(const unet_model *model, const cha
                                               const char *model_path, const char *cfg_path);
 
 /* Segments one input file (PNG or TIFF; a multi-page TIFF gives multi-page
- * TIFF outputs) into out_dir: the files `unetcl infer` writes, named after
+ * TIFF outputs) into out_dir (created with its parents when missing): the
+ * files `unetcl infer` writes, named after
  * the input (NAME_prob.png, ...). Outputs are written to temporary files and
  * renamed into place when the whole input succeeded. */
 UNETCL_API unet_status unet_infer_file(unet_infer *inf, const char *path, const char *out_dir);

@@ -9,12 +9,14 @@
 #include "unetcl/infer.h"
 #include "config.h"
 #include "error.h"
+#include "fsutil.h"
 #include "unetcl/image.h"
 #include "instances.h"
 #include "net.h"
 #include "normalize.h"
 #include "tiling.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -766,6 +768,8 @@ unet_status unet_infer_file(unet_infer *inf, const char *path, const char *out_d
 {
     if (!inf || !path || !out_dir) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_infer_file: NULL argument");
     if (!inf->opt.outputs) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "[infer] outputs selects nothing to write");
+    if (unet_mkdir_p(out_dir) != 0)
+        return unet_seterr(UNET_ERR_IO, "cannot create the output folder %s: %s", out_dir, strerror(errno));
     int pages = 1;
     unet_status st = unet_image_count_pages(path, &pages);
     outputs *o = calloc(1, sizeof *o);
