@@ -347,9 +347,9 @@ UNETCL_API unet_status unet_predict_image_rows(unet_net *net, const float *image
 typedef unet_status (*unet_input_rows_fn)(float *dst, int y0, int rows, int w, void *user);
 
 /* unet_predict_image_rows with the input streamed as well: the host holds a
- * window of input rows (unet_predict_stream_window) and as many rows again
- * for reading, plus one row of tiles of output, so memory does not grow with
- * the image height. The probabilities are bitwise those of
+ * window of input rows (unet_predict_stream_window) and 64 rows for reading
+ * (rows are asked for at most 64 at a time), plus one row of tiles of
+ * output, so memory does not grow with the image height. The probabilities are bitwise those of
  * unet_predict_image_rows on the whole image. */
 UNETCL_API unet_status unet_predict_stream(unet_net *net, int h, int w, unsigned flags, unet_input_rows_fn input, void *in_user,
                                 unet_rows_fn rows, void *rows_user, unet_progress_fn progress, void *user);

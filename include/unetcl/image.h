@@ -113,6 +113,33 @@ UNETCL_API unet_status unet_image_writer_end_page(unet_image_writer *wr);
  * unfinished or something failed); commit = 0: discards it. Frees wr. */
 UNETCL_API unet_status unet_image_writer_close(unet_image_writer *wr, int commit);
 
+/* A tiled BigTIFF (64-bit offsets, so beyond 4 GiB) of tile x tile tiles
+ * (a multiple of 16), LZW: the writer keeps one row of tiles
+ * (tile x ceil(w / tile) * tile pixels), so large outputs stay in bounded
+ * memory and read back quickly by region. */
+UNETCL_API unet_status unet_image_writer_open_tiled(const char *path, int bits, int tile, unet_image_writer **wr);
+/* The writer's own row buffers in bytes (a converted row; tiled: the row of
+ * tiles and one tile) for the current page; the encoder's state not counted. */
+UNETCL_API size_t unet_image_writer_buffer_bytes(const unet_image_writer *wr);
+
+/* ---- streaming reading ------------------------------------------------------ */
+/* Reads one page of a PNG (row by row through libpng; not interlaced) or a
+ * TIFF (by strips or by tiles, BigTIFF too) top to bottom, keeping one
+ * strip or one row of tiles decoded: memory grows with the width, not the
+ * height. Values as unet_image_read gives them, with the same checks of the
+ * header against the file. */
+typedef struct unet_image_reader unet_image_reader;
+UNETCL_API unet_status unet_image_reader_open(const char *path, int page, unet_image_reader **rd);
+UNETCL_API void unet_image_reader_info(const unet_image_reader *rd, int *w, int *h, int *c, int *bits);
+/* The next nrows rows: dst[ch * plane_stride + y * w + x]. */
+UNETCL_API unet_status unet_image_reader_rows(unet_image_reader *rd, float *dst, size_t plane_stride, int nrows);
+/* Back to row 0 (a PNG is opened again; a TIFF's strips are addressed). */
+UNETCL_API unet_status unet_image_reader_rewind(unet_image_reader *rd);
+/* Bytes of decoded rows the reader holds: PNG 3 rows + the 32 KiB inflate
+ * window; TIFF one strip, or one row of tiles plus a tile. */
+UNETCL_API size_t unet_image_reader_buffer_bytes(const unet_image_reader *rd);
+UNETCL_API void unet_image_reader_close(unet_image_reader *rd);
+
 /* Size of a side after resizing by `scale` ([data] scale): round(n * scale),
  * at least 1. */
 UNETCL_API int unet_scaled_size(int n, double scale);

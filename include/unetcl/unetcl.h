@@ -10,6 +10,7 @@
  *   unetcl/augment.h   the paper's augmentation, previews
  *   unetcl/metrics.h   ISBI 2012 and Cell Tracking Challenge metrics
  *   unetcl/train.h     training as `unetcl train` does it
+ *   unetcl/infer.h     inference as `unetcl infer` does it (outputs, streaming)
  *   unetcl/export.h    ONNX and bioimage.io export, training curves
  * Every function returns a unet_status (or is documented otherwise); on
  * failure unet_last_error() holds a one-line message. The library never
@@ -27,6 +28,7 @@
 #include "unetcl/augment.h"
 #include "unetcl/metrics.h"
 #include "unetcl/train.h"
+#include "unetcl/infer.h"
 #include "unetcl/export.h"
 
 #endif /* UNETCL_UNETCL_H */

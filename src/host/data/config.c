@@ -169,6 +169,8 @@ static const key_desc KEYS[] = {
     INT_("infer", "min_size", infer.min_size, 0, INT_MAX,
          "objects with fewer pixels merge into the object they touch most, or are removed"),
     BOOL_("infer", "fill_holes", infer.fill_holes, "background enclosed by a single object becomes part of it"),
+    REAL_("infer", "stream_megapixels", infer.stream_megapixels, 0, 0, 1e6, 0,
+          "larger images are segmented streamed in bounded memory when outputs are prob/mask (0: whenever possible)"),
 
     STR_("output", "dir", output.dir, "run folder (checkpoints, logs)"),
     STR_("output", "checkpoint", output.checkpoint, "checkpoint file (empty: DIR/checkpoint.safetensors)"),
@@ -253,6 +255,7 @@ void unet_config_default(unet_config *c)
     c->infer.min_seed = 0;
     c->infer.min_size = 0;
     c->infer.fill_holes = 0;
+    c->infer.stream_megapixels = 64;
 
     strcpy(c->output.dir, "runs/unet");
 }

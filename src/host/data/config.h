@@ -180,6 +180,7 @@ typedef struct unet_infer_config {
     int min_seed;                 /* 0 px: smaller seeds are dropped (watershed) */
     int min_size;                 /* 0 px: smaller objects merge into the neighbour they touch most, or go */
     int fill_holes;               /* 0: 1 = background enclosed by one object joins it */
+    double stream_megapixels;     /* 64: larger images are segmented streamed (0: always) */
 } unet_infer_config;
 
 typedef struct unet_output_config {

@@ -413,8 +413,13 @@ static unet_status tiff_write_err(const char *path, const char *doing)
     return unet_seterr(UNET_ERR_IO, "writing %s: %s: %s", path, doing, tiff_msg());
 }
 
-/* Opens an existing TIFF for reading with clear errors. */
-static unet_status tiff_open_read(const char *path, TIFF **out)
+/* Opens an existing TIFF for reading with clear errors. mode "r", or "rm"
+ * (no memory mapping: the streaming reader, whose resident memory would
+ * otherwise grow by every page of the file it has read). */
+static unet_status tiff_open_read_mode(const char *path, const char *mode, TIFF **out);
+static unet_status tiff_open_read(const char *path, TIFF **out) { return tiff_open_read_mode(path, "r", out); }
+
+static unet_status tiff_open_read_mode(const char *path, const char *mode, TIFF **out)
 {
     *out = NULL;
     if (!path || !*path) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "reading a TIFF: no file name given");
@@ -427,7 +432,7 @@ static unet_status tiff_open_read(const char *path, TIFF **out)
                       (sig[0] == 'M' && sig[1] == 'M' && sig[2] == 0 && (sig[3] == 42 || sig[3] == 43))))
         return unet_seterr(UNET_ERR_FORMAT, "%s is not a TIFF file (bad header or too short)", path);
     tiff_prepare();
-    TIFF *t = TIFFOpen(path, "r");
+    TIFF *t = TIFFOpen(path, mode);
     if (!t) return unet_seterr(UNET_ERR_FORMAT, "reading %s: corrupt TIFF: %s", path, tiff_msg());
     *out = t;
     return UNET_OK;
@@ -469,7 +474,16 @@ static void tiff_copy_block(unet_image *img, const unsigned char *buf, int fmt_f
             }
 }
 
-static unet_status tiff_read_page(TIFF *t, const char *path, int page, unet_image *img)
+/* The checked layout of the current TIFF page. */
+typedef struct tiff_layout {
+    uint32_t w, h;
+    uint16_t bps, spp;
+    int c, is_float;
+} tiff_layout;
+
+/* Reads and checks the current page's layout (samples, colours, size, the
+ * header's claims against the file, tile sizes): the checks of every reader. */
+static unet_status tiff_check_layout(TIFF *t, const char *path, int page, tiff_layout *L)
 {
     uint32_t w = 0, h = 0;
     uint16_t bps = 1, spp = 1, fmt = SAMPLEFORMAT_UINT, photo = PHOTOMETRIC_MINISBLACK, planar = PLANARCONFIG_CONTIG;
@@ -536,6 +550,23 @@ static unet_status tiff_read_page(TIFF *t, const char *path, int page, unet_imag
                                path, page, (unsigned long)tw, (unsigned long)th, (unsigned long)w, (unsigned long)h,
                                (unsigned long long)most);
     }
+    L->w = w;
+    L->h = h;
+    L->bps = bps;
+    L->spp = spp;
+    L->c = c;
+    L->is_float = is_float;
+    return UNET_OK;
+}
+
+static unet_status tiff_read_page(TIFF *t, const char *path, int page, unet_image *img)
+{
+    tiff_layout L;
+    UNET_TRY(tiff_check_layout(t, path, page, &L));
+    uint32_t w = L.w, h = L.h;
+    uint16_t bps = L.bps, spp = L.spp;
+    int c = L.c, is_float = L.is_float;
+    size_t bytes = bps / 8;
     UNET_TRY(unet_image_alloc(img, (int)w, (int)h, c, bps));
     unsigned char *buf = NULL;
     unet_status st = UNET_OK;
@@ -626,7 +657,11 @@ unet_status unet_tiff_read(const char *path, int page, unet_image *img)
 
 /* The tags of one page: w x h, c interleaved channels of bits (8, 16: unsigned;
  * 32: float), LZW with the matching predictor. 1 on success. */
-static int tiff_set_tags(TIFF *t, int w, int h, int c, int bits)
+static int tiff_set_tags_tiled(TIFF *t, int w, int h, int c, int bits, int tile);
+static int tiff_set_tags(TIFF *t, int w, int h, int c, int bits) { return tiff_set_tags_tiled(t, w, h, c, bits, 0); }
+
+/* tile > 0: tiles of tile x tile pixels instead of strips. */
+static int tiff_set_tags_tiled(TIFF *t, int w, int h, int c, int bits, int tile)
 {
     int ok = 1;
     ok &= TIFFSetField(t, TIFFTAG_IMAGEWIDTH, (uint32_t)w);
@@ -639,7 +674,11 @@ static int tiff_set_tags(TIFF *t, int w, int h, int c, int bits)
     ok &= TIFFSetField(t, TIFFTAG_COMPRESSION, (uint16_t)COMPRESSION_LZW);
     ok &= TIFFSetField(t, TIFFTAG_PREDICTOR, (uint16_t)(bits == 32 ? PREDICTOR_FLOATINGPOINT : PREDICTOR_HORIZONTAL));
     ok &= TIFFSetField(t, TIFFTAG_ORIENTATION, (uint16_t)ORIENTATION_TOPLEFT);
-    ok &= TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, TIFFDefaultStripSize(t, 0));
+    if (tile > 0) {
+        ok &= TIFFSetField(t, TIFFTAG_TILEWIDTH, (uint32_t)tile);
+        ok &= TIFFSetField(t, TIFFTAG_TILELENGTH, (uint32_t)tile);
+    } else
+        ok &= TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, TIFFDefaultStripSize(t, 0));
     return ok;
 }
 
@@ -879,9 +918,42 @@ struct unet_image_writer {
     png_job *job; /* PNG */
     TIFF *tif;    /* TIFF */
     int failed;
+    /* tiled BigTIFF: tile x tile tiles; band holds the converted rows of the
+     * current row of tiles (band_rows of tile), tilebuf one tile */
+    int tile, band_rows;
+    size_t band_stride;
+    unsigned char *band, *tilebuf;
 };
 
+static unet_status writer_open(const char *path, int bits, int tile, unet_image_writer **out);
+
 unet_status unet_image_writer_open(const char *path, int bits, unet_image_writer **out)
+{
+    return writer_open(path, bits, 0, out);
+}
+
+unet_status unet_image_writer_open_tiled(const char *path, int bits, int tile, unet_image_writer **out)
+{
+    if (!out) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_image_writer_open_tiled: NULL argument");
+    *out = NULL;
+    if (tile < 16 || tile % 16 || tile > 4096)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "writing %s: TIFF tiles of %d pixels (use a multiple of 16, 16..4096)",
+                           path ? path : "", tile);
+    if (!path || !(ends_with_ci(path, ".tif") || ends_with_ci(path, ".tiff")))
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "writing %s: a tiled image must be a .tif or .tiff file",
+                           path ? path : "");
+    return writer_open(path, bits, tile, out);
+}
+
+size_t unet_image_writer_buffer_bytes(const unet_image_writer *wr)
+{
+    if (!wr) return 0;
+    size_t row = (size_t)wr->w * wr->c * (wr->bits / 8);
+    if (wr->tile) return row + wr->band_stride * wr->tile + (size_t)wr->tile * wr->tile * wr->c * (wr->bits / 8);
+    return row;
+}
+
+static unet_status writer_open(const char *path, int bits, int tile, unet_image_writer **out)
 {
     if (!out) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_image_writer_open: NULL argument");
     *out = NULL;
@@ -918,7 +990,8 @@ unet_status unet_image_writer_open(const char *path, int bits, unet_image_writer
             return st;
         }
         tiff_prepare();
-        wr->tif = TIFFFdOpen(fd, wr->tmp, "w");
+        wr->tile = tile;
+        wr->tif = TIFFFdOpen(fd, wr->tmp, tile ? "w8" : "w"); /* tiled: BigTIFF (64-bit offsets) */
         if (!wr->tif) {
             close(fd);
             unlink(wr->tmp);
@@ -990,7 +1063,18 @@ unet_status unet_image_writer_begin_page(unet_image_writer *wr, int w, int h, in
     if (wr->is_tiff) {
         TIFF *t = wr->tif;
         tiff_prepare();
-        if (!tiff_set_tags(t, w, h, c, wr->bits)) {
+        if (wr->tile) {
+            size_t px = (size_t)c * (wr->bits / 8), across = ((size_t)w + wr->tile - 1) / wr->tile;
+            wr->band_stride = across * wr->tile * px;
+            free(wr->band);
+            free(wr->tilebuf);
+            wr->band = calloc(wr->band_stride, (size_t)wr->tile);
+            wr->tilebuf = malloc((size_t)wr->tile * wr->tile * px);
+            wr->band_rows = 0;
+            if (!wr->band || !wr->tilebuf)
+                return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "writing %s: out of host memory for a row of tiles", wr->path);
+        }
+        if (!tiff_set_tags_tiled(t, w, h, c, wr->bits, wr->tile)) {
             wr->failed = 1;
             return unet_seterr(UNET_ERR_IO, "writing %s: cannot set the TIFF tags: %s", wr->path, tiff_msg());
         }
@@ -1008,6 +1092,26 @@ unet_status unet_image_writer_begin_page(unet_image_writer *wr, int w, int h, in
         }
     }
     wr->page_open = 1;
+    return UNET_OK;
+}
+
+/* Writes the band (the rows of the current row of tiles, ending before row
+ * `end`) as tiles, padded with zeros. */
+static unet_status writer_flush_tiles(unet_image_writer *wr, int end)
+{
+    size_t px = (size_t)wr->c * (wr->bits / 8), tb = (size_t)wr->tile * px;
+    int y0 = end - wr->band_rows;
+    tiff_prepare();
+    for (int x = 0; x < wr->w; x += wr->tile) {
+        memset(wr->tilebuf, 0, (size_t)wr->tile * tb);
+        for (int r = 0; r < wr->band_rows; r++)
+            memcpy(wr->tilebuf + (size_t)r * tb, wr->band + (size_t)r * wr->band_stride + (size_t)x * px, tb);
+        if (TIFFWriteTile(wr->tif, wr->tilebuf, (uint32_t)x, (uint32_t)y0, 0, 0) < 0) {
+            wr->failed = 1;
+            return tiff_write_err(wr->path, "a tile");
+        }
+    }
+    wr->band_rows = 0; /* the columns past w stay zero: rows never write there */
     return UNET_OK;
 }
 
@@ -1038,7 +1142,10 @@ unet_status unet_image_writer_rows(unet_image_writer *wr, const float *data, siz
                 } else
                     r[k] = (unsigned char)to_uint(v, 255u);
             }
-        if (wr->is_tiff) {
+        if (wr->tile) {
+            memcpy(wr->band + (size_t)wr->band_rows * wr->band_stride, r, (size_t)w * c * (bits / 8));
+            if (++wr->band_rows == wr->tile || wr->row + 1 == wr->h) UNET_TRY(writer_flush_tiles(wr, wr->row + 1));
+        } else if (wr->is_tiff) {
             tiff_prepare();
             if (TIFFWriteScanline(wr->tif, r, (uint32_t)wr->row, 0) < 0) {
                 wr->failed = 1;
@@ -1095,6 +1202,8 @@ unet_status unet_image_writer_close(unet_image_writer *wr, int commit)
     }
     if (commit && st == UNET_OK) st = finish_temp(wr->tmp, wr->path);
     else unlink(wr->tmp);
+    free(wr->band);
+    free(wr->tilebuf);
     free(wr->buf);
     free(wr);
     return commit ? st : UNET_OK;
@@ -1154,4 +1263,323 @@ void unet_resize_nearest_i32(const int32_t *in, int h, int w, int32_t *out, int 
             out[(size_t)y * ow + x] = in[(size_t)sy * w + sx];
         }
     }
+}
+
+/* ---- streaming reader ---------------------------------------------------------- */
+
+struct unet_image_reader {
+    char path[4096];
+    int page, kind; /* KIND_PNG / KIND_TIFF */
+    int w, h, c, bits;
+    int row; /* next row to deliver */
+    size_t buffer_bytes;
+    /* PNG */
+    png_job *job;
+    unsigned char *rowbuf;
+    /* TIFF */
+    TIFF *t;
+    int tiled, spp, bps, is_float;
+    uint32_t band_h, tw;   /* rows per strip or tile height; tile width */
+    unsigned char *band;   /* decoded rows [band_y0, band_y0 + band_n) of samples, stride band_stride */
+    size_t band_stride;    /* bytes per band row */
+    int band_y0, band_n;
+    unsigned char *tilebuf;
+};
+
+/* Sets up libpng for the rows of job->f (after the signature); 1 after a
+ * libpng error. The transforms are those of png_read_body. */
+static int png_reader_info(png_job *job, int *interlaced, uint64_t *raw)
+{
+    if (setjmp(png_jmpbuf(job->png))) return 1;
+    png_init_io(job->png, job->f);
+    png_set_sig_bytes(job->png, 8);
+    png_read_info(job->png, job->info);
+    int depth = png_get_bit_depth(job->png, job->info);
+    int ctype = png_get_color_type(job->png, job->info);
+    /* the filtered rows as stored (1 filter byte per row), from the header */
+    *raw = ((uint64_t)png_get_image_width(job->png, job->info) * (uint64_t)png_get_channels(job->png, job->info) *
+                (uint64_t)depth + 7) / 8 + 1;
+    *raw *= png_get_image_height(job->png, job->info);
+    *interlaced = png_get_interlace_type(job->png, job->info) != PNG_INTERLACE_NONE;
+    if (ctype == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(job->png);
+    if (ctype == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(job->png);
+    if ((ctype & PNG_COLOR_MASK_ALPHA) || png_get_valid(job->png, job->info, PNG_INFO_tRNS))
+        png_set_strip_alpha(job->png);
+    png_read_update_info(job->png, job->info);
+    return 0;
+}
+
+static int png_reader_row(png_job *job, unsigned char *row)
+{
+    if (setjmp(png_jmpbuf(job->png))) return 1;
+    png_read_row(job->png, row, NULL);
+    return 0;
+}
+
+static void reader_release(unet_image_reader *rd)
+{
+    if (rd->job) {
+        if (rd->job->png) png_destroy_read_struct(&rd->job->png, rd->job->info ? &rd->job->info : NULL, NULL);
+        if (rd->job->f) fclose(rd->job->f);
+        free(rd->job);
+        rd->job = NULL;
+    }
+    if (rd->t) TIFFClose(rd->t);
+    rd->t = NULL;
+    free(rd->rowbuf);
+    free(rd->band);
+    free(rd->tilebuf);
+    rd->rowbuf = rd->band = rd->tilebuf = NULL;
+}
+
+static unet_status png_reader_open(unet_image_reader *rd)
+{
+    const char *path = rd->path;
+    png_job *job = rd->job = calloc(1, sizeof *job);
+    if (!job) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "reading %s: out of host memory", path);
+    job->path = rd->path;
+    unsigned char sig[8];
+    job->f = fopen(path, "rb");
+    if (!job->f) return unet_seterr(UNET_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    if (fread(sig, 1, 8, job->f) != 8 || png_sig_cmp(sig, 0, 8) != 0)
+        return unet_seterr(UNET_ERR_FORMAT, "%s is not a PNG file (bad signature or too short)", path);
+    job->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, job, png_err_fn, png_warn_fn);
+    if (job->png) job->info = png_create_info_struct(job->png);
+    if (!job->png || !job->info)
+        return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "reading %s: cannot create the libpng reader", path);
+    int interlaced = 0;
+    uint64_t raw = 0;
+    if (png_reader_info(job, &interlaced, &raw))
+        return unet_seterr(UNET_ERR_FORMAT, "reading %s: corrupt or truncated PNG: %s", path, job->msg);
+    png_uint_32 w = png_get_image_width(job->png, job->info), h = png_get_image_height(job->png, job->info);
+    int channels = png_get_channels(job->png, job->info), bits = png_get_bit_depth(job->png, job->info);
+    if ((channels != 1 && channels != 3) || (bits != 8 && bits != 16))
+        return unet_seterr(UNET_ERR_FORMAT, "reading %s: unsupported PNG layout (%d channels of %d bits after expansion)",
+                           path, channels, bits);
+    if (w == 0 || h == 0 || w > 1000000 || h > 1000000)
+        return unet_seterr(UNET_ERR_FORMAT, "reading %s: PNG size %lu x %lu is out of range", path, (unsigned long)w,
+                           (unsigned long)h);
+    if (interlaced)
+        return unet_seterr(UNET_ERR_FORMAT,
+                           "reading %s: an interlaced PNG cannot be read row by row (streamed); save it without "
+                           "interlacing, or as a tiled TIFF",
+                           path);
+    uint64_t have = file_bytes(fileno(job->f));
+    if (!header_size_ok(raw, have, 1032))
+        return unet_seterr(UNET_ERR_FORMAT,
+                           "reading %s: corrupt PNG: its header claims %lu x %lu pixels (%llu bytes of rows) but "
+                           "its %llu bytes decompress to at most %llu (deflate expands at most 1032 times); re-save "
+                           "or replace the file",
+                           path, (unsigned long)w, (unsigned long)h, (unsigned long long)raw,
+                           (unsigned long long)have, (unsigned long long)have * 1032);
+    size_t rowbytes = png_get_rowbytes(job->png, job->info);
+    rd->rowbuf = malloc(rowbytes);
+    if (!rd->rowbuf) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "reading %s: out of host memory for a row", path);
+    rd->w = (int)w;
+    rd->h = (int)h;
+    rd->c = channels;
+    rd->bits = bits;
+    /* the row, and libpng's: its current and previous row and the 32 KiB inflate window */
+    rd->buffer_bytes = 3 * rowbytes + ((size_t)32 << 10);
+    return UNET_OK;
+}
+
+static unet_status tiff_reader_open(unet_image_reader *rd)
+{
+    const char *path = rd->path;
+    int page = rd->page;
+    UNET_TRY(tiff_open_read_mode(path, "rm", &rd->t));
+    if (page < 0) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "reading %s: page %d is negative", path, page);
+    if (page > 0 && !TIFFSetDirectory(rd->t, (tdir_t)page)) {
+        int n = (int)TIFFNumberOfDirectories(rd->t);
+        return unet_seterr(n <= page ? UNET_ERR_INVALID_ARGUMENT : UNET_ERR_FORMAT,
+                           "reading %s: cannot go to page %d (the file has %d pages): %s", path, page, n,
+                           n <= page ? "page out of range" : tiff_msg());
+    }
+    tiff_layout L;
+    UNET_TRY(tiff_check_layout(rd->t, path, page, &L));
+    rd->w = (int)L.w;
+    rd->h = (int)L.h;
+    rd->c = L.c;
+    rd->bits = L.bps;
+    rd->spp = L.spp;
+    rd->bps = L.bps;
+    rd->is_float = L.is_float;
+    rd->tiled = TIFFIsTiled(rd->t);
+    size_t bytes = L.bps / 8;
+    if (rd->tiled) {
+        uint32_t tw = 0, th = 0;
+        TIFFGetField(rd->t, TIFFTAG_TILEWIDTH, &tw);
+        TIFFGetField(rd->t, TIFFTAG_TILELENGTH, &th);
+        tmsize_t tsize = TIFFTileSize(rd->t);
+        if (tw == 0 || th == 0 || tsize <= 0 || (size_t)tsize < (size_t)tw * th * L.spp * bytes)
+            return unet_seterr(UNET_ERR_FORMAT, "reading %s page %d: bad TIFF tile layout", path, page);
+        rd->tw = tw;
+        rd->band_h = th;
+        rd->band_stride = (size_t)L.w * L.spp * bytes;
+        rd->tilebuf = malloc((size_t)tsize);
+        rd->band = malloc(rd->band_stride * th);
+        rd->buffer_bytes = (size_t)tsize + rd->band_stride * th;
+    } else {
+        uint32_t rps = 0;
+        TIFFGetFieldDefaulted(rd->t, TIFFTAG_ROWSPERSTRIP, &rps);
+        if (rps == 0 || rps > L.h) rps = L.h;
+        tmsize_t ssize = TIFFStripSize(rd->t);
+        if (ssize <= 0)
+            return unet_seterr(UNET_ERR_FORMAT, "reading %s page %d: bad TIFF strip layout: %s", path, page, tiff_msg());
+        rd->band_h = rps;
+        rd->band_stride = (size_t)L.w * L.spp * bytes;
+        size_t need = rd->band_stride * rps > (size_t)ssize ? rd->band_stride * rps : (size_t)ssize;
+        rd->band = malloc(need);
+        rd->buffer_bytes = need;
+    }
+    if (!rd->band || (rd->tiled && !rd->tilebuf))
+        return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "reading %s: out of host memory for %u rows of %d pixels", path,
+                           (unsigned)rd->band_h, rd->w);
+    rd->band_n = 0;
+    return UNET_OK;
+}
+
+static unet_status reader_start(unet_image_reader *rd)
+{
+    rd->row = 0;
+    rd->band_y0 = 0;
+    rd->band_n = 0;
+    return rd->kind == KIND_PNG ? png_reader_open(rd) : tiff_reader_open(rd);
+}
+
+unet_status unet_image_reader_open(const char *path, int page, unet_image_reader **out)
+{
+    if (!out) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_image_reader_open: NULL argument");
+    *out = NULL;
+    file_kind k;
+    UNET_TRY(sniff(path, &k));
+    if (k == KIND_PNG && page != 0)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "reading %s: a PNG has one page, page %d asked for", path, page);
+    unet_image_reader *rd = calloc(1, sizeof *rd);
+    if (!rd) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "reading %s: out of host memory", path);
+    if (strlen(path) >= sizeof rd->path) {
+        free(rd);
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "reading %s: the file name is too long", path);
+    }
+    snprintf(rd->path, sizeof rd->path, "%s", path);
+    rd->page = page;
+    rd->kind = k;
+    unet_status st = reader_start(rd);
+    if (st != UNET_OK) {
+        reader_release(rd);
+        free(rd);
+        return st;
+    }
+    *out = rd;
+    return UNET_OK;
+}
+
+void unet_image_reader_info(const unet_image_reader *rd, int *w, int *h, int *c, int *bits)
+{
+    if (w) *w = rd ? rd->w : 0;
+    if (h) *h = rd ? rd->h : 0;
+    if (c) *c = rd ? rd->c : 0;
+    if (bits) *bits = rd ? rd->bits : 0;
+}
+
+size_t unet_image_reader_buffer_bytes(const unet_image_reader *rd) { return rd ? rd->buffer_bytes : 0; }
+
+unet_status unet_image_reader_rewind(unet_image_reader *rd)
+{
+    if (!rd) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_image_reader_rewind: NULL reader");
+    if (rd->kind == KIND_TIFF) { /* strips and tiles are addressed: start again at row 0 */
+        rd->row = 0;
+        return UNET_OK;
+    }
+    reader_release(rd);
+    return reader_start(rd);
+}
+
+/* Decodes the strip or row of tiles that holds row y into the band. */
+static unet_status tiff_reader_band(unet_image_reader *rd, int y)
+{
+    uint32_t bh = rd->band_h;
+    int y0 = (int)((uint32_t)y / bh * bh), rows = rd->h - y0 < (int)bh ? rd->h - y0 : (int)bh;
+    tiff_prepare();
+    if (!rd->tiled) {
+        uint32_t s = (uint32_t)y / bh;
+        tmsize_t want = (tmsize_t)(rd->band_stride * rows);
+        tmsize_t got = TIFFReadEncodedStrip(rd->t, s, rd->band, want);
+        if (got < 0 || got < want)
+            return unet_seterr(UNET_ERR_FORMAT, "reading %s page %d: corrupt or truncated TIFF strip %u: %s", rd->path,
+                               rd->page, (unsigned)s, got < 0 ? tiff_msg() : "too few bytes");
+    } else {
+        size_t px = (size_t)rd->spp * (rd->bps / 8);
+        for (uint32_t x = 0; x < (uint32_t)rd->w; x += rd->tw) {
+            if (TIFFReadTile(rd->t, rd->tilebuf, x, (uint32_t)y0, 0, 0) < 0)
+                return unet_seterr(UNET_ERR_FORMAT, "reading %s page %d: corrupt or truncated TIFF tile at (%u, %u): %s",
+                                   rd->path, rd->page, (unsigned)x, (unsigned)y0, tiff_msg());
+            uint32_t cols = (uint32_t)rd->w - x < rd->tw ? (uint32_t)rd->w - x : rd->tw;
+            for (int r = 0; r < rows; r++)
+                memcpy(rd->band + (size_t)r * rd->band_stride + x * px, rd->tilebuf + (size_t)r * rd->tw * px,
+                       cols * px);
+        }
+    }
+    rd->band_y0 = y0;
+    rd->band_n = rows;
+    return UNET_OK;
+}
+
+/* Samples of one decoded row (spp interleaved, first c kept) to float planes. */
+static void row_to_float(const unsigned char *src, int w, int c, int spp, int bps, int is_float, int big_endian16,
+                         float *dst, size_t plane_stride)
+{
+    if (c == 1 && spp == 1 && !is_float && bps == 8) { /* the common case, without a branch per sample */
+        for (int x = 0; x < w; x++) dst[x] = (float)src[x];
+        return;
+    }
+    if (c == 1 && spp == 1 && !is_float && bps == 16 && big_endian16) {
+        for (int x = 0; x < w; x++) dst[x] = (float)((src[2 * x] << 8) | src[2 * x + 1]);
+        return;
+    }
+    for (int x = 0; x < w; x++)
+        for (int ch = 0; ch < c; ch++) {
+            size_t k = (size_t)x * spp + ch;
+            float v;
+            if (is_float) memcpy(&v, src + 4 * k, 4);
+            else if (bps == 16) {
+                if (big_endian16) v = (float)((src[2 * k] << 8) | src[2 * k + 1]);
+                else {
+                    uint16_t u;
+                    memcpy(&u, src + 2 * k, 2);
+                    v = (float)u;
+                }
+            } else
+                v = (float)src[k];
+            dst[(size_t)ch * plane_stride + x] = v;
+        }
+}
+
+unet_status unet_image_reader_rows(unet_image_reader *rd, float *dst, size_t plane_stride, int nrows)
+{
+    if (!rd || !dst) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_image_reader_rows: NULL argument");
+    if (nrows < 0 || rd->row + nrows > rd->h)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "reading %s: %d rows after %d of %d", rd->path, nrows, rd->row,
+                           rd->h);
+    for (int r = 0; r < nrows; r++, rd->row++) {
+        float *d = dst + (size_t)r * rd->w;
+        if (rd->kind == KIND_PNG) {
+            if (png_reader_row(rd->job, rd->rowbuf))
+                return unet_seterr(UNET_ERR_FORMAT, "reading %s: corrupt or truncated PNG: %s", rd->path, rd->job->msg);
+            row_to_float(rd->rowbuf, rd->w, rd->c, rd->c, rd->bits, 0, 1, d, plane_stride);
+        } else {
+            if (rd->row < rd->band_y0 || rd->row >= rd->band_y0 + rd->band_n) UNET_TRY(tiff_reader_band(rd, rd->row));
+            row_to_float(rd->band + (size_t)(rd->row - rd->band_y0) * rd->band_stride, rd->w, rd->c, rd->spp, rd->bps,
+                         rd->is_float, 0, d, plane_stride);
+        }
+    }
+    return UNET_OK;
+}
+
+void unet_image_reader_close(unet_image_reader *rd)
+{
+    if (!rd) return;
+    reader_release(rd);
+    free(rd);
 }

@@ -90,6 +90,9 @@ static void window_rows(int y0, int th, int h, int *lo, int *hi)
     }
 }
 
+/* Input rows are read (and staged) at most this many at a time. */
+#define STAGE_ROWS 64
+
 typedef struct stream_input {
     unet_input_rows_fn input;
     void *user;
@@ -120,13 +123,15 @@ static unet_status stream_tile(void *u, int y0, int x0, float *tile)
             if (si->bhi < si->blo) si->bhi = si->blo;
         }
         if (hi + 1 > si->bhi) {
-            int y = si->bhi, nrow = hi + 1 - y;
             if (hi + 1 - si->blo > si->cap) return unet_seterr(UNET_ERR_INTERNAL, "streamed prediction: window overflow");
-            float *tmp = si->buf + (size_t)si->c * si->cap * si->w; /* staging: [c][nrow][w] */
-            UNET_TRY(si->input(tmp, y, nrow, si->w, si->user));
-            for (int ch = 0; ch < si->c; ch++)
-                memcpy(si->buf + ((size_t)ch * si->cap + (size_t)(y - si->blo)) * si->w, tmp + (size_t)ch * nrow * si->w,
-                       (size_t)nrow * si->w * sizeof *tmp);
+            float *tmp = si->buf + (size_t)si->c * si->cap * si->w; /* staging: [c][nrow][w], nrow <= STAGE_ROWS */
+            for (int y = si->bhi; y <= hi; y += STAGE_ROWS) {
+                int nrow = hi + 1 - y < STAGE_ROWS ? hi + 1 - y : STAGE_ROWS;
+                UNET_TRY(si->input(tmp, y, nrow, si->w, si->user));
+                for (int ch = 0; ch < si->c; ch++)
+                    memcpy(si->buf + ((size_t)ch * si->cap + (size_t)(y - si->blo)) * si->w,
+                           tmp + (size_t)ch * nrow * si->w, (size_t)nrow * si->w * sizeof *tmp);
+            }
             si->bhi = hi + 1;
         }
         if (lo < si->blo) return unet_seterr(UNET_ERR_INTERNAL, "streamed prediction: row %d was dropped", lo);
@@ -138,7 +143,14 @@ static unet_status stream_tile(void *u, int y0, int x0, float *tile)
         for (int y = 0; y < si->th; y++) {
             const float *row = src + (size_t)(unet_mirror(y0 + y, si->h) - si->blo) * si->w;
             float *drow = dst + (size_t)y * si->tw;
-            for (int x = 0; x < si->tw; x++) drow[x] = row[unet_mirror(x0 + x, si->w)];
+            int x = 0, tw = si->tw, w = si->w;
+            for (; x < tw && x0 + x < 0; x++) drow[x] = row[unet_mirror(x0 + x, w)];
+            int in = (x0 + tw < w ? x0 + tw : w) - (x0 + x); /* columns inside the image */
+            if (in > 0) {
+                memcpy(drow + x, row + x0 + x, (size_t)in * sizeof *drow);
+                x += in;
+            }
+            for (; x < tw; x++) drow[x] = row[unet_mirror(x0 + x, w)];
         }
     }
     return UNET_OK;
@@ -174,11 +186,11 @@ unet_status unet_predict_stream(unet_net *n, int h, int w, unsigned flags, unet_
                        gy.count, NULL, -1, 0, 0, 0, NULL};
     UNET_TRY(unet_predict_stream_window(n, h, w, &si.cap));
     si.keep = malloc((size_t)gy.count * sizeof *si.keep);
-    /* the window, then as much again for staging the rows being read */
-    si.buf = malloc((size_t)2 * c->in_channels * si.cap * w * sizeof *si.buf);
+    /* the window, then STAGE_ROWS rows for staging the rows being read */
+    si.buf = malloc((size_t)c->in_channels * (si.cap + STAGE_ROWS) * w * sizeof *si.buf);
     unet_status st;
     if (!si.keep || !si.buf)
-        st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for %d input rows of a %d-wide image", 2 * si.cap, w);
+        st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for %d input rows of a %d-wide image", si.cap + STAGE_ROWS, w);
     else {
         int keep = h;
         for (int k = gy.count - 1; k >= 0; k--) {

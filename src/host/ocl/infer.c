@@ -1,0 +1,919 @@
+/* The inference pipeline (include/unetcl/infer.h): what `unetcl infer` does
+ * for one input file, and its in-memory parts. Whole images are read, then
+ * predicted strip by strip into the output writers; images above
+ * [infer] stream_megapixels are streamed end to end: read by rows, strips or
+ * tiles, normalised with statistics from earlier passes over the file,
+ * predicted with unet_predict_stream and written by rows or as tiled
+ * BigTIFF (docs/inference.md, docs/scale.md). */
+#define _POSIX_C_SOURCE 200809L
+#include "unetcl/infer.h"
+#include "config.h"
+#include "error.h"
+#include "fsutil.h"
+#include "unetcl/image.h"
+#include "instances.h"
+#include "net.h"
+#include "normalize.h"
+#include "tiling.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The tiles of tiled BigTIFF outputs (streamed images). */
+#define INFER_TIFF_TILE 256
+
+struct unet_infer {
+    unet_model *model;
+    unet_config cfg;
+    unet_infer_options opt;
+    unet_instance_options iopt;
+    int classes, in_channels, interior_class, cpu;
+    unet_net *net;
+    int cur_tile;
+    char model_name[1024];
+};
+
+void unet_infer_options_default(unet_infer_options *o)
+{
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->outputs = UNET_INFER_PROB | UNET_INFER_MASK | UNET_INFER_INSTANCES | UNET_INFER_OVERLAY;
+    o->stream_megapixels = 64;
+}
+
+void unet_infer_options_from_config(const unet_config *cfg, unet_infer_options *o)
+{
+    if (!cfg || !o) return;
+    o->outputs = cfg->infer.outputs;
+    o->tile = cfg->infer.tile;
+    o->tta = cfg->infer.tta;
+    o->stream_megapixels = cfg->infer.stream_megapixels;
+}
+
+unet_status unet_infer_create(unet_model *model, const unet_config *cfg, const unet_infer_options *opts,
+                              unet_infer **out)
+{
+    if (!out) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_infer_create: NULL argument");
+    *out = NULL;
+    if (!model || !cfg || !opts) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_infer_create: NULL argument");
+    const unet_model_config *mc = unet_model_get_config(model);
+    if (mc->classes < 2 || mc->classes > 256)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "the model has %d classes; inference supports 2 to 256",
+                           mc->classes);
+    if (opts->outputs & ~(unsigned)(UNET_INFER_PROB | UNET_INFER_MASK | UNET_INFER_INSTANCES | UNET_INFER_OVERLAY))
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_infer_create: unknown output bits 0x%x", opts->outputs);
+    if (!(opts->stream_megapixels >= 0))
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_infer_create: stream_megapixels = %g (must be >= 0)",
+                           opts->stream_megapixels);
+    if (opts->tile && unet_tile_check(mc, opts->tile) != UNET_OK) return unet_errctx(UNET_ERR_INVALID_ARGUMENT, "tile %d", opts->tile);
+    unet_infer *inf = calloc(1, sizeof *inf);
+    if (!inf) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "unet_infer_create: out of host memory");
+    inf->model = model;
+    inf->cfg = *cfg;
+    inf->opt = *opts;
+    snprintf(inf->model_name, sizeof inf->model_name, "%s", opts->model_name ? opts->model_name : "(in memory)");
+    inf->opt.model_name = inf->model_name;
+    unet_instance_options_from_config(cfg, &inf->iopt);
+    inf->classes = mc->classes;
+    inf->in_channels = mc->in_channels;
+    inf->interior_class = (cfg->data.targets == UNET_TARGETS_BORDER3 && mc->classes == 3) ? 2 : 1;
+    unet_device_info dev;
+    inf->cpu = unet_context_device_info(model->ctx, &dev) == UNET_OK && dev.type == UNET_DEVICE_CPU;
+    *out = inf;
+    return UNET_OK;
+}
+
+void unet_infer_destroy(unet_infer *inf)
+{
+    if (!inf) return;
+    unet_net_destroy(inf->net);
+    free(inf);
+}
+
+unet_status unet_infer_check_model(const unet_model *model, const char *meta, const unet_config *cfg,
+                                   const char *model_path, const char *cfg_path)
+{
+    if (!model || !cfg) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_infer_check_model: NULL argument");
+    if (!model_path) model_path = "the model";
+    if (!cfg_path) cfg_path = "the configuration";
+    const unet_model_config *mc = unet_model_get_config(model);
+    if (mc->classes < 2 || mc->classes > 256)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "the model %s has %d classes; inference supports 2 to 256",
+                           model_path, mc->classes);
+    unet_config *tcfg = malloc(sizeof *tcfg);
+    if (!tcfg) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "%s: out of host memory", model_path);
+    int found = 0;
+    unet_status ts = meta ? unet_model_meta_config(meta, tcfg, &found) : UNET_OK;
+    if (ts != UNET_OK) {
+        free(tcfg);
+        return unet_errctx(ts, "%s", model_path);
+    }
+    unet_targets mt = found ? tcfg->data.targets : cfg->data.targets;
+    double mscale = found ? tcfg->data.scale : cfg->data.scale;
+    free(tcfg);
+    if (mt != cfg->data.targets)
+        return unet_seterr(UNET_ERR_CONFIG,
+                           "the model %s was trained with [data] targets = %s (%d classes) but %s has targets = %s: "
+                           "use the configuration it was trained with, or --set data.targets=%s",
+                           model_path, unet_targets_name(mt), mc->classes, cfg_path,
+                           unet_targets_name(cfg->data.targets), unet_targets_name(mt));
+    if (mscale != cfg->data.scale)
+        return unet_seterr(UNET_ERR_CONFIG,
+                           "the model %s was trained on images resized by [data] scale = %g but %s has scale = %g: "
+                           "use the configuration it was trained with, or --set data.scale=%g",
+                           model_path, mscale, cfg_path, cfg->data.scale, mscale);
+    if (cfg->data.targets == UNET_TARGETS_BORDER3 && cfg->data.label_type != UNET_LABEL_CLASSES && mc->classes != 3)
+        return unet_seterr(UNET_ERR_CONFIG,
+                           "%s has [data] targets = border3 (3 classes: background, border, interior) but the model "
+                           "%s has %d classes: use the configuration it was trained with, or --set "
+                           "data.targets=paper",
+                           cfg_path, model_path, mc->classes);
+    return UNET_OK;
+}
+
+/* ---- helpers -------------------------------------------------------------- */
+
+/* Base name without folder and extension. */
+static void stem_of(const char *path, char *out, size_t n)
+{
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    snprintf(out, n, "%s", b);
+    char *dot = strrchr(out, '.');
+    if (dot && dot != out) *dot = '\0';
+}
+
+static int emit(const unet_infer *inf, const unet_infer_event *ev)
+{
+    return inf->opt.callback ? inf->opt.callback(ev, inf->opt.user) : 0;
+}
+
+/* The net for an h x w image: the configured tile, or the largest that fits
+ * (on a CPU the device memory is the host's: at most 1024, larger tiles
+ * save little overlap there). */
+static unet_status ensure_net(unet_infer *inf, int h, int w)
+{
+    int tile = inf->opt.tile;
+    if (!tile) UNET_TRY(unet_choose_tile(inf->model, h, w, inf->cpu ? 1024 : 0, &tile));
+    if (tile != inf->cur_tile || !inf->net) {
+        unet_net_destroy(inf->net);
+        inf->net = NULL;
+        inf->cur_tile = 0;
+        UNET_TRY(unet_net_create(inf->model, tile, tile, 0, &inf->net));
+        inf->cur_tile = tile;
+    }
+    return UNET_OK;
+}
+
+/* ---- progress ------------------------------------------------------------- */
+
+typedef struct tile_progress {
+    const unet_infer *inf;
+    unet_infer_event ev;
+} tile_progress;
+
+static int on_tile(int done, int total, void *user)
+{
+    tile_progress *tp = user;
+    tp->ev.kind = UNET_INFER_EV_TILE;
+    tp->ev.tiles_done = done;
+    tp->ev.tiles_total = total;
+    return emit(tp->inf, &tp->ev);
+}
+
+/* ---- outputs of one input file -------------------------------------------- */
+
+typedef struct outputs {
+    unsigned sel;
+    int classes, stack, tiled; /* tiled: TIFF outputs as tiled BigTIFF (streamed inputs) */
+    char dir[4096], stem[1024];
+    unet_image_writer *prob[256]; /* K = 2: prob[0] only */
+    unet_image_writer *mask, *inst, *overlay;
+    /* per page */
+    int w, h;
+    uint8_t *labels;   /* arg-max per pixel (instances / overlay) */
+    float *fgp, *intp; /* watershed: P(not background), P(interior) per pixel */
+    int interior_class;
+    const unet_instance_options *io;
+    float *strip; /* strip_n floats */
+    size_t strip_n;
+    const unet_infer *inf;
+    const char *path;
+} outputs;
+
+static unet_status out_path(const outputs *o, const char *suffix, const char *ext, char *buf, size_t n)
+{
+    int len = snprintf(buf, n, "%s/%s%s.%s", o->dir, o->stem, suffix, ext);
+    if (len < 0 || (size_t)len >= n)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "output file name too long in %s", o->dir);
+    return UNET_OK;
+}
+
+static unet_status open_writer(const outputs *o, const char *suffix, int png_ok, int bits, unet_image_writer **wr)
+{
+    char path[8192];
+    int tif = !(png_ok && !o->stack);
+    UNET_TRY(out_path(o, suffix, tif ? "tif" : "png", path, sizeof path));
+    if (tif && o->tiled) return unet_image_writer_open_tiled(path, bits, INFER_TIFF_TILE, wr);
+    return unet_image_writer_open(path, bits, wr);
+}
+
+static void outputs_close(outputs *o, int commit, unet_status *st)
+{
+    unet_image_writer **all[259];
+    int n = 0;
+    for (int k = 0; k < 256; k++) all[n++] = &o->prob[k];
+    all[n++] = &o->mask;
+    all[n++] = &o->inst;
+    all[n++] = &o->overlay;
+    for (int i = 0; i < n; i++)
+        if (*all[i]) {
+            unet_status s = unet_image_writer_close(*all[i], commit && *st == UNET_OK);
+            if (s != UNET_OK && *st == UNET_OK) *st = s;
+            *all[i] = NULL;
+        }
+}
+
+static void outputs_free_page(outputs *o)
+{
+    free(o->strip);
+    free(o->labels);
+    free(o->fgp);
+    free(o->intp);
+    o->strip = NULL;
+    o->labels = NULL;
+    o->fgp = o->intp = NULL;
+    o->strip_n = 0;
+}
+
+/* Opens the writers of the prediction-time outputs (prob, mask, overlay).
+ * The instances are opened after the first page (their format depends on
+ * the object count). */
+static unet_status outputs_open(outputs *o)
+{
+    if (o->sel & UNET_INFER_PROB) {
+        if (o->classes == 2) UNET_TRY(open_writer(o, "_prob", 1, 16, &o->prob[0]));
+        else
+            for (int k = 0; k < o->classes; k++) {
+                char suf[32];
+                snprintf(suf, sizeof suf, "_prob_c%d", k);
+                UNET_TRY(open_writer(o, suf, 0, 32, &o->prob[k]));
+            }
+    }
+    if (o->sel & UNET_INFER_MASK) UNET_TRY(open_writer(o, "_mask", 1, 8, &o->mask));
+    if (o->sel & UNET_INFER_OVERLAY) UNET_TRY(open_writer(o, "_overlay", 1, 8, &o->overlay));
+    return UNET_OK;
+}
+
+static unet_status begin_pages(outputs *o)
+{
+    for (int k = 0; k < 256; k++)
+        if (o->prob[k]) UNET_TRY(unet_image_writer_begin_page(o->prob[k], o->w, o->h, 1));
+    if (o->mask) UNET_TRY(unet_image_writer_begin_page(o->mask, o->w, o->h, 1));
+    return UNET_OK;
+}
+
+static unet_status end_pages(outputs *o)
+{
+    for (int k = 0; k < 256; k++)
+        if (o->prob[k]) UNET_TRY(unet_image_writer_end_page(o->prob[k]));
+    if (o->mask) UNET_TRY(unet_image_writer_end_page(o->mask));
+    return UNET_OK;
+}
+
+static size_t writers_bytes(const outputs *o)
+{
+    size_t b = 0;
+    for (int k = 0; k < 256; k++) b += unet_image_writer_buffer_bytes(o->prob[k]);
+    return b + unet_image_writer_buffer_bytes(o->mask);
+}
+
+/* Arg-max class of pixel i of n (ties: the lower class). */
+static inline int argmax_at(const float *probs, int K, size_t n, size_t i)
+{
+    int best = 0;
+    float bv = probs[i];
+    for (int k = 1; k < K; k++)
+        if (probs[(size_t)k * n + i] > bv) {
+            bv = probs[(size_t)k * n + i];
+            best = k;
+        }
+    return best;
+}
+
+/* Rows are handed to the writers at most this many at a time. */
+#define STRIP_ROWS 64
+
+/* Rows y0 .. y0+rows-1 (rows <= STRIP_ROWS) of probabilities with plane
+ * stride n: written to prob / mask, arg-max kept. */
+static unet_status on_strip(const outputs *o, const float *probs, size_t n, int y0, int rows, int w)
+{
+    size_t m = (size_t)rows * w;
+    int K = o->classes;
+    if (o->prob[0]) {
+        if (K == 2) {
+            for (size_t i = 0; i < m; i++) o->strip[i] = probs[n + i] * 65535.0f;
+            UNET_TRY(unet_image_writer_rows(o->prob[0], o->strip, m, rows));
+        } else
+            for (int k = 0; k < K; k++) UNET_TRY(unet_image_writer_rows(o->prob[k], probs + (size_t)k * n, m, rows));
+    }
+    if (o->fgp) {
+        const float *pi = probs + (size_t)o->interior_class * n;
+        float *fd = o->fgp + (size_t)y0 * w, *id = o->intp + (size_t)y0 * w;
+        for (size_t i = 0; i < m; i++) {
+            fd[i] = 1.0f - probs[i];
+            id[i] = pi[i];
+        }
+    }
+    if (o->mask || o->labels) {
+        float scale = (float)(255 / (K - 1));
+        for (size_t i = 0; i < m; i++) {
+            int best = argmax_at(probs, K, n, i);
+            if (o->labels) o->labels[(size_t)y0 * w + i] = (uint8_t)best;
+            o->strip[i] = best * scale;
+        }
+        if (o->mask) UNET_TRY(unet_image_writer_rows(o->mask, o->strip, m, rows));
+    }
+    return UNET_OK;
+}
+
+/* One row of tiles of probabilities, in strips of STRIP_ROWS rows. */
+static unet_status on_rows(const float *probs, int y0, int rows, int w, void *user)
+{
+    outputs *o = user;
+    size_t n = (size_t)rows * w;
+    if ((size_t)STRIP_ROWS * w > o->strip_n) return unet_seterr(UNET_ERR_INTERNAL, "infer: strip smaller than planned");
+    for (int r = 0; r < rows; r += STRIP_ROWS)
+        UNET_TRY(on_strip(o, probs + (size_t)r * w, n, y0 + r, rows - r < STRIP_ROWS ? rows - r : STRIP_ROWS, w));
+    return UNET_OK;
+}
+
+/* Instance ids from the page's arg-max (components) or probabilities
+ * (watershed). */
+static unet_status page_instances(const outputs *o, int32_t *inst, int *count)
+{
+    size_t n = (size_t)o->w * o->h;
+    unet_status st;
+    if (o->fgp) st = unet_instances_from_probs(o->fgp, o->intp, o->w, o->h, o->io, inst, count);
+    else {
+        float *fg = malloc(n * sizeof *fg);
+        if (!fg) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for the instances of %s", o->stem);
+        for (size_t i = 0; i < n; i++) fg[i] = o->labels[i] != 0;
+        unet_instance_options co = *o->io;
+        co.method = UNET_INSTANCES_COMPONENTS;
+        st = unet_instances_from_probs(fg, NULL, o->w, o->h, &co, inst, count);
+        free(fg);
+    }
+    if (st != UNET_OK) return unet_errctx(st, "instances of %s", o->stem);
+    return UNET_OK;
+}
+
+/* The 16-bit (or float) instance output. inst: w*h int32 scratch. */
+static unet_status write_instances(outputs *o, int32_t *inst, int *count, int page)
+{
+    UNET_TRY(page_instances(o, inst, count));
+    if (!o->inst) {
+        int use_float = !o->stack && *count > 65535;
+        if (*count > 65535 && o->stack)
+            return unet_seterr(UNET_ERR_DATA,
+                               "%s: %d objects do not fit the 16-bit instance stack; use outputs without instances",
+                               o->stem, *count);
+        if (use_float) {
+            char path[8192], msg[8400];
+            UNET_TRY(out_path(o, "_instances", "tif", path, sizeof path));
+            snprintf(msg, sizeof msg, "%s has %d objects (> 65535): instances written as float32 TIFF", o->stem,
+                     *count);
+            unet_infer_event ev = {.kind = UNET_INFER_EV_NOTICE, .path = o->path, .page = page, .message = msg};
+            emit(o->inf, &ev);
+            UNET_TRY(unet_image_writer_open(path, 32, &o->inst));
+        } else
+            UNET_TRY(open_writer(o, "_instances", 1, 16, &o->inst));
+    } else if (*count > 65535)
+        return unet_seterr(UNET_ERR_DATA, "%s: %d objects do not fit the 16-bit instance stack", o->stem, *count);
+    UNET_TRY(unet_image_writer_begin_page(o->inst, o->w, o->h, 1));
+    for (int y = 0; y < o->h; y += 64) {
+        int rows = o->h - y < 64 ? o->h - y : 64;
+        size_t m = (size_t)rows * o->w;
+        for (size_t i = 0; i < m; i++) o->strip[i] = (float)inst[(size_t)y * o->w + i];
+        UNET_TRY(unet_image_writer_rows(o->inst, o->strip, m, rows));
+    }
+    return unet_image_writer_end_page(o->inst);
+}
+
+/* A bright colour for instance id (golden-ratio hues, so neighbours differ)
+ * or, with id 0, the fixed colour of class cls. */
+static void instance_colour(uint32_t id, int cls, const float colours[8][3], float col[3])
+{
+    if (!id) {
+        for (int ch = 0; ch < 3; ch++) col[ch] = colours[(cls - 1) % 8][ch];
+        return;
+    }
+    double hue = fmod(id * 0.6180339887498949, 1.0) * 6.0;
+    int sector = (int)hue;
+    float f = (float)(hue - sector), v = 255.0f, p = 40.0f, q = v - (v - p) * f, t = p + (v - p) * f;
+    float rgb[6][3] = {{v, t, p}, {q, v, p}, {p, v, t}, {p, q, v}, {t, p, v}, {v, p, q}};
+    for (int ch = 0; ch < 3; ch++) col[ch] = rgb[sector % 6][ch];
+}
+
+/* The overlay: the normalised input as grey (min..max -> 0..255, the mean
+ * of its channels) with the contour pixels of the segmentation (an object
+ * pixel with a 4-neighbour of another id) in a bright colour per class. */
+static unet_status write_overlay(outputs *o, const float *img, int c, const int32_t *inst)
+{
+    static const float colours[8][3] = {{0, 255, 0},   {255, 255, 0}, {255, 0, 255}, {0, 255, 255},
+                                        {255, 128, 0}, {255, 0, 0},   {0, 128, 255}, {128, 255, 128}};
+    int w = o->w, h = o->h;
+    size_t n = (size_t)w * h;
+    float lo = img[0], hi = img[0];
+    for (size_t i = 0; i < n * c; i++) {
+        if (img[i] < lo) lo = img[i];
+        if (img[i] > hi) hi = img[i];
+    }
+    float scale = hi > lo ? 255.0f / (hi - lo) / c : 0.0f;
+    int rows_max = (int)(o->strip_n / (3 * (size_t)w));
+    if (rows_max < 1) return unet_seterr(UNET_ERR_INTERNAL, "infer: overlay strip too small");
+    UNET_TRY(unet_image_writer_begin_page(o->overlay, w, h, 3));
+    for (int y0 = 0; y0 < h; y0 += rows_max) {
+        int rows = h - y0 < rows_max ? h - y0 : rows_max;
+        size_t plane = (size_t)rows * w;
+        for (int y = y0; y < y0 + rows; y++)
+            for (int x = 0; x < w; x++) {
+                size_t i = (size_t)y * w + x, j = (size_t)(y - y0) * w + x;
+                int32_t id = inst ? inst[i] : o->labels[i];
+                int edge = 0;
+                if (id != 0) {
+#define ID_AT(yy, xx) (inst ? inst[(size_t)(yy) * w + (xx)] : (int32_t)o->labels[(size_t)(yy) * w + (xx)])
+                    edge = (y > 0 && ID_AT(y - 1, x) != id) || (y + 1 < h && ID_AT(y + 1, x) != id) ||
+                           (x > 0 && ID_AT(y, x - 1) != id) || (x + 1 < w && ID_AT(y, x + 1) != id);
+#undef ID_AT
+                }
+                /* instances: each object in its own colour (contour, and a
+                 * light tint inside); else the colour of the class */
+                float col[3];
+                if (id != 0) instance_colour(inst ? (uint32_t)id : 0, o->labels[i], colours, col);
+                if (edge) {
+                    for (int ch = 0; ch < 3; ch++) o->strip[ch * plane + j] = col[ch];
+                } else {
+                    float g = 0;
+                    for (int ch = 0; ch < c; ch++) g += img[(size_t)ch * n + i] - lo;
+                    g *= scale;
+                    for (int ch = 0; ch < 3; ch++)
+                        o->strip[ch * plane + j] = (inst && id != 0) ? 0.75f * g + 0.25f * col[ch] : g;
+                }
+            }
+        UNET_TRY(unet_image_writer_rows(o->overlay, o->strip, plane, rows));
+    }
+    return unet_image_writer_end_page(o->overlay);
+}
+
+/* Prediction on the resized image sm, probabilities resized back to w x h
+ * and handed to rows_fn in strips of 64 rows. */
+static unet_status predict_scaled(unet_net *net, const unet_image *sm, int w, int h, int K, unsigned flags,
+                                  unet_rows_fn rows_fn, void *rows_user, tile_progress *tp)
+{
+    float *probs = malloc((size_t)K * sm->w * sm->h * sizeof *probs);
+    float *strip = malloc((size_t)K * 64 * w * sizeof *strip);
+    unet_status st = UNET_OK;
+    if (!probs || !strip) st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for the probabilities of %dx%d", w, h);
+    if (st == UNET_OK) st = unet_predict_image_ex(net, sm->data, sm->h, sm->w, flags, probs, on_tile, tp);
+    for (int y0 = 0; st == UNET_OK && y0 < h; y0 += 64) {
+        int rows = h - y0 < 64 ? h - y0 : 64;
+        unet_resize_bilinear_rows(probs, K, sm->h, sm->w, strip, h, w, y0, rows);
+        st = rows_fn(strip, y0, rows, w, rows_user);
+    }
+    free(probs);
+    free(strip);
+    return st;
+}
+
+/* The page's strip buffer: STRIP_ROWS rows of 3 planes (the overlay's RGB;
+ * prob, mask and instances use one). */
+static unet_status alloc_strip(outputs *o, int w)
+{
+    size_t strip = (size_t)3 * STRIP_ROWS * w;
+    o->strip = malloc(strip * sizeof *o->strip);
+    o->strip_n = strip;
+    if (!o->strip) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for the outputs of %s", o->path);
+    return UNET_OK;
+}
+
+/* ---- one page, whole in memory ---------------------------------------------- */
+
+static unet_status page_whole(unet_infer *inf, outputs *o, int page, tile_progress *tp, int *objects)
+{
+    const char *path = o->path;
+    unet_image img = {0}, small = {0};
+    int32_t *inst = NULL;
+    unet_status st = unet_image_read(path, page, &img);
+    if (st != UNET_OK) goto done;
+    if (img.c != inf->in_channels) {
+        st = unet_seterr(UNET_ERR_DATA, "%s%s has %d channel(s) but the model %s expects %d", path,
+                         o->stack ? " (a page)" : "", img.c, inf->model_name, inf->in_channels);
+        goto done;
+    }
+    /* [data] scale: the network sees the image resized as in training
+     * (resized raw, then normalised); the probabilities come back to the
+     * input's size by bilinear interpolation */
+    if (inf->cfg.data.scale != 1.0) {
+        st = unet_image_alloc(&small, unet_scaled_size(img.w, inf->cfg.data.scale),
+                              unet_scaled_size(img.h, inf->cfg.data.scale), img.c, img.bits);
+        if (st != UNET_OK) goto done;
+        unet_resize_bilinear(img.data, img.c, img.h, img.w, small.data, small.h, small.w);
+        st = unet_normalize_image(&inf->cfg, &small, small.data);
+        if (st != UNET_OK) {
+            st = unet_seterr(st, "%s: %s", path, unet_last_error());
+            goto done;
+        }
+    }
+    /* normalised in place: the raw values are not needed again (the overlay
+     * rescales min..max, which normalisation preserves) */
+    st = unet_normalize_image(&inf->cfg, &img, img.data);
+    if (st != UNET_OK) {
+        st = unet_errctx(st, "%s", path);
+        goto done;
+    }
+    st = ensure_net(inf, small.data ? small.h : img.h, small.data ? small.w : img.w);
+    if (st != UNET_OK) goto done;
+    const unet_plan_info *pi = unet_net_info(inf->net);
+    o->w = img.w;
+    o->h = img.h;
+    outputs_free_page(o);
+    unsigned sel = o->sel;
+    if ((sel & UNET_INFER_INSTANCES) && inf->iopt.method == UNET_INSTANCES_WATERSHED) {
+        o->fgp = malloc((size_t)img.w * img.h * sizeof *o->fgp);
+        o->intp = malloc((size_t)img.w * img.h * sizeof *o->intp);
+        if (!o->fgp || !o->intp) {
+            st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for the instances of %s", path);
+            goto done;
+        }
+    }
+    if ((st = alloc_strip(o, img.w)) != UNET_OK) goto done;
+    if (sel & (UNET_INFER_INSTANCES | UNET_INFER_OVERLAY)) {
+        o->labels = malloc((size_t)img.w * img.h);
+        if (!o->labels) {
+            st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for the outputs of %s", path);
+            goto done;
+        }
+    }
+    tp->ev.w = img.w;
+    tp->ev.h = img.h;
+    tp->ev.tile = pi->in_h;
+    tp->ev.tile_out = pi->out_h;
+    unsigned flags = inf->opt.tta ? UNET_PREDICT_TTA : 0;
+    st = begin_pages(o);
+    if (st == UNET_OK && !small.data)
+        st = unet_predict_image_rows(inf->net, img.data, img.h, img.w, flags, on_rows, o, on_tile, tp);
+    else if (st == UNET_OK)
+        st = predict_scaled(inf->net, &small, img.w, img.h, o->classes, flags, on_rows, o, tp);
+    if (st == UNET_OK) st = end_pages(o);
+    if (st == UNET_OK && (sel & UNET_INFER_INSTANCES)) {
+        inst = malloc((size_t)img.w * img.h * sizeof *inst);
+        if (!inst) st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for the instances of %s", path);
+        else st = write_instances(o, inst, objects, page);
+    }
+    if (st == UNET_OK && o->overlay) st = write_overlay(o, img.data, img.c, inst);
+done:
+    free(inst);
+    unet_image_free(&img);
+    unet_image_free(&small);
+    return st;
+}
+
+/* ---- one page, streamed ---------------------------------------------------------- */
+
+typedef struct stream_in {
+    unet_image_reader *rd;
+    const unet_norm_stream *ns;
+    int w;
+    const char *path;
+} stream_in;
+
+/* (reader errors name the file; normalisation errors get it prepended, as
+ * on the whole-image path) */
+static unet_status stream_rows(float *dst, int y0, int rows, int w, void *user)
+{
+    stream_in *si = user;
+    size_t n = (size_t)rows * w;
+    UNET_TRY(unet_image_reader_rows(si->rd, dst, n, rows));
+    unet_status st = unet_norm_stream_apply(si->ns, dst, n, n, (size_t)y0 * si->w);
+    return st == UNET_OK ? st : unet_errctx(st, "%s", si->path);
+}
+
+/* Host bytes of a streamed page besides the reader and the writers: the
+ * input window and its staging rows, the tile buffers, a row of tiles of
+ * output and the pipeline's strip (docs/scale.md). */
+static unet_status stream_core_bytes(const unet_net *net, int h, int w, int c, int K, int tta, size_t strip_n,
+                                     uint64_t *bytes)
+{
+    const unet_plan_info *pi = unet_net_info(net);
+    int rows = 0;
+    UNET_TRY(unet_predict_stream_window(net, h, w, &rows));
+    unet_tile_grid gy;
+    UNET_TRY(unet_tile_grid_make(h, pi->in_h, pi->out_h, 1 << (net->m->cfg.depth - 1), &gy));
+    uint64_t window = (uint64_t)c * (rows + 64) * w * sizeof(float); /* + 64 staging rows */
+    uint64_t tiles = ((uint64_t)c * pi->in_h * pi->in_w + (uint64_t)K * pi->out_h * pi->out_w) * sizeof(float);
+    if (tta) tiles *= 2;
+    uint64_t outrows = (uint64_t)K * gy.stride * w * sizeof(float);
+    /* (not counted: 4 bytes per row of tiles for the window's bookkeeping) */
+    *bytes = window + tiles + outrows + (uint64_t)strip_n * sizeof(float);
+    return UNET_OK;
+}
+
+static unet_status page_stream(unet_infer *inf, outputs *o, int page, unet_image_reader *rd, tile_progress *tp)
+{
+    const char *path = o->path;
+    int w, h, c, bits;
+    unet_image_reader_info(rd, &w, &h, &c, &bits);
+    if (c != inf->in_channels)
+        return unet_seterr(UNET_ERR_DATA, "%s%s has %d channel(s) but the model %s expects %d", path,
+                           o->stack ? " (a page)" : "", c, inf->model_name, inf->in_channels);
+    double mp = (double)w * h / 1e6;
+    if (o->sel & (UNET_INFER_INSTANCES | UNET_INFER_OVERLAY))
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
+                           "%s: %dx%d (%.0f megapixels) is above [infer] stream_megapixels = %g and is segmented "
+                           "streamed, which writes prob and mask only (instances and the overlay need the whole "
+                           "image in memory): set [infer] outputs = prob,mask, or raise stream_megapixels",
+                           path, w, h, mp, inf->opt.stream_megapixels);
+    if (inf->cfg.data.scale != 1.0)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
+                           "%s: %dx%d (%.0f megapixels) is above [infer] stream_megapixels = %g, and streamed "
+                           "segmentation needs [data] scale = 1 (it is %g): resize the image beforehand, or raise "
+                           "stream_megapixels",
+                           path, w, h, mp, inf->opt.stream_megapixels, inf->cfg.data.scale);
+    /* statistics: passes over the file before the first row is normalised */
+    unet_norm_stream ns;
+    unet_status st = unet_norm_stream_begin(&inf->cfg, c, bits, w, h, &ns);
+    if (st != UNET_OK) return unet_errctx(st, "%s", path);
+    int passes = unet_norm_stream_passes(&ns);
+    if (passes > 0) {
+        const int chunk = 64;
+        float *buf = malloc((size_t)c * chunk * w * sizeof *buf);
+        if (!buf) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for 64 rows of %s", path);
+        for (int p = 0; p < passes && st == UNET_OK; p++) {
+            if (p > 0) st = unet_image_reader_rewind(rd);
+            for (int y = 0; y < h && st == UNET_OK; y += chunk) {
+                int rows = h - y < chunk ? h - y : chunk;
+                size_t n = (size_t)rows * w;
+                st = unet_image_reader_rows(rd, buf, n, rows);
+                if (st == UNET_OK && (st = unet_norm_stream_add(&ns, buf, n, n)) != UNET_OK)
+                    st = unet_errctx(st, "%s", path);
+            }
+            if (st == UNET_OK) st = unet_norm_stream_end_pass(&ns);
+        }
+        free(buf);
+        if (st == UNET_OK) st = unet_image_reader_rewind(rd);
+        if (st != UNET_OK) return st;
+    }
+    UNET_TRY(ensure_net(inf, h, w));
+    const unet_plan_info *pi = unet_net_info(inf->net);
+    o->w = w;
+    o->h = h;
+    outputs_free_page(o);
+    UNET_TRY(alloc_strip(o, w));
+    UNET_TRY(begin_pages(o));
+    uint64_t core = 0;
+    UNET_TRY(stream_core_bytes(inf->net, h, w, c, o->classes, inf->opt.tta, o->strip_n, &core));
+    tp->ev.w = w;
+    tp->ev.h = h;
+    tp->ev.tile = pi->in_h;
+    tp->ev.tile_out = pi->out_h;
+    tp->ev.streamed = 1;
+    tp->ev.stream_host_bytes = core + unet_image_reader_buffer_bytes(rd) + writers_bytes(o);
+    stream_in si = {rd, &ns, w, path};
+    st = unet_predict_stream(inf->net, h, w, inf->opt.tta ? UNET_PREDICT_TTA : 0, stream_rows, &si, on_rows, o, on_tile,
+                             tp);
+    if (st == UNET_OK) st = end_pages(o);
+    return st;
+}
+
+/* ---- one file --------------------------------------------------------------------- */
+
+/* Host bytes the whole-image path needs for a w x h page (an estimate, per
+ * pixel: the float input and the reader's raw copy, the arg-max, and with
+ * instances the ids and the labelling's buffers, with the watershed its two
+ * probability planes and queue, with [data] scale the resized image and its
+ * probabilities). */
+static uint64_t whole_bytes(const unet_infer *inf, int w, int h, int c)
+{
+    double px = (double)w * h, per = 6.0 * c + 1;
+    if (inf->opt.outputs & UNET_INFER_INSTANCES) per += 12 + (inf->iopt.method == UNET_INSTANCES_WATERSHED ? 24 : 0);
+    double s = inf->cfg.data.scale;
+    if (s != 1.0) per += 4.0 * (c + inf->classes) * s * s;
+    return (uint64_t)(px * per);
+}
+
+static uint64_t memory_limit(const unet_infer *inf)
+{
+    if (inf->opt.memory_limit_bytes) return inf->opt.memory_limit_bytes;
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : UINT64_MAX;
+}
+
+/* How page `page` of path is segmented: *stream = 1 (streamed; *rd then
+ * holds its reader) when it is above stream_megapixels and only prob and
+ * mask are asked for at scale 1. Above the threshold with instances, the
+ * overlay or a scale, the whole-image path runs (a notice says so) unless
+ * its estimate exceeds the memory limit: then an error says what to set. A
+ * file the streaming reader cannot open goes the whole-image way, whose
+ * reader reports the problem. */
+static unet_status choose_path(const unet_infer *inf, const char *path, int page, unet_image_reader **rd, int *stream)
+{
+    *rd = NULL;
+    *stream = 0;
+    if (unet_image_reader_open(path, page, rd) != UNET_OK) {
+        unet_clear_error();
+        return UNET_OK;
+    }
+    int w, h, c;
+    unet_image_reader_info(*rd, &w, &h, &c, NULL);
+    double mp = (double)w * h / 1e6;
+    if (mp > inf->opt.stream_megapixels) {
+        int whole_only = (inf->opt.outputs & (UNET_INFER_INSTANCES | UNET_INFER_OVERLAY)) || inf->cfg.data.scale != 1.0;
+        if (!whole_only) {
+            *stream = 1;
+            return UNET_OK;
+        }
+        const char *why = inf->cfg.data.scale != 1.0 && !(inf->opt.outputs & (UNET_INFER_INSTANCES | UNET_INFER_OVERLAY))
+                              ? "[data] scale resizes the whole image"
+                              : "instances and the overlay need the whole image";
+        uint64_t need = whole_bytes(inf, w, h, c), have = memory_limit(inf);
+        unet_image_reader_close(*rd);
+        *rd = NULL;
+        if (need > have)
+            return unet_seterr(UNET_ERR_OUT_OF_MEMORY,
+                               "%s%s: %dx%d (%.0f megapixels) would need about %.1f GiB in memory (%s), more than the "
+                               "%.1f GiB limit: set [infer] outputs = prob,mask (and [data] scale = 1) to segment it "
+                               "streamed in bounded memory",
+                               path, page ? " (a page)" : "", w, h, mp, need / 1073741824.0, why, have / 1073741824.0);
+        char msg[600];
+        snprintf(msg, sizeof msg,
+                 "%s: %dx%d (%.0f megapixels) is above [infer] stream_megapixels = %g but %s: segmented in memory "
+                 "(about %.1f GiB); outputs = prob,mask would stream it",
+                 path, w, h, mp, inf->opt.stream_megapixels, why, need / 1073741824.0);
+        unet_infer_event ev = {.kind = UNET_INFER_EV_NOTICE, .path = path, .page = page, .message = msg};
+        emit(inf, &ev);
+        return UNET_OK;
+    }
+    unet_image_reader_close(*rd);
+    *rd = NULL;
+    return UNET_OK;
+}
+
+unet_status unet_infer_file(unet_infer *inf, const char *path, const char *out_dir)
+{
+    if (!inf || !path || !out_dir) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_infer_file: NULL argument");
+    if (!inf->opt.outputs) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "[infer] outputs selects nothing to write");
+    if (unet_mkdir_p(out_dir) != 0)
+        return unet_seterr(UNET_ERR_IO, "cannot create the output folder %s: %s", out_dir, strerror(errno));
+    int pages = 1;
+    unet_status st = unet_image_count_pages(path, &pages);
+    outputs *o = calloc(1, sizeof *o);
+    if (!o) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for the outputs of %s", path);
+    o->sel = inf->opt.outputs;
+    o->classes = inf->classes;
+    o->io = &inf->iopt;
+    o->interior_class = inf->interior_class;
+    o->stack = pages > 1;
+    o->inf = inf;
+    o->path = path;
+    snprintf(o->dir, sizeof o->dir, "%s", out_dir);
+    stem_of(path, o->stem, sizeof o->stem);
+    unet_image_reader *rd = NULL;
+    int stream0 = 0;
+    if (st == UNET_OK) {
+        /* TIFF outputs of a streamed file are tiled BigTIFF */
+        st = choose_path(inf, path, 0, &rd, &stream0);
+        o->tiled = stream0;
+        if (st == UNET_OK) st = outputs_open(o);
+    }
+    for (int pg = 0; pg < pages && st == UNET_OK; pg++) {
+        tile_progress tp;
+        memset(&tp, 0, sizeof tp);
+        tp.inf = inf;
+        tp.ev.path = path;
+        tp.ev.page = pg;
+        tp.ev.pages = pages;
+        tp.ev.objects = -1;
+        int stream = stream0;
+        if (pg > 0) st = choose_path(inf, path, pg, &rd, &stream);
+        if (st != UNET_OK) break;
+        if (stream) st = page_stream(inf, o, pg, rd, &tp);
+        else st = page_whole(inf, o, pg, &tp, &tp.ev.objects);
+        unet_image_reader_close(rd);
+        rd = NULL;
+        if (st == UNET_OK) {
+            tp.ev.kind = UNET_INFER_EV_PAGE;
+            if (emit(inf, &tp.ev)) st = unet_seterr(UNET_ERR_INTERRUPTED, "%s: stopped", path);
+        } else if (st == UNET_ERR_INTERRUPTED)
+            unet_seterr(st, "%s: stopped", path);
+    }
+    unet_image_reader_close(rd);
+    outputs_close(o, st == UNET_OK, &st);
+    outputs_free_page(o);
+    free(o);
+    return st;
+}
+
+/* ---- in memory ------------------------------------------------------------------------ */
+
+typedef struct copy_ctx {
+    float *probs;
+    int h, K;
+} copy_ctx;
+
+static unet_status copy_rows(const float *rows, int y0, int nrows, int w, void *user)
+{
+    copy_ctx *cc = user;
+    for (int k = 0; k < cc->K; k++)
+        memcpy(cc->probs + ((size_t)k * cc->h + y0) * w, rows + (size_t)k * nrows * w, (size_t)nrows * w * sizeof *rows);
+    return UNET_OK;
+}
+
+unet_status unet_infer_image(unet_infer *inf, const float *image, int c, int h, int w, int bits, float *probs)
+{
+    if (!inf || !image || !probs) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_infer_image: NULL argument");
+    if (w <= 0 || h <= 0 || c != inf->in_channels)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_infer_image: image of %dx%d with %d channel(s); the model "
+                                                      "expects %d",
+                           w, h, c, inf->in_channels);
+    unet_image img = {0}, small = {0};
+    UNET_TRY(unet_image_alloc(&img, w, h, c, bits));
+    memcpy(img.data, image, unet_image_count(&img) * sizeof *img.data);
+    unet_status st = UNET_OK;
+    tile_progress tp;
+    memset(&tp, 0, sizeof tp);
+    tp.inf = inf;
+    tp.ev.pages = 1;
+    tp.ev.w = w;
+    tp.ev.h = h;
+    tp.ev.objects = -1;
+    unsigned flags = inf->opt.tta ? UNET_PREDICT_TTA : 0;
+    if (inf->cfg.data.scale != 1.0) {
+        st = unet_image_alloc(&small, unet_scaled_size(w, inf->cfg.data.scale), unet_scaled_size(h, inf->cfg.data.scale),
+                              c, bits);
+        if (st == UNET_OK) {
+            unet_resize_bilinear(img.data, c, h, w, small.data, small.h, small.w);
+            st = unet_normalize_image(&inf->cfg, &small, small.data);
+        }
+        if (st == UNET_OK) st = ensure_net(inf, small.h, small.w);
+        copy_ctx cc = {probs, h, inf->classes};
+        if (st == UNET_OK) st = predict_scaled(inf->net, &small, w, h, inf->classes, flags, copy_rows, &cc, &tp);
+    } else {
+        st = unet_normalize_image(&inf->cfg, &img, img.data);
+        if (st == UNET_OK) st = ensure_net(inf, h, w);
+        if (st == UNET_OK) st = unet_predict_image_ex(inf->net, img.data, h, w, flags, probs, on_tile, &tp);
+    }
+    unet_image_free(&img);
+    unet_image_free(&small);
+    return st;
+}
+
+unet_status unet_infer_mask(const float *probs, int classes, int h, int w, uint8_t *mask)
+{
+    if (!probs || !mask || classes < 2 || classes > 256 || h <= 0 || w <= 0)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_infer_mask: bad arguments (%d classes, %dx%d)", classes, w,
+                           h);
+    size_t n = (size_t)w * h;
+    for (size_t i = 0; i < n; i++) mask[i] = (uint8_t)argmax_at(probs, classes, n, i);
+    return UNET_OK;
+}
+
+unet_status unet_infer_instances(const unet_infer *inf, const float *probs, int h, int w, int32_t *ids, int *count)
+{
+    if (!inf || !probs || !ids || h <= 0 || w <= 0)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_infer_instances: bad arguments");
+    size_t n = (size_t)w * h;
+    outputs o;
+    memset(&o, 0, sizeof o);
+    o.w = w;
+    o.h = h;
+    o.io = &inf->iopt;
+    snprintf(o.stem, sizeof o.stem, "an image");
+    unet_status st = UNET_OK;
+    int K = inf->classes, dummy = 0;
+    if (inf->iopt.method == UNET_INSTANCES_WATERSHED) {
+        o.fgp = malloc(n * sizeof *o.fgp);
+        o.intp = malloc(n * sizeof *o.intp);
+        if (!o.fgp || !o.intp) st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for the instances");
+        else
+            for (size_t i = 0; i < n; i++) {
+                o.fgp[i] = 1.0f - probs[i];
+                o.intp[i] = probs[(size_t)inf->interior_class * n + i];
+            }
+    } else {
+        o.labels = malloc(n);
+        if (!o.labels) st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for the instances");
+        else
+            for (size_t i = 0; i < n; i++) o.labels[i] = (uint8_t)argmax_at(probs, K, n, i);
+    }
+    if (st == UNET_OK) st = page_instances(&o, ids, count ? count : &dummy);
+    free(o.fgp);
+    free(o.intp);
+    free(o.labels);
+    return st;
+}
