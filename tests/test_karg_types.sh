@@ -8,7 +8,7 @@ src=${UNETCL_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 cc=${CC:-cc}
 command -v "$cc" >/dev/null || { echo "SKIP: no C compiler ($cc)"; exit 77; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-inc=(-I"$src/include" -I"$src/src/host/ocl" -I"$src/src/host/core" -I"$src/src/host/data")
+inc=(-I"$src/include" -I"${UNETCL_BINARY_DIR:-$src/build}/include" -I"$src/src/host/ocl" -I"$src/src/host/core" -I"$src/src/host/data")
 try() { # try NAME BODY: 0 when it compiles
   printf '#define CL_TARGET_OPENCL_VERSION 120\n#include "ocl.h"\ncl_int f(cl_kernel k, cl_mem m, cl_int i, cl_ulong u, float x, size_t z, double d, int *p) {\n (void)k; (void)m; (void)i; (void)u; (void)x; (void)z; (void)d; (void)p;\n return %s;\n}\n' "$2" >"$tmp/$1.c"
   "$cc" -std=c11 -fsyntax-only -Werror "${inc[@]}" "$tmp/$1.c" >"$tmp/$1.log" 2>&1
