@@ -3,8 +3,8 @@
  * time per sum of n floats (default 31,030,658: the paper network) and a
  * check that the result is bitwise the sum in rank order ((v0 + v1) + v2 ...)
  * on every rank. Run: mpirun -np N bench_mpi_sum [n] [repetitions] */
-#include "dist.h"
-#include "error.h"
+#include "../cli/dist.h"  /* the CLI's MPI layer, itself on the public API */
+#include "unetcl/unetcl.h"
 
 #include <mpi.h>
 #include <stdio.h>

@@ -3,10 +3,7 @@
  * paper-network FLOP count, share of the device's measured FMA peak, the
  * planned device memory and per-layer times. Writes JSON with --json. */
 #define _POSIX_C_SOURCE 200809L
-#include "net.h"
-#include "gemm.h"
 #include "bench_util.h"
-#include "clock.h"
 #include "unetcl/unetcl.h"
 
 #include <math.h>
@@ -16,7 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-unet_status unet_measure_peak_gflops(unet_context *ctx, double *gflops);
 
 typedef struct opts {
     const char *device;
@@ -108,14 +104,14 @@ static int bench_device(const opts *o, const char *sel, FILE *json, int first)
         /* cold: new context, empty program cache, model, plan, first image */
         co.cache_dir = cold_dir;
         co.disable_cache = 1;
-        double t0 = unet_now_s();
+        double t0 = bench_now_s();
         if (unet_context_create(&co, &ctx) != UNET_OK) return fail("context");
         unet_model *m;
         unet_net *n;
         if (unet_model_create(ctx, &o->model, 1, &m) != UNET_OK) return fail("model");
         if (unet_net_create(m, tile, tile, 0, &n) != UNET_OK) return fail("plan");
         if (unet_predict_image(n, img, o->size, o->size, probs, NULL, NULL) != UNET_OK) return fail("cold inference");
-        cold_s = unet_now_s() - t0;
+        cold_s = bench_now_s() - t0;
         unet_net_destroy(n);
         unet_model_destroy(m);
         unet_context_destroy(ctx);
@@ -143,9 +139,9 @@ static int bench_device(const opts *o, const char *sel, FILE *json, int first)
         if (unet_predict_image(n, img, o->size, o->size, probs, NULL, NULL) != UNET_OK) return fail("inference");
     double *t = calloc((size_t)o->runs, sizeof *t);
     for (int i = 0; i < o->runs; i++) {
-        double t0 = unet_now_s();
+        double t0 = bench_now_s();
         if (unet_predict_image(n, img, o->size, o->size, probs, NULL, NULL) != UNET_OK) return fail("inference");
-        t[i] = unet_now_s() - t0;
+        t[i] = bench_now_s() - t0;
     }
     double tmin = t[0];
     for (int i = 1; i < o->runs; i++) tmin = t[i] < tmin ? t[i] : tmin;
@@ -207,22 +203,22 @@ static int bench_device(const opts *o, const char *sel, FILE *json, int first)
             return fail("training step");
         double *tt = calloc((size_t)o->train_runs, sizeof *tt);
         for (int i = 0; i < o->train_runs; i++) {
-            double t0 = unet_now_s();
+            double t0 = bench_now_s();
             if (unet_net_loss_backward(tn, x, lab, w, 2 + i, &r) != UNET_OK || unet_model_sgd(m, 1e-4f, 0.99f, 0) != UNET_OK ||
                 unet_finish(ctx) != UNET_OK)
                 return fail("training step");
-            tt[i] = unet_now_s() - t0;
+            tt[i] = bench_now_s() - t0;
         }
         tr_med = bench_median(tt, o->train_runs);
         if (o->profile) {
             /* one more step, every layer waited for */
             unet_net_set_profiling(tn, 1);
-            double t0 = unet_now_s();
+            double t0 = bench_now_s();
             if (unet_net_loss_backward(tn, x, lab, w, 99, &r) != UNET_OK) return fail("training step");
-            const double lb = unet_now_s() - t0;
-            t0 = unet_now_s();
+            const double lb = bench_now_s() - t0;
+            t0 = bench_now_s();
             if (unet_model_sgd(m, 1e-4f, 0.99f, 0) != UNET_OK || unet_finish(ctx) != UNET_OK) return fail("SGD");
-            const double sgd = unet_now_s() - t0;
+            const double sgd = bench_now_s() - t0;
             const char *name;
             double sec, total = 0;
             int calls;

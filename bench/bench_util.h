@@ -3,6 +3,15 @@
 #define UNETCL_BENCH_UTIL_H
 
 #include <stdlib.h>
+#include <time.h>
+
+/* Monotonic wall clock in seconds. */
+static inline double bench_now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 static inline int bench_cmp_d(const void *a, const void *b)
 {

@@ -2,12 +2,8 @@
  * around the library's inference pipeline (include/unetcl/infer.h,
  * src/host/ocl/infer.c; docs/inference.md). */
 #define _POSIX_C_SOURCE 200809L
-#include "fsutil.h"
-#include "clock.h"
 #include "commands.h"
-#include "config.h"
 #include "dist.h"
-#include "error.h"
 #include "unetcl/image.h"
 #include "unetcl/unetcl.h"
 
@@ -20,6 +16,13 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 static void usage(FILE *f)
 {
@@ -76,7 +79,7 @@ typedef struct progress {
 static void progress_tile(progress *p, int done, int total)
 {
     if (p->quiet || (total <= 1 && p->images <= 1)) return;
-    double t = unet_now_s();
+    double t = now_s();
     double frac = (p->image + (double)done / total) / p->images;
     if (p->tty) {
         if (t - p->last < 0.1 && done < total) return;
@@ -170,12 +173,12 @@ int cmd_infer(int argc, char **argv)
         free(sets);
         return 2;
     }
-    unet_config *cfg = malloc(sizeof *cfg);
-    if (!cfg) {
+    unet_config *cfg = NULL;
+    if (unet_config_new(&cfg) != UNET_OK) {
+        fprintf(stderr, "unetcl infer: %s\n", unet_last_error());
         free(sets);
         return 1;
     }
-    unet_config_default(cfg);
     int rc = 1;
     unet_context *ctx = NULL;
     unet_model *model = NULL;
@@ -192,7 +195,7 @@ int cmd_infer(int argc, char **argv)
             goto out;
         }
     {
-        char buf[UNET_CONFIG_STR + 32];
+        char buf[8192];
         const char *ov[][2] = {{"infer.model", o_model},   {"infer.input", o_input}, {"infer.output", o_output},
                                {"infer.tile", o_tile},     {"device.select", o_device}};
         for (size_t i = 0; i < sizeof ov / sizeof ov[0]; i++) {
@@ -203,45 +206,56 @@ int cmd_infer(int argc, char **argv)
                 goto out;
             }
         }
-        if (o_tta) cfg->infer.tta = 1;
+        if (o_tta && unet_config_set(cfg, "infer.tta=true") != UNET_OK) {
+            fprintf(stderr, "unetcl infer: %s\n", unet_last_error());
+            goto out;
+        }
     }
     if (unet_config_validate(cfg) != UNET_OK) {
         fprintf(stderr, "unetcl infer: %s\n", unet_last_error());
         goto out;
     }
-    const unet_infer_config *ic = &cfg->infer;
-    if (!ic->model[0] || !ic->input[0] || !ic->output[0]) {
-        fprintf(stderr, "unetcl infer: no %s given: set [infer] %s in %s or pass --%s\n",
-                !ic->model[0] ? "model" : !ic->input[0] ? "input" : "output",
-                !ic->model[0] ? "model" : !ic->input[0] ? "input" : "output", cfg_path,
-                !ic->model[0] ? "model" : !ic->input[0] ? "input" : "output");
+    static char model_path[4200], input[4200], output[4200], outputs[64], tile_s[32], tta_s[16], select[256];
+    if (unet_config_get(cfg, "infer.model", model_path, sizeof model_path) != UNET_OK ||
+        unet_config_get(cfg, "infer.input", input, sizeof input) != UNET_OK ||
+        unet_config_get(cfg, "infer.output", output, sizeof output) != UNET_OK ||
+        unet_config_get(cfg, "infer.outputs", outputs, sizeof outputs) != UNET_OK ||
+        unet_config_get(cfg, "infer.tile", tile_s, sizeof tile_s) != UNET_OK ||
+        unet_config_get(cfg, "infer.tta", tta_s, sizeof tta_s) != UNET_OK ||
+        unet_config_get(cfg, "device.select", select, sizeof select) != UNET_OK) {
+        fprintf(stderr, "unetcl infer: %s\n", unet_last_error());
         goto out;
     }
-    if (!ic->outputs) {
+    const int tile = atoi(tile_s), tta = !strcmp(tta_s, "true");
+    if (!model_path[0] || !input[0] || !output[0]) {
+        const char *what = !model_path[0] ? "model" : !input[0] ? "input" : "output";
+        fprintf(stderr, "unetcl infer: no %s given: set [infer] %s in %s or pass --%s\n", what, what, cfg_path, what);
+        goto out;
+    }
+    if (!outputs[0]) {
         fprintf(stderr, "unetcl infer: [infer] outputs selects nothing to write\n");
         goto out;
     }
     struct stat sb;
-    if (stat(ic->model, &sb) != 0) {
-        fprintf(stderr, "unetcl infer: model file %s: %s\n", ic->model, strerror(errno));
+    if (stat(model_path, &sb) != 0) {
+        fprintf(stderr, "unetcl infer: model file %s: %s\n", model_path, strerror(errno));
         goto out;
     }
-    if (unet_list_files(ic->input, &files, &nfiles) != UNET_OK) {
+    if (unet_list_files(input, &files, &nfiles) != UNET_OK) {
         fprintf(stderr, "unetcl infer: input: %s\n", unet_last_error());
         goto out;
     }
-    if (unet_mkdir_p(ic->output) != 0) {
-        fprintf(stderr, "unetcl infer: cannot create the output folder %s: %s\n", ic->output, strerror(errno));
+    if (unet_mkdir_p(output) != 0) {
+        fprintf(stderr, "unetcl infer: cannot create the output folder %s: %s\n", output, strerror(errno));
         goto out;
     }
-    if (access(ic->output, W_OK | X_OK) != 0) {
-        fprintf(stderr, "unetcl infer: the output folder %s is not writable: %s\n", ic->output, strerror(errno));
+    if (access(output, W_OK | X_OK) != 0) {
+        fprintf(stderr, "unetcl infer: the output folder %s is not writable: %s\n", output, strerror(errno));
         goto out;
     }
 
     unet_context_options co;
-    unet_context_options_default(&co);
-    co.device = cfg->device.select;
+    unet_context_options_from_config(cfg, NULL, &co);
     /* mpirun: input file f goes to rank f mod N, each rank on its own device */
     const unet_dist *dist = cli_dist();
     char rdev[256];
@@ -249,40 +263,37 @@ int cmd_infer(int argc, char **argv)
         unet_device_info *infos = NULL;
         int n = 0;
         if (unet_list_devices(&infos, &n) != UNET_OK) n = 0;
-        co.device = unet_rank_device(cfg->device.select, cli_dist_local_rank(), infos, n, rdev, sizeof rdev);
+        co.device = unet_rank_device(select, cli_dist_local_rank(), infos, n, rdev, sizeof rdev);
         free(infos);
     }
-    co.cache_dir = cfg->device.cache_dir[0] ? cfg->device.cache_dir : NULL;
-    co.disable_cache = cfg->device.no_cache;
-    co.precision_fp16 = cfg->device.precision == UNET_PRECISION_FP16;
     if (unet_context_create(&co, &ctx) != UNET_OK) {
         fprintf(stderr, "unetcl infer: %s\n", unet_last_error());
         goto out;
     }
     char *meta = NULL;
-    if (unet_model_load(ctx, ic->model, 0, &model, &meta) != UNET_OK) {
-        fprintf(stderr, "unetcl infer: loading the model %s: %s\n", ic->model, unet_last_error());
+    if (unet_model_load(ctx, model_path, 0, &model, &meta) != UNET_OK) {
+        fprintf(stderr, "unetcl infer: loading the model %s: %s\n", model_path, unet_last_error());
         goto out;
     }
     const unet_model_config *mc = unet_model_get_config(model);
-    unet_status cs = unet_infer_check_model(model, meta, cfg, ic->model, cfg_path);
+    unet_status cs = unet_infer_check_model(model, meta, cfg, model_path, cfg_path);
     free(meta);
     if (cs != UNET_OK) {
         fprintf(stderr, "unetcl infer: %s\n", unet_last_error());
         goto out;
     }
-    if (ic->tile && unet_tile_check(mc, ic->tile) != UNET_OK) {
-        fprintf(stderr, "unetcl infer: tile %d: %s\n", ic->tile, unet_last_error());
+    if (tile && unet_tile_check(mc, tile) != UNET_OK) {
+        fprintf(stderr, "unetcl infer: tile %d: %s\n", tile, unet_last_error());
         goto out;
     }
     unet_device_info dev;
     unet_context_device_info(ctx, &dev);
     if (!quiet)
         fprintf(stderr, "infer: %d file(s), model %s (depth %d, %d channels, %d classes), device %s%s\n", nfiles,
-                ic->model, mc->depth, mc->base_channels, mc->classes, dev.name, ic->tta ? ", TTA x8" : "");
+                model_path, mc->depth, mc->base_channels, mc->classes, dev.name, tta ? ", TTA x8" : "");
 
     /* count the images (pages) for the progress bar */
-    progress pr = {quiet, isatty(2), 0, 0, NULL, unet_now_s(), 0, 0};
+    progress pr = {quiet, isatty(2), 0, 0, NULL, now_s(), 0, 0};
     pr.last = pr.tty ? 0 : pr.start;
     for (int f = 0; f < nfiles; f++) {
         int pages = 1;
@@ -297,7 +308,7 @@ int cmd_infer(int argc, char **argv)
     unet_infer_options iopt;
     unet_infer_options_default(&iopt);
     unet_infer_options_from_config(cfg, &iopt);
-    iopt.model_name = ic->model;
+    iopt.model_name = model_path;
     iopt.callback = on_event;
     iopt.user = &pr;
     if (unet_infer_create(model, cfg, &iopt, &inf) != UNET_OK) {
@@ -308,15 +319,15 @@ int cmd_infer(int argc, char **argv)
         const char *path = files[f];
         if (f % dist->size != dist->rank) continue; /* mpirun: file f goes to rank f mod N */
         pr.name = path;
-        double t0 = unet_now_s();
-        if (unet_infer_file(inf, path, ic->output) != UNET_OK) {
+        double t0 = now_s();
+        if (unet_infer_file(inf, path, output) != UNET_OK) {
             /* stop at the first failure: later images would likely fail alike */
             progress_clear(&pr);
             fprintf(stderr, "unetcl infer: %s: %s\n", path, unet_last_error());
             goto out;
         }
         if (!quiet)
-            fprintf(stderr, "wrote the outputs of %s to %s (%.2f s)\n", path, ic->output, unet_now_s() - t0);
+            fprintf(stderr, "wrote the outputs of %s to %s (%.2f s)\n", path, output, now_s() - t0);
     }
     rc = 0;
 out:
@@ -325,7 +336,7 @@ out:
     unet_model_destroy(model);
     unet_context_destroy(ctx);
     unet_list_free(files, nfiles);
-    free(cfg);
+    unet_config_free(cfg);
     free(sets);
     return rc;
 }

@@ -1,7 +1,5 @@
 #define _POSIX_C_SOURCE 200809L
-#include "fsutil.h"
 #include "commands.h"
-#include "error.h"
 #include "unetcl/image.h"
 #include "unetcl/synth.h"
 #include "unetcl/unetcl.h"

@@ -5,7 +5,7 @@
 #ifndef UNETCL_CLI_DIST_H
 #define UNETCL_CLI_DIST_H
 
-#include "train.h"
+#include "unetcl/train.h"
 
 /* Starts MPI when the process was started by an MPI launcher (mpirun, srun)
  * as one of several. Returns 0, or an exit code after printing why. */

@@ -57,6 +57,11 @@ UNETCL_API unet_status unet_seterr(unet_status status, const char *fmt, ...)
  * left as it was. */
 UNETCL_API unet_status unet_write_file_atomic(const char *path, const void *data, size_t n);
 
+/* Creates a folder and its parents (like mkdir -p). 0 on success; -1 with
+ * errno set (ENOTDIR when a component exists and is not a folder,
+ * ENAMETOOLONG for paths of 4096 bytes or more); not a unet_status. */
+UNETCL_API int unet_mkdir_p(const char *path);
+
 /* Clears the last-error message of this thread. */
 UNETCL_API void unet_clear_error(void);
 
@@ -135,6 +140,18 @@ UNETCL_API unet_status unet_context_create(const unet_context_options *opts, une
 UNETCL_API unet_status unet_context_create_on(const char *device, unet_context **ctx);
 UNETCL_API void unet_context_destroy(unet_context *ctx);
 UNETCL_API unet_status unet_context_device_info(const unet_context *ctx, unet_device_info *info);
+
+/* Waits until every command enqueued on the context has finished (for
+ * timing: the library's calls may return before the device is done). */
+UNETCL_API unet_status unet_finish(unet_context *ctx);
+
+/* The device's measured FP32 peak in GFLOP/s (a multiply-add kernel timed
+ * for about a second; benchmarks report their share of it). */
+UNETCL_API unet_status unet_measure_peak_gflops(unet_context *ctx, double *gflops);
+
+/* Bytes the CPU GEMM's pack buffers (kept per context, grown on demand)
+ * hold now (0 on devices that use CLBlast); measured peaks count them. */
+UNETCL_API size_t unet_gemm_cpu_pack_bytes(const unet_context *ctx);
 
 /* Warnings of the context's creation, one per line: UNETCL_* environment
  * variables that are no knob of the library (a misspelt name; the knobs are

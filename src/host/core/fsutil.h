@@ -4,10 +4,7 @@
 
 #include "unetcl/unetcl.h"
 
-/* Creates a folder and its parents (like mkdir -p). 0 on success; -1 with
- * errno set (ENOTDIR when a component exists and is not a folder,
- * ENAMETOOLONG for paths of 4096 bytes or more). */
-int unet_mkdir_p(const char *path);
+/* unet_mkdir_p is public (include/unetcl/core.h). */
 
 /* Reports a failed write of path with errno value err: a full disk (ENOSPC,
  * EDQUOT) as "no space left on device: PATH ...", a file size limit (EFBIG)

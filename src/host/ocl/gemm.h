@@ -52,10 +52,7 @@ unet_status unet_gemm_cpu_packed_batched(unet_context *ctx, int mr, size_t m, si
                                          size_t b_stride, size_t b_pstride, size_t b_rstride, cl_mem c,
                                          size_t c_off, size_t c_stride, size_t ldc, size_t c_pstride, float beta);
 
-/* Bytes the CPU GEMM's pack buffers (kept per context, grown on demand)
- * hold now, and at most for GEMMs with M <= m_max and K <= k_max under the
- * context's knobs (the network planner counts the bound). */
-size_t unet_gemm_cpu_pack_bytes(const unet_context *ctx);
+/* unet_gemm_cpu_pack_bytes is public: include/unetcl/core.h. */
 size_t unet_gemm_cpu_pack_bound(const unet_context *ctx, size_t m_max, size_t k_max);
 
 #endif

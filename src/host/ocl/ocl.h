@@ -87,8 +87,7 @@ unet_status unet_enqueue(unet_context *ctx, cl_kernel k, const char *name, cl_ui
 /* Prints (stderr) and clears the per-kernel times gathered when UNETCL_KPROF=1. */
 void unet_kprof_report(void);
 
-/* Waits for the queue. */
-unet_status unet_finish(unet_context *ctx);
+/* unet_finish (waits for the queue) is public: include/unetcl/core.h. */
 
 /* Typed kernel arguments: UNET_SET_ARGS(k, unet_arg_mem(buf), unet_arg_int(n),
  * unet_arg_float(scale), unet_arg_ulong(off), unet_arg_local(bytes)) sets

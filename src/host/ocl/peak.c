@@ -6,7 +6,6 @@
 
 #include <time.h>
 
-unet_status unet_measure_peak_gflops(unet_context *ctx, double *gflops);
 
 unet_status unet_measure_peak_gflops(unet_context *ctx, double *gflops)
 {
