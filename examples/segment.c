@@ -25,7 +25,8 @@ int main(int argc, char **argv)
     if (st == UNET_OK && argc > 4) st = unet_config_load(cfg, argv[4]);
     unet_infer_options io;
     if (st == UNET_OK) {
-        unet_infer_options_from_config(cfg, &io); /* [infer]: tile, tta, outputs, instances */
+        unet_infer_options_default(&io);
+        unet_infer_options_from_config(cfg, &io); /* [infer]: tile, tta, outputs */
         st = unet_infer_create(model, cfg, &io, &inf);
     }
     /* the files of `unetcl infer` */

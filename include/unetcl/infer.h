@@ -89,7 +89,8 @@ typedef struct unet_infer unet_infer;
 /* An inference pipeline for model. cfg supplies [data] (normalize,
  * norm_mean, norm_std, scale, targets) and the [infer] instance settings
  * (instances, connectivity, thresholds, min_seed, min_size, fill_holes); it
- * is copied. The model must outlive the pipeline. */
+ * is copied. opts may be NULL: unet_infer_options_from_config(cfg). The
+ * model must outlive the pipeline. */
 UNETCL_API unet_status unet_infer_create(unet_model *model, const unet_config *cfg, const unet_infer_options *opts,
                                          unet_infer **inf);
 UNETCL_API void unet_infer_destroy(unet_infer *inf);

@@ -163,20 +163,100 @@ class Model:
         self.meta = None
 
     @classmethod
-    def load(cls, path, device=None):
+    def load(cls, path, device=None, config=None):
+        """Loads a model file (safetensors, as `unetcl train` writes it) on a
+        device (a selector: None/"auto", "cpu", "gpu", "gpu:1", an index or a
+        name). config (a Config or an INI path) supplies [data]
+        normalisation and scale and the [infer] settings, as the
+        configuration file of `unetcl infer` does; without it, the training
+        configuration recorded in the model file is used."""
         m = cls()
         _check(_lib.unet_context_create_on(_b(device), ctypes.byref(m._ctx)))
         meta = ctypes.c_void_p()
         try:
             _check(_lib.unet_model_load(m._ctx, _b(path), 0, ctypes.byref(m._model), ctypes.byref(meta)))
+            if meta.value:
+                m.meta = ctypes.string_at(meta).decode()
+                _lib.libc.free(meta)
+            if config is None:
+                m.config = Config()
+                import json
+                recorded = json.loads(m.meta).get("config") if m.meta else None
+                if recorded:
+                    _check(_lib.unet_config_from_json(m.config._h, recorded.encode()))
+                cfg_name = "the configuration recorded in the model"
+            else:
+                m.config = config if isinstance(config, Config) else Config(config)
+                cfg_name = str(config if not isinstance(config, Config) else "the configuration")
+            _check(_lib.unet_infer_check_model(m._model, m.meta.encode() if m.meta else None, m.config._h,
+                                               _b(path), cfg_name.encode()))
         except Error:
             m.close()
             raise
-        if meta.value:
-            m.meta = ctypes.string_at(meta).decode()
-            _lib.libc.free(meta)
         m.path = os.fspath(path)
+        m._inf = ctypes.c_void_p()
+        m._inf_key = None
         return m
+
+    @property
+    def classes(self):
+        return self._model_config().classes
+
+    def _model_config(self):
+        return _lib.unet_model_get_config(self._model).contents
+
+    def _pipeline(self, tile, tta):
+        key = (tile, tta)
+        if self._inf.value and self._inf_key == key:
+            return self._inf
+        if self._inf.value:
+            _lib.unet_infer_destroy(self._inf)
+            self._inf = ctypes.c_void_p()
+        o = _lib.InferOptions()
+        _lib.unet_infer_options_default(ctypes.byref(o))
+        _lib.unet_infer_options_from_config(self.config._h, ctypes.byref(o))
+        if tile is not None:
+            o.tile = int(tile)
+        if tta is not None:
+            o.tta = 1 if tta else 0
+        o.model_name = _b(self.path)
+        _check(_lib.unet_infer_create(self._model, self.config._h, ctypes.byref(o), ctypes.byref(self._inf)))
+        self._inf_key = key
+        return self._inf
+
+    def predict(self, image, tile=None, tta=None, bits=None):
+        """Segments an image as `unetcl infer` does (overlap-tile, the
+        model's normalisation and scale). image: (H, W) or (C, H, W) raw
+        values (uint8, uint16 or float; bits follows the dtype unless given).
+        tile: input tile edge (None: [infer] tile, 0: the largest that fits);
+        tta: average over the 8 flips/rotations. Returns a dict: probs
+        (classes, H, W) float32, mask (H, W) uint8 class index, instances
+        (H, W) int32 object ids (0 background) and count."""
+        a = np.asarray(image)
+        if bits is None:
+            bits = 8 if a.dtype == np.uint8 else 16 if a.dtype == np.uint16 else 32
+        x = _as_c(a[None] if a.ndim == 2 else a, np.float32)
+        if x.ndim != 3:
+            raise ValueError("image must be (H, W) or (C, H, W), got shape %s" % (a.shape,))
+        c, h, w = x.shape
+        inf = self._pipeline(tile, tta)
+        k = self.classes
+        probs = np.empty((k, h, w), np.float32)
+        _check(_lib.unet_infer_image(inf, x.ctypes.data_as(_lib.c_float_p), c, h, w, bits,
+                                     probs.ctypes.data_as(_lib.c_float_p)))
+        mask = np.empty((h, w), np.uint8)
+        _check(_lib.unet_infer_mask(probs.ctypes.data_as(_lib.c_float_p), k, h, w,
+                                    mask.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8))))
+        ids = np.empty((h, w), np.int32)
+        n = ctypes.c_int()
+        _check(_lib.unet_infer_instances(inf, probs.ctypes.data_as(_lib.c_float_p), h, w,
+                                         ids.ctypes.data_as(_lib.c_int32_p), ctypes.byref(n)))
+        return {"probs": probs, "mask": mask, "instances": ids, "count": n.value}
+
+    def segment_file(self, path, out_dir, tile=None, tta=None):
+        """Writes the files `unetcl infer` writes for one input (PNG or TIFF,
+        stacks page by page; large images streamed) into out_dir."""
+        _check(_lib.unet_infer_file(self._pipeline(tile, tta), _b(path), _b(out_dir)))
 
     @property
     def device(self):
@@ -189,6 +269,9 @@ class Model:
         return int(_lib.unet_model_param_count(self._model))
 
     def close(self):
+        if getattr(self, "_inf", None) is not None and self._inf.value:
+            _lib.unet_infer_destroy(self._inf)
+            self._inf = ctypes.c_void_p()
         if getattr(self, "_model", None) and self._model.value:
             _lib.unet_model_destroy(self._model)
             self._model = ctypes.c_void_p()

@@ -90,6 +90,17 @@ class WeightmapOptions(ctypes.Structure):
                 ("border", c_int), ("exp_cutoff", c_double)]
 
 
+class ModelConfig(ctypes.Structure):
+    _fields_ = [("in_channels", c_int), ("classes", c_int), ("depth", c_int), ("base_channels", c_int),
+                ("dropout", c_float), ("upconv_relu", c_int)]
+
+
+class InferOptions(ctypes.Structure):
+    _fields_ = [("outputs", c_uint), ("tile", c_int), ("tta", c_int), ("stream_megapixels", c_double),
+                ("memory_limit_bytes", ctypes.c_uint64), ("model_name", c_char_p), ("callback", c_void_p),
+                ("user", c_void_p)]
+
+
 def _fn(name, restype, *argtypes):
     f = getattr(lib, name)
     f.restype = restype
@@ -107,6 +118,17 @@ unet_context_destroy = _fn("unet_context_destroy", None, c_void_p)
 unet_context_device_info = _fn("unet_context_device_info", c_int, c_void_p, P(DeviceInfo))
 unet_model_load = _fn("unet_model_load", c_int, c_void_p, c_char_p, c_int, P(c_void_p), P(c_void_p))
 unet_model_destroy = _fn("unet_model_destroy", None, c_void_p)
+unet_model_get_config = _fn("unet_model_get_config", P(ModelConfig), c_void_p)
+unet_config_from_json = _fn("unet_config_from_json", c_int, c_void_p, c_char_p)
+unet_infer_options_default = _fn("unet_infer_options_default", None, P(InferOptions))
+unet_infer_options_from_config = _fn("unet_infer_options_from_config", None, c_void_p, P(InferOptions))
+unet_infer_create = _fn("unet_infer_create", c_int, c_void_p, c_void_p, P(InferOptions), P(c_void_p))
+unet_infer_destroy = _fn("unet_infer_destroy", None, c_void_p)
+unet_infer_check_model = _fn("unet_infer_check_model", c_int, c_void_p, c_char_p, c_void_p, c_char_p, c_char_p)
+unet_infer_file = _fn("unet_infer_file", c_int, c_void_p, c_char_p, c_char_p)
+unet_infer_image = _fn("unet_infer_image", c_int, c_void_p, c_float_p, c_int, c_int, c_int, c_int, c_float_p)
+unet_infer_mask = _fn("unet_infer_mask", c_int, c_float_p, c_int, c_int, c_int, ctypes.POINTER(ctypes.c_uint8))
+unet_infer_instances = _fn("unet_infer_instances", c_int, c_void_p, c_float_p, c_int, c_int, c_int32_p, P(c_int))
 unet_model_param_count = _fn("unet_model_param_count", c_size_t, c_void_p)
 
 unet_config_new = _fn("unet_config_new", c_int, P(c_void_p))

@@ -21,6 +21,8 @@ STRUCTS = {
     "unet_rand_stats": _lib.RandStats,
     "unet_label_options": _lib.LabelOptions,
     "unet_weightmap_options": _lib.WeightmapOptions,
+    "unet_model_config": _lib.ModelConfig,
+    "unet_infer_options": _lib.InferOptions,
 }
 
 

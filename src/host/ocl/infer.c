@@ -60,7 +60,13 @@ unet_status unet_infer_create(unet_model *model, const unet_config *cfg, const u
 {
     if (!out) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_infer_create: NULL argument");
     *out = NULL;
-    if (!model || !cfg || !opts) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_infer_create: NULL argument");
+    if (!model || !cfg) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_infer_create: NULL argument");
+    unet_infer_options from_cfg;
+    if (!opts) {
+        unet_infer_options_default(&from_cfg);
+        unet_infer_options_from_config(cfg, &from_cfg);
+        opts = &from_cfg;
+    }
     const unet_model_config *mc = unet_model_get_config(model);
     if (mc->classes < 2 || mc->classes > 256)
         return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "the model has %d classes; inference supports 2 to 256",
