@@ -73,12 +73,22 @@ unet_status unet_atomic_commit(unet_atomic_file *af)
     if (st == UNET_OK && fsync(fileno(af->f)) != 0) st = unet_write_fail(errno, af->path);
     if (fclose(af->f) != 0 && st == UNET_OK) st = unet_write_fail(errno, af->path);
     af->f = NULL;
-    if (st == UNET_OK && rename(af->tmp, af->path) != 0)
-        st = unet_seterr(UNET_ERR_IO, "writing '%s': cannot replace it with the new file: %s", af->path,
-                         strerror(errno));
-    if (st != UNET_OK) unlink(af->tmp);
-    else fsync_parent(af->path);
-    return st;
+    if (st != UNET_OK) {
+        unlink(af->tmp);
+        return st;
+    }
+    return unet_atomic_rename(af->tmp, af->path);
+}
+
+unet_status unet_atomic_rename(const char *tmp, const char *path)
+{
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return unet_seterr(UNET_ERR_IO, "writing '%s': cannot replace it with the new file: %s", path, strerror(e));
+    }
+    fsync_parent(path);
+    return UNET_OK;
 }
 
 void unet_atomic_abort(unet_atomic_file *af)

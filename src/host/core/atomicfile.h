@@ -33,6 +33,12 @@ unet_status unet_atomic_open(unet_atomic_file *af, const char *path);
  * temporary file. af->f is NULL afterwards. */
 unet_status unet_atomic_commit(unet_atomic_file *af);
 
+/* The last step of every atomic writer, for those that write the
+ * temporary file themselves (libtiff and libpng writers own their file
+ * descriptor): renames tmp over path and fsyncs the folder, or removes tmp
+ * and reports. */
+unet_status unet_atomic_rename(const char *tmp, const char *path);
+
 /* Closes and removes the temporary file (after a failure while writing). */
 void unet_atomic_abort(unet_atomic_file *af);
 

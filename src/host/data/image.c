@@ -102,16 +102,7 @@ static int open_temp(const char *path, char *tmp, size_t tmpsize)
     return unet_temp_create(path, tmp, tmpsize, 0666);
 }
 
-static unet_status finish_temp(const char *tmp, const char *path)
-{
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return unet_seterr(UNET_ERR_IO, "writing %s: cannot rename the temporary file %s onto it: %s", path, tmp,
-                           strerror(e));
-    }
-    return UNET_OK;
-}
+static unet_status finish_temp(const char *tmp, const char *path) { return unet_atomic_rename(tmp, path); }
 
 /* ---- PNG reading --------------------------------------------------------- */
 

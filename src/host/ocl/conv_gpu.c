@@ -539,22 +539,17 @@ static unet_status write_tuning(unet_context *ctx, const char *path, const entry
         return unet_seterr(UNET_ERR_IO, "creating the cache folder %s: %s (set UNETCL_CACHE_DIR)", ctx->cache_dir,
                            strerror(errno));
     }
-    char tmp[1200];
-    int fd = unet_temp_create(path, tmp, sizeof tmp, 0666);
-    if (fd < 0) {
-        const int e = errno;
+    size_t len = strlen(text);
+    text[len] = '\0';
+    char *line = realloc(text, len + 2);
+    if (!line) {
         free(text);
-        return unet_seterr(UNET_ERR_IO, "writing the GPU convolution tuning file %s: %s", path, strerror(e));
+        return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "writing %s: out of host memory", path);
     }
-    const size_t len = strlen(text);
-    int ok = write(fd, text, len) == (ssize_t)len && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
-    ok = (close(fd) == 0) && ok;
-    free(text);
-    if (!ok || rename(tmp, path) != 0) {
-        const int e = errno;
-        unlink(tmp);
-        return unet_seterr(UNET_ERR_IO, "writing the GPU convolution tuning file %s: %s", path, strerror(e));
-    }
+    memcpy(line + len, "\n", 2);
+    unet_status st = unet_write_file_atomic(path, line, len + 1);
+    free(line);
+    if (st != UNET_OK) return unet_errctx(st, "writing the GPU convolution tuning file");
     return UNET_OK;
 }
 
