@@ -29,6 +29,7 @@
 #include "conv_gpu.h"
 #include "cpu_tune.h"
 #include "gemm.h"
+#include "tensor.h"
 #include "unetcl/unetcl.h"
 
 #include <errno.h>
@@ -326,20 +327,6 @@ typedef struct shape_run {
     int bad[3];      /* config gave wrong results or failed */
 } shape_run;
 
-static cl_mem make_buf(unet_context *ctx, size_t n, unsigned seed)
-{
-    float *h = malloc(n * sizeof *h);
-    if (!h) return NULL;
-    unsigned s = seed;
-    for (size_t i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        h[i] = (float)((s >> 8) & 0xffff) / 65536.0f - 0.5f;
-    }
-    cl_int err;
-    cl_mem m = clCreateBuffer(ctx->ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, n * sizeof(float), h, &err);
-    free(h);
-    return err == CL_SUCCESS ? m : NULL;
-}
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -576,9 +563,9 @@ int cmd_tune(int argc, char **argv)
     for (int s = 0; s < ns; s++) {
         const tshape *sh = &shapes[s];
         shape_run *r = &runs[s];
-        r->a = make_buf(ctx, sh->m * sh->k, 1u + (unsigned)s);
-        r->b = make_buf(ctx, sh->k * sh->n, 101u + (unsigned)s);
-        r->c = make_buf(ctx, sh->m * sh->n, 7u);
+        r->a = unet_buffer_random(ctx, sh->m * sh->k, 1u + (unsigned)s);
+        r->b = unet_buffer_random(ctx, sh->k * sh->n, 101u + (unsigned)s);
+        r->c = unet_buffer_random(ctx, sh->m * sh->n, 7u);
         r->ref = malloc(sh->m * sh->n * sizeof(float));
         if (!r->a || !r->b || !r->c || !r->ref) {
             fprintf(stderr, "unetcl tune: out of memory for shape %zux%zux%zu\n", sh->m, sh->n, sh->k);

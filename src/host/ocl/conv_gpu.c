@@ -355,20 +355,6 @@ int unet_gpuconv_unet_layers(int depth, int base, int in_channels, int tile, une
 
 /* ---- tuning -------------------------------------------------------------------- */
 
-static cl_mem rand_buf(unet_context *ctx, size_t n, unsigned seed)
-{
-    float *h = malloc(n * sizeof *h);
-    if (!h) return NULL;
-    unsigned s = seed;
-    for (size_t i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        h[i] = (float)((s >> 8) & 0xffff) / 65536.0f - 0.5f;
-    }
-    cl_int err;
-    cl_mem m = clCreateBuffer(ctx->ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, n * sizeof(float), h, &err);
-    free(h);
-    return err == CL_SUCCESS ? m : NULL;
-}
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -422,13 +408,13 @@ static unet_status tune_layer(unet_context *ctx, const unet_gpuconv_layer *L, in
     size_t cap = (size_t)(ctx->info.max_alloc_bytes / 4 / sizeof(float));
     if (cap > ((size_t)256 << 20) / sizeof(float)) cap = ((size_t)256 << 20) / sizeof(float);
     if (b.wsf < 64 * b.nw) b.wsf = 64 * b.nw < cap ? 64 * b.nw : (b.wsf > cap ? b.wsf : cap);
-    b.in.mem = rand_buf(ctx, (size_t)L->cin * L->h * L->w, 1);
+    b.in.mem = unet_buffer_random(ctx, (size_t)L->cin * L->h * L->w, 1);
     b.in.c = L->cin, b.in.h = L->h, b.in.w = L->w;
-    b.dout.mem = rand_buf(ctx, (size_t)L->cout * ho * wo, 2);
+    b.dout.mem = unet_buffer_random(ctx, (size_t)L->cout * ho * wo, 2);
     b.dout.c = L->cout, b.dout.h = ho, b.dout.w = wo;
-    b.params = rand_buf(ctx, b.nw + (size_t)L->cout, 3);
-    b.grads = rand_buf(ctx, b.nw, 4);
-    b.ws = rand_buf(ctx, b.wsf, 5);
+    b.params = unet_buffer_random(ctx, b.nw + (size_t)L->cout, 3);
+    b.grads = unet_buffer_random(ctx, b.nw, 4);
+    b.ws = unet_buffer_random(ctx, b.wsf, 5);
     if (!b.in.mem || !b.dout.mem || !b.params || !b.grads || !b.ws) {
         st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "tune: out of device memory for layer %dx%dx%d", L->cin, L->h, L->w);
         goto out;

@@ -182,3 +182,20 @@ unet_status unet_buffer_copy(unet_context *ctx, cl_mem src, size_t so, cl_mem ds
     if (ev) unet_event_add(ctx, ev);
     return UNET_OK;
 }
+
+/* Uniform values in [-0.5, 0.5) from a seeded LCG (tuning and benchmark
+ * inputs: the same numbers on every run). */
+cl_mem unet_buffer_random(unet_context *ctx, size_t n, unsigned seed)
+{
+    float *h = malloc(n * sizeof *h);
+    if (!h) return NULL;
+    unsigned s = seed;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        h[i] = (float)((s >> 8) & 0xffff) / 65536.0f - 0.5f;
+    }
+    cl_int err;
+    cl_mem m = clCreateBuffer(ctx->ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, n * sizeof(float), h, &err);
+    free(h);
+    return err == CL_SUCCESS ? m : NULL;
+}

@@ -45,6 +45,10 @@ unet_status unet_buffer_fill(unet_context *ctx, cl_mem m, size_t off, size_t n, 
 /* Copies n floats between buffers (enqueued). */
 unet_status unet_buffer_copy(unet_context *ctx, cl_mem src, size_t src_off, cl_mem dst, size_t dst_off, size_t n);
 
+/* A new buffer of n floats, uniform in [-0.5, 0.5) from a seeded LCG (the
+ * inputs of tuning runs and benchmarks); NULL on failure. */
+cl_mem unet_buffer_random(unet_context *ctx, size_t n, unsigned seed);
+
 /* Human-readable bytes ("1.07 GiB") into buf. */
 const char *unet_format_bytes(double bytes, char *buf, size_t n);
 
