@@ -22,8 +22,11 @@ regex=${1:-${UNETCL_ASAN_TESTS:-.}}
 # the skimage tests link their own plain driver; the MPI tests run under
 # mpirun, whose Open MPI libraries and dlopen'ed components leak at exit
 # (LeakSanitizer reports in libmpi's ompi_op_base_op_select and in unnamed
-# plugin modules, which a suppression file cannot name)
-exclude=${UNETCL_ASAN_EXCLUDE:-'^test_(metrics_skimage|watershed_skimage|mpi_infer|mpi_train)$'}
+# plugin modules, which a suppression file cannot name); test_python,
+# test_readme_examples and test_install load or link the library into
+# programs built without the sanitizers (python3, cc with plain flags, the
+# installed examples), which an ASan-built library cannot serve
+exclude=${UNETCL_ASAN_EXCLUDE:-'^test_(metrics_skimage|watershed_skimage|mpi_infer|mpi_train|python|readme_examples|install)$'}
 flags="-fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all -fno-omit-frame-pointer -O1 -g"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DUNETCL_BUILD_BENCH=OFF -DUNETCL_BUILD_TUNE_HELPER=OFF \
   "-DCMAKE_C_FLAGS=$flags" >/dev/null

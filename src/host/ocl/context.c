@@ -368,11 +368,14 @@ unet_status unet_context_create(const unet_context_options *opts, unet_context *
     c->force_gpu_kernels = opts->force_gpu_kernels || c->knobs.gpu_kernels;
     c->fp16 = opts->precision_fp16 ? 1 : 0;
     if (c->fp16 && c->info.type == UNET_DEVICE_CPU && !c->force_gpu_kernels) {
+        /* the message names the device: set it before the context (and its info) is freed */
+        unet_status st = unet_seterr(UNET_ERR_CONFIG,
+                                     "precision = fp16 runs on unetcl's GPU convolution kernels, and %s is a CPU "
+                                     "device: use precision = fp32 there (or UNETCL_GPU_KERNELS=1 to force the GPU "
+                                     "kernels, tests)",
+                                     c->info.name);
         unet_context_destroy(c);
-        return unet_seterr(UNET_ERR_CONFIG,
-                           "precision = fp16 runs on unetcl's GPU convolution kernels, and %s is a CPU device: "
-                           "use precision = fp32 there (or UNETCL_GPU_KERNELS=1 to force the GPU kernels, tests)",
-                           c->info.name);
+        return st;
     }
     /* CPU devices: tuned kernel parameters (file, else shipped entry) under the environment's */
     unet_cpu_tuning_load(c);
