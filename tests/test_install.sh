@@ -34,7 +34,8 @@ PKG_CONFIG_PATH="$LIBDIR/pkgconfig" cc -std=c11 "$SRC/examples/train.c" -o "$tmp
     $(PKG_CONFIG_PATH="$LIBDIR/pkgconfig" pkg-config --cflags --libs unetcl) || fail "pkg-config build of train.c"
 # run them on the installed library (not the build folder's)
 export LD_LIBRARY_PATH="$LIBDIR"
-ldd "$tmp/ex/train" | grep -q "$LIBDIR/libunetcl.so.0" || { ldd "$tmp/ex/train"; fail "train does not use the installed library"; }
+deps=$(ldd "$tmp/ex/train") # not piped into grep -q: with pipefail, ldd's SIGPIPE would fail the check
+grep -q "$LIBDIR/libunetcl.so.0" <<<"$deps" || { echo "$deps"; fail "train does not use the installed library"; }
 "$P/bin/unetcl" synth --output "$tmp/data" --count 4 --size 96x96 --seed 5 > /dev/null || fail "installed CLI synth"
 cat > "$tmp/tiny.ini" <<INI
 [model]
