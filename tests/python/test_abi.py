@@ -23,6 +23,7 @@ STRUCTS = {
     "unet_weightmap_options": _lib.WeightmapOptions,
     "unet_model_config": _lib.ModelConfig,
     "unet_infer_options": _lib.InferOptions,
+    "unet_eval_options": __import__("unetcl.metrics", fromlist=["_EvalOptions"])._EvalOptions,
 }
 
 
