@@ -28,11 +28,7 @@ const char *unet_clblast_version(void) { return UNETCL_CLBLAST_VERSION; }
 
 void unet_clblast_tuning_path(const char *cache_dir, const unet_device_info *dev, char *out, size_t n)
 {
-    uint64_t h = UNET_HASH_INIT;
-    h = unet_hash64(h, dev->platform_name, strlen(dev->platform_name) + 1);
-    h = unet_hash64(h, dev->vendor, strlen(dev->vendor) + 1);
-    h = unet_hash64(h, dev->name, strlen(dev->name) + 1);
-    snprintf(out, n, "%s/clblast-%016llx.json", cache_dir, (unsigned long long)h);
+    unet_device_cache_path(cache_dir, dev, "clblast", "json", out, n);
 }
 
 void unet_clblast_tuning_init(unet_clblast_tuning *t, const unet_device_info *dev)

@@ -225,11 +225,7 @@ unet_status unet_gpuconv_wgrad(unet_context *ctx, int set, cl_mem in, int cin, i
 
 void unet_gpuconv_tuning_path(const char *cache_dir, const unet_device_info *dev, char *out, size_t n)
 {
-    uint64_t h = UNET_HASH_INIT;
-    h = unet_hash64(h, dev->platform_name, strlen(dev->platform_name) + 1);
-    h = unet_hash64(h, dev->vendor, strlen(dev->vendor) + 1);
-    h = unet_hash64(h, dev->name, strlen(dev->name) + 1);
-    snprintf(out, n, "%s/convgpu-%016llx.json", cache_dir, (unsigned long long)h);
+    unet_device_cache_path(cache_dir, dev, "convgpu", "json", out, n);
 }
 
 static int json_int(const cJSON *o, const char *key, int lo, int hi, int *v)

@@ -49,11 +49,7 @@ int unet_cpu_tune_candidates(int knob, const long **vals)
 
 void unet_cpu_tuning_path(const char *cache_dir, const unet_device_info *dev, char *out, size_t n)
 {
-    uint64_t h = UNET_HASH_INIT;
-    h = unet_hash64(h, dev->platform_name, strlen(dev->platform_name) + 1);
-    h = unet_hash64(h, dev->vendor, strlen(dev->vendor) + 1);
-    h = unet_hash64(h, dev->name, strlen(dev->name) + 1);
-    snprintf(out, n, "%s/cpu-tuning-%016llx.txt", cache_dir, (unsigned long long)h);
+    unet_device_cache_path(cache_dir, dev, "cpu-tuning", "txt", out, n);
 }
 
 /* ---- text format ---------------------------------------------------------- */

@@ -185,4 +185,10 @@ void unet_default_cache_dir(char *out, size_t n);
 uint64_t unet_hash64(uint64_t h, const void *data, size_t n);
 #define UNET_HASH_INIT 1469598103934665603ULL
 
+/* A per-device file of the cache folder: DIR/PREFIX-HASH.EXT with HASH the
+ * FNV-1a of the device's platform, vendor and name (the CLBlast, GPU
+ * convolution and CPU tuning files). */
+void unet_device_cache_path(const char *cache_dir, const unet_device_info *dev, const char *prefix, const char *ext,
+                            char *out, size_t n);
+
 #endif

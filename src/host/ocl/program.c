@@ -391,3 +391,13 @@ unet_status unet_finish(unet_context *ctx)
     UNET_CL_SYNC_TRY(clFinish(ctx->queue), "clFinish");
     return UNET_OK;
 }
+
+void unet_device_cache_path(const char *cache_dir, const unet_device_info *dev, const char *prefix, const char *ext,
+                            char *out, size_t n)
+{
+    uint64_t h = UNET_HASH_INIT;
+    h = unet_hash64(h, dev->platform_name, strlen(dev->platform_name) + 1);
+    h = unet_hash64(h, dev->vendor, strlen(dev->vendor) + 1);
+    h = unet_hash64(h, dev->name, strlen(dev->name) + 1);
+    snprintf(out, n, "%s/%s-%016llx.%s", cache_dir, prefix, (unsigned long long)h, ext);
+}
