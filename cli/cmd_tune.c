@@ -689,21 +689,6 @@ int cmd_tune(int argc, char **argv)
     if (verbose)
         for (int i = 0; i < t->nkernels; i++) print_params(&t->kernels[i]);
     rc = 0;
-    if (conv) {
-        /* a context of its own: CLBlast with the file just written */
-        for (int s = 0; runs && s < ns; s++) {
-            if (runs[s].a) clReleaseMemObject(runs[s].a);
-            if (runs[s].b) clReleaseMemObject(runs[s].b);
-            if (runs[s].c) clReleaseMemObject(runs[s].c);
-            free(runs[s].ref);
-        }
-        free(runs);
-        runs = NULL;
-        free(t);
-        t = NULL;
-        unet_context_destroy(ctx);
-        return tune_conv(device, cache_dir, verbose, tile, base, reps, fp16);
-    }
 out:
     for (int s = 0; runs && s < ns; s++) {
         if (runs[s].a) clReleaseMemObject(runs[s].a);
@@ -714,5 +699,7 @@ out:
     free(runs);
     free(t);
     unet_context_destroy(ctx);
+    /* step 4 in a context of its own: CLBlast with the file just written */
+    if (rc == 0 && conv) return tune_conv(device, cache_dir, verbose, tile, base, reps, fp16);
     return rc;
 }
