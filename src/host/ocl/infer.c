@@ -827,19 +827,6 @@ unet_status unet_infer_file(unet_infer *inf, const char *path, const char *out_d
 
 /* ---- in memory ------------------------------------------------------------------------ */
 
-typedef struct copy_ctx {
-    float *probs;
-    int h, K;
-} copy_ctx;
-
-static unet_status copy_rows(const float *rows, int y0, int nrows, int w, void *user)
-{
-    copy_ctx *cc = user;
-    for (int k = 0; k < cc->K; k++)
-        memcpy(cc->probs + ((size_t)k * cc->h + y0) * w, rows + (size_t)k * nrows * w, (size_t)nrows * w * sizeof *rows);
-    return UNET_OK;
-}
-
 unet_status unet_infer_image(unet_infer *inf, const float *image, int c, int h, int w, int bits, float *probs)
 {
     if (!inf || !image || !probs) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_infer_image: NULL argument");
@@ -867,8 +854,9 @@ unet_status unet_infer_image(unet_infer *inf, const float *image, int c, int h, 
             st = unet_normalize_image(&inf->cfg, &small, small.data);
         }
         if (st == UNET_OK) st = ensure_net(inf, small.h, small.w);
-        copy_ctx cc = {probs, h, inf->classes};
-        if (st == UNET_OK) st = predict_scaled(inf->net, &small, w, h, inf->classes, flags, copy_rows, &cc, &tp);
+        unet_whole_rows wr = {probs, h, inf->classes};
+        if (st == UNET_OK)
+            st = predict_scaled(inf->net, &small, w, h, inf->classes, flags, unet_rows_into_image, &wr, &tp);
     } else {
         st = unet_normalize_image(&inf->cfg, &img, img.data);
         if (st == UNET_OK) st = ensure_net(inf, h, w);

@@ -74,6 +74,14 @@ struct unet_net {
 static inline unet_slice unet_pslice(const unet_model *m, int i) { unet_slice s = {m->params, m->t[i].off}; return s; }
 static inline unet_slice unet_gslice(const unet_model *m, int i) { unet_slice s = {m->grads, m->t[i].off}; return s; }
 
+/* A unet_rows_fn that copies each row block of probabilities into a whole
+ * image [classes][h][w] (unet_predict_image_ex, unet_infer_image). */
+typedef struct unet_whole_rows {
+    float *probs;
+    int h, classes;
+} unet_whole_rows;
+unet_status unet_rows_into_image(const float *rows, int y0, int nrows, int w, void *user);
+
 /* Forward pass on the device-resident input (net->input already filled). */
 unet_status unet_net_forward_device(unet_net *net, int train_mode, uint64_t dropout_seed);
 /* Loss+backward with labels/weights already in net->labels / net->weights. */

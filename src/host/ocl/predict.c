@@ -276,14 +276,9 @@ done:
     return st;
 }
 
-typedef struct whole_image {
-    float *probs;
-    int h, classes;
-} whole_image;
-
-static unet_status copy_rows(const float *rows, int y0, int nrows, int w, void *user)
+unet_status unet_rows_into_image(const float *rows, int y0, int nrows, int w, void *user)
 {
-    whole_image *wi = user;
+    unet_whole_rows *wi = user;
     for (int k = 0; k < wi->classes; k++)
         memcpy(wi->probs + ((size_t)k * wi->h + y0) * w, rows + (size_t)k * nrows * w,
                (size_t)nrows * w * sizeof *rows);
@@ -294,8 +289,8 @@ unet_status unet_predict_image_ex(unet_net *n, const float *image, int h, int w,
                                   unet_progress_fn progress, void *user)
 {
     if (!n || !image || !probs) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_predict_image: NULL argument");
-    whole_image wi = {probs, h, n->m->cfg.classes};
-    return unet_predict_image_rows(n, image, h, w, flags, copy_rows, &wi, progress, user);
+    unet_whole_rows wi = {probs, h, n->m->cfg.classes};
+    return unet_predict_image_rows(n, image, h, w, flags, unet_rows_into_image, &wi, progress, user);
 }
 
 unet_status unet_predict_image(unet_net *n, const float *image, int h, int w, float *probs,
