@@ -78,3 +78,13 @@ def test_callback_exception_propagates(tmp_path, tiny):
 
     with pytest.raises(KeyError, match="from the callback"):
         unetcl.train(str(ini), callback=boom)
+
+
+def test_config_save_roundtrip(tmp_path, tiny):
+    c = unetcl.Config(tiny["ini"], {"train.lr": 0.0037, "data.train_images": "a path; with ; and #"})
+    c.save(tmp_path / "saved.ini")
+    assert unetcl.Config(tmp_path / "saved.ini").to_json() == c.to_json()
+    assert [p.name for p in tmp_path.iterdir()] == ["saved.ini"]  # no temporary file left
+    with pytest.raises(unetcl.Error, match="no-such-folder"):
+        c.save(tmp_path / "no-such-folder" / "x.ini")
+    assert [p.name for p in tmp_path.iterdir()] == ["saved.ini"]

@@ -1021,15 +1021,14 @@ unet_status unet_config_to_ini(const unet_config *cfg, FILE *f)
 unet_status unet_config_save(const unet_config *cfg, const char *path)
 {
     if (!cfg || !path) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_config_save: NULL argument");
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "unet_config_save: out of memory");
-    unet_status st = unet_config_to_ini(cfg, f);
-    if (fclose(f) != 0 && st == UNET_OK) st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "unet_config_save: out of memory");
-    if (st == UNET_OK) st = unet_write_file_atomic(path, text, len);
-    free(text);
-    return st;
+    unet_atomic_file af;
+    UNET_TRY(unet_atomic_open(&af, path));
+    unet_status st = unet_config_to_ini(cfg, af.f);
+    if (st != UNET_OK) {
+        unet_atomic_abort(&af);
+        return unet_errctx(st, "writing %s", path);
+    }
+    return unet_atomic_commit(&af);
 }
 
 /* ---- JSON ------------------------------------------------------------------ */

@@ -521,16 +521,17 @@ static unet_status write_tuning(unet_context *ctx, const char *path, const entry
         return unet_seterr(UNET_ERR_IO, "creating the cache folder %s: %s (set UNETCL_CACHE_DIR)", ctx->cache_dir,
                            strerror(errno));
     }
-    size_t len = strlen(text);
-    text[len] = '\0';
-    char *line = realloc(text, len + 2);
-    if (!line) {
-        free(text);
-        return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "writing %s: out of host memory", path);
+    unet_atomic_file af;
+    unet_status st = unet_atomic_open(&af, path);
+    if (st == UNET_OK) {
+        if (fputs(text, af.f) < 0 || fputc('\n', af.f) == EOF) {
+            st = unet_write_fail(errno, path);
+            unet_atomic_abort(&af);
+        } else {
+            st = unet_atomic_commit(&af);
+        }
     }
-    memcpy(line + len, "\n", 2);
-    unet_status st = unet_write_file_atomic(path, line, len + 1);
-    free(line);
+    free(text);
     if (st != UNET_OK) return unet_errctx(st, "writing the GPU convolution tuning file");
     return UNET_OK;
 }
