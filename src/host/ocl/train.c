@@ -539,7 +539,8 @@ train:;
         sum->last_step = step + 1;
         sum->last_loss = r.loss;
         int last = step + 1 == tc->iterations;
-        if (lead && tc->val_every > 0 && val.n > 0 && ((step + 1) % tc->val_every == 0 || last)) {
+        const int validate = lead && tc->val_every > 0 && val.n > 0 && ((step + 1) % tc->val_every == 0 || last);
+        if (validate) {
             double vl, va, vi;
             if ((st = unet_validate(net, cfg, &val, &vl, &va, &vi)) != UNET_OK) {
                 if (d && !stop) continue;
@@ -563,8 +564,7 @@ train:;
         double now = unet_now_s();
         if (o->on_step) {
             unet_train_progress tp = {step + 1, tc->iterations, r.loss, acc, lr, -1.0, -1.0, -1.0, now - tstart};
-            if (lead && tc->val_every > 0 && val.n > 0 && ((step + 1) % tc->val_every == 0 || last))
-                tp.val_loss = sum->val_loss, tp.val_accuracy = sum->val_accuracy, tp.val_iou = sum->val_iou;
+            if (validate) tp.val_loss = sum->val_loss, tp.val_accuracy = sum->val_accuracy, tp.val_iou = sum->val_iou;
             if (o->on_step(&tp, o->user) != 0) {
                 /* one process stops after this step; ranks agree on the
                  * request at the next step and stop after it */
