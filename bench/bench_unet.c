@@ -182,7 +182,7 @@ static int bench_device(const opts *o, const char *sel, FILE *json, int first)
     }
     unet_net_destroy(n);
 
-    double tr_med = -1, tr_flops = 0, meas_tr = -1;
+    double tr_med = -1, tr_min = -1, tr_flops = 0, meas_tr = -1, *tr_all = NULL;
     uint64_t tr_mem = 0;
     if (o->train_tile > 0) {
         peak_reset();
@@ -210,6 +210,10 @@ static int bench_device(const opts *o, const char *sel, FILE *json, int first)
             tt[i] = bench_now_s() - t0;
         }
         tr_med = bench_median(tt, o->train_runs);
+        tr_min = tt[0];
+        for (int i = 1; i < o->train_runs; i++)
+            if (tt[i] < tr_min) tr_min = tt[i];
+        tr_all = tt; /* kept for the JSON, freed at the end */
         if (o->profile) {
             /* one more step, every layer waited for */
             unet_net_set_profiling(tn, 1);
@@ -246,7 +250,6 @@ static int bench_device(const opts *o, const char *sel, FILE *json, int first)
             printf("    measured peak            %9.1f MiB (resident-set growth since before the model; GEMM packs "
                    "%.1f MiB)\n", meas_tr, unet_gemm_cpu_pack_bytes(ctx) / 1048576.0);
         }
-        free(tt);
         free(x);
         free(w);
         free(lab);
@@ -259,13 +262,19 @@ static int bench_device(const opts *o, const char *sel, FILE *json, int first)
                 "   \"warm_median_ms\": %.2f, \"warm_min_ms\": %.2f, \"runs\": %d, \"gflops\": %.1f,\n"
                 "   \"infer_device_bytes\": %llu, \"train_tile\": %d, \"train_step_median_ms\": %.1f,\n"
                 "   \"train_gflops\": %.1f, \"train_device_bytes\": %llu, \"precision\": \"%s\", \"gpu_kernels\": %d,\n"
-                "   \"infer_measured_peak_mib\": %.1f, \"train_measured_peak_mib\": %.1f}",
+                "   \"infer_measured_peak_mib\": %.1f, \"train_measured_peak_mib\": %.1f,\n"
+                "   \"train_step_min_ms\": %.1f, \"infer_runs_ms\": [",
                 first ? "" : ",\n", info.name, devtype(info.type), info.driver_version, peak, o->size, tile,
                 tiles_axis * tiles_axis, flops * 1e-9, cold_s * 1e3, tmed * 1e3, tmin * 1e3, o->runs,
                 flops / tmed * 1e-9, (unsigned long long)pi->total_bytes, o->train_tile, tr_med * 1e3,
                 tr_med > 0 ? tr_flops / tr_med * 1e-9 : 0.0, (unsigned long long)tr_mem, o->fp16 ? "fp16" : "fp32",
-                o->gpu_kernels, meas_inf, meas_tr);
+                o->gpu_kernels, meas_inf, meas_tr, tr_min * 1e3);
+        for (int i = 0; i < o->runs; i++) fprintf(json, "%s%.1f", i ? ", " : "", t[i] * 1e3);
+        fprintf(json, "], \"train_runs_ms\": [");
+        for (int i = 0; tr_all && i < o->train_runs; i++) fprintf(json, "%s%.1f", i ? ", " : "", tr_all[i] * 1e3);
+        fprintf(json, "]}");
     }
+    free(tr_all);
     free(t);
     free(img);
     free(probs);
