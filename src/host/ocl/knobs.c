@@ -176,6 +176,22 @@ int unet_knob_get(const unet_knobs *k, const char *name, char *out, size_t n)
         long v;
         memcpy(&v, base + d->off, sizeof v);
         snprintf(out, n, "%ld", v);
+    } else if (d->kind == K_ENUM) {
+        /* the value's name, as unet_knob_set takes it ("" = unset) */
+        int v, idx = 1;
+        memcpy(&v, base + d->off, sizeof v);
+        const char *p = d->values;
+        if (n) out[0] = '\0';
+        while (v > 0 && *p) {
+            const size_t len = strcspn(p, "|");
+            if (idx == v) {
+                snprintf(out, n, "%.*s", (int)len, p);
+                break;
+            }
+            p += len;
+            if (*p == '|') p++;
+            idx++;
+        }
     } else {
         int v;
         memcpy(&v, base + d->off, sizeof v);
@@ -247,7 +263,7 @@ void unet_knobs_doc(char *out, size_t n)
     if (w > 0) used = (size_t)w;
     for (int i = 0; i < NKNOBS && used < n; i++) {
         const knob_def *d = &g_knobs[i];
-        char vals[96];
+        char vals[256]; /* the longest list (UNETCL_GPU_CONV_SET) whole */
         snprintf(vals, sizeof vals, "%s", d->values ? d->values : "0 or 1");
         for (char *c = vals; *c; c++)
             if (*c == '|') *c = '/'; /* a table cell */
