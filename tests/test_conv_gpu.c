@@ -3,7 +3,9 @@
  * `unetcl tune` may choose, in fp32 and fp16, forward (bias + ReLU fused),
  * input gradient and weight gradient (with and without the split along the
  * pixels, accumulating or not) against a plain-C double reference; the fp16
- * storage against the bound of binary16 operand rounding; the layer entry
+ * storage against the bound of binary16 operand rounding; the Winograd
+ * F(2x2,3x3) sets (forward, input gradient, cached transformed weights)
+ * against the bound of their own rounding (wino_absum); the layer entry
  * points with the force switch (dispatch hook); the tuning file (written,
  * read back, used, ignored when corrupt); argument errors. The reference's
  * own backward is checked by finite differences in test_conv.c, which also
@@ -12,6 +14,7 @@
 
 #include "conv_gpu.h"
 #include "conv_internal.h"
+#include "knobs.h"
 #include "layers.h"
 
 #include <math.h>
@@ -238,6 +241,7 @@ static void test_every_set_fp32(void **state)
     (void)state;
     unet_context *ctx = make_ctx(1, 0);
     for (int set = 0; set < unet_gpuconv_set_count(); set++) {
+        if (unet_gpuconv_set(set)->wino) continue; /* test_winograd_sets */
         for (int i = 0; i < NSHAPES; i++) run_set(ctx, set, &SHAPES[i], 0, 100 + (uint64_t)(set * NSHAPES + i));
         print_message("  set %-18s fp32: forward, input and weight gradient match the reference (%d shapes)\n",
                       unet_gpuconv_set(set)->name, NSHAPES);
@@ -251,6 +255,7 @@ static void test_every_set_fp16(void **state)
     unet_context *ctx = make_ctx(1, 1);
     const double u = 1.0 / 2048;
     for (int set = 0; set < unet_gpuconv_set_count(); set++) {
+        if (!unet_gpuconv_set_supports(set, UNET_GPUCONV_FWD, 1)) continue; /* the Winograd sets: fp32 only */
         double worst = 0;
         for (int i = 0; i < NSHAPES; i++) {
             const double w = run_set(ctx, set, &SHAPES[i], 1, 100 + (uint64_t)(set * NSHAPES + i));
@@ -263,6 +268,290 @@ static void test_every_set_fp16(void **state)
                       unet_gpuconv_set(set)->name, worst, 2 * u + u * u);
     }
     unet_context_destroy(ctx);
+}
+
+/* ---- Winograd F(2x2,3x3) sets ------------------------------------------------ */
+
+/* The magnitude the rounding of Winograd F(2x2,3x3) is proportional to. For
+ * each output: T = sum over input channels of |A^T| (Ubar (.) Vbar) |A| at the
+ * output's place in its 2x2 tile, Ubar = |G| |g| |G|^T, Vbar = |B^T| |d| |B|
+ * (d: the tile's 4x4 patch of the input zero-padded by pad, g: the kernel;
+ * flip: the adjoint's, rotated W[c][k] with W as [C][K][9], else W[k][c] with
+ * W as [K][C][9]). T >= the direct convolution's sum of |terms|. */
+static void wino_absum(const float *in, int C, int H, int W, int pad, const float *wt, int K, int flip, double *T)
+{
+    static const double G[4][3] = {{1, 0, 0}, {.5, .5, .5}, {.5, .5, .5}, {0, 0, 1}};
+    static const double BT[4][4] = {{1, 0, 1, 0}, {0, 1, 1, 0}, {0, 1, 1, 0}, {0, 1, 0, 1}};
+    static const double AT[2][4] = {{1, 1, 1, 0}, {0, 1, 1, 1}};
+    const int ho = H + 2 * pad - 2, wo = W + 2 * pad - 2, nty = (ho + 1) / 2, ntx = (wo + 1) / 2;
+    memset(T, 0, sizeof(double) * (size_t)K * ho * wo);
+    for (int k = 0; k < K; k++)
+        for (int c = 0; c < C; c++) {
+            double g[3][3], gt[4][3], ub[4][4];
+            for (int r = 0; r < 9; r++)
+                g[r / 3][r % 3] = fabs(flip ? wt[((size_t)c * K + k) * 9 + 8 - r] : wt[((size_t)k * C + c) * 9 + r]);
+            for (int a = 0; a < 4; a++)
+                for (int j = 0; j < 3; j++) gt[a][j] = G[a][0] * g[0][j] + G[a][1] * g[1][j] + G[a][2] * g[2][j];
+            for (int a = 0; a < 4; a++)
+                for (int b = 0; b < 4; b++) ub[a][b] = gt[a][0] * G[b][0] + gt[a][1] * G[b][1] + gt[a][2] * G[b][2];
+            for (int ty = 0; ty < nty; ty++)
+                for (int tx = 0; tx < ntx; tx++) {
+                    double d[4][4], bt[4][4], p[4][4];
+                    for (int a = 0; a < 4; a++)
+                        for (int b = 0; b < 4; b++) {
+                            const int y = 2 * ty + a - pad, x = 2 * tx + b - pad;
+                            d[a][b] = (y >= 0 && y < H && x >= 0 && x < W) ? fabs(in[((size_t)c * H + y) * W + x]) : 0;
+                        }
+                    for (int a = 0; a < 4; a++)
+                        for (int j = 0; j < 4; j++)
+                            bt[a][j] = BT[a][0] * d[0][j] + BT[a][1] * d[1][j] + BT[a][2] * d[2][j] + BT[a][3] * d[3][j];
+                    for (int a = 0; a < 4; a++)
+                        for (int b = 0; b < 4; b++)
+                            p[a][b] = ub[a][b] * (bt[a][0] * BT[b][0] + bt[a][1] * BT[b][1] + bt[a][2] * BT[b][2] +
+                                                  bt[a][3] * BT[b][3]);
+                    for (int oy = 0; oy < 2; oy++)
+                        for (int ox = 0; ox < 2; ox++) {
+                            const int y = 2 * ty + oy, x = 2 * tx + ox;
+                            if (y >= ho || x >= wo) continue;
+                            double t = 0;
+                            for (int a = 0; a < 4; a++)
+                                for (int b = 0; b < 4; b++) t += AT[oy][a] * AT[ox][b] * p[a][b];
+                            T[((size_t)k * ho + y) * wo + x] += t;
+                        }
+                }
+        }
+}
+
+/* The bound of the Winograd sets (float, u = 2^-24): every path from an
+ * input and a weight to an output passes through at most 4 roundings in
+ * U = G g G^T (two additions per product with G; the halvings are exact), 2
+ * in V = B^T d B, 1 per input channel in the fma accumulation of U*V over
+ * the C channels, 4 in Y = A^T M A and 1 each for the bias and for
+ * accumulating into din. With (1 + gamma_a)(1 + gamma_b) <= 1 + gamma_(a+b)
+ * (Higham, ch. 3), |computed - exact| <= gamma_n (T + |bias| + |din0|),
+ * gamma_n = n u / (1 - n u), n = C + 12 (one to spare); ReLU does not
+ * increase a difference. The double reference's own error (~1e-16 of the
+ * sum) is far below. */
+static double wino_gamma(int C)
+{
+    const double u = ldexp(1.0, -24), n = C + 12;
+    return n * u / (1 - n * u);
+}
+
+typedef struct wino_worst {
+    double vs_bound; /* max |err| / (gamma_n T) */
+    double vs_t;     /* max |err| / T */
+    double vs_s;     /* max |err| / S (the direct sum of |terms|) */
+} wino_worst;
+
+static void wino_check(const char *what, const float *got, const double *want, const double *T, const double *S,
+                       size_t n, int C, wino_worst *ww)
+{
+    const double gam = wino_gamma(C);
+    for (size_t i = 0; i < n; i++) {
+        const double d = fabs((double)got[i] - want[i]), tol = gam * T[i];
+        if (!(d <= tol))
+            fail_msg("%s[%zu]: got %.9g, reference %.9g, |diff| %.3g > gamma_%d T = %.3g", what, i, got[i], want[i], d,
+                     C + 12, tol);
+        if (T[i] > 0) {
+            ww->vs_bound = fmax(ww->vs_bound, d / tol);
+            ww->vs_t = fmax(ww->vs_t, d / T[i]);
+        }
+        if (S[i] > 0) ww->vs_s = fmax(ww->vs_s, d / S[i]);
+    }
+}
+
+/* Forward (ReLU off and on, parameters at odd offsets, NaN-filled output)
+ * and input gradient (accumulating or not, NaN prefill) of Winograd set
+ * `set` on shape s against the double reference and the bound. */
+static void run_wino_set(unet_context *ctx, int set, const shape *s, uint64_t seed, wino_worst *ww)
+{
+    tu_rng r;
+    tu_seed(&r, seed);
+    const int ho = s->h - 2, wo = s->w - 2;
+    const size_t nin = (size_t)s->cin * s->h * s->w, nw = (size_t)s->cout * s->cin * 9, nout = (size_t)s->cout * ho * wo;
+    float *in = falloc(nin), *wt = falloc(nw), *b = falloc(s->cout), *dout = falloc(nout), *din0 = falloc(nin);
+    tu_fill_uniform(&r, in, nin, -1, 1);
+    tu_fill_uniform(&r, wt, nw, -1, 1);
+    tu_fill_uniform(&r, b, s->cout, -0.5f, 0.5f);
+    tu_fill_uniform(&r, dout, nout, -1, 1);
+    tu_fill_uniform(&r, din0, nin, -1, 1);
+    double *rout = dalloc(nout), *aout = dalloc(nout), *tout = dalloc(nout), *rdin = dalloc(nin), *adin = dalloc(nin),
+           *tdin = dalloc(nin), *rdw = dalloc(nw);
+    ref_backward(in, wt, dout, s->cin, s->h, s->w, s->cout, rdin, rdw, adin, NULL);
+    wino_absum(in, s->cin, s->h, s->w, 0, wt, s->cout, 0, tout);
+    wino_absum(dout, s->cout, ho, wo, 2, wt, s->cin, 1, tdin);
+    enum { WOFF = 7, BOFF = 1 };
+    float *pbuf = falloc(WOFF + nw + BOFF + s->cout);
+    memcpy(pbuf + WOFF, wt, nw * 4);
+    memcpy(pbuf + WOFF + nw + BOFF, b, (size_t)s->cout * 4);
+    cl_mem params = upload(ctx, pbuf, WOFF + nw + BOFF + s->cout), min = upload(ctx, in, nin),
+           mout = upload(ctx, NULL, nout), mdout = upload(ctx, dout, nout);
+    const unet_slice sw = {params, WOFF}, sb = {params, WOFF + nw + BOFF};
+    char what[160];
+    const char *sn = unet_gpuconv_set(set)->name;
+    for (int relu = 0; relu <= 1; relu++) {
+        ref_forward(in, wt, b, s->cin, s->h, s->w, s->cout, relu, rout, aout);
+        double *tb = dalloc(nout);
+        for (size_t i = 0; i < nout; i++) {
+            aout[i] += fabs(b[i / ((size_t)ho * wo)]);
+            tb[i] = tout[i] + fabs(b[i / ((size_t)ho * wo)]);
+        }
+        TU_OK(unet_buffer_fill(ctx, mout, 0, nout, NAN));
+        TU_OK(unet_gpuconv_forward(ctx, set, min, s->cin, s->h, s->w, sw, sb, relu, s->cout, mout));
+        float *got = download(ctx, mout, 0, nout);
+        snprintf(what, sizeof what, "%s fwd %dx%dx%d->%d relu=%d", sn, s->cin, s->h, s->w, s->cout, relu);
+        wino_check(what, got, rout, tb, aout, nout, s->cin, ww);
+        free(got), free(tb);
+    }
+    for (int acc = 0; acc <= 1; acc++) {
+        cl_mem mdin = upload(ctx, acc ? din0 : NULL, nin);
+        if (!acc) TU_OK(unet_buffer_fill(ctx, mdin, 0, nin, NAN)); /* must not be read */
+        TU_OK(unet_gpuconv_dgrad(ctx, set, mdout, s->cout, s->h, s->w, sw, s->cin, mdin, acc));
+        float *got = download(ctx, mdin, 0, nin);
+        double *want = dalloc(nin), *tb = dalloc(nin), *ab = dalloc(nin);
+        for (size_t i = 0; i < nin; i++) {
+            want[i] = rdin[i] + (acc ? din0[i] : 0);
+            tb[i] = tdin[i] + (acc ? fabs(din0[i]) : 0);
+            ab[i] = adin[i] + (acc ? fabs(din0[i]) : 0);
+        }
+        snprintf(what, sizeof what, "%s dgrad %dx%dx%d->%d acc=%d", sn, s->cin, s->h, s->w, s->cout, acc);
+        wino_check(what, got, want, tb, ab, nin, s->cout, ww);
+        free(got), free(want), free(tb), free(ab);
+        clReleaseMemObject(mdin);
+    }
+    clReleaseMemObject(params), clReleaseMemObject(min), clReleaseMemObject(mout), clReleaseMemObject(mdout);
+    free(in), free(wt), free(b), free(dout), free(din0), free(pbuf);
+    free(rout), free(aout), free(tout), free(rdin), free(adin), free(tdin), free(rdw);
+}
+
+/* Besides SHAPES: odd output sizes with more tiles than a work-group's and
+ * input channels over several chunks (33 = 4x8 + 1), output channels no
+ * multiple of 16 or 32; a single output channel. */
+static const shape WSHAPES[] = {{33, 40, 21, 19}, {20, 1, 16, 15}, {5, 33, 10, 30}};
+#define NWSHAPES ((int)(sizeof WSHAPES / sizeof WSHAPES[0]))
+
+static void test_winograd_sets(void **state)
+{
+    (void)state;
+    unet_context *ctx = make_ctx(1, 0);
+    int nwino = 0;
+    for (int set = 0; set < unet_gpuconv_set_count(); set++) {
+        if (!unet_gpuconv_set(set)->wino) continue;
+        nwino++;
+        assert_true(unet_gpuconv_set_supports(set, UNET_GPUCONV_FWD, 0));
+        assert_true(unet_gpuconv_set_supports(set, UNET_GPUCONV_DGRAD, 0));
+        assert_false(unet_gpuconv_set_supports(set, UNET_GPUCONV_WGRAD, 0));
+        assert_false(unet_gpuconv_set_supports(set, UNET_GPUCONV_FWD, 1));
+        wino_worst ww = {0, 0, 0};
+        for (int i = 0; i < NSHAPES + NWSHAPES; i++)
+            run_wino_set(ctx, set, i < NSHAPES ? &SHAPES[i] : &WSHAPES[i - NSHAPES], 300 + (uint64_t)(set * 16 + i),
+                         &ww);
+        assert_true(ww.vs_t > 0); /* rounding is there */
+        print_message("  set %-18s fp32: forward and input gradient within gamma_(C+12) T (%d shapes); worst |err| = "
+                      "%.3g of the bound, %.3g T, %.3g of the direct sum of |terms|\n",
+                      unet_gpuconv_set(set)->name, NSHAPES + NWSHAPES, ww.vs_bound, ww.vs_t, ww.vs_s);
+    }
+    assert_true(nwino >= 2);
+    unet_context_destroy(ctx);
+}
+
+/* The transformed weights kept in a unet_conv_wcache: reused while the
+ * version holds (shown by changing the weights under the same version),
+ * transformed again for a new version; and the layer entry point passes the
+ * cache on. */
+static void test_winograd_wcache(void **state)
+{
+    (void)state;
+    unet_context *ctx = make_ctx(1, 0);
+    const int set = unet_gpuconv_set_find("wf2c16t16k8r4x4");
+    assert_true(set >= 0);
+    char err[256];
+    assert_int_equal(unet_knob_set(unet_context_knobs(ctx), "UNETCL_GPU_CONV_SET", "wf2c16t16k8r4x4", err, sizeof err),
+                     0);
+    const int cin = 6, cout = 10, h = 9, w = 8, ho = h - 2, wo = w - 2;
+    const size_t nin = (size_t)cin * h * w, nw = (size_t)cout * cin * 9, nout = (size_t)cout * ho * wo;
+    tu_rng r;
+    tu_seed(&r, 21);
+    float *in = falloc(nin), *p1 = falloc(nw + cout), *p2 = falloc(nw + cout);
+    tu_fill_uniform(&r, in, nin, -1, 1);
+    tu_fill_uniform(&r, p1, nw + cout, -1, 1);
+    tu_fill_uniform(&r, p2, nw + cout, -1, 1);
+    memcpy(p2 + nw, p1 + nw, (size_t)cout * 4); /* same bias */
+    cl_mem min = upload(ctx, in, nin), mp = upload(ctx, p1, nw + cout), mout = upload(ctx, NULL, nout);
+    const unet_slice sw = {mp, 0}, sb = {mp, nw};
+    unet_conv_wcache wc;
+    memset(&wc, 0, sizeof wc);
+    float *got[4];
+    TU_OK(unet_gpuconv_forward_cached(ctx, set, min, cin, h, w, sw, sb, 0, cout, mout, &wc, 1));
+    got[0] = download(ctx, mout, 0, nout);
+    assert_non_null(wc.mem);
+    assert_int_equal((int)wc.version, 1);
+    TU_OK(unet_buffer_write(ctx, mp, 0, nw * 4, p2)); /* new weights, the same version: the cache is used */
+    TU_OK(unet_gpuconv_forward_cached(ctx, set, min, cin, h, w, sw, sb, 0, cout, mout, &wc, 1));
+    got[1] = download(ctx, mout, 0, nout);
+    assert_memory_equal(got[0], got[1], nout * 4);
+    TU_OK(unet_gpuconv_forward_cached(ctx, set, min, cin, h, w, sw, sb, 0, cout, mout, &wc, 2));
+    got[2] = download(ctx, mout, 0, nout);
+    TU_OK(unet_gpuconv_forward(ctx, set, min, cin, h, w, sw, sb, 0, cout, mout)); /* no cache */
+    got[3] = download(ctx, mout, 0, nout);
+    assert_memory_equal(got[2], got[3], nout * 4);
+    assert_true(memcmp(got[1], got[2], nout * 4) != 0);
+    double *ref = dalloc(nout);
+    ref_forward(in, p2, p2 + nw, cin, h, w, cout, 0, ref, NULL);
+    for (size_t i = 0; i < nout; i++) assert_true(fabs(got[2][i] - ref[i]) < 1e-4);
+    unet_conv_wcache_release(&wc);
+    /* through the layer entry point with the knob selecting the set */
+    assert_int_equal(unet_gpuconv_choose(ctx, UNET_GPUCONV_FWD, cin, cout, h, w), set);
+    unet_tensor ti = {min, cin, h, w}, to = {mout, cout, ho, wo};
+    const size_t wsf = unet_conv_workspace_floats(cin, h, w, 3, (size_t)1 << 24);
+    cl_mem ws = upload(ctx, NULL, wsf);
+    TU_OK(unet_buffer_fill(ctx, mout, 0, nout, NAN));
+    TU_OK(unet_conv_forward_cached(ctx, &ti, sw, sb, 3, 0, &to, ws, wsf, &wc, 5));
+    assert_non_null(wc.mem);
+    assert_int_equal((int)wc.version, 5);
+    float *lay = download(ctx, mout, 0, nout);
+    assert_memory_equal(lay, got[3], nout * 4);
+    free(lay);
+    for (int i = 0; i < 4; i++) free(got[i]);
+    unet_conv_wcache_release(&wc);
+    clReleaseMemObject(ws);
+    free(ref), free(in), free(p1), free(p2);
+    clReleaseMemObject(min), clReleaseMemObject(mp), clReleaseMemObject(mout);
+    unet_context_destroy(ctx);
+}
+
+/* UNETCL_GPU_CONV_SET naming a Winograd set: forward and input gradient on
+ * it, the weight gradient and fp16 on the default set; its weight gradient
+ * and fp16 launches are errors in one line. */
+static void test_winograd_choice(void **state)
+{
+    (void)state;
+    const int set = unet_gpuconv_set_find("wf2c32t32k4r8x8");
+    assert_true(set >= 0);
+    for (int fp16 = 0; fp16 <= 1; fp16++) {
+        unet_context *ctx = make_ctx(1, fp16);
+        char err[256];
+        assert_int_equal(unet_knob_set(unet_context_knobs(ctx), "UNETCL_GPU_CONV_SET", "wf2c32t32k4r8x8", err,
+                                       sizeof err), 0);
+        assert_int_equal(unet_gpuconv_choose(ctx, UNET_GPUCONV_FWD, 8, 16, 20, 20), fp16 ? 0 : set);
+        assert_int_equal(unet_gpuconv_choose(ctx, UNET_GPUCONV_DGRAD, 8, 16, 20, 20), fp16 ? 0 : set);
+        assert_int_equal(unet_gpuconv_choose(ctx, UNET_GPUCONV_WGRAD, 8, 16, 20, 20), 0);
+        cl_mem m = upload(ctx, NULL, 4096);
+        const unet_slice sm = {m, 0};
+        if (fp16) {
+            assert_int_equal(unet_gpuconv_forward(ctx, set, m, 2, 6, 6, sm, sm, 0, 2, m), UNET_ERR_INVALID_ARGUMENT);
+            assert_non_null(strstr(unet_last_error(), "fp32 only"));
+        } else {
+            assert_int_equal(unet_gpuconv_wgrad(ctx, set, m, 2, 6, 6, m, 2, sm, 0, m, 4096, 0),
+                             UNET_ERR_INVALID_ARGUMENT);
+            assert_non_null(strstr(unet_last_error(), "no weight gradient"));
+        }
+        assert_null(strchr(unet_last_error(), '\n'));
+        unet_clear_error();
+        clReleaseMemObject(m);
+        unet_context_destroy(ctx);
+    }
 }
 
 /* The layer entry points with the switch: the dispatch hook sends 3x3 layers
@@ -505,6 +794,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unet_layers),     cmocka_unit_test(test_errors),
         cmocka_unit_test(test_every_set_fp32),  cmocka_unit_test(test_every_set_fp16),
+        cmocka_unit_test(test_winograd_sets),   cmocka_unit_test(test_winograd_wcache),
+        cmocka_unit_test(test_winograd_choice),
         cmocka_unit_test(test_layer_dispatch),  cmocka_unit_test(test_choice_and_tuning),
         cmocka_unit_test(test_network_fp16),
     };

@@ -59,6 +59,17 @@ static void test_defaults_and_env(void **state)
     assert_int_equal(unet_knob_get(k, "UNETCL_WINO_CHUNK_KB", v, sizeof v), 0);
     assert_string_equal(v, "512");
     assert_int_equal(unet_knob_get(k, "UNETCL_NOPE", v, sizeof v), -1);
+    /* an enum knob reads back as its value's name (what unet_knob_set and the
+     * environment take; conv_gpu.c looks the GPU set up by it), "" unset */
+    assert_int_equal(unet_knob_get(k, "UNETCL_CONV_ALGO", v, sizeof v), 0);
+    assert_string_equal(v, "im2col");
+    char err[256];
+    assert_int_equal(unet_knob_set(k, "UNETCL_GPU_CONV_SET", "m128n64k8r8x4v4", err, sizeof err), 0);
+    assert_int_equal(unet_knob_get(k, "UNETCL_GPU_CONV_SET", v, sizeof v), 0);
+    assert_string_equal(v, "m128n64k8r8x4v4");
+    assert_int_equal(unet_knob_set(k, "UNETCL_GPU_CONV_SET", "", err, sizeof err), 0);
+    assert_int_equal(unet_knob_get(k, "UNETCL_GPU_CONV_SET", v, sizeof v), 0);
+    assert_string_equal(v, "");
     unet_context_destroy(c);
 }
 

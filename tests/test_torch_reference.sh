@@ -27,4 +27,9 @@ UNETCL_GPU_KERNELS=1 "$bin/tests/unet_ref_dump" "$tmp/c.safetensors" 3 4 2 3 60 
 "$py" "$src/tests/torch_reference.py" "$tmp/c.safetensors" || rc=1
 UNETCL_GPU_KERNELS=1 "$bin/tests/unet_ref_dump" "$tmp/d.safetensors" 5 8 1 2 204 220 0 || exit 1
 "$py" "$src/tests/torch_reference.py" "$tmp/d.safetensors" || rc=1
+# the first case once more with the Winograd F(2x2,3x3) set (forward and
+# input gradient; the weight gradient on the default set)
+echo "== with UNETCL_GPU_KERNELS=1 UNETCL_GPU_CONV_SET=wf2c16t16k8r4x4"
+UNETCL_GPU_KERNELS=1 UNETCL_GPU_CONV_SET=wf2c16t16k8r4x4 "$bin/tests/unet_ref_dump" "$tmp/e.safetensors" 3 4 2 3 60 76 1 || exit 1
+"$py" "$src/tests/torch_reference.py" "$tmp/e.safetensors" || rc=1
 exit $rc

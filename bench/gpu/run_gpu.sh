@@ -69,7 +69,7 @@ t_start=$SECONDS
 jobs=$(nproc)
 if ((dry)); then
   dev=cpu; tag=pocl-dryrun; jobs=2; : "${rounds:=1}"; tfs=(off)
-  tests_re='test_conv_gpu|test_conv$|test_conv_gpukernels'; : "${bdir:=$here/build}"
+  tests_re='test_conv_gpu|test_conv$|test_conv_gpukernels|test_conv_gpuwino'; : "${bdir:=$here/build}"
   bargs=(--size 124 --base 8 --train-tile 188 --runs 3 --train-runs 2 --no-cold)
   targs=(--runs 2 --train-runs 1 --base 8)
   tune_args=(--tile 188 --base 8 --reps 1)

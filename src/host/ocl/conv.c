@@ -797,7 +797,9 @@ static unet_status conv_forward_impl(unet_context *ctx, const conv_algo *a, cons
     if (k != 1) UNET_TRY(unet_conv_check_ws("conv", ws, ws_floats, 0));
     /* dispatch hook: unetcl's GPU kernels where tuned or forced (conv_gpu.h) */
     const int gset = (!a && k == 3) ? unet_gpuconv_choose(ctx, UNET_GPUCONV_FWD, s.cin, s.cout, s.h, s.w) : -1;
-    if (gset >= 0) return unet_gpuconv_forward(ctx, gset, in->mem, s.cin, s.h, s.w, weight, bias, relu, s.cout, out->mem);
+    if (gset >= 0)
+        return unet_gpuconv_forward_cached(ctx, gset, in->mem, s.cin, s.h, s.w, weight, bias, relu, s.cout, out->mem,
+                                           wc, version);
     if (!a && k == 3 && s.cin <= DIRECT_MAX_CIN && ctx->info.type == UNET_DEVICE_CPU) {
         if (!ctx->knobs.conv_algo) return direct_forward(ctx, &s, in->mem, weight, bias, relu, out->mem);
     }

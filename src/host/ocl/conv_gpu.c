@@ -22,12 +22,17 @@
 /* Every set must satisfy the divisibility rules of conv_gpu.cl (checked by
  * the kernel's #error and by tests/test_conv_gpu.c, which runs each). */
 static const unet_gpuconv_params SETS[] = {
-    {"m64n64k16r4x4v4", 16, 16, 4, 4, 16, 4},   /* default: 256 work-items, 16 outputs each */
-    {"m128n64k8r8x4v4", 16, 16, 8, 4, 8, 4},    /* tall tiles: many output channels */
-    {"m64n128k8r4x8v2", 16, 16, 4, 8, 8, 2},    /* wide tiles: many pixels */
-    {"m128n128k8r8x8v4", 16, 16, 8, 8, 8, 4},   /* 64 accumulators per work-item: big GPUs */
-    {"m32n64k16r2x4v2", 16, 16, 2, 4, 16, 2},   /* few output channels */
-    {"m32n32k16r4x4v1", 8, 8, 4, 4, 16, 1},     /* small layers (deep levels), 64 work-items */
+    {"m64n64k16r4x4v4", 16, 16, 4, 4, 16, 4, 0},   /* default: 256 work-items, 16 outputs each */
+    {"m128n64k8r8x4v4", 16, 16, 8, 4, 8, 4, 0},    /* tall tiles: many output channels */
+    {"m64n128k8r4x8v2", 16, 16, 4, 8, 8, 2, 0},    /* wide tiles: many pixels */
+    {"m128n128k8r8x8v4", 16, 16, 8, 8, 8, 4, 0},   /* 64 accumulators per work-item: big GPUs */
+    {"m32n64k16r2x4v2", 16, 16, 2, 4, 16, 2, 0},   /* few output channels */
+    {"m32n32k16r4x4v1", 8, 8, 4, 4, 16, 1, 0},     /* small layers (deep levels), 64 work-items */
+    /* Winograd F(2x2,3x3), forward and input gradient (wino_gpu.cl): "wf2" c(output channels TCO) t(2x2
+     * tiles TT) k(input channels per chunk) r(register tile); 256 work-items each */
+    {"wf2c16t16k8r4x4", 4, 4, 4, 4, 8, 1, 2},   /* 16 accumulators per work-item */
+    {"wf2c32t32k4r8x8", 4, 4, 8, 8, 4, 1, 2},   /* 64 accumulators: more reuse per local-memory read */
+    {"wf2c16t32k4r4x8", 4, 4, 4, 8, 4, 1, 2},   /* wide: many pixels, few output channels */
 };
 #define NSETS ((int)(sizeof SETS / sizeof SETS[0]))
 #define FORMAT "unetcl-convgpu-tuning-1"
@@ -62,6 +67,8 @@ typedef struct state {
     int nentries;
     entry entries[MAX_ENTRIES];
     int env_set; /* the knob UNETCL_GPU_CONV_SET, -1 if unset */
+    cl_mem wu;   /* Winograd sets: transformed weights of calls without a cache */
+    size_t wu_floats;
 } state;
 
 static void state_free(void *p)
@@ -73,6 +80,7 @@ static void state_free(void *p)
                 if (s->kern[i][h][k]) clReleaseKernel(s->kern[i][h][k]);
             if (s->prog[i][h]) clReleaseProgram(s->prog[i][h]);
         }
+    if (s->wu) clReleaseMemObject(s->wu);
     free(s);
 }
 
@@ -98,6 +106,23 @@ static state *get_state(unet_context *ctx)
 }
 
 static const char *const KNAMES[4] = {"conv_fwd", "conv_dgrad", "conv_wgrad", "conv_wgrad_reduce"};
+static const char *const WKNAMES[2] = {"wino2_conv", "wino2_weights"}; /* `which` of a Winograd set */
+
+int unet_gpuconv_set_supports(int set, unet_gpuconv_op op, int fp16)
+{
+    if (set < 0 || set >= NSETS || (int)op < 0 || op > UNET_GPUCONV_WGRAD) return 0;
+    if (!SETS[set].wino) return 1;
+    return op != UNET_GPUCONV_WGRAD && !fp16;
+}
+
+/* Local memory of a Winograd set in bytes (wino_gpu.cl: two buffers each of
+ * U and V, and M, every component's stride padded). */
+static size_t wino_local_bytes(const unet_gpuconv_params *p)
+{
+    const size_t tco = (size_t)(p->wgm * p->rm), tt = (size_t)(p->wgn * p->rn), ck = (size_t)p->tk;
+    const size_t su = ck * tco + (size_t)p->wgm, sv = ck * tt + (size_t)p->wgn, sm = (size_t)p->wgm * tt + (size_t)p->wgn;
+    return 4 * 16 * (2 * su + 2 * sv + sm);
+}
 
 static unet_status get_kernel(unet_context *ctx, int set, int which, cl_kernel *out)
 {
@@ -105,22 +130,37 @@ static unet_status get_kernel(unet_context *ctx, int set, int which, cl_kernel *
         return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "GPU convolution: no parameter set %d (0..%d)", set, NSETS - 1);
     state *s = get_state(ctx);
     if (!s) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "GPU convolution: out of host memory");
+    const unet_gpuconv_params *p = &SETS[set];
+    if (p->wino && ctx->fp16)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
+                           "GPU convolution set %s (Winograd) is fp32 only: choose another set (UNETCL_GPU_CONV_SET) "
+                           "for precision = fp16", p->name);
     const int h = ctx->fp16 ? 1 : 0;
     if (!s->kern[set][h][which]) {
         if (!s->prog[set][h]) {
-            const unet_gpuconv_params *p = &SETS[set];
-            if ((size_t)(p->wgm * p->wgn) > ctx->info.max_work_group_size)
+            const int nt = (p->wino ? 16 : 1) * p->wgm * p->wgn;
+            if ((size_t)nt > ctx->info.max_work_group_size)
                 return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
                                    "GPU convolution set %s needs work-groups of %d, %s allows %zu: choose another "
                                    "set (UNETCL_GPU_CONV_SET) or run `unetcl tune`",
-                                   p->name, p->wgm * p->wgn, ctx->info.name, ctx->info.max_work_group_size);
+                                   p->name, nt, ctx->info.name, ctx->info.max_work_group_size);
+            if (p->wino && wino_local_bytes(p) > ctx->info.local_mem_bytes)
+                return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
+                                   "GPU convolution set %s needs %zu bytes of local memory, %s has %llu: choose "
+                                   "another set (UNETCL_GPU_CONV_SET) or run `unetcl tune`",
+                                   p->name, wino_local_bytes(p), ctx->info.name,
+                                   (unsigned long long)ctx->info.local_mem_bytes);
             char defs[256];
-            snprintf(defs, sizeof defs, "-DWGM=%d -DWGN=%d -DRM=%d -DRN=%d -DTK=%d -DVW=%d -DHALF=%d", p->wgm, p->wgn,
-                     p->rm, p->rn, p->tk, p->vw, h);
-            UNET_TRY(unet_program_build_with(ctx, "conv_gpu", defs, &s->prog[set][h]));
+            if (p->wino)
+                snprintf(defs, sizeof defs, "-DGCO=%d -DGT=%d -DRCO=%d -DRT=%d -DCK=%d", p->wgm, p->wgn, p->rm, p->rn,
+                         p->tk);
+            else
+                snprintf(defs, sizeof defs, "-DWGM=%d -DWGN=%d -DRM=%d -DRN=%d -DTK=%d -DVW=%d -DHALF=%d", p->wgm,
+                         p->wgn, p->rm, p->rn, p->tk, p->vw, h);
+            UNET_TRY(unet_program_build_with(ctx, p->wino ? "wino_gpu" : "conv_gpu", defs, &s->prog[set][h]));
         }
         cl_int err;
-        cl_kernel k = clCreateKernel(s->prog[set][h], KNAMES[which], &err);
+        cl_kernel k = clCreateKernel(s->prog[set][h], p->wino ? WKNAMES[which] : KNAMES[which], &err);
         if (err != CL_SUCCESS) return unet_cl_fail(err, __FILE__, __LINE__, "clCreateKernel(conv_gpu)");
         s->kern[set][h][which] = k;
     }
@@ -146,10 +186,122 @@ static unet_status check_dims(const char *what, int cin, int h, int w, int cout)
     return UNET_OK;
 }
 
+/* ---- Winograd F(2x2,3x3) (wino_gpu.cl) ---------------------------------------- */
+
+/* wc->mr of a cache holding this path's U[cin][16][cout] (the CPU path's
+ * caches hold its panel width there, > 0) */
+#define WINO_GPU_WC_TAG (-2)
+
+/* U of the convolution with cin inputs and cout outputs (flip: the adjoint
+ * of the layer weight [cin][cout], i.e. the layer's cout inputs) into u. */
+static unet_status wino_weights(unet_context *ctx, int set, unet_slice weight, int cin, int cout, int flip, cl_mem u)
+{
+    cl_kernel k = NULL;
+    UNET_TRY(get_kernel(ctx, set, 1, &k));
+    const cl_int wo = (cl_int)weight.off, ic = cin, oc = cout, fl = flip ? 1 : 0;
+    UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(weight.mem), unet_arg_int(wo), unet_arg_int(ic), unet_arg_int(oc),
+                              unet_arg_int(fl), unet_arg_mem(u)),
+                "setting arguments of kernel wino2_weights");
+    const size_t l[1] = {64}, g[1] = {((size_t)cin * (size_t)cout + 63) / 64 * 64};
+    return unet_enqueue(ctx, k, "wino2_weights", 1, g, l);
+}
+
+/* out (+)= the convolution of in[cin][h][w] zero-padded by pad with U;
+ * bias.mem NULL: no bias (and no ReLU). */
+static unet_status wino_conv(unet_context *ctx, int set, cl_mem in, int cin, int h, int w, int pad, cl_mem u,
+                             int cout, unet_slice bias, int relu, int accumulate, cl_mem out)
+{
+    const unet_gpuconv_params *p = &SETS[set];
+    const int ho = h + 2 * pad - 2, wo = w + 2 * pad - 2;
+    const size_t tiles = (size_t)((ho + 1) / 2) * (size_t)((wo + 1) / 2);
+    const size_t tco = (size_t)(p->wgm * p->rm), tt = (size_t)(p->wgn * p->rn), nt = (size_t)(16 * p->wgm * p->wgn);
+    const size_t ngroups = (((size_t)cout + tco - 1) / tco) * ((tiles + tt - 1) / tt);
+    UNET_TRY(unet_conv_check_int(ngroups, "the Winograd convolution's work-groups"));
+    cl_kernel k = NULL;
+    UNET_TRY(get_kernel(ctx, set, 0, &k));
+    const cl_int ic = cin, ih = h, iw = w, ip = pad, oc = cout, bo = bias.mem ? (cl_int)bias.off : -1,
+                 r = relu ? 1 : 0, acc = accumulate ? 1 : 0;
+    UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(in), unet_arg_int(ic), unet_arg_int(ih), unet_arg_int(iw),
+                              unet_arg_int(ip), unet_arg_mem(u), unet_arg_int(oc),
+                              unet_arg_mem(bias.mem ? bias.mem : out), unet_arg_int(bo), unet_arg_int(r),
+                              unet_arg_int(acc), unet_arg_mem(out)),
+                "setting arguments of kernel wino2_conv");
+    const size_t g[1] = {ngroups * nt}, l[1] = {nt};
+    return unet_enqueue(ctx, k, pad ? "wino2_conv_dgrad" : "wino2_conv_fwd", 1, g, l);
+}
+
+/* The context's scratch buffer for U (calls without a cache), grown to n. */
+static unet_status wino_scratch(unet_context *ctx, size_t n, cl_mem *out)
+{
+    state *s = get_state(ctx);
+    if (!s) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "GPU convolution: out of host memory");
+    if (!s->wu || s->wu_floats < n) {
+        if (s->wu) clReleaseMemObject(s->wu);
+        s->wu = NULL;
+        s->wu_floats = 0;
+        UNET_TRY(unet_buffer_alloc(ctx, &s->wu, n * sizeof(float), "Winograd transformed weights"));
+        s->wu_floats = n;
+    }
+    *out = s->wu;
+    return UNET_OK;
+}
+
+static unet_status wino_forward(unet_context *ctx, int set, cl_mem in, int cin, int h, int w, unet_slice weight,
+                                unet_slice bias, int relu, int cout, cl_mem out, unet_conv_wcache *wc,
+                                uint64_t version)
+{
+    const size_t need = (size_t)16 * (size_t)cin * (size_t)cout;
+    UNET_TRY(unet_conv_check_int(need, "the Winograd transformed weights"));
+    cl_mem u;
+    int transform = 1;
+    if (wc && version) {
+        if (wc->mem && wc->floats >= need && wc->version == version && wc->src == weight.mem &&
+            wc->src_off == weight.off && wc->cin == cin && wc->cout == cout && wc->mr == WINO_GPU_WC_TAG) {
+            transform = 0;
+        } else {
+            if (wc->mem && wc->floats < need) unet_conv_wcache_release(wc);
+            if (!wc->mem) {
+                UNET_TRY(unet_buffer_alloc(ctx, &wc->mem, need * sizeof(float), "cached Winograd weights"));
+                wc->floats = need;
+            }
+            wc->version = 0; /* until the transform below is enqueued */
+        }
+        u = wc->mem;
+    } else {
+        UNET_TRY(wino_scratch(ctx, need, &u));
+    }
+    if (transform) {
+        UNET_TRY(wino_weights(ctx, set, weight, cin, cout, 0, u));
+        if (wc && version) {
+            wc->version = version;
+            wc->src = weight.mem;
+            wc->src_off = weight.off;
+            wc->cin = cin;
+            wc->cout = cout;
+            wc->mr = WINO_GPU_WC_TAG;
+        }
+    }
+    return wino_conv(ctx, set, in, cin, h, w, 0, u, cout, bias, relu, 0, out);
+}
+
+unet_status unet_gpuconv_forward_cached(unet_context *ctx, int set, cl_mem in, int cin, int h, int w,
+                                        unet_slice weight, unet_slice bias, int relu, int cout, cl_mem out,
+                                        unet_conv_wcache *wc, uint64_t weights_version)
+{
+    UNET_TRY(check_dims("forward", cin, h, w, cout));
+    if (set >= 0 && set < NSETS && SETS[set].wino)
+        return wino_forward(ctx, set, in, cin, h, w, weight, bias, relu, cout, out, wc, weights_version);
+    return unet_gpuconv_forward(ctx, set, in, cin, h, w, weight, bias, relu, cout, out);
+}
+
+/* ---- the launches of the sets --------------------------------------------------- */
+
 unet_status unet_gpuconv_forward(unet_context *ctx, int set, cl_mem in, int cin, int h, int w, unet_slice weight,
                                  unet_slice bias, int relu, int cout, cl_mem out)
 {
     UNET_TRY(check_dims("forward", cin, h, w, cout));
+    if (set >= 0 && set < NSETS && SETS[set].wino)
+        return wino_forward(ctx, set, in, cin, h, w, weight, bias, relu, cout, out, NULL, 0);
     cl_kernel k;
     UNET_TRY(get_kernel(ctx, set, 0, &k));
     const cl_int ic = cin, ih = h, iw = w, wo = (cl_int)weight.off, bo = (cl_int)bias.off, r = relu ? 1 : 0,
@@ -169,6 +321,17 @@ unet_status unet_gpuconv_dgrad(unet_context *ctx, int set, cl_mem dout, int cout
     if (h >= 32768 || w >= 65536)
         return unet_seterr(UNET_ERR_DOES_NOT_FIT, "GPU convolution input gradient: %dx%d is too large (h < 32768, "
                            "w < 65536)", h, w);
+    if (set >= 0 && set < NSETS && SETS[set].wino) {
+        /* the adjoint: a forward convolution of dout padded by 2 (cout
+         * channels) with the rotated, transposed weights onto h x w */
+        const size_t need = (size_t)16 * (size_t)cin * (size_t)cout;
+        UNET_TRY(unet_conv_check_int(need, "the Winograd transformed weights"));
+        cl_mem u;
+        UNET_TRY(wino_scratch(ctx, need, &u));
+        UNET_TRY(wino_weights(ctx, set, weight, cout, cin, 1, u));
+        const unet_slice none = {NULL, 0};
+        return wino_conv(ctx, set, dout, cout, h - 2, w - 2, 2, u, cin, none, 0, accumulate, din);
+    }
     cl_kernel k;
     UNET_TRY(get_kernel(ctx, set, 1, &k));
     const cl_int oc = cout, ih = h, iw = w, wo = (cl_int)weight.off, ic = cin, acc = accumulate ? 1 : 0;
@@ -184,6 +347,10 @@ unet_status unet_gpuconv_wgrad(unet_context *ctx, int set, cl_mem in, int cin, i
                                unet_slice dweight, int accumulate, cl_mem ws, size_t ws_floats, int ksplit)
 {
     UNET_TRY(check_dims("weight gradient", cin, h, w, cout));
+    if (set >= 0 && set < NSETS && SETS[set].wino)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
+                           "GPU convolution set %s (Winograd) has no weight gradient: use an implicit-GEMM set",
+                           SETS[set].name);
     cl_kernel k, kr;
     UNET_TRY(get_kernel(ctx, set, 2, &k));
     const unet_gpuconv_params *p = &SETS[set];
@@ -319,10 +486,12 @@ int unet_gpuconv_choose(unet_context *ctx, unet_gpuconv_op op, int cin, int cout
             best = e;
         }
     }
+    const int fp16 = ctx->fp16;
     if (forced) {
-        if (best && best->choice >= 0) return best->choice;
-        return s->env_set >= 0 ? s->env_set : 0;
+        if (best && best->choice >= 0 && unet_gpuconv_set_supports(best->choice, op, fp16)) return best->choice;
+        return s->env_set >= 0 && unet_gpuconv_set_supports(s->env_set, op, fp16) ? s->env_set : 0;
     }
+    if (best && best->choice >= 0 && !unet_gpuconv_set_supports(best->choice, op, fp16)) return -1;
     return best ? best->choice : -1;
 }
 
@@ -435,6 +604,7 @@ static unet_status tune_layer(unet_context *ctx, const unet_gpuconv_layer *L, in
         for (int c = -1; c < NSETS; c++) {
             double t[64];
             int bad = 0;
+            if (c >= 0 && !unet_gpuconv_set_supports(c, (unet_gpuconv_op)op, ctx->fp16)) continue; /* no kernel */
             for (int r = -1; r < reps && !bad; r++) {
                 const double t0 = unet_now_s();
                 st = run_cand(ctx, op, c, L, &b);

@@ -1,15 +1,17 @@
 /* Internal: unetcl's own GPU convolution kernels (src/cl/conv_gpu.cl):
  * implicit GEMM for 3x3 valid convolutions, forward (bias + ReLU fused into
  * the store), input gradient and weight gradient (split along the pixels,
- * partial sums reduced in a fixed order), in parameter sets compiled with
- * -D defines, and the per-layer choice between them and the existing path
+ * partial sums reduced in a fixed order), and a fused Winograd F(2x2,3x3)
+ * for the forward pass and the input gradient (src/cl/wino_gpu.cl), in
+ * parameter sets compiled with -D defines, and the per-layer choice between them and the existing path
  * (im2col + CLBlast on GPUs).
  *
  * Choice (unet_gpuconv_choose), per layer shape and operation:
  *  - force_gpu_kernels (option or $UNETCL_GPU_KERNELS=1) or precision fp16:
  *    always our kernels, with the set the tuning file names for the nearest
  *    shape, else $UNETCL_GPU_CONV_SET (a set name), else the default set
- *    (set 0);
+ *    (set 0); a set without a kernel for the operation or precision (the
+ *    Winograd sets: weight gradient, fp16) gives way to the default set;
  *  - GPU devices: what the tuning file written by `unetcl tune` says for the
  *    nearest tuned shape of the same operation and channels (by pixel
  *    count); without an entry the existing path (im2col + CLBlast);
@@ -33,6 +35,10 @@ typedef struct unet_gpuconv_params {
     int rm, rn;   /* register tile per work-item */
     int tk;       /* K chunk in local memory (double buffered) */
     int vw;       /* vector width of the A loads */
+    int wino;     /* 0: implicit GEMM (conv_gpu.cl); 2: Winograd F(2x2,3x3) (wino_gpu.cl), where wgm x wgn are
+                   * the work-item groups along output channels and tiles (work-group 16 x wgm x wgn), rm x rn
+                   * their register tile (output channels x 2x2 tiles), tk the input channels per chunk; vw unused.
+                   * Forward and input gradient only, fp32 only. */
 } unet_gpuconv_params;
 
 /* The parameter sets `unetcl tune` chooses from (set 0 is the default). */
@@ -41,16 +47,27 @@ const unet_gpuconv_params *unet_gpuconv_set(int i);
 /* Index of a set by name, -1 if none. */
 int unet_gpuconv_set_find(const char *name);
 const char *unet_gpuconv_op_name(unet_gpuconv_op op);
+/* 1 when set `set` has a kernel for op in that precision (the Winograd sets:
+ * forward and input gradient, fp32), else 0. */
+int unet_gpuconv_set_supports(int set, unet_gpuconv_op op, int fp16);
 
 /* out[cout][h-2][w-2] = relu?(W * in + bias), with set `set`. */
 unet_status unet_gpuconv_forward(unet_context *ctx, int set, cl_mem in, int cin, int h, int w, unet_slice weight,
                                  unet_slice bias, int relu, int cout, cl_mem out);
+/* unet_gpuconv_forward keeping a Winograd set's transformed weights in wc
+ * while weights_version (>= 1) and the weight slice are unchanged (as
+ * unet_conv_forward_cached; wc NULL or version 0: transformed on every call
+ * into a scratch buffer of the context). Other sets ignore wc. */
+unet_status unet_gpuconv_forward_cached(unet_context *ctx, int set, cl_mem in, int cin, int h, int w,
+                                        unet_slice weight, unet_slice bias, int relu, int cout, cl_mem out,
+                                        unet_conv_wcache *wc, uint64_t weights_version);
 /* din[cin][h][w] (+)= the input gradient of dout[cout][h-2][w-2]. */
 unet_status unet_gpuconv_dgrad(unet_context *ctx, int set, cl_mem dout, int cout, int h, int w, unet_slice weight,
                                int cin, cl_mem din, int accumulate);
 /* dweight (+)= the weight gradient, the pixels split into `ksplit` slices
  * whose partial sums go to ws (ksplit 0: chosen from the device's compute
- * units, limited by ws_floats / (cout*cin*9); 1: no split, ws unused). */
+ * units, limited by ws_floats / (cout*cin*9); 1: no split, ws unused).
+ * Not for the Winograd sets (an error). */
 unet_status unet_gpuconv_wgrad(unet_context *ctx, int set, cl_mem in, int cin, int h, int w, cl_mem dout, int cout,
                                unet_slice dweight, int accumulate, cl_mem ws, size_t ws_floats, int ksplit);
 

@@ -49,9 +49,12 @@ static const knob_def g_knobs[] = {
      "file (0: never, the default until a search is shown to beat the defaults; `unetcl tune --cpu` searches "
      "explicitly)"},
     {"UNETCL_GPU_CONV_SET", K_ENUM, OFF(gpu_conv_set),
-     "m64n64k16r4x4v4|m128n64k8r8x4v4|m64n128k8r4x8v2|m128n128k8r8x8v4|m32n64k16r2x4v2|m32n32k16r4x4v1", 0, 0,
+     "m64n64k16r4x4v4|m128n64k8r8x4v4|m64n128k8r4x8v2|m128n128k8r8x8v4|m32n64k16r2x4v2|m32n32k16r4x4v1|"
+     "wf2c16t16k8r4x4|wf2c32t32k4r8x8|wf2c16t32k4r4x8", 0, 0,
      "the tuned set, else m64n64k16r4x4v4",
-     "parameter set of unetcl's GPU convolution kernels where no tuning entry chose one (docs/gpu.md)"},
+     "parameter set of unetcl's GPU convolution kernels where no tuning entry chose one (docs/gpu.md); the "
+     "Winograd sets wf2* run the forward pass and the input gradient in fp32, the weight gradient and fp16 stay on "
+     "m64n64k16r4x4v4"},
     {"UNETCL_GPU_KERNELS", K_BOOL, OFF(gpu_kernels), NULL, 0, 1, "0",
      "1: every 3x3 convolution on unetcl's own GPU kernels on any device (as "
      "unet_context_options.force_gpu_kernels; tests run what a GPU runs on PoCL)"},
@@ -176,6 +179,22 @@ int unet_knob_get(const unet_knobs *k, const char *name, char *out, size_t n)
         long v;
         memcpy(&v, base + d->off, sizeof v);
         snprintf(out, n, "%ld", v);
+    } else if (d->kind == K_ENUM) {
+        /* the value's name, as unet_knob_set takes it ("" = unset) */
+        int v, idx = 1;
+        memcpy(&v, base + d->off, sizeof v);
+        const char *p = d->values;
+        if (n) out[0] = '\0';
+        while (v > 0 && *p) {
+            const size_t len = strcspn(p, "|");
+            if (idx == v) {
+                snprintf(out, n, "%.*s", (int)len, p);
+                break;
+            }
+            p += len;
+            if (*p == '|') p++;
+            idx++;
+        }
     } else {
         int v;
         memcpy(&v, base + d->off, sizeof v);
@@ -247,7 +266,7 @@ void unet_knobs_doc(char *out, size_t n)
     if (w > 0) used = (size_t)w;
     for (int i = 0; i < NKNOBS && used < n; i++) {
         const knob_def *d = &g_knobs[i];
-        char vals[96];
+        char vals[256]; /* the longest list (UNETCL_GPU_CONV_SET) whole */
         snprintf(vals, sizeof vals, "%s", d->values ? d->values : "0 or 1");
         for (char *c = vals; *c; c++)
             if (*c == '|') *c = '/'; /* a table cell */

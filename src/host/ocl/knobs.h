@@ -51,7 +51,8 @@ int unet_knobs_from_env(unet_knobs *k, char *err, size_t errn, char *warn, size_
  * text value, as the environment would. Returns 0, or -1 with a message. */
 int unet_knob_set(unet_knobs *k, const char *name, const char *value, char *err, size_t errn);
 
-/* Writes the current value of knob `name` as text; -1 if unknown. */
+/* Writes the current value of knob `name` as text (an enum knob: its value's
+ * name, "" when unset), as unet_knob_set takes it; -1 if unknown. */
 int unet_knob_get(const unet_knobs *k, const char *name, char *out, size_t n);
 
 /* The documentation table (Markdown) of all knobs. */
