@@ -515,10 +515,28 @@ unet_status unet_cpu_tune_search(unet_context *ctx, double budget_s, unet_cpu_tu
     double dflt[2] = {0, 0}, tuned[2] = {0, 0};
     for (int g = 0; g < 2 && st == UNET_OK; g++) {
         int wins = 0;
+        int changed = 0;
+        for (int i = g ? 3 : 0; i < (g ? UNET_CPU_TUNED_KNOBS : 3); i++) changed |= t->values[i] != start_values.values[i];
+        if (!changed) continue;
         st = measure_pair(ctx, &b, g, &start_values, t, &dflt[g], &tuned[g], &wins);
-        if (st == UNET_OK)
-            say(progress, user, "%s probes: %.1f ms with the defaults, %.1f ms tuned (faster in %d of %d rounds)",
-                g ? "Winograd" : "GEMM", dflt[g], tuned[g], wins, PAIRS);
+        if (st != UNET_OK) break;
+        say(progress, user, "%s probes: %.1f ms with the defaults, %.1f ms tuned (faster in %d of %d rounds)",
+            g ? "Winograd" : "GEMM", dflt[g], tuned[g], wins, PAIRS);
+        /* what does not beat the defaults side by side at the end is not kept */
+        if (tuned[g] >= dflt[g]) {
+            for (int i = g ? 3 : 0; i < (g ? UNET_CPU_TUNED_KNOBS : 3); i++) t->values[i] = start_values.values[i];
+            tuned[g] = dflt[g];
+            say(progress, user, "%s: not faster than the defaults side by side, the defaults are kept",
+                g ? "Winograd" : "GEMM");
+        }
+    }
+    /* groups left at their defaults: one pass each for the totals */
+    for (int g = 0; g < 2 && st == UNET_OK; g++) {
+        if (dflt[g] > 0) continue;
+        double a = 0, c = 0;
+        int wins = 0;
+        st = measure_pair(ctx, &b, g, &start_values, &start_values, &a, &c, &wins);
+        dflt[g] = tuned[g] = a < c ? a : c;
     }
     unet_cpu_tuning_apply(&ctx->knobs, t);
     bufs_free(&b);
