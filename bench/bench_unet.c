@@ -162,6 +162,9 @@ static int bench_device(const opts *o, const char *sel, FILE *json, int first)
            "weight caches %.1f, workspace %.1f, GEMM packs %.1f)\n",
            pi->total_bytes / 1048576.0, pi->activation_bytes / 1048576.0, pi->unshared_bytes / 1048576.0,
            pi->parameter_bytes / 1048576.0, pi->workspace_bytes / 1048576.0, pi->gemm_pack_bytes / 1048576.0);
+    if (pi->blas_temp_bytes)
+        printf("    CLBlast temporaries      %9.1f MiB (in the plan: one buffer, the largest one GEMM needs)\n",
+               pi->blas_temp_bytes / 1048576.0);
     if (meas_inf >= 0)
         printf("    measured peak            %9.1f MiB (resident-set growth since before the model; GEMM packs "
                "%.1f MiB)\n", meas_inf, pack_inf);
@@ -244,6 +247,9 @@ static int bench_device(const opts *o, const char *sel, FILE *json, int first)
                "parameters %.1f, workspace %.1f, GEMM packs %.1f)\n",
                tr_mem / 1048576.0, ti->activation_bytes / 1048576.0, ti->unshared_bytes / 1048576.0,
                ti->parameter_bytes / 1048576.0, ti->workspace_bytes / 1048576.0, ti->gemm_pack_bytes / 1048576.0);
+        if (ti->blas_temp_bytes)
+            printf("    CLBlast temporaries      %9.1f MiB (in the plan: one buffer, the largest one GEMM needs)\n",
+                   ti->blas_temp_bytes / 1048576.0);
         const long hwm_tr = measure ? status_kib("VmHWM") : -1;
         if (rss0 >= 0 && hwm_tr >= 0) {
             meas_tr = (hwm_tr - rss0) / 1024.0;

@@ -257,13 +257,16 @@ typedef struct unet_plan_info {
      * the gradients, each tensor placed by its lifetime so that tensors not
      * alive at the same time share memory; gradient_bytes: 0 (inside the
      * arenas); total_bytes: arenas + parameters (+ gradients + momentum) and
-     * transformed-weight caches + workspace + GEMM pack buffers */
+     * transformed-weight caches + workspace + GEMM pack buffers + CLBlast's
+     * temporary buffer */
     uint64_t activation_bytes, gradient_bytes, parameter_bytes, workspace_bytes, total_bytes;
     uint64_t largest_buffer_bytes;
     char largest_buffer[72];
     double forward_flops; /* multiply-add = 2 */
     uint64_t unshared_bytes;  /* activations + gradients with a buffer each (no reuse) */
     uint64_t gemm_pack_bytes; /* CPU devices: bound of the CPU GEMM's pack buffers (in total_bytes) */
+    uint64_t blas_temp_bytes; /* GPU path: CLBlast's temporary buffer, the largest one GEMM needs (in total_bytes);
+                                 reserved by unet_net_create and handed to CLBlast, which then allocates none */
 } unet_plan_info;
 
 /* Sizes the buffers of a forward (training=0) or forward+backward

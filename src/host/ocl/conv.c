@@ -328,6 +328,46 @@ static unet_status im2col_backward(unet_context *ctx, const conv_shape *s, cl_me
     return UNET_OK;
 }
 
+/* The largest temporary buffer CLBlast needs for one of the GEMMs the
+ * im2col path issues for this layer (forward; with training also the weight
+ * and input gradients), with the chunks a workspace of ws_floats gives; 0 on
+ * the CPU GEMM path. Weight offsets are taken as 0 (the plan does not know
+ * where the parameters lie; gemm.c grows the buffer if a call needs more). */
+static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
+
+size_t unet_conv_blas_temp_bytes(const unet_context *ctx, int cin, int h, int w, int k, int cout, size_t ws_floats,
+                                 int training)
+{
+    if (cin <= 0 || cout <= 0 || h < k || w < k || (k != 1 && k != 3)) return 0;
+    const conv_shape s = {cin, h, w, k, cout, h - k + 1, w - k + 1};
+    const size_t ohw = (size_t)s.ho * (size_t)s.wo, ci = (size_t)cin, co = (size_t)cout;
+    size_t t = 0;
+    if (k == 1) {
+        t = unet_gemm_blas_temp_bytes(ctx, 0, 0, co, ohw, ci, 0, ci, 0, ohw, 0, ohw);
+        if (training) {
+            t = max_sz(t, unet_gemm_blas_temp_bytes(ctx, 0, 1, co, ci, ohw, 0, ohw, 0, ohw, 0, ci));
+            t = max_sz(t, unet_gemm_blas_temp_bytes(ctx, 1, 0, ci, ohw, co, 0, ci, 0, ohw, 0, ohw));
+        }
+        return t;
+    }
+    const size_t row = im2col_row_floats(&s);
+    size_t rows = ws_floats / row;
+    if (rows == 0) return 0;
+    if (rows > (size_t)s.ho) rows = (size_t)s.ho;
+    const size_t kdim = ci * 9;
+    const int colT = ctx->info.type == UNET_DEVICE_CPU && !ctx->knobs.im2col_not;
+    for (size_t r0 = 0; r0 < (size_t)s.ho; r0 += rows) {
+        const size_t r1 = r0 + rows < (size_t)s.ho ? r0 + rows : (size_t)s.ho;
+        const size_t n = (r1 - r0) * (size_t)s.wo, off = r0 * (size_t)s.wo;
+        t = max_sz(t, unet_gemm_blas_temp_bytes(ctx, 0, 0, co, n, kdim, 0, kdim, 0, n, off, ohw));
+        if (!training) continue;
+        t = max_sz(t, colT ? unet_gemm_blas_temp_bytes(ctx, 0, 0, co, kdim, n, off, ohw, 0, kdim, 0, kdim)
+                           : unet_gemm_blas_temp_bytes(ctx, 0, 1, co, kdim, n, off, ohw, 0, n, 0, kdim));
+        t = max_sz(t, unet_gemm_blas_temp_bytes(ctx, 1, 0, kdim, n, co, 0, kdim, off, ohw, 0, n));
+    }
+    return t;
+}
+
 /* Winograd on CPU devices for 3x3 layers with enough input channels (the
  * first layer, cin = 1, would make K = 1 GEMMs) and enough 4x4 tiles to
  * amortize the weight transform (36 cin x cout blocks per call). Measured on

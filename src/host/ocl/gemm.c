@@ -4,6 +4,7 @@
 #include "gemm.h"
 
 #include "clblast_tune.h"
+#include "tensor.h"
 
 #include <clblast_c.h>
 #include <limits.h>
@@ -33,17 +34,45 @@ static const char *clblast_name(CLBlastStatusCode s)
     }
 }
 
+static cl_mem blas_temp_mem(const unet_context *ctx);
+
+size_t unet_gemm_blas_temp_bytes(const unet_context *ctx, int ta, int tb, size_t m, size_t n, size_t k,
+                                 size_t a_off, size_t lda, size_t b_off, size_t ldb, size_t c_off, size_t ldc)
+{
+    unet_gemm_path path = UNET_GEMM_CLBLAST;
+    if (!ctx || m == 0 || n == 0 || k == 0 || unet_gemm_path_of(ctx, &path) != UNET_OK || path != UNET_GEMM_CLBLAST)
+        return 0;
+    size_t bytes = 0;
+    cl_command_queue q = ctx->queue; /* CLBlast takes a pointer to a non-const queue; it only reads it */
+    if (CLBlastSGemmTempBufferSize(CLBlastLayoutRowMajor, ta ? CLBlastTransposeYes : CLBlastTransposeNo,
+                                   tb ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, a_off, lda, b_off, ldb,
+                                   c_off, ldc, &q, &bytes) != CLBlastSuccess)
+        return 0;
+    return bytes;
+}
+
+/* CLBlast's GEMM copies operands whose sizes are not multiples of its tiles
+ * into padded temporaries. It would allocate (and free) them per call, where
+ * the plan cannot see them; instead the context keeps one buffer, sized by
+ * the plan (unet_plan_info.blas_temp_bytes, which unet_net_create reserves
+ * through unet_gemm_blas_temp_reserve) and grown here only if a call needs
+ * more, and hands it to CLBlast. */
 static unet_status gemm_clblast(unet_context *ctx, int ta, int tb, size_t m, size_t n, size_t k,
                                 float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b,
                                 size_t b_off, size_t ldb, float beta, cl_mem c, size_t c_off,
                                 size_t ldc)
 {
     unet_clblast_tuning_autoload(ctx); /* once per context: `unetcl tune`'s parameters */
+    const size_t need = unet_gemm_blas_temp_bytes(ctx, ta, tb, m, n, k, a_off, lda, b_off, ldb, c_off, ldc);
+    if (need) UNET_TRY(unet_gemm_blas_temp_reserve(ctx, need));
     cl_event ev = NULL;
-    CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, ta ? CLBlastTransposeYes : CLBlastTransposeNo,
-                                       tb ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a,
-                                       a_off, lda, b, b_off, ldb, beta, c, c_off, ldc, &ctx->queue,
-                                       UNET_EVENT_PTR(ctx, ev));
+    const CLBlastTranspose cta = ta ? CLBlastTransposeYes : CLBlastTransposeNo,
+                           ctb = tb ? CLBlastTransposeYes : CLBlastTransposeNo;
+    CLBlastStatusCode s =
+        need ? CLBlastSgemmWithTempBuffer(CLBlastLayoutRowMajor, cta, ctb, m, n, k, alpha, a, a_off, lda, b, b_off,
+                                          ldb, beta, c, c_off, ldc, &ctx->queue, UNET_EVENT_PTR(ctx, ev), blas_temp_mem(ctx))
+             : CLBlastSgemm(CLBlastLayoutRowMajor, cta, ctb, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c,
+                            c_off, ldc, &ctx->queue, UNET_EVENT_PTR(ctx, ev));
     if (ev) unet_event_add(ctx, ev);
     if (s != CLBlastSuccess) {
         if (s == CLBlastInsufficientMemoryTemp || s == (CLBlastStatusCode)CL_MEM_OBJECT_ALLOCATION_FAILURE ||
@@ -77,6 +106,8 @@ static unet_status gemm_clblast(unet_context *ctx, int ta, int tb, size_t m, siz
 typedef struct gemm_cpu_state {
     cl_mem ap, bp;
     size_t ap_bytes, bp_bytes;
+    cl_mem tmp; /* CLBlast's temporary buffer (GPU path) */
+    size_t tmp_bytes;
     size_t kc_max;
     size_t nchunk_max;
     int lb; /* -1 auto */
@@ -88,6 +119,7 @@ static void gemm_state_free(void *p)
     if (!s) return;
     if (s->ap) clReleaseMemObject(s->ap);
     if (s->bp) clReleaseMemObject(s->bp);
+    if (s->tmp) clReleaseMemObject(s->tmp);
     free(s);
 }
 
@@ -306,6 +338,32 @@ unet_status unet_gemm(unet_context *ctx, int ta, int tb, size_t m, size_t n, siz
 {
     return unet_gemm_with(ctx, UNET_GEMM_AUTO, ta, tb, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c,
                           c_off, ldc);
+}
+
+unet_status unet_gemm_blas_temp_reserve(unet_context *ctx, size_t bytes)
+{
+    gemm_cpu_state *s = NULL;
+    UNET_TRY(gemm_state(ctx, &s));
+    if (bytes <= s->tmp_bytes) return UNET_OK;
+    /* a GEMM still queued keeps the old buffer alive until it is done */
+    if (s->tmp) clReleaseMemObject(s->tmp);
+    s->tmp = NULL;
+    s->tmp_bytes = 0;
+    UNET_TRY(unet_buffer_alloc(ctx, &s->tmp, bytes, "CLBlast's temporary GEMM buffer"));
+    s->tmp_bytes = bytes;
+    return UNET_OK;
+}
+
+static cl_mem blas_temp_mem(const unet_context *ctx)
+{
+    const gemm_cpu_state *s = ctx->blas_state;
+    return s ? s->tmp : NULL;
+}
+
+size_t unet_gemm_blas_temp_held(const unet_context *ctx)
+{
+    const gemm_cpu_state *s = ctx ? ctx->blas_state : NULL;
+    return s ? s->tmp_bytes : 0;
 }
 
 /* ---- batched GEMM on operands packed by the caller (CPU devices) -------------- */

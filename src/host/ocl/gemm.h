@@ -55,4 +55,12 @@ unet_status unet_gemm_cpu_packed_batched(unet_context *ctx, int mr, size_t m, si
 /* unet_gemm_cpu_pack_bytes is public: include/unetcl/core.h. */
 size_t unet_gemm_cpu_pack_bound(const unet_context *ctx, size_t m_max, size_t k_max);
 
+/* CLBlast's temporary buffer: the bytes one GEMM needs (0 on the CPU path or
+ * when none is needed), the context's buffer made at least that large, and
+ * its present size. */
+size_t unet_gemm_blas_temp_bytes(const unet_context *ctx, int ta, int tb, size_t m, size_t n, size_t k,
+                                 size_t a_off, size_t lda, size_t b_off, size_t ldb, size_t c_off, size_t ldc);
+unet_status unet_gemm_blas_temp_reserve(unet_context *ctx, size_t bytes);
+size_t unet_gemm_blas_temp_held(const unet_context *ctx);
+
 #endif

@@ -68,6 +68,14 @@ void unet_conv_wcache_release(unet_conv_wcache *wc);
  * on this device (0: the layer does not cache). */
 size_t unet_conv_wcache_floats(const unet_context *ctx, int cin, int h, int w, int cout);
 
+/* The largest temporary buffer CLBlast needs for one GEMM of a convolution
+ * (im2col path, chunks of a ws_floats workspace) or an up-convolution (its
+ * input h x w), forward and with training the backward; 0 on the CPU GEMM
+ * path (unet_plan counts it, gemm.c hands CLBlast the context's buffer). */
+size_t unet_conv_blas_temp_bytes(const unet_context *ctx, int cin, int h, int w, int k, int cout, size_t ws_floats,
+                                 int training);
+size_t unet_upconv_blas_temp_bytes(const unet_context *ctx, int cin, int h, int w, int cout, int training);
+
 /* Backward of unet_conv_forward. `out` is the forward output (used for the
  * ReLU mask when relu); dout is its gradient and is modified in place (the
  * ReLU mask is applied to it). din may be NULL (first layer: no input

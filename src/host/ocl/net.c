@@ -306,6 +306,9 @@ typedef struct plan_acc {
     const unet_context *ctx;
     int training;
     uint64_t wcache;
+    /* the layers' shapes, for CLBlast's temporaries once the workspace is known */
+    struct { int cin, h, w, k, cout; } conv[64], up[16];
+    int nconv, nup;
 } plan_acc;
 
 static void acc_buf(plan_acc *a, uint64_t bytes, const char *name, int is_grad)
@@ -334,6 +337,11 @@ static void acc_conv(plan_acc *a, int cin, int h, int w, int cout, int k)
     /* inference: cached transformed weights (unet_conv_forward_cached) */
     if (!a->training && k == 3) a->wcache += (uint64_t)unet_conv_wcache_floats(a->ctx, cin, h, w, cout) * 4;
     size_t ws = unet_conv_workspace_floats(cin, h, w, k, a->max_alloc);
+    if (a->nconv < (int)(sizeof a->conv / sizeof a->conv[0])) {
+        a->conv[a->nconv].cin = cin, a->conv[a->nconv].h = h, a->conv[a->nconv].w = w;
+        a->conv[a->nconv].k = k, a->conv[a->nconv].cout = cout;
+        a->nconv++;
+    }
     if (ws != (size_t)-1 && ws > a->ws) a->ws = ws;
     if (ws == (size_t)-1) a->ws = (size_t)-1;
     a->flops += 2.0 * cout * cin * k * k * (double)(h - k + 1) * (w - k + 1);
@@ -717,6 +725,10 @@ static unet_status plan_core(const unet_model *m, int in_h, int in_w, int traini
         snprintf(n, sizeof n, "dec%d.up", l + 1);
         if (!view_ok(ctx, (size_t)o * s.uh[l] * s.uw[l] * 4)) acc_t(&a, training, n, o, s.uh[l], s.uw[l]);
         size_t uws = unet_upconv_workspace_floats(o, ih, iw);
+        if (a.nup < (int)(sizeof a.up / sizeof a.up[0])) {
+            a.up[a.nup].cin = cin, a.up[a.nup].h = ih, a.up[a.nup].w = iw, a.up[a.nup].cout = o;
+            a.nup++;
+        }
         if (a.ws != (size_t)-1 && uws > a.ws) a.ws = uws;
         a.flops += 2.0 * cin * o * 4 * (double)ih * iw;
         snprintf(n, sizeof n, "dec%d.concat", l + 1);
@@ -769,7 +781,24 @@ static unet_status plan_core(const unet_model *m, int in_h, int in_w, int traini
         }
         info->gemm_pack_bytes = unet_gemm_cpu_pack_bound(ctx, mmax, (size_t)1 << 30);
     }
-    info->total_bytes = info->activation_bytes + info->parameter_bytes + info->workspace_bytes + info->gemm_pack_bytes;
+    /* CLBlast's temporaries (GPU path): the largest one GEMM of the plan
+     * needs; one buffer of that size is kept by the context and handed to
+     * CLBlast (gemm.c), so CLBlast allocates none of its own */
+    if (a.ws != (size_t)-1) {
+        uint64_t t = 0;
+        for (int i = 0; i < a.nconv; i++) {
+            const size_t b = unet_conv_blas_temp_bytes(ctx, a.conv[i].cin, a.conv[i].h, a.conv[i].w, a.conv[i].k,
+                                                       a.conv[i].cout, a.ws, training);
+            if (b > t) t = b;
+        }
+        for (int i = 0; i < a.nup; i++) {
+            const size_t b = unet_upconv_blas_temp_bytes(ctx, a.up[i].cin, a.up[i].h, a.up[i].w, a.up[i].cout, training);
+            if (b > t) t = b;
+        }
+        info->blas_temp_bytes = t;
+    }
+    info->total_bytes = info->activation_bytes + info->parameter_bytes + info->workspace_bytes +
+                        info->gemm_pack_bytes + info->blas_temp_bytes;
     info->largest_buffer_bytes = a.largest;
     snprintf(info->largest_buffer, sizeof info->largest_buffer, "%s", a.largest_name);
     info->forward_flops = a.flops;
@@ -905,6 +934,8 @@ static unet_status net_alloc(unet_net *n)
     UNET_TRY(st);
     n->ws_floats = (size_t)(n->info.workspace_bytes / 4);
     UNET_TRY(unet_buffer_alloc(ctx, &n->ws, n->ws_floats * 4, "convolution workspace"));
+    /* CLBlast's temporary buffer (kept by the context, shared by its networks) */
+    if (n->info.blas_temp_bytes) UNET_TRY(unet_gemm_blas_temp_reserve(ctx, (size_t)n->info.blas_temp_bytes));
     size_t px = (size_t)s.out_h * s.out_w;
     UNET_TRY(unet_buffer_alloc(ctx, &n->labels, px * 4, "labels"));
     UNET_TRY(unet_buffer_alloc(ctx, &n->weights, px * 4, "weight map"));

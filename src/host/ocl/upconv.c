@@ -34,6 +34,22 @@ static unet_status shuffle_kernel(unet_context *ctx, const char *name, cl_kernel
     return unet_kernel_get(ctx, "conv", name, k);
 }
 
+/* The largest temporary buffer CLBlast needs for this up-convolution's GEMMs
+ * (see unet_conv_blas_temp_bytes). */
+size_t unet_upconv_blas_temp_bytes(const unet_context *ctx, int cin, int h, int w, int cout, int training)
+{
+    if (cin <= 0 || cout <= 0 || h <= 0 || w <= 0) return 0;
+    const size_t hw = (size_t)h * (size_t)w, m = (size_t)cout * 4, ci = (size_t)cin;
+    size_t t = unet_gemm_blas_temp_bytes(ctx, 1, 0, m, hw, ci, 0, m, 0, hw, 0, hw);
+    if (training) {
+        size_t d = unet_gemm_blas_temp_bytes(ctx, 0, 0, ci, hw, m, 0, m, 0, hw, 0, hw);
+        size_t g = unet_gemm_blas_temp_bytes(ctx, 0, 1, ci, m, hw, 0, hw, 0, hw, 0, m);
+        if (d > t) t = d;
+        if (g > t) t = g;
+    }
+    return t;
+}
+
 unet_status unet_upconv_forward(unet_context *ctx, const unet_tensor *in, unet_slice weight, unet_slice bias,
                                 int relu, unet_tensor *out, cl_mem ws, size_t ws_floats)
 {
