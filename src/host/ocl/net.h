@@ -72,6 +72,10 @@ struct unet_net {
 
 /* Slices of the flat parameter/gradient/momentum buffers for tensor i. */
 static inline unet_slice unet_pslice(const unet_model *m, int i) { unet_slice s = {m->params, m->t[i].off}; return s; }
+/* Gradients and momentum, allocated (zeroed) on the model's first training
+ * use: a training net, SGD, or reading/writing them. */
+unet_status unet_model_training_buffers(unet_model *m);
+
 static inline unet_slice unet_gslice(const unet_model *m, int i) { unet_slice s = {m->grads, m->t[i].off}; return s; }
 
 /* A unet_rows_fn that copies each row block of probabilities into a whole
