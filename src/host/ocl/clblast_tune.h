@@ -83,6 +83,10 @@ int unet_clblast_params_set(unet_clblast_params *p, const char *name, size_t val
 /* Value of a parameter, or dflt. */
 size_t unet_clblast_params_get(const unet_clblast_params *p, const char *name, size_t dflt);
 
+/* The lines unet_device_tuning_describe gives (what `unetcl devices`
+ * prints), for the files in cache_dir. */
+void unet_tuning_summary(const char *cache_dir, const unet_device_info *dev, char *out, size_t n);
+
 /* Called by unet_gemm's CLBlast path: loads and applies the context's tuning
  * file once. Never fails (problems are logged when ctx->verbose). */
 void unet_clblast_tuning_autoload(unet_context *ctx);

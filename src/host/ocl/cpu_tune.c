@@ -427,15 +427,20 @@ static unet_status measure(unet_context *ctx, tune_bufs *b, int group, double *m
     return UNET_OK;
 }
 
-static void say(unet_cpu_tune_progress progress, void *user, const char *fmt, ...)
+/* Passes a line to progress; UNET_ERR_INTERRUPTED (with a message) when it cancels. */
+static unet_status say(unet_cpu_tune_progress progress, void *user, double start, double budget_s, const char *fmt,
+                       ...)
 {
-    if (!progress) return;
+    if (!progress) return UNET_OK;
     char line[300];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    progress(user, line);
+    double f = budget_s > 0 ? (unet_now_s() - start) / budget_s : 1;
+    if (f > 1) f = 1;
+    if (progress(user, line, f) != 0) return unet_seterr(UNET_ERR_INTERRUPTED, "CPU tuning: cancelled");
+    return UNET_OK;
 }
 
 unet_status unet_cpu_tune_search(unet_context *ctx, double budget_s, unet_cpu_tune_progress progress, void *user,
@@ -447,6 +452,7 @@ unet_status unet_cpu_tune_search(unet_context *ctx, double budget_s, unet_cpu_tu
     snprintf(t->platform, sizeof t->platform, "%s", ctx->info.platform_name);
     snprintf(t->driver, sizeof t->driver, "%s", ctx->info.driver_version);
     const double start = unet_now_s();
+    const unet_knobs before = ctx->knobs;
     /* start from the built-in values (for knobs not set in the environment) */
     unet_cpu_tuning base;
     memset(&base, 0, sizeof base);
@@ -464,7 +470,9 @@ unet_status unet_cpu_tune_search(unet_context *ctx, double budget_s, unet_cpu_tu
     for (int g = 0; g < 2 && st == UNET_OK; g++) {
         st = measure(ctx, &b, g, &best[g]);
         dflt[g] = best[g];
-        say(progress, user, "%s probes with the defaults: %.1f ms", g ? "Winograd" : "GEMM", best[g]);
+        if (st == UNET_OK)
+            st = say(progress, user, start, budget_s, "%s probes with the defaults: %.1f ms", g ? "Winograd" : "GEMM",
+                     best[g]);
     }
     /* knobs 0-2 act on the GEMM probes, 3-4 on the Winograd ones */
     for (int i = 0; i < UNET_CPU_TUNED_KNOBS && st == UNET_OK; i++) {
@@ -473,7 +481,8 @@ unet_status unet_cpu_tune_search(unet_context *ctx, double budget_s, unet_cpu_tu
         for (int j = 0; j < unet_knob_count(); j++)
             if (!strcmp(unet_knob_name(j), unet_cpu_tuned_knobs[i])) bit = j;
         if (bit >= 0 && (ctx->knobs.from_env & (1UL << bit))) {
-            say(progress, user, "%s: set in the environment, not searched", unet_cpu_tuned_knobs[i]);
+            st = say(progress, user, start, budget_s, "%s: set in the environment, not searched",
+                     unet_cpu_tuned_knobs[i]);
             continue;
         }
         const long *vals;
@@ -491,8 +500,9 @@ unet_status unet_cpu_tune_search(unet_context *ctx, double budget_s, unet_cpu_tu
             st = measure(ctx, &b, g, &ms);
             tried++;
             const int better = st == UNET_OK && ms < 0.95 * best[g];
-            say(progress, user, "%s = %-6ld %8.1f ms%s", unet_cpu_tuned_knobs[i], vals[v], ms,
-                better ? "  (best so far)" : "");
+            if (st == UNET_OK)
+                st = say(progress, user, start, budget_s, "%s = %-6ld %8.1f ms%s", unet_cpu_tuned_knobs[i], vals[v],
+                         ms, better ? "  (best so far)" : "");
             if (better) {
                 best[g] = ms;
                 t->values[i] = vals[v];
@@ -503,21 +513,27 @@ unet_status unet_cpu_tune_search(unet_context *ctx, double budget_s, unet_cpu_tu
         }
     }
     bufs_free(&b);
-    if (st != UNET_OK) return st;
+    if (st != UNET_OK) {
+        ctx->knobs = before;
+        return st;
+    }
     t->default_ms = dflt[0] + dflt[1];
     t->tuned_ms = best[0] + best[1];
     snprintf(t->method, sizeof t->method,
              "coordinate descent, %d settings in %.0f s (budget %.0f s%s), median of 3 probe passes, 5 %% margin",
              tried, unet_now_s() - start, budget_s, skipped ? ", cut short" : "");
-    say(progress, user, "probe total %.1f ms with the defaults, %.1f ms tuned (%.2fx)", t->default_ms, t->tuned_ms,
-        t->tuned_ms > 0 ? t->default_ms / t->tuned_ms : 0.0);
-    return UNET_OK;
+    st = say(progress, user, start, -1, "probe total %.1f ms with the defaults, %.1f ms tuned (%.2fx)", t->default_ms,
+             t->tuned_ms, t->tuned_ms > 0 ? t->default_ms / t->tuned_ms : 0.0);
+    if (st != UNET_OK) ctx->knobs = before;
+    return st;
 }
 
-static void to_stderr(void *user, const char *line)
+static int to_stderr(void *user, const char *line, double fraction)
 {
     (void)user;
+    (void)fraction;
     fprintf(stderr, "unetcl: tuning: %s\n", line);
+    return 0;
 }
 
 void unet_cpu_tune_first_use(unet_context *ctx)
