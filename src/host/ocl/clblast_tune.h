@@ -2,8 +2,9 @@
  * folder and applied with CLBlastOverrideParameters.
  *
  * File: <cache_dir>/clblast-<hash of platform, vendor and device name>.json,
- * written by unet_tune_clblast (include/unetcl/tune.h, src/host/ocl/tune.c; `unetcl tune`), which runs CLBlast's C++ tuner in
- * the separate executable unetcl-tune-helper). It records the device name,
+ * written by unet_tune_clblast (include/unetcl/tune.h, src/host/ocl/tune.c;
+ * `unetcl tune`), which runs CLBlast's C++ tuner in the separate executable
+ * unetcl-tune-helper. It records the device name,
  * driver version and CLBlast version it was tuned with; a file whose driver
  * or CLBlast version differs is stale. Its "kernels" object holds complete
  * single-precision parameter sets for "Xgemm", "XgemmDirect" and
