@@ -209,6 +209,7 @@ int cmd_tune(int argc, char **argv)
             return 2;
         }
     }
+    if (!o.helper) o.helper = getenv("UNETCL_TUNE_HELPER");
     if (cpu || show || ship) {
         if (unet_tune_options_check(&o, UNET_TUNE_CPU) != UNET_OK) {
             print_error();

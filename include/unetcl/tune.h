@@ -74,8 +74,9 @@ typedef struct unet_tune_options {
     double direct_fraction; /* same for XgemmDirect: 0.02 (quick 0.003) */
     double timeout_s;       /* one tuner run at most, >= 1: 1800 (quick 420) */
     int reps;               /* timing runs per shape (median), also unet_tune_conv: 5 (quick 3); at most 31 */
-    /* The tuner helper: NULL = $UNETCL_TUNE_HELPER, else unetcl-tune-helper
-     * in the folder of the running executable, else on PATH. */
+    /* The tuner helper: NULL = unetcl-tune-helper in the folder of the
+     * running executable, else on PATH (`unetcl tune` passes --helper, else
+     * $UNETCL_TUNE_HELPER: the library reads no environment here). */
     const char *helper;
     unet_tune_run_helper_fn run_helper; /* NULL: the library starts the helper (posix_spawn) */
     void *run_helper_user;

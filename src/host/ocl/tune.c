@@ -128,9 +128,8 @@ static unet_status make_context(const unet_tune_options *o, const char *device, 
 
 static void find_helper(const char *opt, char *out, size_t n)
 {
-    const char *e = opt ? opt : getenv("UNETCL_TUNE_HELPER");
-    if (e && *e) {
-        snprintf(out, n, "%s", e);
+    if (opt && *opt) {
+        snprintf(out, n, "%s", opt);
         return;
     }
     char self[1024];
@@ -208,7 +207,7 @@ static unet_status spawn_helper(char *const argv[], double timeout_s, char *out,
         return unet_seterr(UNET_ERR_IO,
                            "tune: cannot run the tuner helper \"%s\": %s (it is built with unetcl when a C++ compiler "
                            "is available, target unetcl_tune_helper; give its path as the helper option, `unetcl tune "
-                           "--helper`, or $UNETCL_TUNE_HELPER)",
+                           "--helper` or $UNETCL_TUNE_HELPER)",
                            argv[0], strerror(err));
     }
     char obuf[4096], ebuf[2048];
