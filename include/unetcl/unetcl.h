@@ -12,6 +12,8 @@
  *   unetcl/train.h     training as `unetcl train` does it
  *   unetcl/infer.h     inference as `unetcl infer` does it (outputs, streaming)
  *   unetcl/export.h    ONNX and bioimage.io export, training curves
+ *   unetcl/tune.h      tuning a device as `unetcl tune` does it (CLBlast, GPU
+ *                      convolution kernels, CPU kernels), what is cached
  * Every function returns a unet_status (or is documented otherwise); on
  * failure unet_last_error() holds a one-line message. The library never
  * calls exit() or abort(). Link with -lunetcl (pkg-config unetcl, or CMake
@@ -30,5 +32,6 @@
 #include "unetcl/train.h"
 #include "unetcl/infer.h"
 #include "unetcl/export.h"
+#include "unetcl/tune.h"
 
 #endif /* UNETCL_UNETCL_H */

@@ -20,7 +20,7 @@ from . import _lib
 from ._lib import lib  # noqa: F401  (the loaded shared library)
 
 __all__ = ["Error", "version", "devices", "Config", "train", "Model", "imread", "imwrite", "read_labels",
-           "weightmap", "metrics"]
+           "weightmap", "metrics", "tune_cpu"]
 
 
 class Error(RuntimeError):
@@ -152,6 +152,41 @@ def train(config, overrides=None, callback=None, device=None, resume=None, quiet
         raise err[0]
     _check(st)
     return {f: getattr(s, f) for f, _ in _lib.TrainSummary._fields_}
+
+
+def tune_cpu(device=None, cache_dir=None, seconds=120, callback=None, ship_match=None):
+    """Searches unetcl's CPU kernel parameters on a CPU device and writes the
+    device's tuning file, as `unetcl tune --cpu` does (include/unetcl/tune.h,
+    unet_tune_cpu). callback(message, fraction) sees every progress line;
+    returning True cancels (unetcl.Error with status INTERRUPTED; nothing is
+    written). Returns a dict: path, text (the file), shipped (with
+    ship_match: the entry for cpu_tune_shipped.c), default_ms, tuned_ms."""
+    err = []
+
+    def on_progress(message, fraction, user):
+        if callback is None:
+            return 0
+        try:
+            return 1 if callback(message.decode("utf-8", "replace"), fraction) else 0
+        except BaseException as e:  # an exception cancels; re-raised below
+            err.append(e)
+            return 1
+
+    cb = _lib.TUNE_PROGRESS(on_progress)
+    o = _lib.TuneOptions()
+    _lib.unet_tune_options_default(ctypes.byref(o))
+    o.device = _b(device)
+    o.cache_dir = _b(cache_dir)
+    o.seconds = float(seconds)
+    o.ship_match = ship_match.encode() if ship_match else None
+    o.progress = cb
+    r = _lib.TuneCpuResult()
+    st = _lib.unet_tune_cpu(ctypes.byref(o), ctypes.byref(r))
+    if err:
+        raise err[0]
+    _check(st)
+    return {"path": os.fsdecode(r.path), "text": r.text.decode("utf-8", "replace"),
+            "shipped": r.shipped.decode("utf-8", "replace"), "default_ms": r.default_ms, "tuned_ms": r.tuned_ms}
 
 
 class Model:

@@ -101,6 +101,24 @@ class InferOptions(ctypes.Structure):
                 ("user", c_void_p)]
 
 
+# include/unetcl/tune.h
+TUNE_PROGRESS = ctypes.CFUNCTYPE(c_int, c_char_p, c_double, c_void_p)
+TUNE_CPU = 4
+
+
+class TuneOptions(ctypes.Structure):
+    _fields_ = [("device", c_char_p), ("cache_dir", c_char_p), ("verbose", c_int), ("progress", TUNE_PROGRESS),
+                ("user", c_void_p), ("quick", c_int), ("fraction", c_double), ("direct_fraction", c_double),
+                ("timeout_s", c_double), ("reps", c_int), ("helper", c_char_p), ("run_helper", c_void_p),
+                ("run_helper_user", c_void_p), ("tile", c_int), ("base", c_int), ("precision", c_char_p),
+                ("seconds", c_double), ("ship_match", c_char_p)]
+
+
+class TuneCpuResult(ctypes.Structure):
+    _fields_ = [("path", ctypes.c_char * 1100), ("text", ctypes.c_char * 4096), ("shipped", ctypes.c_char * 4096),
+                ("default_ms", c_double), ("tuned_ms", c_double)]
+
+
 def _fn(name, restype, *argtypes):
     f = getattr(lib, name)
     f.restype = restype
@@ -157,6 +175,10 @@ unet_rand_fr = _fn("unet_rand_fr", c_int, c_uint32_p, c_uint32_p, c_size_t, c_in
 unet_weightmap_options_default = _fn("unet_weightmap_options_default", None, P(WeightmapOptions))
 unet_weightmap_compute = _fn("unet_weightmap_compute", c_int, c_int32_p, c_int, c_int, P(WeightmapOptions), c_int32_p,
                              c_float_p)
+
+unet_tune_options_default = _fn("unet_tune_options_default", None, P(TuneOptions))
+unet_tune_options_check = _fn("unet_tune_options_check", c_int, P(TuneOptions), c_uint)
+unet_tune_cpu = _fn("unet_tune_cpu", c_int, P(TuneOptions), P(TuneCpuResult))
 
 libc = ctypes.CDLL(None)
 libc.free.argtypes = [c_void_p]

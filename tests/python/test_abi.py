@@ -23,6 +23,8 @@ STRUCTS = {
     "unet_weightmap_options": _lib.WeightmapOptions,
     "unet_model_config": _lib.ModelConfig,
     "unet_infer_options": _lib.InferOptions,
+    "unet_tune_options": _lib.TuneOptions,
+    "unet_tune_cpu_result": _lib.TuneCpuResult,
     "unet_eval_options": __import__("unetcl.metrics", fromlist=["_EvalOptions"])._EvalOptions,
 }
 

@@ -315,8 +315,15 @@ void unet_clblast_tuning_autoload(unet_context *ctx)
 void unet_device_tuning_describe(const unet_device_info *dev, char *out, size_t n)
 {
     if (!dev || !out || n == 0) return;
-    char cache_dir[1024], path[1100], why[512];
+    char cache_dir[1024];
     unet_default_cache_dir(cache_dir, sizeof cache_dir);
+    unet_tuning_summary(cache_dir, dev, out, n);
+}
+
+void unet_tuning_summary(const char *cache_dir, const unet_device_info *dev, char *out, size_t n)
+{
+    if (!dev || !out || n == 0) return;
+    char path[1100], why[512];
     unet_clblast_tuning_path(cache_dir, dev, path, sizeof path);
     unet_clblast_tuning *t = malloc(sizeof *t);
     if (!t) {

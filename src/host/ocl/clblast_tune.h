@@ -2,8 +2,9 @@
  * folder and applied with CLBlastOverrideParameters.
  *
  * File: <cache_dir>/clblast-<hash of platform, vendor and device name>.json,
- * written by `unetcl tune` (cli/cmd_tune.c, which runs CLBlast's C++ tuner in
- * the separate executable unetcl-tune-helper). It records the device name,
+ * written by unet_tune_clblast (include/unetcl/tune.h, src/host/ocl/tune.c;
+ * `unetcl tune`), which runs CLBlast's C++ tuner in the separate executable
+ * unetcl-tune-helper. It records the device name,
  * driver version and CLBlast version it was tuned with; a file whose driver
  * or CLBlast version differs is stale. Its "kernels" object holds complete
  * single-precision parameter sets for "Xgemm", "XgemmDirect" and
@@ -82,6 +83,10 @@ unet_status unet_clblast_apply(unet_context *ctx, const unet_clblast_params *p, 
 int unet_clblast_params_set(unet_clblast_params *p, const char *name, size_t value);
 /* Value of a parameter, or dflt. */
 size_t unet_clblast_params_get(const unet_clblast_params *p, const char *name, size_t dflt);
+
+/* The lines unet_device_tuning_describe gives (what `unetcl devices`
+ * prints), for the files in cache_dir. */
+void unet_tuning_summary(const char *cache_dir, const unet_device_info *dev, char *out, size_t n);
 
 /* Called by unet_gemm's CLBlast path: loads and applies the context's tuning
  * file once. Never fails (problems are logged when ctx->verbose). */

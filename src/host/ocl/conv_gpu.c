@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -558,8 +559,34 @@ static unet_status read_result(unet_context *ctx, int op, tune_bufs *b, float *h
     return unet_buffer_read(ctx, b->grads, 0, n * sizeof(float), host);
 }
 
+/* Where the tuning's lines go: a callback (cancels with non-zero) and the
+ * fraction done so far. */
+typedef struct reporter {
+    unet_gpuconv_progress fn;
+    void *user;
+    double fraction;
+} reporter;
+
+static unet_status report(reporter *rp, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static unet_status report(reporter *rp, const char *fmt, ...)
+{
+    if (!rp || !rp->fn) return UNET_OK;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (rp->fn(rp->user, line, rp->fraction) != 0)
+        return unet_seterr(UNET_ERR_INTERRUPTED, "GPU convolution tuning: cancelled");
+    return UNET_OK;
+}
+
 static unet_status tune_layer(unet_context *ctx, const unet_gpuconv_layer *L, int reps, entry *res, double *ms,
-                              FILE *log)
+                              reporter *rp)
 {
     tune_bufs b;
     memset(&b, 0, sizeof b);
@@ -611,9 +638,11 @@ static unet_status tune_layer(unet_context *ctx, const unet_gpuconv_layer *L, in
                 if (st == UNET_OK) st = unet_finish(ctx);
                 if (st != UNET_OK) {
                     if (c < 0) goto out; /* the existing path must work */
-                    if (log) fprintf(log, "    %s %s: %s (skipped)\n", OP_NAMES[op], SETS[c].name, unet_last_error());
+                    char why[400];
+                    snprintf(why, sizeof why, "%s", unet_last_error());
                     unet_clear_error();
-                    st = UNET_OK;
+                    if ((st = report(rp, "    %s %s: %s (skipped)", OP_NAMES[op], SETS[c].name, why)) != UNET_OK)
+                        goto out;
                     bad = 1;
                     break;
                 }
@@ -626,7 +655,9 @@ static unet_status tune_layer(unet_context *ctx, const unet_gpuconv_layer *L, in
                         const double tol = (ctx->fp16 ? 2e-3 : 1e-5) * sqrt((double)K) + 1e-5;
                         for (size_t i = 0; i < n && !bad; i++)
                             bad = !(fabs((double)got[i] - (double)ref[i]) <= tol * (1 + fabs((double)ref[i])));
-                        if (bad && log) fprintf(log, "    %s %s: wrong results (dropped)\n", OP_NAMES[op], SETS[c].name);
+                        if (bad && (st = report(rp, "    %s %s: wrong results (dropped)", OP_NAMES[op],
+                                                SETS[c].name)) != UNET_OK)
+                            goto out;
                     }
                 }
             }
@@ -706,11 +737,13 @@ static unet_status write_tuning(unet_context *ctx, const char *path, const entry
     return UNET_OK;
 }
 
-unet_status unet_gpuconv_tune(unet_context *ctx, const unet_gpuconv_layer *layers, int nlayers, int reps, FILE *log)
+unet_status unet_gpuconv_tune_cb(unet_context *ctx, const unet_gpuconv_layer *layers, int nlayers, int reps,
+                                 unet_gpuconv_progress progress, void *user, char *path_out, size_t path_n)
 {
     if (nlayers <= 0 || nlayers * 3 > MAX_ENTRIES || reps < 1 || reps > 64)
         return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "tune: %d layers (1..%d) and %d repetitions (1..64)", nlayers,
                            MAX_ENTRIES / 3, reps);
+    reporter rp = {progress, user, 0.0};
     entry *es = calloc((size_t)nlayers * 3, sizeof *es);
     double *ms = calloc((size_t)nlayers * 3 * (NSETS + 1), sizeof *ms);
     unet_status st = UNET_OK;
@@ -718,14 +751,16 @@ unet_status unet_gpuconv_tune(unet_context *ctx, const unet_gpuconv_layer *layer
         st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "tune: out of host memory");
         goto out;
     }
-    if (log)
-        fprintf(log, "%-22s %-6s %10s %10s  %-18s %7s\n", "layer cin x h x w->cout", "op", "existing", "best ours",
-                "choice", "ratio");
+    if ((st = report(&rp, "%-22s %-6s %10s %10s  %-18s %7s", "layer cin x h x w->cout", "op", "existing", "best ours",
+                     "choice", "ratio")) != UNET_OK)
+        goto out;
     for (int i = 0; i < nlayers; i++) {
         const unet_gpuconv_layer *L = &layers[i];
         double lm[3 * (NSETS + 1)];
         memset(lm, 0, sizeof lm);
-        if ((st = tune_layer(ctx, L, reps, &es[3 * i], lm, log)) != UNET_OK) goto out;
+        rp.fraction = (double)i / nlayers;
+        if ((st = tune_layer(ctx, L, reps, &es[3 * i], lm, &rp)) != UNET_OK) goto out;
+        rp.fraction = (double)(i + 1) / nlayers;
         for (int op = 0; op < 3; op++) {
             double bo = INFINITY;
             for (int c = 0; c < NSETS; c++) {
@@ -735,26 +770,42 @@ unet_status unet_gpuconv_tune(unet_context *ctx, const unet_gpuconv_layer *layer
             }
             const double ex = lm[op * (NSETS + 1)];
             ms[(size_t)(3 * i + op) * (NSETS + 1)] = ex;
-            if (log && op == UNET_GPUCONV_DGRAD && L->no_dgrad) {
-                fprintf(log, "%-22s %-6s not timed (the first layer's input gradient is never computed)\n", "",
-                        OP_NAMES[op]);
-            } else if (log) {
+            if (op == UNET_GPUCONV_DGRAD && L->no_dgrad) {
+                st = report(&rp, "%-22s %-6s not timed (the first layer's input gradient is never computed)", "",
+                            OP_NAMES[op]);
+            } else {
                 char shape[64];
                 snprintf(shape, sizeof shape, "%dx%dx%d->%d", L->cin, L->h, L->w, L->cout);
-                fprintf(log, "%-22s %-6s %8.3f ms %8.3f ms  %-18s %6.2fx\n", shape, OP_NAMES[op], ex, bo,
-                        es[3 * i + op].choice < 0 ? "existing" : SETS[es[3 * i + op].choice].name, ex / bo);
-                fflush(log);
+                st = report(&rp, "%-22s %-6s %8.3f ms %8.3f ms  %-18s %6.2fx", shape, OP_NAMES[op], ex, bo,
+                            es[3 * i + op].choice < 0 ? "existing" : SETS[es[3 * i + op].choice].name, ex / bo);
             }
+            if (st != UNET_OK) goto out;
         }
     }
     char path[1100];
     unet_gpuconv_tuning_path(ctx->cache_dir, &ctx->info, path, sizeof path);
     if ((st = write_tuning(ctx, path, es, ms, nlayers * 3, reps)) != UNET_OK) goto out;
-    if (log) fprintf(log, "wrote %s\n", path);
+    if (path_out && path_n) snprintf(path_out, path_n, "%s", path);
     state *s = get_state(ctx);
     if (s) s->tuning_loaded = 0; /* read it back on the next choice */
+    rp.fraction = 1.0;
+    (void)report(&rp, "wrote %s", path); /* written: too late to cancel */
 out:
     free(es);
     free(ms);
     return st;
+}
+
+static int to_file(void *user, const char *line, double fraction)
+{
+    (void)fraction;
+    FILE *f = user;
+    fprintf(f, "%s\n", line);
+    fflush(f);
+    return 0;
+}
+
+unet_status unet_gpuconv_tune(unet_context *ctx, const unet_gpuconv_layer *layers, int nlayers, int reps, FILE *log)
+{
+    return unet_gpuconv_tune_cb(ctx, layers, nlayers, reps, log ? to_file : NULL, log, NULL, 0);
 }

@@ -97,4 +97,11 @@ void unet_gpuconv_tuning_path(const char *cache_dir, const unet_device_info *dev
 unet_status unet_gpuconv_tune(unet_context *ctx, const unet_gpuconv_layer *layers, int nlayers, int reps,
                               FILE *log);
 
+/* The same with the lines (no newline) going to progress, with the fraction
+ * of layers done; non-zero from progress cancels before the file is written
+ * (UNET_ERR_INTERRUPTED). path_out (may be NULL) receives the file written. */
+typedef int (*unet_gpuconv_progress)(void *user, const char *line, double fraction);
+unet_status unet_gpuconv_tune_cb(unet_context *ctx, const unet_gpuconv_layer *layers, int nlayers, int reps,
+                                 unet_gpuconv_progress progress, void *user, char *path_out, size_t path_n);
+
 #endif

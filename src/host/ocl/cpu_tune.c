@@ -446,15 +446,20 @@ static unet_status measure_pair(unet_context *ctx, tune_bufs *b, int group, cons
     return UNET_OK;
 }
 
-static void say(unet_cpu_tune_progress progress, void *user, const char *fmt, ...)
+/* Passes a line to progress; UNET_ERR_INTERRUPTED (with a message) when it cancels. */
+static unet_status say(unet_cpu_tune_progress progress, void *user, double start, double budget_s, const char *fmt,
+                       ...)
 {
-    if (!progress) return;
+    if (!progress) return UNET_OK;
     char line[300];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    progress(user, line);
+    double f = budget_s > 0 ? (unet_now_s() - start) / budget_s : 1;
+    if (f > 1) f = 1;
+    if (progress(user, line, f) != 0) return unet_seterr(UNET_ERR_INTERRUPTED, "CPU tuning: cancelled");
+    return UNET_OK;
 }
 
 unet_status unet_cpu_tune_search(unet_context *ctx, double budget_s, unet_cpu_tune_progress progress, void *user,
@@ -466,6 +471,7 @@ unet_status unet_cpu_tune_search(unet_context *ctx, double budget_s, unet_cpu_tu
     snprintf(t->platform, sizeof t->platform, "%s", ctx->info.platform_name);
     snprintf(t->driver, sizeof t->driver, "%s", ctx->info.driver_version);
     const double start = unet_now_s();
+    const unet_knobs before = ctx->knobs;
     /* start from the built-in values (for knobs not set in the environment) */
     unet_cpu_tuning base;
     memset(&base, 0, sizeof base);
@@ -480,6 +486,16 @@ unet_status unet_cpu_tune_search(unet_context *ctx, double budget_s, unet_cpu_tu
     unet_status st = bufs_make(ctx, &b);
     const unet_cpu_tuning start_values = *t; /* the defaults the search starts from */
     int tried = 0, skipped = 0;
+    if (st == UNET_OK) {
+        int ncand = 0;
+        for (int i = 0; i < UNET_CPU_TUNED_KNOBS; i++) {
+            const long *vals;
+            ncand += unet_cpu_tune_candidates(i, &vals) - 1;
+        }
+        st = say(progress, user, start, budget_s,
+                 "%d knobs, %d other settings, each timed against the current best in %d interleaved pairs",
+                 UNET_CPU_TUNED_KNOBS, ncand, PAIRS);
+    }
     /* knobs 0-2 act on the GEMM probes, 3-4 on the Winograd ones */
     for (int i = 0; i < UNET_CPU_TUNED_KNOBS && st == UNET_OK; i++) {
         const int g = i < 3 ? 0 : 1;
@@ -487,7 +503,8 @@ unet_status unet_cpu_tune_search(unet_context *ctx, double budget_s, unet_cpu_tu
         for (int j = 0; j < unet_knob_count(); j++)
             if (!strcmp(unet_knob_name(j), unet_cpu_tuned_knobs[i])) bit = j;
         if (bit >= 0 && (ctx->knobs.from_env & (1UL << bit))) {
-            say(progress, user, "%s: set in the environment, not searched", unet_cpu_tuned_knobs[i]);
+            st = say(progress, user, start, budget_s, "%s: set in the environment, not searched",
+                     unet_cpu_tuned_knobs[i]);
             continue;
         }
         const long *vals;
@@ -506,8 +523,9 @@ unet_status unet_cpu_tune_search(unet_context *ctx, double budget_s, unet_cpu_tu
             tried++;
             /* faster by the margin on the fastest passes and in most rounds */
             const int better = st == UNET_OK && ms < 0.95 * ms_inc && wins >= PAIRS - 1;
-            say(progress, user, "%s = %-6ld %8.1f ms against %.1f ms, faster in %d of %d rounds%s",
-                unet_cpu_tuned_knobs[i], vals[v], ms, ms_inc, wins, PAIRS, better ? "  (taken)" : "");
+            if (st == UNET_OK)
+                st = say(progress, user, start, budget_s, "%s = %-6ld %8.1f ms against %.1f ms, faster in %d of %d rounds%s",
+                         unet_cpu_tuned_knobs[i], vals[v], ms, ms_inc, wins, PAIRS, better ? "  (taken)" : "");
             if (better) t->values[i] = vals[v];
         }
     }
@@ -520,14 +538,16 @@ unet_status unet_cpu_tune_search(unet_context *ctx, double budget_s, unet_cpu_tu
         if (!changed) continue;
         st = measure_pair(ctx, &b, g, &start_values, t, &dflt[g], &tuned[g], &wins);
         if (st != UNET_OK) break;
-        say(progress, user, "%s probes: %.1f ms with the defaults, %.1f ms tuned (faster in %d of %d rounds)",
-            g ? "Winograd" : "GEMM", dflt[g], tuned[g], wins, PAIRS);
+        st = say(progress, user, start, budget_s,
+                 "%s probes: %.1f ms with the defaults, %.1f ms tuned (faster in %d of %d rounds)",
+                 g ? "Winograd" : "GEMM", dflt[g], tuned[g], wins, PAIRS);
+        if (st != UNET_OK) break;
         /* what does not beat the defaults side by side at the end is not kept */
         if (tuned[g] >= dflt[g]) {
             for (int i = g ? 3 : 0; i < (g ? UNET_CPU_TUNED_KNOBS : 3); i++) t->values[i] = start_values.values[i];
             tuned[g] = dflt[g];
-            say(progress, user, "%s: not faster than the defaults side by side, the defaults are kept",
-                g ? "Winograd" : "GEMM");
+            st = say(progress, user, start, budget_s, "%s: not faster than the defaults side by side, the defaults are kept",
+                     g ? "Winograd" : "GEMM");
         }
     }
     /* groups left at their defaults: one pass each for the totals */
@@ -537,25 +557,34 @@ unet_status unet_cpu_tune_search(unet_context *ctx, double budget_s, unet_cpu_tu
         int wins = 0;
         st = measure_pair(ctx, &b, g, &start_values, &start_values, &a, &c, &wins);
         dflt[g] = tuned[g] = a < c ? a : c;
+        if (st == UNET_OK)
+            st = say(progress, user, start, budget_s, "%s probes: %.1f ms with the defaults (kept)",
+                     g ? "Winograd" : "GEMM", dflt[g]);
     }
     unet_cpu_tuning_apply(&ctx->knobs, t);
     bufs_free(&b);
-    if (st != UNET_OK) return st;
+    if (st != UNET_OK) {
+        ctx->knobs = before;
+        return st;
+    }
     t->default_ms = dflt[0] + dflt[1];
     t->tuned_ms = tuned[0] + tuned[1];
     snprintf(t->method, sizeof t->method,
              "coordinate descent, %d settings in %.0f s (budget %.0f s%s), %d interleaved pairs, fastest pass, "
              "5 %% margin, %d of %d pairs",
              tried, unet_now_s() - start, budget_s, skipped ? ", cut short" : "", PAIRS, PAIRS - 1, PAIRS);
-    say(progress, user, "probe total %.1f ms with the defaults, %.1f ms tuned (%.2fx)", t->default_ms, t->tuned_ms,
-        t->tuned_ms > 0 ? t->default_ms / t->tuned_ms : 0.0);
-    return UNET_OK;
+    st = say(progress, user, start, -1, "probe total %.1f ms with the defaults, %.1f ms tuned (%.2fx)", t->default_ms,
+             t->tuned_ms, t->tuned_ms > 0 ? t->default_ms / t->tuned_ms : 0.0);
+    if (st != UNET_OK) ctx->knobs = before;
+    return st;
 }
 
-static void to_stderr(void *user, const char *line)
+static int to_stderr(void *user, const char *line, double fraction)
 {
     (void)user;
+    (void)fraction;
     fprintf(stderr, "unetcl: tuning: %s\n", line);
+    return 0;
 }
 
 void unet_cpu_tune_first_use(unet_context *ctx)

@@ -78,14 +78,18 @@ void unet_cpu_tuning_load(unet_context *ctx);
  * for correctness). Returns the count, values in *vals. */
 int unet_cpu_tune_candidates(int knob, const long **vals);
 
-typedef void (*unet_cpu_tune_progress)(void *user, const char *line);
+/* One line of progress and the fraction of the budget used; non-zero cancels
+ * the search (UNET_ERR_INTERRUPTED). */
+typedef int (*unet_cpu_tune_progress)(void *user, const char *line, double fraction);
 
 /* Searches the tuned knobs on the context's device: coordinate descent over
  * the candidates, each setting timed on probe GEMMs and Winograd
  * convolutions (median of 3 after a warm-up); a candidate must beat the
  * current choice by 5 % to replace it (noise). Stops trying new candidates
  * after budget_s seconds. Knobs set in the environment are not searched.
- * Leaves the winner applied to ctx and in *t (not written). */
+ * Leaves the winner applied to ctx and in *t (not written). Cancelled by
+ * progress: UNET_ERR_INTERRUPTED; on any failure the context's knobs are
+ * left as they were. */
 unet_status unet_cpu_tune_search(unet_context *ctx, double budget_s, unet_cpu_tune_progress progress, void *user,
                                  unet_cpu_tuning *t);
 
