@@ -11,7 +11,10 @@
  *    not depend on the height, and equal the sum of what the parts report
  *    (window rows from unet_predict_stream_window, the reader's and writers'
  *    buffers): the formula of docs/scale.md;
- *  - above the threshold, instances / overlay and [data] scale take the whole-image
+ *  - instances streamed: the files of the whole-image path, bitwise, and the
+ *    same object count (components and watershed, a stack, TTA, the float32
+ *    file above the 16-bit limit, the stack's error);
+ *  - above the threshold, the overlay and [data] scale take the whole-image
  *    path with a notice, or are refused over the memory limit with a message
  *    naming the setting; NaN input is refused; a callback stops a file and leaves
  *    no output;
@@ -23,6 +26,7 @@
 #include "testutil.h"
 
 #include "config.h"
+#include "instances.h"
 #include "unetcl/image.h"
 #include "net.h"
 #include "normalize.h"
@@ -176,7 +180,7 @@ typedef struct events {
     char notice[600];
     uint64_t host_bytes;
     int tile, tile_out;
-    int objects;
+    int objects, instance_rows;
 } events;
 
 static int on_event(const unet_infer_event *ev, void *user)
@@ -195,6 +199,7 @@ static int on_event(const unet_infer_event *ev, void *user)
         e->tile = ev->tile;
         e->tile_out = ev->tile_out;
         e->objects = ev->objects;
+        e->instance_rows = ev->stream_instance_rows;
     }
     return 0;
 }
@@ -268,8 +273,10 @@ static int file_equal(const char *a, const char *b)
     return same;
 }
 
-/* Every output of the whole-image run in A equals the streamed run's in B. */
-static void compare_outputs(const char *A, const char *B, const char *stem, int classes, int stack)
+/* Every output of the whole-image run in A equals the streamed run's in B
+ * (inst: 1 = with NAME_instances.png/.tif (stack), 2 = NAME_instances.tif,
+ * float32). */
+static void compare_outputs_inst(const char *A, const char *B, const char *stem, int classes, int stack, int inst)
 {
     assert_true(strlen(stem) < 64 && strlen(A) < 512 && strlen(B) < 512);
     char names[260][128];
@@ -278,6 +285,7 @@ static void compare_outputs(const char *A, const char *B, const char *stem, int 
     else
         for (int k = 0; k < classes; k++) snprintf(names[n++], 128, "%s_prob_c%d.tif", stem, k);
     snprintf(names[n++], 128, "%s_mask.%s", stem, stack ? "tif" : "png");
+    if (inst) snprintf(names[n++], 128, "%s_instances.%s", stem, stack || inst == 2 ? "tif" : "png");
     assert_int_equal(count_files(A), n);
     assert_int_equal(count_files(B), n);
     for (int i = 0; i < n; i++) {
@@ -299,7 +307,8 @@ static void compare_outputs(const char *A, const char *B, const char *stem, int 
             unet_image_free(&ia);
             unet_image_free(&ib);
         }
-        if (strstr(names[i], ".png")) assert_true(file_equal(pa, pb));
+        if (strstr(names[i], ".png") || (inst == 2 && strstr(names[i], "_instances")))
+            assert_true(file_equal(pa, pb)); /* (float32 instances: a plain TIFF, as the whole-image path) */
         else { /* streamed TIFF outputs: tiled BigTIFF */
             FILE *f = fopen(pb, "rb");
             unsigned char hdr[4];
@@ -308,6 +317,11 @@ static void compare_outputs(const char *A, const char *B, const char *stem, int 
             assert_int_equal(hdr[2], 43);
         }
     }
+}
+
+static void compare_outputs(const char *A, const char *B, const char *stem, int classes, int stack)
+{
+    compare_outputs_inst(A, B, stem, classes, stack, 0);
 }
 
 typedef struct scase {
@@ -422,6 +436,106 @@ static void test_stream_memory(void **state)
     unet_model_destroy(m);
 }
 
+/* Instances streamed (docs/scale.md, "Instances"): the same files as the
+ * whole-image path, bitwise (PNG byte for byte), the same object count, for
+ * components and the watershed (2 classes, border3), both connectivities,
+ * min_seed, min_size, fill_holes, a 2-page stack, TTA and a 3000-row image;
+ * the float32 file above the 16-bit limit (lowered here) and the stack's
+ * error; the labeller's rows and buffers in stream_host_bytes. */
+typedef struct icase {
+    const char *input;
+    int classes, ws, conn, min_seed, min_size, holes, tile, tta, stack;
+} icase;
+
+static void test_stream_instances(void **state)
+{
+    (void)state;
+    const icase cases[] = {
+        {"r8.png", 2, 0, 8, 0, 4, 1, 0, 0, 0},        {"r16.tif", 3, 1, 4, 2, 0, 1, 0, 0, 0},
+        {"stack.tif", 2, 0, 4, 0, 0, 0, 0, 0, 1},     {"rf_tiled.tif", 2, 1, 8, 0, 3, 1, 60, 1, 0},
+        {"tall3000.png", 2, 0, 8, 0, 6, 1, 44, 0, 0}, {"tall3000.png", 3, 1, 8, 3, 10, 1, 44, 0, 0},
+        {"tall300.tif", 3, 1, 4, 0, 0, 0, 44, 0, 0},  {"r8_tiled.tif", 3, 0, 4, 0, 2, 0, 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const icase *c = &cases[i];
+        unet_model *m = tiny_model(1, c->classes, 2, 61 + i);
+        unet_config cfg;
+        unet_config_default(&cfg);
+        cfg.infer.outputs = UNET_OUT_PROB | UNET_OUT_MASK | UNET_OUT_INSTANCES;
+        cfg.infer.instances = c->ws ? UNET_INSTANCES_WATERSHED : UNET_INSTANCES_COMPONENTS;
+        if (c->classes == 3) cfg.data.targets = UNET_TARGETS_BORDER3;
+        cfg.infer.connectivity = c->conn;
+        cfg.infer.min_seed = c->min_seed;
+        cfg.infer.min_size = c->min_size;
+        cfg.infer.fill_holes = c->holes;
+        char A[300], B[300], stem[64];
+        out_dir(A, sizeof A, "iwhole");
+        out_dir(B, sizeof B, "istreamed");
+        events ea = {0}, eb = {0};
+        TU_OK(run_file(m, &cfg, c->input, A, 1e6, c->tile, c->tta, &ea));
+        TU_OK(run_file(m, &cfg, c->input, B, 0, c->tile, c->tta, &eb));
+        int pages = c->stack ? 2 : 1;
+        assert_int_equal(ea.streamed, 0);
+        assert_int_equal(eb.streamed, pages);
+        assert_int_equal(eb.notices, 0);
+        assert_int_equal(eb.objects, ea.objects);
+        assert_true(eb.instance_rows > 0);
+        snprintf(stem, sizeof stem, "%s", c->input);
+        *strrchr(stem, '.') = '\0';
+        compare_outputs_inst(A, B, stem, c->classes, c->stack, 1);
+        printf("%s (%d classes, %s, %d-connected): %d objects, streamed with at most %d rows held\n", c->input,
+               c->classes, c->ws ? "watershed" : "components", c->conn, eb.objects, eb.instance_rows);
+        if (i == 0) {
+            /* the reported buffers: those of prob and mask plus the labeller's
+             * window at its peak, its row buffers and the instance writers
+             * (16-bit PNG row, float32 TIFF row) */
+            unet_config pm = cfg;
+            pm.infer.outputs = UNET_OUT_PROB | UNET_OUT_MASK;
+            events ep = {0};
+            out_dir(B, sizeof B, "istreamed");
+            TU_OK(run_file(m, &pm, c->input, B, 0, c->tile, c->tta, &ep));
+            unet_instance_options io;
+            unet_instance_options_from_config(&cfg, &io);
+            int w = 37;
+            uint64_t extra = (uint64_t)eb.instance_rows * w * unet_inst_stream_row_bytes(&io) + 2ull * 64 * w * 4 +
+                             2ull * w + 4ull * w;
+            assert_int_equal(eb.host_bytes, ep.host_bytes + extra);
+            /* above the 16-bit limit (lowered to reach it): float32 TIFF on
+             * both paths, with the same notice */
+            int keep = unet_infer_u16_max;
+            unet_infer_u16_max = ea.objects - 1;
+            out_dir(A, sizeof A, "iwhole");
+            out_dir(B, sizeof B, "istreamed");
+            memset(&ea, 0, sizeof ea);
+            memset(&eb, 0, sizeof eb);
+            TU_OK(run_file(m, &cfg, c->input, A, 1e6, c->tile, c->tta, &ea));
+            TU_OK(run_file(m, &cfg, c->input, B, 0, c->tile, c->tta, &eb));
+            unet_infer_u16_max = keep;
+            assert_int_equal(eb.notices, 1);
+            assert_string_equal(ea.notice, eb.notice);
+            assert_non_null(strstr(eb.notice, "instances written as float32 TIFF"));
+            compare_outputs_inst(A, B, stem, c->classes, 0, 2);
+        }
+        if (c->stack) {
+            /* a stack above the 16-bit limit: the same error, no output */
+            int keep = unet_infer_u16_max;
+            unet_infer_u16_max = ea.objects > 1 ? 1 : 0;
+            out_dir(A, sizeof A, "iwhole");
+            out_dir(B, sizeof B, "istreamed");
+            assert_int_equal(run_file(m, &cfg, c->input, A, 1e6, c->tile, c->tta, &ea), UNET_ERR_DATA);
+            char msg[600];
+            snprintf(msg, sizeof msg, "%s", unet_last_error());
+            assert_int_equal(run_file(m, &cfg, c->input, B, 0, c->tile, c->tta, &eb), UNET_ERR_DATA);
+            unet_infer_u16_max = keep;
+            assert_string_equal(unet_last_error(), msg);
+            assert_non_null(strstr(msg, "do not fit the 16-bit instance stack"));
+            assert_int_equal(count_files(A), 0);
+            assert_int_equal(count_files(B), 0);
+        }
+        unet_model_destroy(m);
+    }
+}
+
 static void test_stream_refusals(void **state)
 {
     (void)state;
@@ -431,20 +545,20 @@ static void test_stream_refusals(void **state)
     char B[300];
     out_dir(B, sizeof B, "refused");
     events e = {0};
-    /* default outputs include instances and the overlay: above the
-     * threshold the whole-image path runs (with a notice), all four written */
+    /* default outputs include the overlay: above the threshold the
+     * whole-image path runs (with a notice), all four written */
     TU_OK(run_file(m, &cfg, "r8.png", B, 0, 0, 0, &e));
     assert_int_equal(e.streamed, 0);
     assert_int_equal(e.notices, 1);
-    assert_non_null(strstr(e.notice, "instances and the overlay need the whole image"));
-    assert_non_null(strstr(e.notice, "outputs = prob,mask would stream it"));
+    assert_non_null(strstr(e.notice, "the overlay needs the whole image"));
+    assert_non_null(strstr(e.notice, "outputs without overlay would stream it"));
     assert_int_equal(count_files(B), 4);
     /* ... unless that needs more than the memory limit: refused, nothing written */
     out_dir(B, sizeof B, "refused");
     unet_status st = run_file_limit(m, &cfg, "r8.png", B, 0, 1000, &e);
     assert_int_equal(st, UNET_ERR_OUT_OF_MEMORY);
     assert_non_null(strstr(unet_last_error(), "r8.png: 37x45 (0 megapixels) would need about"));
-    assert_non_null(strstr(unet_last_error(), "set [infer] outputs = prob,mask"));
+    assert_non_null(strstr(unet_last_error(), "leave overlay out of [infer] outputs"));
     assert_int_equal(count_files(B), 0);
     /* prob and mask: streamed whatever the limit */
     cfg.infer.outputs = UNET_OUT_PROB | UNET_OUT_MASK;
@@ -670,7 +784,8 @@ int main(void)
     if (setup(NULL)) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_readers),        cmocka_unit_test(test_stream_equals_whole),
-        cmocka_unit_test(test_stream_memory),  cmocka_unit_test(test_stream_refusals),
+        cmocka_unit_test(test_stream_memory),  cmocka_unit_test(test_stream_instances),
+        cmocka_unit_test(test_stream_refusals),
         cmocka_unit_test(test_in_memory),      cmocka_unit_test(test_stream_bad_inputs),
         cmocka_unit_test(test_bad_options),
     };

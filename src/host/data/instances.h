@@ -113,6 +113,11 @@ int unet_inst_stream_count(const unet_inst_stream *s);
 size_t unet_inst_stream_row_bytes(const unet_instance_options *o);
 void unet_inst_stream_destroy(unet_inst_stream *s);
 
+/* The most objects a 16-bit instance file holds (65535; above it a single
+ * image's instances are float32 TIFF, a stack's an error). Defined in
+ * infer.c; tests lower it to reach the float32 files with small images. */
+extern int unet_infer_u16_max;
+
 /* Classes of the border3 targets from instance ids (0 = background, other
  * values are objects): 0 background, 1 border (a cell pixel within
  * border_width, Euclidean, of a pixel of another id, the background

@@ -27,6 +27,8 @@
 /* The tiles of tiled BigTIFF outputs (streamed images). */
 #define INFER_TIFF_TILE 256
 
+int unet_infer_u16_max = 65535;
+
 struct unet_infer {
     unet_model *model;
     unet_config cfg;
@@ -200,6 +202,9 @@ typedef struct outputs {
     char dir[4096], stem[1024];
     unet_image_writer *prob[256]; /* K = 2: prob[0] only */
     unet_image_writer *mask, *inst, *overlay;
+    /* a streamed single page: the float32 instances, written alongside the
+     * 16-bit ones and kept instead of them above 65535 objects */
+    unet_image_writer *inst_f;
     /* per page */
     int w, h;
     uint8_t *labels;   /* arg-max per pixel (instances / overlay) */
@@ -208,6 +213,11 @@ typedef struct outputs {
     const unet_instance_options *io;
     float *strip; /* strip_n floats */
     size_t strip_n;
+    /* a streamed page with instances: the labeller, STRIP_ROWS rows of its
+     * inputs (fg; interior for the watershed) and of converted ids */
+    unet_inst_stream *ist;
+    int ist_ws;
+    float *sfg, *sin, *istrip;
     const unet_infer *inf;
     const char *path;
 } outputs;
@@ -243,6 +253,8 @@ static void outputs_close(outputs *o, int commit, unet_status *st)
             if (s != UNET_OK && *st == UNET_OK) *st = s;
             *all[i] = NULL;
         }
+    unet_image_writer_close(o->inst_f, 0); /* (closed at the end of its page on success) */
+    o->inst_f = NULL;
 }
 
 static void outputs_free_page(outputs *o)
@@ -255,6 +267,12 @@ static void outputs_free_page(outputs *o)
     o->labels = NULL;
     o->fgp = o->intp = NULL;
     o->strip_n = 0;
+    unet_inst_stream_destroy(o->ist);
+    free(o->sfg);
+    free(o->sin);
+    free(o->istrip);
+    o->ist = NULL;
+    o->sfg = o->sin = o->istrip = NULL;
 }
 
 /* Opens the writers of the prediction-time outputs (prob, mask, overlay).
@@ -336,14 +354,27 @@ static unet_status on_strip(const outputs *o, const float *probs, size_t n, int 
             id[i] = pi[i];
         }
     }
-    if (o->mask || o->labels) {
+    int comp = o->ist && !o->ist_ws; /* streamed components: of the non-background arg-max */
+    if (o->mask || o->labels || comp) {
         float scale = (float)(255 / (K - 1));
         for (size_t i = 0; i < m; i++) {
             int best = argmax_at(probs, K, n, i);
             if (o->labels) o->labels[(size_t)y0 * w + i] = (uint8_t)best;
+            if (comp) o->sfg[i] = best != 0; /* as page_instances */
             o->strip[i] = best * scale;
         }
         if (o->mask) UNET_TRY(unet_image_writer_rows(o->mask, o->strip, m, rows));
+    }
+    if (o->ist) {
+        if (o->ist_ws) {
+            const float *pi = probs + (size_t)o->interior_class * n;
+            for (size_t i = 0; i < m; i++) {
+                o->sfg[i] = 1.0f - probs[i];
+                o->sin[i] = pi[i];
+            }
+        }
+        unet_status st = unet_inst_stream_push(o->ist, o->sfg, o->ist_ws ? o->sin : NULL, rows);
+        if (st != UNET_OK) return st == UNET_ERR_DATA ? unet_errctx(st, "%s", o->path) : st;
     }
     return UNET_OK;
 }
@@ -384,22 +415,22 @@ static unet_status write_instances(outputs *o, int32_t *inst, int *count, int pa
 {
     UNET_TRY(page_instances(o, inst, count));
     if (!o->inst) {
-        int use_float = !o->stack && *count > 65535;
-        if (*count > 65535 && o->stack)
+        int use_float = !o->stack && *count > unet_infer_u16_max;
+        if (*count > unet_infer_u16_max && o->stack)
             return unet_seterr(UNET_ERR_DATA,
                                "%s: %d objects do not fit the 16-bit instance stack; use outputs without instances",
                                o->stem, *count);
         if (use_float) {
             char path[8192], msg[8400];
             UNET_TRY(out_path(o, "_instances", "tif", path, sizeof path));
-            snprintf(msg, sizeof msg, "%s has %d objects (> 65535): instances written as float32 TIFF", o->stem,
-                     *count);
+            snprintf(msg, sizeof msg, "%s has %d objects (> %d): instances written as float32 TIFF", o->stem,
+                     *count, unet_infer_u16_max);
             unet_infer_event ev = {.kind = UNET_INFER_EV_NOTICE, .path = o->path, .page = page, .message = msg};
             emit(o->inf, &ev);
             UNET_TRY(unet_image_writer_open(path, 32, &o->inst));
         } else
             UNET_TRY(open_writer(o, "_instances", 1, 16, &o->inst));
-    } else if (*count > 65535)
+    } else if (*count > unet_infer_u16_max)
         return unet_seterr(UNET_ERR_DATA, "%s: %d objects do not fit the 16-bit instance stack", o->stem, *count);
     UNET_TRY(unet_image_writer_begin_page(o->inst, o->w, o->h, 1));
     for (int y = 0; y < o->h; y += 64) {
@@ -630,7 +661,94 @@ static unet_status stream_core_bytes(const unet_net *net, int h, int w, int c, i
     return UNET_OK;
 }
 
-static unet_status page_stream(unet_infer *inf, outputs *o, int page, unet_image_reader *rd, tile_progress *tp)
+/* The most rows the streamed labeller may hold for a w-pixel-wide page:
+ * stream_megapixels worth of rows, at least 1024 (docs/scale.md). */
+static int instance_max_rows(const unet_infer *inf, int w, int h)
+{
+    double rows = ceil(inf->opt.stream_megapixels * 1e6 / w);
+    if (rows < 1024) rows = 1024;
+    return rows > h ? h : (int)rows;
+}
+
+/* Ids handed over by the labeller: written as they come. */
+static unet_status inst_rows(const int32_t *ids, int y0, int rows, int w, void *user)
+{
+    (void)y0;
+    outputs *o = user;
+    for (int r = 0; r < rows; r += STRIP_ROWS) {
+        int k = rows - r < STRIP_ROWS ? rows - r : STRIP_ROWS;
+        size_t m = (size_t)k * w;
+        const int32_t *src = ids + (size_t)r * w;
+        for (size_t i = 0; i < m; i++) o->istrip[i] = (float)src[i];
+        UNET_TRY(unet_image_writer_rows(o->inst, o->istrip, m, k));
+        if (o->inst_f) UNET_TRY(unet_image_writer_rows(o->inst_f, o->istrip, m, k));
+    }
+    return UNET_OK;
+}
+
+/* A streamed page with instances: the writers (the count is not known until
+ * the last row: a single page gets the 16-bit file and the float32 TIFF of
+ * the whole-image path above 65535 objects, both written, one kept; a stack
+ * is 16-bit), the labeller and its row buffers. */
+static unet_status stream_instances_begin(const unet_infer *inf, outputs *o, int page)
+{
+    (void)page;
+    int w = o->w;
+    if (!o->inst) {
+        UNET_TRY(open_writer(o, "_instances", 1, 16, &o->inst));
+        if (!o->stack) {
+            char path[8192];
+            UNET_TRY(out_path(o, "_instances", "tif", path, sizeof path));
+            UNET_TRY(unet_image_writer_open(path, 32, &o->inst_f));
+        }
+    }
+    UNET_TRY(unet_image_writer_begin_page(o->inst, o->w, o->h, 1));
+    if (o->inst_f) UNET_TRY(unet_image_writer_begin_page(o->inst_f, o->w, o->h, 1));
+    unet_instance_options io = *o->io;
+    o->ist_ws = io.method == UNET_INSTANCES_WATERSHED;
+    if (!o->ist_ws) io.method = UNET_INSTANCES_COMPONENTS; /* of the non-background arg-max, as page_instances */
+    size_t n = (size_t)STRIP_ROWS * w;
+    o->sfg = malloc(n * sizeof *o->sfg);
+    o->istrip = malloc(n * sizeof *o->istrip);
+    if (o->ist_ws) o->sin = malloc(n * sizeof *o->sin);
+    if (!o->sfg || !o->istrip || (o->ist_ws && !o->sin))
+        return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for the instances of %s", o->path);
+    return unet_inst_stream_create(w, o->h, &io, instance_max_rows(inf, w, o->h), inst_rows, o, &o->ist);
+}
+
+/* After the page's last row: the last ids, the count, and which file stays. */
+static unet_status stream_instances_end(outputs *o, int page, int *count)
+{
+    unet_status st = unet_inst_stream_finish(o->ist, count);
+    if (st != UNET_OK) return st == UNET_ERR_DATA ? unet_errctx(st, "%s", o->path) : st;
+    if (*count > unet_infer_u16_max && o->stack)
+        return page == 0 ? unet_seterr(UNET_ERR_DATA,
+                                       "%s: %d objects do not fit the 16-bit instance stack; use outputs without "
+                                       "instances",
+                                       o->stem, *count)
+                         : unet_seterr(UNET_ERR_DATA, "%s: %d objects do not fit the 16-bit instance stack", o->stem,
+                                       *count);
+    UNET_TRY(unet_image_writer_end_page(o->inst));
+    if (!o->inst_f) return UNET_OK;
+    UNET_TRY(unet_image_writer_end_page(o->inst_f));
+    if (*count <= unet_infer_u16_max) {
+        unet_image_writer_close(o->inst_f, 0);
+        o->inst_f = NULL;
+        return UNET_OK;
+    }
+    char msg[1200];
+    snprintf(msg, sizeof msg, "%s has %d objects (> %d): instances written as float32 TIFF", o->stem, *count,
+             unet_infer_u16_max);
+    unet_infer_event ev = {.kind = UNET_INFER_EV_NOTICE, .path = o->path, .page = page, .message = msg};
+    emit(o->inf, &ev);
+    unet_image_writer_close(o->inst, 0);
+    o->inst = o->inst_f;
+    o->inst_f = NULL;
+    return UNET_OK;
+}
+
+static unet_status page_stream(unet_infer *inf, outputs *o, int page, unet_image_reader *rd, tile_progress *tp,
+                               int *objects)
 {
     const char *path = o->path;
     int w, h, c, bits;
@@ -639,11 +757,11 @@ static unet_status page_stream(unet_infer *inf, outputs *o, int page, unet_image
         return unet_seterr(UNET_ERR_DATA, "%s%s has %d channel(s) but the model %s expects %d", path,
                            o->stack ? " (a page)" : "", c, inf->model_name, inf->in_channels);
     double mp = (double)w * h / 1e6;
-    if (o->sel & (UNET_INFER_INSTANCES | UNET_INFER_OVERLAY))
+    if (o->sel & UNET_INFER_OVERLAY)
         return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
                            "%s: %dx%d (%.0f megapixels) is above [infer] stream_megapixels = %g and is segmented "
-                           "streamed, which writes prob and mask only (instances and the overlay need the whole "
-                           "image in memory): set [infer] outputs = prob,mask, or raise stream_megapixels",
+                           "streamed, which writes prob, mask and instances (the overlay needs the whole image in "
+                           "memory): leave overlay out of [infer] outputs, or raise stream_megapixels",
                            path, w, h, mp, inf->opt.stream_megapixels);
     if (inf->cfg.data.scale != 1.0)
         return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
@@ -682,6 +800,7 @@ static unet_status page_stream(unet_infer *inf, outputs *o, int page, unet_image
     outputs_free_page(o);
     UNET_TRY(alloc_strip(o, w));
     UNET_TRY(begin_pages(o));
+    if (o->sel & UNET_INFER_INSTANCES) UNET_TRY(stream_instances_begin(inf, o, page));
     uint64_t core = 0;
     UNET_TRY(stream_core_bytes(inf->net, h, w, c, o->classes, inf->opt.tta, o->strip_n, &core));
     tp->ev.w = w;
@@ -694,6 +813,18 @@ static unet_status page_stream(unet_infer *inf, outputs *o, int page, unet_image
     st = unet_predict_stream(inf->net, h, w, inf->opt.tta ? UNET_PREDICT_TTA : 0, stream_rows, &si, on_rows, o, on_tile,
                              tp);
     if (st == UNET_OK) st = end_pages(o);
+    if (st == UNET_OK && o->ist) {
+        /* the instance writers, the labeller's window at its peak and its
+         * row buffers (docs/scale.md) */
+        uint64_t wb = unet_image_writer_buffer_bytes(o->inst) + unet_image_writer_buffer_bytes(o->inst_f);
+        st = stream_instances_end(o, page, objects);
+        int peak = unet_inst_stream_peak_rows(o->ist);
+        tp->ev.stream_instance_rows = peak;
+        tp->ev.stream_host_bytes += (uint64_t)peak * w * unet_inst_stream_row_bytes(o->io) +
+                                    (uint64_t)(o->ist_ws ? 3 : 2) * STRIP_ROWS * w * sizeof(float) + wb;
+        unet_inst_stream_destroy(o->ist);
+        o->ist = NULL;
+    }
     return st;
 }
 
@@ -721,9 +852,9 @@ static uint64_t memory_limit(const unet_infer *inf)
 }
 
 /* How page `page` of path is segmented: *stream = 1 (streamed; *rd then
- * holds its reader) when it is above stream_megapixels and only prob and
- * mask are asked for at scale 1. Above the threshold with instances, the
- * overlay or a scale, the whole-image path runs (a notice says so) unless
+ * holds its reader) when it is above stream_megapixels and prob, mask and/or
+ * instances are asked for at scale 1. Above the threshold with the overlay
+ * or a scale, the whole-image path runs (a notice says so) unless
  * its estimate exceeds the memory limit: then an error says what to set. A
  * file the streaming reader cannot open goes the whole-image way, whose
  * reader reports the problem. */
@@ -739,27 +870,27 @@ static unet_status choose_path(const unet_infer *inf, const char *path, int page
     unet_image_reader_info(*rd, &w, &h, &c, NULL);
     double mp = (double)w * h / 1e6;
     if (mp > inf->opt.stream_megapixels) {
-        int whole_only = (inf->opt.outputs & (UNET_INFER_INSTANCES | UNET_INFER_OVERLAY)) || inf->cfg.data.scale != 1.0;
+        int whole_only = (inf->opt.outputs & UNET_INFER_OVERLAY) || inf->cfg.data.scale != 1.0;
         if (!whole_only) {
             *stream = 1;
             return UNET_OK;
         }
-        const char *why = inf->cfg.data.scale != 1.0 && !(inf->opt.outputs & (UNET_INFER_INSTANCES | UNET_INFER_OVERLAY))
+        const char *why = inf->cfg.data.scale != 1.0 && !(inf->opt.outputs & UNET_INFER_OVERLAY)
                               ? "[data] scale resizes the whole image"
-                              : "instances and the overlay need the whole image";
+                              : "the overlay needs the whole image";
         uint64_t need = whole_bytes(inf, w, h, c), have = memory_limit(inf);
         unet_image_reader_close(*rd);
         *rd = NULL;
         if (need > have)
             return unet_seterr(UNET_ERR_OUT_OF_MEMORY,
                                "%s%s: %dx%d (%.0f megapixels) would need about %.1f GiB in memory (%s), more than the "
-                               "%.1f GiB limit: set [infer] outputs = prob,mask (and [data] scale = 1) to segment it "
-                               "streamed in bounded memory",
+                               "%.1f GiB limit: leave overlay out of [infer] outputs (and set [data] scale = 1) to "
+                               "segment it streamed in bounded memory",
                                path, page ? " (a page)" : "", w, h, mp, need / 1073741824.0, why, have / 1073741824.0);
         char msg[600];
         snprintf(msg, sizeof msg,
                  "%s: %dx%d (%.0f megapixels) is above [infer] stream_megapixels = %g but %s: segmented in memory "
-                 "(about %.1f GiB); outputs = prob,mask would stream it",
+                 "(about %.1f GiB); outputs without overlay would stream it",
                  path, w, h, mp, inf->opt.stream_megapixels, why, need / 1073741824.0);
         unet_infer_event ev = {.kind = UNET_INFER_EV_NOTICE, .path = path, .page = page, .message = msg};
         emit(inf, &ev);
@@ -808,7 +939,7 @@ unet_status unet_infer_file(unet_infer *inf, const char *path, const char *out_d
         int stream = stream0;
         if (pg > 0) st = choose_path(inf, path, pg, &rd, &stream);
         if (st != UNET_OK) break;
-        if (stream) st = page_stream(inf, o, pg, rd, &tp);
+        if (stream) st = page_stream(inf, o, pg, rd, &tp, &tp.ev.objects);
         else st = page_whole(inf, o, pg, &tp, &tp.ev.objects);
         unet_image_reader_close(rd);
         rd = NULL;
