@@ -123,8 +123,11 @@ static int on_event(const unet_infer_event *ev, void *user)
             if (ev->objects >= 0) snprintf(extra, sizeof extra, ", %d objects", ev->objects);
             char pgs[32] = "";
             if (ev->pages > 1) snprintf(pgs, sizeof pgs, " page %d", ev->page);
-            char str[96] = "";
-            if (ev->streamed)
+            char str[160] = "";
+            if (ev->streamed && ev->stream_instance_rows > 0)
+                snprintf(str, sizeof str, ", streamed (%.1f MiB of host buffers; instances held at most %d rows)",
+                         (double)ev->stream_host_bytes / (1024.0 * 1024.0), ev->stream_instance_rows);
+            else if (ev->streamed)
                 snprintf(str, sizeof str, ", streamed (%.1f MiB of host buffers)",
                          (double)ev->stream_host_bytes / (1024.0 * 1024.0));
             fprintf(stderr, "%s%s: %dx%d, tile %d (output %d)%s%s\n", ev->path, pgs, ev->w, ev->h, ev->tile,
