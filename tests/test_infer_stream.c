@@ -15,7 +15,7 @@
  *    same object count (components and watershed, a stack, TTA, the float32
  *    file above the 16-bit limit, the stack's error, a region taller than
  *    the labeller may hold: an error, no output); the overlay streamed too;
- *  - above the threshold, the overlay and [data] scale take the whole-image
+ *  - above the threshold, [data] scale takes the whole-image
  *    path with a notice, or are refused over the memory limit with a message
  *    naming the setting; NaN input is refused; a callback stops a file and leaves
  *    no output;
