@@ -968,9 +968,9 @@ static unet_status page_stream(unet_infer *inf, outputs *o, int page, unet_image
                                     (uint64_t)(o->ist_ws ? 3 : 2) * STRIP_ROWS * w * sizeof(float) + wb;
     }
     if (st == UNET_OK && o->ord) {
+        tp->ev.stream_host_bytes += overlay_stream_bytes(o);
         if (o->orecv != h) st = unet_seterr(UNET_ERR_INTERNAL, "infer: the overlay got %d of %d rows", o->orecv, h);
         else st = unet_image_writer_end_page(o->overlay);
-        tp->ev.stream_host_bytes += overlay_stream_bytes(o);
     }
     unet_inst_stream_destroy(o->ist);
     o->ist = NULL;
