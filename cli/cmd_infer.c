@@ -59,9 +59,10 @@ static void usage(FILE *f)
             "  NAME_overlay.png    RGB: the input in grey, each object in its own colour\n"
             "A multi-page TIFF input gives multi-page TIFF outputs (.tif, the same encodings).\n"
             "Images above [infer] stream_megapixels (default 64) are segmented streamed, in memory\n"
-            "bounded by the width, when outputs are prob and/or mask (and [data] scale = 1): read by\n"
-            "rows (PNG) or strips/tiles (TIFF, BigTIFF), written by rows (PNG) or as tiled BigTIFF.\n"
-            "Instances and the overlay need the whole image in memory (docs/scale.md).\n"
+            "bounded by the width, when [data] scale = 1: read by rows (PNG) or strips/tiles (TIFF,\n"
+            "BigTIFF), written by rows (PNG) or as tiled BigTIFF, all four outputs bit-identical to\n"
+            "the whole-image path; instances hold at most max(1024, stream_megapixels * 1e6 / width)\n"
+            "rows, so a region of touching cells taller than that is an error (docs/scale.md).\n"
             "`mpirun -np N unetcl infer ...` splits the input files over N ranks (file i on rank i mod N;\n"
             "a stack stays on one rank), each on its own device; the outputs are those of one process.\n");
 }
