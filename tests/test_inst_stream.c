@@ -4,9 +4,11 @@
  * random probability maps (touching discs, rings with holes and specks in
  * them, tall snakes, noise, quantised interiors so that the watershed's
  * queue sees ties), both methods, both connectivities, min_seed, min_size,
- * fill_holes, and pushes of 1 row to the whole image; a region taller than
- * the allowed rows is a one-line error; the window stays bounded (its peak
- * rows) on a tall image of small cells. No OpenCL. */
+ * fill_holes, and pushes of 1 row to the whole image; with a random row
+ * cap the stream fails exactly when a region of cell pixels is taller than
+ * the cap (and gives the same ids otherwise); a region taller than the
+ * allowed rows is a one-line error; the window stays bounded (its peak rows)
+ * on a tall image of small cells. No OpenCL. */
 #include "testutil.h"
 #include "instances.h"
 
@@ -102,7 +104,7 @@ static void test_random_bitwise(void **state)
 {
     (void)state;
     rng_state = 12345;
-    int cases = 0, objects = 0;
+    int cases = 0, objects = 0, capped_ok = 0, capped_fail = 0;
     for (int t = 0; t < 240; t++) {
         int w = 8 + rndi(70), h = 8 + rndi(150), kind = t % 3;
         size_t n = (size_t)w * h;
@@ -141,10 +143,50 @@ static void test_random_bitwise(void **state)
             assert_true(peak <= h);
             cases++;
         }
+        /* a random row cap: the stream fails exactly when a region of cell
+         * pixels is taller than the cap (one more row is allowed at the
+         * image's bottom, where no further row is awaited), and otherwise
+         * gives the same ids */
+        {
+            uint8_t *cell = malloc(n);
+            int32_t *cc = malloc(n * sizeof *cc);
+            int nc = 0;
+            for (size_t i = 0; i < n; i++) cell[i] = fg[i] > o.fg_threshold;
+            TU_OK(unet_label_components(cell, w, h, o.connectivity, cc, &nc));
+            int *y0 = malloc(((size_t)nc + 1) * sizeof *y0), *y1 = malloc(((size_t)nc + 1) * sizeof *y1);
+            for (int k = 0; k <= nc; k++) y0[k] = h, y1[k] = -1;
+            for (size_t i = 0; i < n; i++)
+                if (cc[i]) {
+                    int y = (int)(i / w);
+                    if (y < y0[cc[i]]) y0[cc[i]] = y;
+                    if (y > y1[cc[i]]) y1[cc[i]] = y;
+                }
+            int cap = 1 + rndi(h), too_tall = 0;
+            for (int k = 1; k <= nc; k++) {
+                int height = y1[k] - y0[k] + 1;
+                if (height > cap && !(y1[k] == h - 1 && height == cap + 1)) too_tall = 1;
+            }
+            int count = -2;
+            unet_status st = stream(fg, in, w, h, &o, 1 + rndi(8), cap, got, &count, NULL);
+            if (too_tall) {
+                assert_int_equal(st, UNET_ERR_DATA);
+                assert_non_null(strstr(unet_last_error(), "the streamed labelling may hold"));
+                capped_fail++;
+            } else {
+                TU_OK(st);
+                assert_int_equal(count, count_ref);
+                assert_memory_equal(ref, got, n * sizeof *ref);
+                capped_ok++;
+            }
+            free(cell), free(cc), free(y0), free(y1);
+        }
         objects += count_ref;
         free(fg), free(in), free(ref), free(got);
     }
-    printf("%d streamed cases bitwise equal to the whole image (%d objects)\n", cases, objects);
+    printf("%d streamed cases bitwise equal to the whole image (%d objects); with a random row cap: %d equal, %d "
+           "refused (a region taller than the cap)\n",
+           cases, objects, capped_ok, capped_fail);
+    assert_true(capped_ok > 20 && capped_fail > 20);
 }
 
 /* A hole whose enclosing ring completes rows after the speck inside it, a
