@@ -59,9 +59,10 @@ static void usage(FILE *f)
             "  NAME_overlay.png    RGB: the input in grey, each object in its own colour\n"
             "A multi-page TIFF input gives multi-page TIFF outputs (.tif, the same encodings).\n"
             "Images above [infer] stream_megapixels (default 64) are segmented streamed, in memory\n"
-            "bounded by the width, when outputs are prob and/or mask (and [data] scale = 1): read by\n"
-            "rows (PNG) or strips/tiles (TIFF, BigTIFF), written by rows (PNG) or as tiled BigTIFF.\n"
-            "Instances and the overlay need the whole image in memory (docs/scale.md).\n"
+            "bounded by the width, when [data] scale = 1: read by rows (PNG) or strips/tiles (TIFF,\n"
+            "BigTIFF), written by rows (PNG) or as tiled BigTIFF, all four outputs bit-identical to\n"
+            "the whole-image path; instances hold at most max(1024, stream_megapixels * 1e6 / width)\n"
+            "rows, so a region of touching cells taller than that is an error (docs/scale.md).\n"
             "`mpirun -np N unetcl infer ...` splits the input files over N ranks (file i on rank i mod N;\n"
             "a stack stays on one rank), each on its own device; the outputs are those of one process.\n");
 }
@@ -123,8 +124,11 @@ static int on_event(const unet_infer_event *ev, void *user)
             if (ev->objects >= 0) snprintf(extra, sizeof extra, ", %d objects", ev->objects);
             char pgs[32] = "";
             if (ev->pages > 1) snprintf(pgs, sizeof pgs, " page %d", ev->page);
-            char str[96] = "";
-            if (ev->streamed)
+            char str[160] = "";
+            if (ev->streamed && ev->stream_instance_rows > 0)
+                snprintf(str, sizeof str, ", streamed (%.1f MiB of host buffers; instances held at most %d rows)",
+                         (double)ev->stream_host_bytes / (1024.0 * 1024.0), ev->stream_instance_rows);
+            else if (ev->streamed)
                 snprintf(str, sizeof str, ", streamed (%.1f MiB of host buffers)",
                          (double)ev->stream_host_bytes / (1024.0 * 1024.0));
             fprintf(stderr, "%s%s: %dx%d, tile %d (output %d)%s%s\n", ev->path, pgs, ev->w, ev->h, ev->tile,

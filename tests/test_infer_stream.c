@@ -11,7 +11,11 @@
  *    not depend on the height, and equal the sum of what the parts report
  *    (window rows from unet_predict_stream_window, the reader's and writers'
  *    buffers): the formula of docs/scale.md;
- *  - above the threshold, instances / overlay and [data] scale take the whole-image
+ *  - instances streamed: the files of the whole-image path, bitwise, and the
+ *    same object count (components and watershed, a stack, TTA, the float32
+ *    file above the 16-bit limit, the stack's error, a region taller than
+ *    the labeller may hold: an error, no output); the overlay streamed too;
+ *  - above the threshold, [data] scale takes the whole-image
  *    path with a notice, or are refused over the memory limit with a message
  *    naming the setting; NaN input is refused; a callback stops a file and leaves
  *    no output;
@@ -23,6 +27,7 @@
 #include "testutil.h"
 
 #include "config.h"
+#include "instances.h"
 #include "unetcl/image.h"
 #include "net.h"
 #include "normalize.h"
@@ -176,7 +181,7 @@ typedef struct events {
     char notice[600];
     uint64_t host_bytes;
     int tile, tile_out;
-    int objects;
+    int objects, instance_rows;
 } events;
 
 static int on_event(const unet_infer_event *ev, void *user)
@@ -195,6 +200,7 @@ static int on_event(const unet_infer_event *ev, void *user)
         e->tile = ev->tile;
         e->tile_out = ev->tile_out;
         e->objects = ev->objects;
+        e->instance_rows = ev->stream_instance_rows;
     }
     return 0;
 }
@@ -268,16 +274,22 @@ static int file_equal(const char *a, const char *b)
     return same;
 }
 
-/* Every output of the whole-image run in A equals the streamed run's in B. */
-static void compare_outputs(const char *A, const char *B, const char *stem, int classes, int stack)
+/* Every output of the whole-image run in A equals the streamed run's in B
+ * (sel: UNET_OUT_* bits; inst = 2: NAME_instances.tif, float32). */
+static void compare_outputs_sel(const char *A, const char *B, const char *stem, int classes, int stack, unsigned sel,
+                                int inst)
 {
     assert_true(strlen(stem) < 64 && strlen(A) < 512 && strlen(B) < 512);
     char names[260][128];
     int n = 0;
-    if (classes == 2) snprintf(names[n++], 128, "%s_prob.%s", stem, stack ? "tif" : "png");
+    if (!(sel & UNET_OUT_PROB));
+    else if (classes == 2) snprintf(names[n++], 128, "%s_prob.%s", stem, stack ? "tif" : "png");
     else
         for (int k = 0; k < classes; k++) snprintf(names[n++], 128, "%s_prob_c%d.tif", stem, k);
-    snprintf(names[n++], 128, "%s_mask.%s", stem, stack ? "tif" : "png");
+    if (sel & UNET_OUT_MASK) snprintf(names[n++], 128, "%s_mask.%s", stem, stack ? "tif" : "png");
+    if (sel & UNET_OUT_INSTANCES)
+        snprintf(names[n++], 128, "%s_instances.%s", stem, stack || inst == 2 ? "tif" : "png");
+    if (sel & UNET_OUT_OVERLAY) snprintf(names[n++], 128, "%s_overlay.%s", stem, stack ? "tif" : "png");
     assert_int_equal(count_files(A), n);
     assert_int_equal(count_files(B), n);
     for (int i = 0; i < n; i++) {
@@ -299,7 +311,8 @@ static void compare_outputs(const char *A, const char *B, const char *stem, int 
             unet_image_free(&ia);
             unet_image_free(&ib);
         }
-        if (strstr(names[i], ".png")) assert_true(file_equal(pa, pb));
+        if (strstr(names[i], ".png") || (inst == 2 && strstr(names[i], "_instances")))
+            assert_true(file_equal(pa, pb)); /* (float32 instances: a plain TIFF, as the whole-image path) */
         else { /* streamed TIFF outputs: tiled BigTIFF */
             FILE *f = fopen(pb, "rb");
             unsigned char hdr[4];
@@ -308,6 +321,11 @@ static void compare_outputs(const char *A, const char *B, const char *stem, int 
             assert_int_equal(hdr[2], 43);
         }
     }
+}
+
+static void compare_outputs(const char *A, const char *B, const char *stem, int classes, int stack)
+{
+    compare_outputs_sel(A, B, stem, classes, stack, UNET_OUT_PROB | UNET_OUT_MASK, 0);
 }
 
 typedef struct scase {
@@ -422,6 +440,135 @@ static void test_stream_memory(void **state)
     unet_model_destroy(m);
 }
 
+/* Instances streamed (docs/scale.md, "Instances"): the same files as the
+ * whole-image path, bitwise (PNG byte for byte), the same object count, for
+ * components and the watershed (2 classes, border3), both connectivities,
+ * min_seed, min_size, fill_holes, a 2-page stack, TTA and a 3000-row image,
+ * normalize per_image and fixed; the overlay with and without instances;
+ * the float32 file above the 16-bit limit (lowered here) and the stack's
+ * error; the labeller's rows and buffers in stream_host_bytes. */
+typedef struct icase {
+    const char *input;
+    int classes, ws, conn, min_seed, min_size, holes, tile, tta, stack;
+    unsigned sel; /* 0: prob, mask, instances, overlay */
+    int too_tall; /* 1: a region of more than 1024 rows: an error at stream_megapixels = 0 */
+} icase;
+
+static void test_stream_instances(void **state)
+{
+    (void)state;
+    const icase cases[] = {
+        {"r8.png", 2, 0, 8, 0, 4, 1, 0, 0, 0, 0, 0},     {"r16.tif", 3, 1, 4, 2, 0, 1, 0, 0, 0, 0, 0},
+        {"stack.tif", 2, 0, 4, 0, 0, 0, 0, 0, 1, 0, 0},  {"rf_tiled.tif", 2, 1, 8, 0, 3, 1, 60, 1, 0, 0, 0},
+        {"tall3000.png", 2, 0, 8, 0, 6, 1, 44, 0, 0, 0, 0}, {"tall3000.png", 3, 1, 8, 3, 10, 1, 44, 0, 0, 0, 1},
+        {"tall300.tif", 3, 1, 4, 0, 0, 0, 44, 0, 0, 0, 0}, {"r8_tiled.tif", 3, 0, 4, 0, 2, 0, 0, 0, 0, 0, 0},
+        /* the overlay without instances (class contours), and instances without it */
+        {"rgb.png", 3, 0, 8, 0, 0, 0, 0, 0, 0, UNET_OUT_MASK | UNET_OUT_OVERLAY, 0},
+        {"stack.tif", 3, 0, 8, 0, 0, 0, 0, 0, 1, UNET_OUT_OVERLAY, 0},
+        {"tall300.png", 2, 1, 8, 0, 0, 1, 44, 0, 0, UNET_OUT_INSTANCES, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const icase *c = &cases[i];
+        int cin = strstr(c->input, "rgb") ? 3 : 1;
+        unet_model *m = tiny_model(cin, c->classes, 2, 61 + i);
+        unet_config cfg;
+        unet_config_default(&cfg);
+        unsigned sel = c->sel ? c->sel : UNET_OUT_PROB | UNET_OUT_MASK | UNET_OUT_INSTANCES | UNET_OUT_OVERLAY;
+        cfg.infer.outputs = sel;
+        /* odd cases: normalize = fixed (the overlay's min and max in a pass of their own) */
+        cfg.data.normalize = i % 2 ? UNET_NORM_FIXED : UNET_NORM_PER_IMAGE;
+        cfg.data.norm_mean = 0.4;
+        cfg.data.norm_std = 0.2;
+        cfg.infer.instances = c->ws ? UNET_INSTANCES_WATERSHED : UNET_INSTANCES_COMPONENTS;
+        if (c->classes == 3) cfg.data.targets = UNET_TARGETS_BORDER3;
+        cfg.infer.connectivity = c->conn;
+        cfg.infer.min_seed = c->min_seed;
+        cfg.infer.min_size = c->min_size;
+        cfg.infer.fill_holes = c->holes;
+        char A[300], B[300], stem[64];
+        out_dir(A, sizeof A, "iwhole");
+        out_dir(B, sizeof B, "istreamed");
+        events ea = {0}, eb = {0};
+        TU_OK(run_file(m, &cfg, c->input, A, 1e6, c->tile, c->tta, &ea));
+        double mp = 0;
+        if (c->too_tall) {
+            /* the labeller may hold max(1024, stream_megapixels * 1e6 / w)
+             * rows: refused with a message naming the rows, nothing written;
+             * with stream_megapixels = 0.28799 (3000 rows of 96) it streams */
+            assert_int_equal(run_file(m, &cfg, c->input, B, 0, c->tile, c->tta, &eb), UNET_ERR_DATA);
+            printf("%s\n", unet_last_error());
+            assert_non_null(strstr(unet_last_error(), "tall3000.png: instances: a connected region of cell pixels "
+                                                      "spans rows 0..1024"));
+            assert_non_null(strstr(unet_last_error(), "more than the 1024 rows"));
+            assert_int_equal(count_files(B), 0);
+            mp = 0.28799;
+        }
+        TU_OK(run_file(m, &cfg, c->input, B, mp, c->tile, c->tta, &eb));
+        int pages = c->stack ? 2 : 1;
+        assert_int_equal(ea.streamed, 0);
+        assert_int_equal(eb.streamed, pages);
+        assert_int_equal(eb.notices, 0);
+        assert_int_equal(eb.objects, ea.objects);
+        assert_true((eb.instance_rows > 0) == ((sel & UNET_OUT_INSTANCES) != 0));
+        snprintf(stem, sizeof stem, "%s", c->input);
+        *strrchr(stem, '.') = '\0';
+        compare_outputs_sel(A, B, stem, c->classes, c->stack, sel, 1);
+        printf("%s (%d classes, %s, %d-connected): %d objects, streamed with at most %d rows held\n", c->input,
+               c->classes, c->ws ? "watershed" : "components", c->conn, eb.objects, eb.instance_rows);
+        if (i == 0) {
+            /* the reported buffers: those of prob and mask plus the labeller's
+             * window at its peak, its row buffers and the instance writers
+             * (16-bit PNG row, float32 TIFF row) */
+            unet_config pm = cfg;
+            pm.infer.outputs = UNET_OUT_PROB | UNET_OUT_MASK;
+            cfg.infer.outputs = UNET_OUT_PROB | UNET_OUT_MASK | UNET_OUT_INSTANCES;
+            memset(&eb, 0, sizeof eb);
+            TU_OK(run_file(m, &cfg, c->input, B, 0, c->tile, c->tta, &eb));
+            events ep = {0};
+            out_dir(B, sizeof B, "istreamed");
+            TU_OK(run_file(m, &pm, c->input, B, 0, c->tile, c->tta, &ep));
+            unet_instance_options io;
+            unet_instance_options_from_config(&cfg, &io);
+            int w = 37;
+            uint64_t extra = (uint64_t)eb.instance_rows * w * unet_inst_stream_row_bytes(&io) + 2ull * 64 * w * 4 +
+                             2ull * w + 4ull * w;
+            assert_int_equal(eb.host_bytes, ep.host_bytes + extra);
+            /* above the 16-bit limit (lowered to reach it): float32 TIFF on
+             * both paths, with the same notice */
+            int keep = unet_infer_u16_max;
+            unet_infer_u16_max = ea.objects - 1;
+            out_dir(A, sizeof A, "iwhole");
+            out_dir(B, sizeof B, "istreamed");
+            memset(&ea, 0, sizeof ea);
+            memset(&eb, 0, sizeof eb);
+            TU_OK(run_file(m, &cfg, c->input, A, 1e6, c->tile, c->tta, &ea));
+            TU_OK(run_file(m, &cfg, c->input, B, 0, c->tile, c->tta, &eb));
+            unet_infer_u16_max = keep;
+            assert_int_equal(eb.notices, 1);
+            assert_string_equal(ea.notice, eb.notice);
+            assert_non_null(strstr(eb.notice, "instances written as float32 TIFF"));
+            compare_outputs_sel(A, B, stem, c->classes, 0, cfg.infer.outputs, 2);
+        }
+        if (c->stack && (sel & UNET_OUT_INSTANCES)) {
+            /* a stack above the 16-bit limit: the same error, no output */
+            int keep = unet_infer_u16_max;
+            unet_infer_u16_max = ea.objects > 1 ? 1 : 0;
+            out_dir(A, sizeof A, "iwhole");
+            out_dir(B, sizeof B, "istreamed");
+            assert_int_equal(run_file(m, &cfg, c->input, A, 1e6, c->tile, c->tta, &ea), UNET_ERR_DATA);
+            char msg[600];
+            snprintf(msg, sizeof msg, "%s", unet_last_error());
+            assert_int_equal(run_file(m, &cfg, c->input, B, 0, c->tile, c->tta, &eb), UNET_ERR_DATA);
+            unet_infer_u16_max = keep;
+            assert_string_equal(unet_last_error(), msg);
+            assert_non_null(strstr(msg, "do not fit the 16-bit instance stack"));
+            assert_int_equal(count_files(A), 0);
+            assert_int_equal(count_files(B), 0);
+        }
+        unet_model_destroy(m);
+    }
+}
+
 static void test_stream_refusals(void **state)
 {
     (void)state;
@@ -431,29 +578,22 @@ static void test_stream_refusals(void **state)
     char B[300];
     out_dir(B, sizeof B, "refused");
     events e = {0};
-    /* default outputs include instances and the overlay: above the
-     * threshold the whole-image path runs (with a notice), all four written */
-    TU_OK(run_file(m, &cfg, "r8.png", B, 0, 0, 0, &e));
-    assert_int_equal(e.streamed, 0);
-    assert_int_equal(e.notices, 1);
-    assert_non_null(strstr(e.notice, "instances and the overlay need the whole image"));
-    assert_non_null(strstr(e.notice, "outputs = prob,mask would stream it"));
+    /* the default outputs (prob, mask, instances, overlay) all stream,
+     * whatever the memory limit */
+    TU_OK(run_file_limit(m, &cfg, "r8.png", B, 0, 1000, &e));
+    assert_int_equal(e.streamed, 1);
+    assert_int_equal(e.notices, 0);
     assert_int_equal(count_files(B), 4);
-    /* ... unless that needs more than the memory limit: refused, nothing written */
     out_dir(B, sizeof B, "refused");
+    /* [data] scale above the memory limit: refused, nothing written */
+    cfg.infer.outputs = UNET_OUT_PROB | UNET_OUT_MASK;
+    cfg.data.scale = 0.5;
     unet_status st = run_file_limit(m, &cfg, "r8.png", B, 0, 1000, &e);
     assert_int_equal(st, UNET_ERR_OUT_OF_MEMORY);
     assert_non_null(strstr(unet_last_error(), "r8.png: 37x45 (0 megapixels) would need about"));
-    assert_non_null(strstr(unet_last_error(), "set [infer] outputs = prob,mask"));
+    assert_non_null(strstr(unet_last_error(), "set [data] scale = 1 to segment it streamed"));
     assert_int_equal(count_files(B), 0);
-    /* prob and mask: streamed whatever the limit */
-    cfg.infer.outputs = UNET_OUT_PROB | UNET_OUT_MASK;
-    memset(&e, 0, sizeof e);
-    TU_OK(run_file_limit(m, &cfg, "r8.png", B, 0, 1000, &e));
-    assert_int_equal(e.streamed, 1);
-    out_dir(B, sizeof B, "refused");
     /* [data] scale: the whole-image path, with a notice */
-    cfg.data.scale = 0.5;
     memset(&e, 0, sizeof e);
     TU_OK(run_file(m, &cfg, "r8.png", B, 0, 0, 0, &e));
     assert_int_equal(e.streamed, 0);
@@ -670,7 +810,8 @@ int main(void)
     if (setup(NULL)) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_readers),        cmocka_unit_test(test_stream_equals_whole),
-        cmocka_unit_test(test_stream_memory),  cmocka_unit_test(test_stream_refusals),
+        cmocka_unit_test(test_stream_memory),  cmocka_unit_test(test_stream_instances),
+        cmocka_unit_test(test_stream_refusals),
         cmocka_unit_test(test_in_memory),      cmocka_unit_test(test_stream_bad_inputs),
         cmocka_unit_test(test_bad_options),
     };

@@ -52,6 +52,7 @@ typedef struct unet_infer_event {
     int objects;            /* instances written (-1: none asked for) */
     int streamed;           /* 1: this page was segmented streamed */
     uint64_t stream_host_bytes; /* streamed: the host buffers of the pipeline (docs/scale.md) */
+    int stream_instance_rows;   /* streamed with instances: the most rows the instance labelling held */
     const char *message;    /* UNET_INFER_EV_NOTICE */
 } unet_infer_event;
 
@@ -64,12 +65,15 @@ typedef struct unet_infer_options {
     int tile;                 /* input tile edge; 0 = the largest that fits (at most 1024 on CPU devices) */
     int tta;                  /* 1: average over the 8 flips/rotations */
     /* Images (pages) of more than this many megapixels are segmented
-     * streamed when only prob and mask are asked for at [data] scale = 1:
-     * read by rows, strips or tiles, written by rows (PNG) or as tiled
-     * BigTIFF, in memory bounded by the width. With instances, the overlay
-     * or a scale (which need the whole image) they are segmented in memory
-     * as below the threshold, with a notice, or refused when that would need
-     * more than memory_limit_bytes. 0 = stream whenever possible. Default 64. */
+     * streamed when prob, mask and/or instances are asked for at [data]
+     * scale = 1: read by rows, strips or tiles, written by rows (PNG) or as
+     * tiled BigTIFF, in memory bounded by the width (instances: by the width
+     * times the tallest region of touching cells, at most
+     * max(1024, stream_megapixels * 1e6 / width) rows, else an error). With
+     * the overlay or a scale (which need the whole image) they are segmented
+     * in memory as below the threshold, with a notice, or refused when that
+     * would need more than memory_limit_bytes. 0 = stream whenever possible.
+     * Default 64. */
     double stream_megapixels;
     /* The whole-image path's limit for images above stream_megapixels
      * (estimated bytes; docs/scale.md). 0 = the machine's physical memory. */

@@ -170,7 +170,7 @@ static const key_desc KEYS[] = {
          "objects with fewer pixels merge into the object they touch most, or are removed"),
     BOOL_("infer", "fill_holes", infer.fill_holes, "background enclosed by a single object becomes part of it"),
     REAL_("infer", "stream_megapixels", infer.stream_megapixels, 0, 0, 1e6, 0,
-          "larger images are segmented streamed in bounded memory when outputs are prob/mask (0: whenever possible)"),
+          "larger images are segmented streamed in bounded memory at [data] scale = 1 (0: whenever possible)"),
 
     STR_("output", "dir", output.dir, "run folder (checkpoints, logs)"),
     STR_("output", "checkpoint", output.checkpoint, "checkpoint file (empty: DIR/checkpoint.safetensors)"),

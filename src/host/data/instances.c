@@ -325,21 +325,18 @@ out:
     return st;
 }
 
-unet_status unet_instances_from_probs(const float *fg, const float *interior, int w, int h,
-                                      const unet_instance_options *o, int32_t *out, int *count)
+/* The objects of the cell pixels (cell != 0) before hole filling and
+ * renumbering: components, or seeds, watershed and unseeded regions; then
+ * min_size. Shared by unet_instances_from_probs and the streamed labeller
+ * (inst_stream.c), which runs it on the rows of complete mask components. */
+unet_status unet_instances_objects(const uint8_t *cell, const float *fg, const float *interior, int w, int h,
+                                   const unet_instance_options *o, int32_t *out)
 {
-    UNET_TRY(check_args(fg, out, w, h, "unet_instances_from_probs"));
-    if (!o) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_instances_from_probs: NULL options");
-    if (o->method == UNET_INSTANCES_WATERSHED && !interior)
-        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_instances_from_probs: the watershed needs the interior");
     size_t np = (size_t)w * h;
-    uint8_t *cell = malloc(np);
     uint8_t *seedmask = NULL;
     int32_t *seeds = NULL, *rest = NULL;
     float *cost = NULL;
     unet_status st = UNET_OK;
-    if (!cell) goto oom;
-    for (size_t i = 0; i < np; i++) cell[i] = fg[i] > o->fg_threshold;
     if (o->method == UNET_INSTANCES_COMPONENTS) {
         if ((st = unet_label_components(cell, w, h, o->connectivity, out, NULL)) != UNET_OK) goto out;
     } else {
@@ -382,13 +379,29 @@ unet_status unet_instances_from_probs(const float *fg, const float *interior, in
         }
     }
     if (o->min_size > 1 && (st = unet_instances_merge_small(out, w, h, o->min_size)) != UNET_OK) goto out;
-    if (o->fill_holes && (st = unet_instances_fill_holes(out, w, h)) != UNET_OK) goto out;
-    st = unet_instances_relabel(out, np, count);
     goto out;
 oom:
     st = unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for the instances of a %dx%d image", w, h);
 out:
-    free(cell), free(seedmask), free(seeds), free(rest), free(cost);
+    free(seedmask), free(seeds), free(rest), free(cost);
+    return st;
+}
+
+unet_status unet_instances_from_probs(const float *fg, const float *interior, int w, int h,
+                                      const unet_instance_options *o, int32_t *out, int *count)
+{
+    UNET_TRY(check_args(fg, out, w, h, "unet_instances_from_probs"));
+    if (!o) return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_instances_from_probs: NULL options");
+    if (o->method == UNET_INSTANCES_WATERSHED && !interior)
+        return unet_seterr(UNET_ERR_INVALID_ARGUMENT, "unet_instances_from_probs: the watershed needs the interior");
+    size_t np = (size_t)w * h;
+    uint8_t *cell = malloc(np);
+    if (!cell) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for the instances of a %dx%d image", w, h);
+    for (size_t i = 0; i < np; i++) cell[i] = fg[i] > o->fg_threshold;
+    unet_status st = unet_instances_objects(cell, fg, interior, w, h, o, out);
+    free(cell);
+    if (st == UNET_OK && o->fill_holes) st = unet_instances_fill_holes(out, w, h);
+    if (st == UNET_OK) st = unet_instances_relabel(out, np, count);
     return st;
 }
 

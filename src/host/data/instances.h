@@ -73,6 +73,51 @@ unet_status unet_instances_relabel(int32_t *lab, size_t n, int *count);
 unet_status unet_instances_from_probs(const float *fg, const float *interior, int w, int h,
                                       const unet_instance_options *o, int32_t *out, int *count);
 
+/* The objects of the cell pixels (cell != 0; fg and interior as above)
+ * before fill_holes and renumbering: what unet_instances_from_probs does
+ * between the threshold and the hole filling. */
+unet_status unet_instances_objects(const uint8_t *cell, const float *fg, const float *interior, int w, int h,
+                                   const unet_instance_options *o, int32_t *out);
+
+/* ---- streamed instances (inst_stream.c) ------------------------------------
+ * The ids of unet_instances_from_probs, bit for bit (and the same count),
+ * from rows of fg (and interior) given top to bottom, in memory bounded by
+ * the tallest connected region of cell pixels rather than the image height.
+ * Every step of the pipeline stays within one component of the cell mask
+ * (fg > fg_threshold, `connectivity`), and a hole lies strictly within the
+ * rows of the object around it, so the labeller holds a window of rows:
+ * when a component no longer touches the last row received it is complete
+ * and is segmented on the rows it spans (with the objects finished before
+ * it in place, so that hole filling sees them), and rows above the top of
+ * every incomplete component are final: their ids are numbered by first
+ * appearance in raster order and handed to `rows` in order. A component
+ * taller than max_rows rows is an error (UNET_ERR_DATA, naming its rows)
+ * rather than a different labelling. docs/scale.md, "Instances". */
+typedef struct unet_inst_stream unet_inst_stream;
+/* Rows y0 .. y0+rows-1 of final ids (ids[r * w + x]); non-zero stops. */
+typedef unet_status (*unet_inst_rows_fn)(const int32_t *ids, int y0, int rows, int w, void *user);
+unet_status unet_inst_stream_create(int w, int h, const unet_instance_options *o, int max_rows, unet_inst_rows_fn rows,
+                                    void *user, unet_inst_stream **s);
+/* rows more rows: fg[r * w + x], interior likewise (NULL for components). */
+unet_status unet_inst_stream_push(unet_inst_stream *s, const float *fg, const float *interior, int rows);
+/* After the last row: segments what is left, hands over the last rows and
+ * gives the object count. */
+unet_status unet_inst_stream_finish(unet_inst_stream *s, int *count);
+/* The most image rows the window held so far (memory: about
+ * unet_inst_stream_row_bytes per pixel of them). */
+int unet_inst_stream_peak_rows(const unet_inst_stream *s);
+/* Ids handed over so far (the count once finished). */
+int unet_inst_stream_count(const unet_inst_stream *s);
+/* Host bytes per pixel of a held row: the window (fg, interior, ids) and
+ * the scratch of segmenting components on it (an upper estimate). */
+size_t unet_inst_stream_row_bytes(const unet_instance_options *o);
+void unet_inst_stream_destroy(unet_inst_stream *s);
+
+/* The most objects a 16-bit instance file holds (65535; above it a single
+ * image's instances are float32 TIFF, a stack's an error). Defined in
+ * infer.c; tests lower it to reach the float32 files with small images. */
+extern int unet_infer_u16_max;
+
 /* Classes of the border3 targets from instance ids (0 = background, other
  * values are objects): 0 background, 1 border (a cell pixel within
  * border_width, Euclidean, of a pixel of another id, the background

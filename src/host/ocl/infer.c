@@ -27,6 +27,8 @@
 /* The tiles of tiled BigTIFF outputs (streamed images). */
 #define INFER_TIFF_TILE 256
 
+int unet_infer_u16_max = 65535;
+
 struct unet_infer {
     unet_model *model;
     unet_config cfg;
@@ -200,6 +202,9 @@ typedef struct outputs {
     char dir[4096], stem[1024];
     unet_image_writer *prob[256]; /* K = 2: prob[0] only */
     unet_image_writer *mask, *inst, *overlay;
+    /* a streamed single page: the float32 instances, written alongside the
+     * 16-bit ones and kept instead of them above 65535 objects */
+    unet_image_writer *inst_f;
     /* per page */
     int w, h;
     uint8_t *labels;   /* arg-max per pixel (instances / overlay) */
@@ -208,6 +213,21 @@ typedef struct outputs {
     const unet_instance_options *io;
     float *strip; /* strip_n floats */
     size_t strip_n;
+    /* a streamed page with instances: the labeller, STRIP_ROWS rows of its
+     * inputs (fg; interior for the watershed) and of converted ids */
+    unet_inst_stream *ist;
+    int ist_ws;
+    float *sfg, *sin, *istrip;
+    /* a streamed page with the overlay: a second reader of the page (the
+     * input rows again, normalised with the same statistics), the grey
+     * scale from the normalised min and max, a ring of 3 rows of ids (or
+     * classes), STRIP_ROWS rows of input and of RGB */
+    unet_image_reader *ord;
+    const unet_norm_stream *ons;
+    int oc, orecv, oin_y0, oin_rows, orgb_rows;
+    float olo, oscale;
+    int32_t *olab, *ocls;
+    float *oin, *orgb;
     const unet_infer *inf;
     const char *path;
 } outputs;
@@ -243,6 +263,8 @@ static void outputs_close(outputs *o, int commit, unet_status *st)
             if (s != UNET_OK && *st == UNET_OK) *st = s;
             *all[i] = NULL;
         }
+    unet_image_writer_close(o->inst_f, 0); /* (closed at the end of its page on success) */
+    o->inst_f = NULL;
 }
 
 static void outputs_free_page(outputs *o)
@@ -255,6 +277,20 @@ static void outputs_free_page(outputs *o)
     o->labels = NULL;
     o->fgp = o->intp = NULL;
     o->strip_n = 0;
+    unet_inst_stream_destroy(o->ist);
+    free(o->sfg);
+    free(o->sin);
+    free(o->istrip);
+    o->ist = NULL;
+    o->sfg = o->sin = o->istrip = NULL;
+    unet_image_reader_close(o->ord);
+    free(o->olab);
+    free(o->ocls);
+    free(o->oin);
+    free(o->orgb);
+    o->ord = NULL;
+    o->olab = o->ocls = NULL;
+    o->oin = o->orgb = NULL;
 }
 
 /* Opens the writers of the prediction-time outputs (prob, mask, overlay).
@@ -315,9 +351,11 @@ static inline int argmax_at(const float *probs, int K, size_t n, size_t i)
 /* Rows are handed to the writers at most this many at a time. */
 #define STRIP_ROWS 64
 
+static unet_status overlay_stream_rows(outputs *o, const int32_t *ids, int rows);
+
 /* Rows y0 .. y0+rows-1 (rows <= STRIP_ROWS) of probabilities with plane
  * stride n: written to prob / mask, arg-max kept. */
-static unet_status on_strip(const outputs *o, const float *probs, size_t n, int y0, int rows, int w)
+static unet_status on_strip(outputs *o, const float *probs, size_t n, int y0, int rows, int w)
 {
     size_t m = (size_t)rows * w;
     int K = o->classes;
@@ -336,14 +374,29 @@ static unet_status on_strip(const outputs *o, const float *probs, size_t n, int 
             id[i] = pi[i];
         }
     }
-    if (o->mask || o->labels) {
+    int comp = o->ist && !o->ist_ws; /* streamed components: of the non-background arg-max */
+    if (o->mask || o->labels || comp || o->ocls) {
         float scale = (float)(255 / (K - 1));
         for (size_t i = 0; i < m; i++) {
             int best = argmax_at(probs, K, n, i);
             if (o->labels) o->labels[(size_t)y0 * w + i] = (uint8_t)best;
+            if (comp) o->sfg[i] = best != 0; /* as page_instances */
+            if (o->ocls) o->ocls[i] = best;
             o->strip[i] = best * scale;
         }
         if (o->mask) UNET_TRY(unet_image_writer_rows(o->mask, o->strip, m, rows));
+        if (o->ocls) UNET_TRY(overlay_stream_rows(o, o->ocls, rows));
+    }
+    if (o->ist) {
+        if (o->ist_ws) {
+            const float *pi = probs + (size_t)o->interior_class * n;
+            for (size_t i = 0; i < m; i++) {
+                o->sfg[i] = 1.0f - probs[i];
+                o->sin[i] = pi[i];
+            }
+        }
+        unet_status st = unet_inst_stream_push(o->ist, o->sfg, o->ist_ws ? o->sin : NULL, rows);
+        if (st != UNET_OK) return st == UNET_ERR_DATA ? unet_errctx(st, "%s", o->path) : st;
     }
     return UNET_OK;
 }
@@ -384,22 +437,22 @@ static unet_status write_instances(outputs *o, int32_t *inst, int *count, int pa
 {
     UNET_TRY(page_instances(o, inst, count));
     if (!o->inst) {
-        int use_float = !o->stack && *count > 65535;
-        if (*count > 65535 && o->stack)
+        int use_float = !o->stack && *count > unet_infer_u16_max;
+        if (*count > unet_infer_u16_max && o->stack)
             return unet_seterr(UNET_ERR_DATA,
                                "%s: %d objects do not fit the 16-bit instance stack; use outputs without instances",
                                o->stem, *count);
         if (use_float) {
             char path[8192], msg[8400];
             UNET_TRY(out_path(o, "_instances", "tif", path, sizeof path));
-            snprintf(msg, sizeof msg, "%s has %d objects (> 65535): instances written as float32 TIFF", o->stem,
-                     *count);
+            snprintf(msg, sizeof msg, "%s has %d objects (> %d): instances written as float32 TIFF", o->stem,
+                     *count, unet_infer_u16_max);
             unet_infer_event ev = {.kind = UNET_INFER_EV_NOTICE, .path = o->path, .page = page, .message = msg};
             emit(o->inf, &ev);
             UNET_TRY(unet_image_writer_open(path, 32, &o->inst));
         } else
             UNET_TRY(open_writer(o, "_instances", 1, 16, &o->inst));
-    } else if (*count > 65535)
+    } else if (*count > unet_infer_u16_max)
         return unet_seterr(UNET_ERR_DATA, "%s: %d objects do not fit the 16-bit instance stack", o->stem, *count);
     UNET_TRY(unet_image_writer_begin_page(o->inst, o->w, o->h, 1));
     for (int y = 0; y < o->h; y += 64) {
@@ -426,13 +479,132 @@ static void instance_colour(uint32_t id, int cls, const float colours[8][3], flo
     for (int ch = 0; ch < 3; ch++) col[ch] = rgb[sector % 6][ch];
 }
 
-/* The overlay: the normalised input as grey (min..max -> 0..255, the mean
- * of its channels) with the contour pixels of the segmentation (an object
- * pixel with a 4-neighbour of another id) in a bright colour per class. */
+static const float OVERLAY_COLOURS[8][3] = {{0, 255, 0},   {255, 255, 0}, {255, 0, 255}, {0, 255, 255},
+                                            {255, 128, 0}, {255, 0, 0},   {0, 128, 255}, {128, 255, 128}};
+
+/* One row of the overlay: the normalised input as grey (min..max -> 0..255,
+ * the mean of its channels) with the contour pixels of the segmentation (an
+ * object pixel with a 4-neighbour of another id) in a bright colour per
+ * class. ids: the row's instance ids (inst = 1) or arg-max classes (inst =
+ * 0); up / down: the rows above and below (NULL at the image's edge). img:
+ * the row's c channels, plane stride img_stride. dst: 3 planes, stride
+ * plane. Shared by the whole-image and the streamed path. */
+static void overlay_row(const int32_t *up, const int32_t *ids, const int32_t *down, int w, int inst, const float *img,
+                        size_t img_stride, int c, float lo, float scale, float *dst, size_t plane)
+{
+    for (int x = 0; x < w; x++) {
+        int32_t id = ids[x];
+        int edge = 0;
+        if (id != 0)
+            edge = (up && up[x] != id) || (down && down[x] != id) || (x > 0 && ids[x - 1] != id) ||
+                   (x + 1 < w && ids[x + 1] != id);
+        /* instances: each object in its own colour (contour, and a light
+         * tint inside); else the colour of the class */
+        float col[3];
+        if (id != 0) instance_colour(inst ? (uint32_t)id : 0, id, OVERLAY_COLOURS, col);
+        if (edge) {
+            for (int ch = 0; ch < 3; ch++) dst[ch * plane + x] = col[ch];
+        } else {
+            float g = 0;
+            for (int ch = 0; ch < c; ch++) g += img[(size_t)ch * img_stride + x] - lo;
+            g *= scale;
+            for (int ch = 0; ch < 3; ch++) dst[ch * plane + x] = (inst && id != 0) ? 0.75f * g + 0.25f * col[ch] : g;
+        }
+    }
+}
+
+/* The grey scale of the overlay from the normalised image's min and max. */
+static float overlay_scale(float lo, float hi, int c) { return hi > lo ? 255.0f / (hi - lo) / c : 0.0f; }
+
+/* ---- the overlay, streamed ---------------------------------------------------- */
+
+/* Overlay row y of a streamed page, its ids in the ring (rows y-1 and y+1
+ * there too where they exist): the input row read again and normalised,
+ * the RGB row collected and written STRIP_ROWS at a time. */
+static unet_status overlay_stream_row(outputs *o, int y)
+{
+    int w = o->w, h = o->h;
+    if (y >= o->oin_y0 + o->oin_rows) {
+        int rows = h - y < STRIP_ROWS ? h - y : STRIP_ROWS;
+        size_t n = (size_t)rows * w;
+        UNET_TRY(unet_image_reader_rows(o->ord, o->oin, n, rows));
+        unet_status st = unet_norm_stream_apply(o->ons, o->oin, n, n, (size_t)y * w);
+        if (st != UNET_OK) return unet_errctx(st, "%s", o->path);
+        o->oin_y0 = y;
+        o->oin_rows = rows;
+    }
+    const int32_t *up = y > 0 ? o->olab + (size_t)((y - 1) % 3) * w : NULL;
+    const int32_t *down = y + 1 < h ? o->olab + (size_t)((y + 1) % 3) * w : NULL;
+    overlay_row(up, o->olab + (size_t)(y % 3) * w, down, w, o->ist != NULL, o->oin + (size_t)(y - o->oin_y0) * w,
+                (size_t)o->oin_rows * w, o->oc, o->olo, o->oscale, o->orgb + (size_t)o->orgb_rows * w,
+                (size_t)STRIP_ROWS * w);
+    if (++o->orgb_rows == STRIP_ROWS || y + 1 == h) {
+        UNET_TRY(unet_image_writer_rows(o->overlay, o->orgb, (size_t)STRIP_ROWS * w, o->orgb_rows));
+        o->orgb_rows = 0;
+    }
+    return UNET_OK;
+}
+
+/* The next rows of ids (instances) or classes, top to bottom: each row
+ * completes the overlay row above it; the last row its own. */
+static unet_status overlay_stream_rows(outputs *o, const int32_t *ids, int rows)
+{
+    int w = o->w;
+    for (int r = 0; r < rows; r++) {
+        int y = o->orecv++;
+        memcpy(o->olab + (size_t)(y % 3) * w, ids + (size_t)r * w, (size_t)w * sizeof *ids);
+        if (y > 0) UNET_TRY(overlay_stream_row(o, y - 1));
+        if (y + 1 == o->h) UNET_TRY(overlay_stream_row(o, y));
+    }
+    return UNET_OK;
+}
+
+/* A streamed page with the overlay: raw min and max per channel (from the
+ * statistics passes) give the normalised min and max (normalisation is
+ * increasing, per channel), hence the whole-image path's grey scale; a
+ * second reader of the page and the buffers. */
+static unet_status overlay_stream_begin(outputs *o, int page, const unet_norm_stream *ns, int c, const float *rmin,
+                                        const float *rmax)
+{
+    int w = o->w;
+    float lo_px[UNET_NORM_MAX_CHANNELS], hi_px[UNET_NORM_MAX_CHANNELS];
+    for (int ch = 0; ch < c; ch++) lo_px[ch] = rmin[ch], hi_px[ch] = rmax[ch];
+    unet_status st = unet_norm_stream_apply(ns, lo_px, 1, 1, 0);
+    if (st == UNET_OK) st = unet_norm_stream_apply(ns, hi_px, 1, 1, 0);
+    if (st != UNET_OK) return unet_errctx(st, "%s", o->path);
+    float lo = lo_px[0], hi = hi_px[0];
+    for (int ch = 1; ch < c; ch++) {
+        if (lo_px[ch] < lo) lo = lo_px[ch];
+        if (hi_px[ch] > hi) hi = hi_px[ch];
+    }
+    o->olo = lo;
+    o->oscale = overlay_scale(lo, hi, c);
+    o->oc = c;
+    o->ons = ns;
+    o->orecv = o->oin_y0 = o->oin_rows = o->orgb_rows = 0;
+    UNET_TRY(unet_image_reader_open(o->path, page, &o->ord));
+    o->olab = malloc((size_t)3 * w * sizeof *o->olab);
+    o->oin = malloc((size_t)c * STRIP_ROWS * w * sizeof *o->oin);
+    o->orgb = malloc((size_t)3 * STRIP_ROWS * w * sizeof *o->orgb);
+    if (!(o->sel & UNET_INFER_INSTANCES)) o->ocls = malloc((size_t)STRIP_ROWS * w * sizeof *o->ocls);
+    if (!o->olab || !o->oin || !o->orgb || (!(o->sel & UNET_INFER_INSTANCES) && !o->ocls))
+        return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for the overlay of %s", o->path);
+    return unet_image_writer_begin_page(o->overlay, w, o->h, 3);
+}
+
+/* Host bytes of the streamed overlay (docs/scale.md). */
+static uint64_t overlay_stream_bytes(const outputs *o)
+{
+    uint64_t w = (uint64_t)o->w;
+    return unet_image_reader_buffer_bytes(o->ord) + 4 * (3 * w + (uint64_t)o->oc * STRIP_ROWS * w + 3 * STRIP_ROWS * w +
+                                                         (o->ocls ? STRIP_ROWS * w : 0)) +
+           unet_image_writer_buffer_bytes(o->overlay);
+}
+
+/* The overlay of a page in memory (img normalised, c planes; inst: the
+ * instance ids, or NULL: the arg-max classes o->labels). */
 static unet_status write_overlay(outputs *o, const float *img, int c, const int32_t *inst)
 {
-    static const float colours[8][3] = {{0, 255, 0},   {255, 255, 0}, {255, 0, 255}, {0, 255, 255},
-                                        {255, 128, 0}, {255, 0, 0},   {0, 128, 255}, {128, 255, 128}};
     int w = o->w, h = o->h;
     size_t n = (size_t)w * h;
     float lo = img[0], hi = img[0];
@@ -440,40 +612,35 @@ static unet_status write_overlay(outputs *o, const float *img, int c, const int3
         if (img[i] < lo) lo = img[i];
         if (img[i] > hi) hi = img[i];
     }
-    float scale = hi > lo ? 255.0f / (hi - lo) / c : 0.0f;
+    float scale = overlay_scale(lo, hi, c);
     int rows_max = (int)(o->strip_n / (3 * (size_t)w));
     if (rows_max < 1) return unet_seterr(UNET_ERR_INTERNAL, "infer: overlay strip too small");
-    UNET_TRY(unet_image_writer_begin_page(o->overlay, w, h, 3));
-    for (int y0 = 0; y0 < h; y0 += rows_max) {
+    int32_t *cls = NULL; /* without instances: 3 rows of classes as ids */
+    if (!inst && !(cls = malloc((size_t)3 * w * sizeof *cls)))
+        return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for the overlay of %s", o->path);
+    unet_status st = unet_image_writer_begin_page(o->overlay, w, h, 3);
+    for (int y0 = 0; y0 < h && st == UNET_OK; y0 += rows_max) {
         int rows = h - y0 < rows_max ? h - y0 : rows_max;
         size_t plane = (size_t)rows * w;
-        for (int y = y0; y < y0 + rows; y++)
-            for (int x = 0; x < w; x++) {
-                size_t i = (size_t)y * w + x, j = (size_t)(y - y0) * w + x;
-                int32_t id = inst ? inst[i] : o->labels[i];
-                int edge = 0;
-                if (id != 0) {
-#define ID_AT(yy, xx) (inst ? inst[(size_t)(yy) * w + (xx)] : (int32_t)o->labels[(size_t)(yy) * w + (xx)])
-                    edge = (y > 0 && ID_AT(y - 1, x) != id) || (y + 1 < h && ID_AT(y + 1, x) != id) ||
-                           (x > 0 && ID_AT(y, x - 1) != id) || (x + 1 < w && ID_AT(y, x + 1) != id);
-#undef ID_AT
-                }
-                /* instances: each object in its own colour (contour, and a
-                 * light tint inside); else the colour of the class */
-                float col[3];
-                if (id != 0) instance_colour(inst ? (uint32_t)id : 0, o->labels[i], colours, col);
-                if (edge) {
-                    for (int ch = 0; ch < 3; ch++) o->strip[ch * plane + j] = col[ch];
-                } else {
-                    float g = 0;
-                    for (int ch = 0; ch < c; ch++) g += img[(size_t)ch * n + i] - lo;
-                    g *= scale;
-                    for (int ch = 0; ch < 3; ch++)
-                        o->strip[ch * plane + j] = (inst && id != 0) ? 0.75f * g + 0.25f * col[ch] : g;
+        for (int y = y0; y < y0 + rows; y++) {
+            const int32_t *r[3] = {NULL, NULL, NULL}; /* rows y-1, y, y+1 */
+            for (int k = 0; k < 3; k++) {
+                int yy = y - 1 + k;
+                if (yy < 0 || yy >= h) continue;
+                if (inst) r[k] = inst + (size_t)yy * w;
+                else {
+                    int32_t *d = cls + (size_t)k * w;
+                    for (int x = 0; x < w; x++) d[x] = o->labels[(size_t)yy * w + x];
+                    r[k] = d;
                 }
             }
-        UNET_TRY(unet_image_writer_rows(o->overlay, o->strip, plane, rows));
+            overlay_row(r[0], r[1], r[2], w, inst != NULL, img + (size_t)y * w, n, c, lo, scale,
+                        o->strip + (size_t)(y - y0) * w, plane);
+        }
+        st = unet_image_writer_rows(o->overlay, o->strip, plane, rows);
     }
+    free(cls);
+    if (st != UNET_OK) return st;
     return unet_image_writer_end_page(o->overlay);
 }
 
@@ -630,7 +797,95 @@ static unet_status stream_core_bytes(const unet_net *net, int h, int w, int c, i
     return UNET_OK;
 }
 
-static unet_status page_stream(unet_infer *inf, outputs *o, int page, unet_image_reader *rd, tile_progress *tp)
+/* The most rows the streamed labeller may hold for a w-pixel-wide page:
+ * stream_megapixels worth of rows, at least 1024 (docs/scale.md). */
+static int instance_max_rows(const unet_infer *inf, int w, int h)
+{
+    double rows = ceil(inf->opt.stream_megapixels * 1e6 / w);
+    if (rows < 1024) rows = 1024;
+    return rows > h ? h : (int)rows;
+}
+
+/* Ids handed over by the labeller: written as they come. */
+static unet_status inst_rows(const int32_t *ids, int y0, int rows, int w, void *user)
+{
+    (void)y0;
+    outputs *o = user;
+    for (int r = 0; r < rows; r += STRIP_ROWS) {
+        int k = rows - r < STRIP_ROWS ? rows - r : STRIP_ROWS;
+        size_t m = (size_t)k * w;
+        const int32_t *src = ids + (size_t)r * w;
+        for (size_t i = 0; i < m; i++) o->istrip[i] = (float)src[i];
+        UNET_TRY(unet_image_writer_rows(o->inst, o->istrip, m, k));
+        if (o->inst_f) UNET_TRY(unet_image_writer_rows(o->inst_f, o->istrip, m, k));
+    }
+    if (o->ord) UNET_TRY(overlay_stream_rows(o, ids, rows));
+    return UNET_OK;
+}
+
+/* A streamed page with instances: the writers (the count is not known until
+ * the last row: a single page gets the 16-bit file and the float32 TIFF of
+ * the whole-image path above 65535 objects, both written, one kept; a stack
+ * is 16-bit), the labeller and its row buffers. */
+static unet_status stream_instances_begin(const unet_infer *inf, outputs *o, int page)
+{
+    (void)page;
+    int w = o->w;
+    if (!o->inst) {
+        UNET_TRY(open_writer(o, "_instances", 1, 16, &o->inst));
+        if (!o->stack) {
+            char path[8192];
+            UNET_TRY(out_path(o, "_instances", "tif", path, sizeof path));
+            UNET_TRY(unet_image_writer_open(path, 32, &o->inst_f));
+        }
+    }
+    UNET_TRY(unet_image_writer_begin_page(o->inst, o->w, o->h, 1));
+    if (o->inst_f) UNET_TRY(unet_image_writer_begin_page(o->inst_f, o->w, o->h, 1));
+    unet_instance_options io = *o->io;
+    o->ist_ws = io.method == UNET_INSTANCES_WATERSHED;
+    if (!o->ist_ws) io.method = UNET_INSTANCES_COMPONENTS; /* of the non-background arg-max, as page_instances */
+    size_t n = (size_t)STRIP_ROWS * w;
+    o->sfg = malloc(n * sizeof *o->sfg);
+    o->istrip = malloc(n * sizeof *o->istrip);
+    if (o->ist_ws) o->sin = malloc(n * sizeof *o->sin);
+    if (!o->sfg || !o->istrip || (o->ist_ws && !o->sin))
+        return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for the instances of %s", o->path);
+    return unet_inst_stream_create(w, o->h, &io, instance_max_rows(inf, w, o->h), inst_rows, o, &o->ist);
+}
+
+/* After the page's last row: the last ids, the count, and which file stays. */
+static unet_status stream_instances_end(outputs *o, int page, int *count)
+{
+    unet_status st = unet_inst_stream_finish(o->ist, count);
+    if (st != UNET_OK) return st == UNET_ERR_DATA ? unet_errctx(st, "%s", o->path) : st;
+    if (*count > unet_infer_u16_max && o->stack)
+        return page == 0 ? unet_seterr(UNET_ERR_DATA,
+                                       "%s: %d objects do not fit the 16-bit instance stack; use outputs without "
+                                       "instances",
+                                       o->stem, *count)
+                         : unet_seterr(UNET_ERR_DATA, "%s: %d objects do not fit the 16-bit instance stack", o->stem,
+                                       *count);
+    UNET_TRY(unet_image_writer_end_page(o->inst));
+    if (!o->inst_f) return UNET_OK;
+    UNET_TRY(unet_image_writer_end_page(o->inst_f));
+    if (*count <= unet_infer_u16_max) {
+        unet_image_writer_close(o->inst_f, 0);
+        o->inst_f = NULL;
+        return UNET_OK;
+    }
+    char msg[1200];
+    snprintf(msg, sizeof msg, "%s has %d objects (> %d): instances written as float32 TIFF", o->stem, *count,
+             unet_infer_u16_max);
+    unet_infer_event ev = {.kind = UNET_INFER_EV_NOTICE, .path = o->path, .page = page, .message = msg};
+    emit(o->inf, &ev);
+    unet_image_writer_close(o->inst, 0);
+    o->inst = o->inst_f;
+    o->inst_f = NULL;
+    return UNET_OK;
+}
+
+static unet_status page_stream(unet_infer *inf, outputs *o, int page, unet_image_reader *rd, tile_progress *tp,
+                               int *objects)
 {
     const char *path = o->path;
     int w, h, c, bits;
@@ -639,12 +894,6 @@ static unet_status page_stream(unet_infer *inf, outputs *o, int page, unet_image
         return unet_seterr(UNET_ERR_DATA, "%s%s has %d channel(s) but the model %s expects %d", path,
                            o->stack ? " (a page)" : "", c, inf->model_name, inf->in_channels);
     double mp = (double)w * h / 1e6;
-    if (o->sel & (UNET_INFER_INSTANCES | UNET_INFER_OVERLAY))
-        return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
-                           "%s: %dx%d (%.0f megapixels) is above [infer] stream_megapixels = %g and is segmented "
-                           "streamed, which writes prob and mask only (instances and the overlay need the whole "
-                           "image in memory): set [infer] outputs = prob,mask, or raise stream_megapixels",
-                           path, w, h, mp, inf->opt.stream_megapixels);
     if (inf->cfg.data.scale != 1.0)
         return unet_seterr(UNET_ERR_INVALID_ARGUMENT,
                            "%s: %dx%d (%.0f megapixels) is above [infer] stream_megapixels = %g, and streamed "
@@ -655,21 +904,33 @@ static unet_status page_stream(unet_infer *inf, outputs *o, int page, unet_image
     unet_norm_stream ns;
     unet_status st = unet_norm_stream_begin(&inf->cfg, c, bits, w, h, &ns);
     if (st != UNET_OK) return unet_errctx(st, "%s", path);
-    int passes = unet_norm_stream_passes(&ns);
-    if (passes > 0) {
+    int passes = unet_norm_stream_passes(&ns), ovl = (o->sel & UNET_INFER_OVERLAY) != 0;
+    /* the overlay: the raw min and max per channel, in the first pass (an
+     * extra one with normalize = fixed) */
+    float rmin[UNET_NORM_MAX_CHANNELS], rmax[UNET_NORM_MAX_CHANNELS];
+    for (int ch = 0; ch < UNET_NORM_MAX_CHANNELS; ch++) rmin[ch] = INFINITY, rmax[ch] = -INFINITY;
+    int runs = passes > 0 ? passes : ovl;
+    if (runs > 0) {
         const int chunk = 64;
         float *buf = malloc((size_t)c * chunk * w * sizeof *buf);
         if (!buf) return unet_seterr(UNET_ERR_OUT_OF_MEMORY, "out of host memory for 64 rows of %s", path);
-        for (int p = 0; p < passes && st == UNET_OK; p++) {
+        for (int p = 0; p < runs && st == UNET_OK; p++) {
             if (p > 0) st = unet_image_reader_rewind(rd);
             for (int y = 0; y < h && st == UNET_OK; y += chunk) {
                 int rows = h - y < chunk ? h - y : chunk;
                 size_t n = (size_t)rows * w;
                 st = unet_image_reader_rows(rd, buf, n, rows);
-                if (st == UNET_OK && (st = unet_norm_stream_add(&ns, buf, n, n)) != UNET_OK)
+                if (st == UNET_OK && p < passes && (st = unet_norm_stream_add(&ns, buf, n, n)) != UNET_OK)
                     st = unet_errctx(st, "%s", path);
+                if (st == UNET_OK && p == 0 && ovl)
+                    for (int ch = 0; ch < c; ch++)
+                        for (size_t i = 0; i < n; i++) {
+                            float v = buf[(size_t)ch * n + i];
+                            if (v < rmin[ch]) rmin[ch] = v;
+                            if (v > rmax[ch]) rmax[ch] = v;
+                        }
             }
-            if (st == UNET_OK) st = unet_norm_stream_end_pass(&ns);
+            if (st == UNET_OK && p < passes) st = unet_norm_stream_end_pass(&ns);
         }
         free(buf);
         if (st == UNET_OK) st = unet_image_reader_rewind(rd);
@@ -682,6 +943,8 @@ static unet_status page_stream(unet_infer *inf, outputs *o, int page, unet_image
     outputs_free_page(o);
     UNET_TRY(alloc_strip(o, w));
     UNET_TRY(begin_pages(o));
+    if (o->sel & UNET_INFER_INSTANCES) UNET_TRY(stream_instances_begin(inf, o, page));
+    if (ovl) UNET_TRY(overlay_stream_begin(o, page, &ns, c, rmin, rmax));
     uint64_t core = 0;
     UNET_TRY(stream_core_bytes(inf->net, h, w, c, o->classes, inf->opt.tta, o->strip_n, &core));
     tp->ev.w = w;
@@ -694,6 +957,25 @@ static unet_status page_stream(unet_infer *inf, outputs *o, int page, unet_image
     st = unet_predict_stream(inf->net, h, w, inf->opt.tta ? UNET_PREDICT_TTA : 0, stream_rows, &si, on_rows, o, on_tile,
                              tp);
     if (st == UNET_OK) st = end_pages(o);
+    if (st == UNET_OK && o->ist) {
+        /* the instance writers, the labeller's window at its peak and its
+         * row buffers (docs/scale.md) */
+        uint64_t wb = unet_image_writer_buffer_bytes(o->inst) + unet_image_writer_buffer_bytes(o->inst_f);
+        st = stream_instances_end(o, page, objects);
+        int peak = unet_inst_stream_peak_rows(o->ist);
+        tp->ev.stream_instance_rows = peak;
+        tp->ev.stream_host_bytes += (uint64_t)peak * w * unet_inst_stream_row_bytes(o->io) +
+                                    (uint64_t)(o->ist_ws ? 3 : 2) * STRIP_ROWS * w * sizeof(float) + wb;
+    }
+    if (st == UNET_OK && o->ord) {
+        tp->ev.stream_host_bytes += overlay_stream_bytes(o);
+        if (o->orecv != h) st = unet_seterr(UNET_ERR_INTERNAL, "infer: the overlay got %d of %d rows", o->orecv, h);
+        else st = unet_image_writer_end_page(o->overlay);
+    }
+    unet_inst_stream_destroy(o->ist);
+    o->ist = NULL;
+    unet_image_reader_close(o->ord);
+    o->ord = NULL;
     return st;
 }
 
@@ -721,12 +1003,11 @@ static uint64_t memory_limit(const unet_infer *inf)
 }
 
 /* How page `page` of path is segmented: *stream = 1 (streamed; *rd then
- * holds its reader) when it is above stream_megapixels and only prob and
- * mask are asked for at scale 1. Above the threshold with instances, the
- * overlay or a scale, the whole-image path runs (a notice says so) unless
- * its estimate exceeds the memory limit: then an error says what to set. A
- * file the streaming reader cannot open goes the whole-image way, whose
- * reader reports the problem. */
+ * holds its reader) when it is above stream_megapixels at [data] scale = 1
+ * (all outputs stream). Above the threshold with a scale, the whole-image
+ * path runs (a notice says so) unless its estimate exceeds the memory
+ * limit: then an error says what to set. A file the streaming reader cannot
+ * open goes the whole-image way, whose reader reports the problem. */
 static unet_status choose_path(const unet_infer *inf, const char *path, int page, unet_image_reader **rd, int *stream)
 {
     *rd = NULL;
@@ -739,28 +1020,24 @@ static unet_status choose_path(const unet_infer *inf, const char *path, int page
     unet_image_reader_info(*rd, &w, &h, &c, NULL);
     double mp = (double)w * h / 1e6;
     if (mp > inf->opt.stream_megapixels) {
-        int whole_only = (inf->opt.outputs & (UNET_INFER_INSTANCES | UNET_INFER_OVERLAY)) || inf->cfg.data.scale != 1.0;
-        if (!whole_only) {
+        if (inf->cfg.data.scale == 1.0) {
             *stream = 1;
             return UNET_OK;
         }
-        const char *why = inf->cfg.data.scale != 1.0 && !(inf->opt.outputs & (UNET_INFER_INSTANCES | UNET_INFER_OVERLAY))
-                              ? "[data] scale resizes the whole image"
-                              : "instances and the overlay need the whole image";
         uint64_t need = whole_bytes(inf, w, h, c), have = memory_limit(inf);
         unet_image_reader_close(*rd);
         *rd = NULL;
         if (need > have)
             return unet_seterr(UNET_ERR_OUT_OF_MEMORY,
-                               "%s%s: %dx%d (%.0f megapixels) would need about %.1f GiB in memory (%s), more than the "
-                               "%.1f GiB limit: set [infer] outputs = prob,mask (and [data] scale = 1) to segment it "
-                               "streamed in bounded memory",
-                               path, page ? " (a page)" : "", w, h, mp, need / 1073741824.0, why, have / 1073741824.0);
+                               "%s%s: %dx%d (%.0f megapixels) would need about %.1f GiB in memory ([data] scale "
+                               "resizes the whole image), more than the %.1f GiB limit: resize the image beforehand "
+                               "and set [data] scale = 1 to segment it streamed in bounded memory",
+                               path, page ? " (a page)" : "", w, h, mp, need / 1073741824.0, have / 1073741824.0);
         char msg[600];
         snprintf(msg, sizeof msg,
-                 "%s: %dx%d (%.0f megapixels) is above [infer] stream_megapixels = %g but %s: segmented in memory "
-                 "(about %.1f GiB); outputs = prob,mask would stream it",
-                 path, w, h, mp, inf->opt.stream_megapixels, why, need / 1073741824.0);
+                 "%s: %dx%d (%.0f megapixels) is above [infer] stream_megapixels = %g but [data] scale resizes the "
+                 "whole image: segmented in memory (about %.1f GiB); [data] scale = 1 would stream it",
+                 path, w, h, mp, inf->opt.stream_megapixels, need / 1073741824.0);
         unet_infer_event ev = {.kind = UNET_INFER_EV_NOTICE, .path = path, .page = page, .message = msg};
         emit(inf, &ev);
         return UNET_OK;
@@ -808,7 +1085,7 @@ unet_status unet_infer_file(unet_infer *inf, const char *path, const char *out_d
         int stream = stream0;
         if (pg > 0) st = choose_path(inf, path, pg, &rd, &stream);
         if (st != UNET_OK) break;
-        if (stream) st = page_stream(inf, o, pg, rd, &tp);
+        if (stream) st = page_stream(inf, o, pg, rd, &tp, &tp.ev.objects);
         else st = page_whole(inf, o, pg, &tp, &tp.ev.objects);
         unet_image_reader_close(rd);
         rd = NULL;
