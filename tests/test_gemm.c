@@ -162,6 +162,44 @@ static void test_k_zero(void **state)
     }
 }
 
+/* Denormals as zero in the CPU GEMM (UNET_FTZ_DAZ, program.c): on an x86
+ * CPU device a product of a denormal A (1e-39) with B = 1 is exactly 0 (DAZ),
+ * and one of normal values is not; elsewhere skipped. */
+static void test_denormals_as_zero(void **state)
+{
+    (void)state;
+    unet_context *ctx = tu_ctx();
+#if defined(__x86_64__) || defined(__i386__)
+    unet_device_info info;
+    TU_OK(unet_context_device_info(ctx, &info));
+    if (info.type != UNET_DEVICE_CPU) skip();
+#else
+    skip();
+#endif
+    const size_t m = 24, n = 64, k = 48;
+    float *a = malloc(m * k * 4), *b = malloc(k * n * 4), *c = malloc(m * n * 4);
+    assert_non_null(a), assert_non_null(b), assert_non_null(c);
+    cl_mem da, db, dc;
+    TU_OK(unet_buffer_alloc(ctx, &da, m * k * 4, "a"));
+    TU_OK(unet_buffer_alloc(ctx, &db, k * n * 4, "b"));
+    TU_OK(unet_buffer_alloc(ctx, &dc, m * n * 4, "c"));
+    for (size_t i = 0; i < k * n; i++) b[i] = 1.0f;
+    TU_OK(unet_buffer_write(ctx, db, 0, k * n * 4, b));
+    const float vals[2] = {1e-39f, 1e-30f};
+    for (int v = 0; v < 2; v++) {
+        for (size_t i = 0; i < m * k; i++) a[i] = vals[v];
+        TU_OK(unet_buffer_write(ctx, da, 0, m * k * 4, a));
+        TU_OK(unet_gemm_with(ctx, UNET_GEMM_CPU, 0, 0, m, n, k, 1.0f, da, 0, k, db, 0, n, 0.0f, dc, 0, n));
+        TU_OK(unet_buffer_read(ctx, dc, 0, m * n * 4, c));
+        for (size_t i = 0; i < m * n; i++) {
+            if (v == 0) assert_true(c[i] == 0.0f);
+            else assert_true(fabsf(c[i] - 48e-30f) <= 1e-35f);
+        }
+    }
+    clReleaseMemObject(da), clReleaseMemObject(db), clReleaseMemObject(dc);
+    free(a), free(b), free(c);
+}
+
 /* Small K- and N-chunks, with and without the fused kernel (knobs read at
  * the context's first CPU GEMM): partial sums over K chunks and the N chunks
  * must give the same result. */
@@ -262,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_cpu_path),
         cmocka_unit_test(test_clblast_path),
         cmocka_unit_test(test_k_zero),
+        cmocka_unit_test(test_denormals_as_zero),
         cmocka_unit_test(test_chunking),
         cmocka_unit_test(test_selection_and_errors),
     };

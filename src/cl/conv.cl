@@ -86,6 +86,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void relu_bias_grad_cpu(
     __global float *d, __global const float *out, const int relu, const int hw, const int channels,
     __global float *dbias, const int dbias_off, const int accumulate)
 {
+    UNET_FTZ_DAZ(); /* denormals as zero (program.c) */
     const int c = get_global_id(0);
     if (c >= channels) return;
     __global float *p = d + (size_t)c * hw;
@@ -222,6 +223,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void im2col_rows(
     __global const float *in, const int h, const int w, const int k, const int r0, const int r1,
     const int cin, __global float *col, const int col_off)
 {
+    UNET_FTZ_DAZ(); /* denormals as zero (program.c) */
     const int oyl = get_global_id(0);
     const int row = get_global_id(1);
     if (oyl >= r1 - r0 || row >= cin * k * k) return;
@@ -240,6 +242,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void col2im_rows(
     __global const float *col, const int col_off, const int h, const int w, const int k, const int r0,
     const int r1, const int cin, __global float *din)
 {
+    UNET_FTZ_DAZ(); /* denormals as zero (program.c) */
     const int yl = get_global_id(0);
     const int c = get_global_id(1);
     const int nrows = r1 - r0 + k - 1;
@@ -339,6 +342,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void im2colT_rows3(
     __global const float *in, const int h, const int w, const int r0, const int r1, const int cin,
     __global float *colT)
 {
+    UNET_FTZ_DAZ(); /* denormals as zero (program.c) */
     const int x0 = (int)get_global_id(0) * 16;
     const int oyl = get_global_id(1);
     const int wo = w - 2;

@@ -201,8 +201,10 @@ inline void gemm_cpu_store_row(__global float *c, const float16 v0, const float1
  * crow at C[row 0 of the tile, column 0 of the tile]. */
 #define MICRO_TILE(MR) MICRO_TILE_S(MR, NR)
 /* ... with the rows of the B panel BRS floats apart */
+/* UNET_FTZ_DAZ: denormals as zero (program.c) */
 #define MICRO_TILE_S(MR, BRS)                           \
     {                                                   \
+        UNET_FTZ_DAZ();                                 \
         ACC_DECL##MR                                    \
         for (int p = 0; p < kc; p++) {                  \
             const float16 b0 = vload16(0, pb);          \

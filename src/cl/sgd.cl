@@ -18,6 +18,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void sgd_momentum_cpu(
     __global float *w, const ulong woff, __global const float *g, const ulong goff, __global float *v,
     const ulong voff, const ulong n, const float lr, const float momentum, const float wd)
 {
+    UNET_FTZ_DAZ(); /* denormals as zero (program.c) */
     const size_t i0 = get_global_id(0) * 1024;
     if (i0 >= n) return;
     __global float *pw = w + woff + i0, *pv = v + voff + i0;

@@ -52,6 +52,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_weights(
     __global const float *w, const int w_off, const int cin, const int cout, const int mr,
     const int npanels, __global float *u, const ulong u_off, const ulong a_stride, const int flip)
 {
+    UNET_FTZ_DAZ(); /* denormals as zero (program.c) */
     const int ci = get_global_id(0);
     const int p = get_global_id(1);
     if (p >= npanels || ci >= cin || mr > 12) return;
@@ -177,6 +178,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_input16(
                            __global const float *in, const int h, const int w, const int cin, const int ty0, const int nty, const int ntxp, __global float *v,
                            const ulong v_off, const ulong c_stride, const ulong e_stride, const int pad)
 {
+    UNET_FTZ_DAZ(); /* denormals as zero (program.c) */
     const int g = get_global_id(0);
     const int tyl = get_global_id(1);
     const int c = get_global_id(2);
@@ -205,6 +207,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output16(
                             __global const float *bias, const int bias_off, const int relu,
                             __global float *out, const int accumulate)
 {
+    UNET_FTZ_DAZ(); /* denormals as zero (program.c) */
     const int g = get_global_id(0);
     const int tyl = get_global_id(1);
     const int co = get_global_id(2);
@@ -267,6 +270,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_input8(
                            __global const float *in, const int h, const int w, const int cin, const int ty0, const int nty, const int ntxp, __global float *v,
                            const ulong v_off, const ulong c_stride, const ulong e_stride, const int pad)
 {
+    UNET_FTZ_DAZ(); /* denormals as zero (program.c) */
     const int g = get_global_id(0);
     const int tyl = get_global_id(1);
     const int c = get_global_id(2);
@@ -312,6 +316,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output8(
                             __global const float *bias, const int bias_off, const int relu,
                             __global float *out, const int accumulate)
 {
+    UNET_FTZ_DAZ(); /* denormals as zero (program.c) */
     const int g = get_global_id(0);
     const int tyl = get_global_id(1);
     const int co = get_global_id(2);
@@ -400,6 +405,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_input16(
     __global const float *in, const int h, const int w, const int cin, const int ty0, const int nty, const int ntx,
     const int kc, __global float *u, const ulong u_off, const ulong b_stride)
 {
+    UNET_FTZ_DAZ(); /* denormals as zero (program.c) */
     const int cg = get_global_id(0);
     const int g = get_global_id(1);
     const int tyl = get_global_id(2);
@@ -440,6 +446,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_dout16(
     __global const float *dout, const int ho, const int wo, const int cout, const int ty0, const int nty,
     const int ntx, const int kc, const int mr, __global float *v, const ulong v_off, const ulong a_stride)
 {
+    UNET_FTZ_DAZ(); /* denormals as zero (program.c) */
     const int p = get_global_id(0);
     const int g = get_global_id(1);
     const int tyl = get_global_id(2);
@@ -502,6 +509,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_weights(
     __global const float *c, const ulong c_off, const ulong c_stride, const int cin, const int cout,
     __global float *dw, const int dw_off, const int accumulate)
 {
+    UNET_FTZ_DAZ(); /* denormals as zero (program.c) */
     const int g = get_global_id(0);
     const int co = get_global_id(1);
     if (16 * g >= cin || co >= cout) return;
