@@ -47,6 +47,34 @@ def cpu_name():
     return platform.processor()
 
 
+def pytorch_best(table, benches, key):
+    """Per task, the fastest PyTorch variant of table {name: {task: ms}} and
+    each bench's ratio to it (PyTorch time / unetcl time)."""
+    best = {}
+    for t in ("infer", "train"):
+        c = {k: v[t] for k, v in table.items() if k.startswith("torch ") and v[t] is not None}
+        if not c:
+            continue
+        k = min(c, key=c.get)
+        best[t] = {"variant": k[len("torch "):], key: c[k], "ratio": {bn: c[k] / table[bn][t] for bn, _ in benches}}
+    return best
+
+
+def print_table(title, table, best, key, tag, benches):
+    print(f"\n{title:74s}{'512 inference':>15s}{'572 train step':>16s}")
+    for k, v in table.items():
+        fi = f"{v['infer']:12.0f} ms" if v["infer"] is not None else f"{'':15s}"
+        ft = f"{v['train']:13.0f} ms" if v["train"] is not None else ""
+        print(f"{k[:74]:74s}{fi}{ft}")
+    for t, label in (("infer", "512x512 inference"), ("train", "572 training step")):
+        if t not in best:
+            continue
+        b = best[t]
+        print(f"PyTorch best{tag} for {label}: {b['variant']} {b[key]:.0f} ms")
+        for bn, _ in benches:
+            print(f"    {bn} {table[bn][t]:.0f} ms: {b['ratio'][bn]:.2f}x = PyTorch best time / unetcl time")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bench", required=True, action="append",
@@ -147,23 +175,9 @@ def main():
             print(f"  torch training {n}: {statistics.median(ts):.0f} ms", flush=True)
 
     med = {k: {t: (statistics.median(v[t]) if v[t] else None) for t in ("infer", "train")} for k, v in rounds.items()}
-    best = {}
-    for t in ("infer", "train"):
-        c = {k: v[t] for k, v in med.items() if k.startswith("torch ") and v[t] is not None}
-        if not c:
-            continue
-        k = min(c, key=c.get)
-        best[t] = {"variant": k[len("torch "):], "median_ms": c[k],
-                   "ratio": {bn: c[k] / med[bn][t] for bn, _ in benches}}
+    best = pytorch_best(med, benches, "median_ms")
     mins = {k: {t: (min(v[t]) if v[t] else None) for t in ("infer", "train")} for k, v in runs_all.items()}
-    best_min = {}
-    for t in ("infer", "train"):
-        c = {k: v[t] for k, v in mins.items() if k.startswith("torch ") and v[t] is not None}
-        if not c:
-            continue
-        k = min(c, key=c.get)
-        best_min[t] = {"variant": k[len("torch "):], "min_ms": c[k],
-                       "ratio": {bn: c[k] / mins[bn][t] for bn, _ in benches}}
+    best_min = pytorch_best(mins, benches, "min_ms")
     res = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpu": cpu_name(), "cores": os.cpu_count(),
            "unetcl_device": uinfo.get("device"), "unetcl_driver": uinfo.get("driver"),
            "pytorch": torch.__version__, "threads": torch.get_num_threads(), "rounds": a.rounds,
@@ -176,31 +190,9 @@ def main():
     path = os.path.join(a.out, f"{a.tag}_compare.json")
     with open(path, "w") as f:
         json.dump(res, f, indent=1)
-    print(f"\n{'median over ' + str(a.rounds) + ' interleaved rounds':74s}{'512 inference':>15s}{'572 train step':>16s}")
-    for k, v in med.items():
-        fi = f"{v['infer']:12.0f} ms" if v["infer"] is not None else f"{'':15s}"
-        ft = f"{v['train']:13.0f} ms" if v["train"] is not None else ""
-        print(f"{k[:74]:74s}{fi}{ft}")
-    for t, label in (("infer", "512x512 inference"), ("train", "572 training step")):
-        if t not in best:
-            continue
-        b = best[t]
-        print(f"PyTorch best for {label}: {b['variant']} {b['median_ms']:.0f} ms")
-        for bn, _ in benches:
-            print(f"    {bn} {med[bn][t]:.0f} ms: {b['ratio'][bn]:.2f}x = PyTorch best time / unetcl time")
-    print(f"\n{'best of all runs (min; the least disturbed estimate on a shared host)':74s}"
-          f"{'512 inference':>15s}{'572 train step':>16s}")
-    for k, v in mins.items():
-        fi = f"{v['infer']:12.0f} ms" if v["infer"] is not None else f"{'':15s}"
-        ft = f"{v['train']:13.0f} ms" if v["train"] is not None else ""
-        print(f"{k[:74]:74s}{fi}{ft}")
-    for t, label in (("infer", "512x512 inference"), ("train", "572 training step")):
-        if t not in best_min:
-            continue
-        b = best_min[t]
-        print(f"PyTorch best (min) for {label}: {b['variant']} {b['min_ms']:.0f} ms")
-        for bn, _ in benches:
-            print(f"    {bn} {mins[bn][t]:.0f} ms: {b['ratio'][bn]:.2f}x = PyTorch best time / unetcl time")
+    print_table(f"median over {a.rounds} interleaved rounds", med, best, "median_ms", "", benches)
+    print_table("best of all runs (min; the least disturbed estimate on a shared host)", mins, best_min, "min_ms",
+                " (min)", benches)
     pk = [p for p in peaks if p]
     if pk:
         print(f"host FMA peak measured by bench_unet per round: {min(pk):.0f} to {max(pk):.0f} GFLOP/s")

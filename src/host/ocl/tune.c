@@ -667,7 +667,8 @@ out:
 
 /* ---- GPU convolution kernels --------------------------------------------------- */
 
-static int conv_line(void *user, const char *line, double fraction)
+/* A driver's progress line passed on to the caller's callback (user: the options). */
+static int forward_line(void *user, const char *line, double fraction)
 {
     const unet_tune_options *o = user;
     return o->progress ? o->progress(line, fraction, o->user) : 0;
@@ -693,19 +694,13 @@ unet_status unet_tune_conv(const unet_tune_options *o, unet_tune_conv_result *re
              "GPU convolution kernels (%s) vs the existing path on %s, %d layers of a %d tile, base %d channels, "
              "median of %d:",
              fp16 ? "fp16" : "fp32", ctx->info.name, n, tile, o->base, reps);
-    if (st == UNET_OK) st = unet_gpuconv_tune_cb(ctx, layers, n, reps, conv_line, (void *)o, r.path, sizeof r.path);
+    if (st == UNET_OK) st = unet_gpuconv_tune_cb(ctx, layers, n, reps, forward_line, (void *)o, r.path, sizeof r.path);
     unet_context_destroy(ctx);
     if (st == UNET_OK && res) *res = r;
     return st;
 }
 
 /* ---- CPU kernels ----------------------------------------------------------------- */
-
-static int cpu_line(void *user, const char *line, double fraction)
-{
-    const unet_tune_options *o = user;
-    return o->progress ? o->progress(line, fraction, o->user) : 0;
-}
 
 unet_status unet_tune_cpu(const unet_tune_options *o, unet_tune_cpu_result *res)
 {
@@ -726,7 +721,7 @@ unet_status unet_tune_cpu(const unet_tune_options *o, unet_tune_cpu_result *res)
     }
     unet_cpu_tuning_path(ctx->cache_dir, &ctx->info, r->path, sizeof r->path);
     unet_cpu_tuning t;
-    if ((st = unet_cpu_tune_search(ctx, o->seconds, cpu_line, (void *)o, &t)) != UNET_OK) goto out;
+    if ((st = unet_cpu_tune_search(ctx, o->seconds, forward_line, (void *)o, &t)) != UNET_OK) goto out;
     if ((st = unet_cpu_tuning_write(r->path, &t)) != UNET_OK) goto out;
     unet_cpu_tuning_format(&t, r->text, sizeof r->text);
     r->default_ms = t.default_ms;
