@@ -110,6 +110,13 @@ def make_net(upconv, seed=0):
     return UNet(upconv=upconv)
 
 
+def in_layout(net, x, cl):
+    """The network and its input in channels_last (cl) or as they are (NCHW)."""
+    if cl:
+        return net.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    return net, x
+
+
 def infer_variants(upconvs=("shuffle", "convt")):
     """name -> (prepare, run): prepare() builds and warms the variant and
     returns a zero-argument callable that runs one 512x512 inference."""
@@ -118,11 +125,7 @@ def infer_variants(upconvs=("shuffle", "convt")):
 
     def eager(upconv, cl):
         def prep():
-            net = make_net(upconv).eval()
-            xi = x
-            if cl:
-                net = net.to(memory_format=torch.channels_last)
-                xi = x.contiguous(memory_format=torch.channels_last)
+            net, xi = in_layout(make_net(upconv).eval(), x, cl)
 
             def run():
                 with torch.inference_mode():
@@ -133,11 +136,7 @@ def infer_variants(upconvs=("shuffle", "convt")):
 
     def script(upconv, cl):
         def prep():
-            net = make_net(upconv).eval()
-            xi = x
-            if cl:
-                net = net.to(memory_format=torch.channels_last)
-                xi = x.contiguous(memory_format=torch.channels_last)
+            net, xi = in_layout(make_net(upconv).eval(), x, cl)
             with torch.no_grad():
                 ts = torch.jit.trace(net, xi)
                 ts = torch.jit.freeze(ts)
@@ -168,11 +167,7 @@ def train_variants(upconvs=("shuffle", "convt")):
 
     def eager(upconv, cl):
         def prep():
-            net = make_net(upconv).train()
-            xi = xt
-            if cl:
-                net = net.to(memory_format=torch.channels_last)
-                xi = xt.contiguous(memory_format=torch.channels_last)
+            net, xi = in_layout(make_net(upconv).train(), xt, cl)
             opt = torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.99)
 
             def run():
