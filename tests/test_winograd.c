@@ -375,18 +375,23 @@ static void test_backward_weights(void **state)
     assert_int_equal(unet_knob_set(kn, "UNETCL_WGRAD", "", err, sizeof err), 0);
 }
 
-/* Both transform widths on every shape (the default picks per shape). */
-static void test_forced_tile_widths(void **state)
+/* Both transform widths and both layouts of the transformed input on every
+ * shape (the default picks the width per shape and the plain layout). */
+static void test_forced_variants(void **state)
 {
-    static const char *tw[] = {"16", "8"};
+    static const char *tw[] = {"16", "8"}, *lay[] = {"plain", "interleaved"};
     unet_knobs *kn = unet_context_knobs(tu_ctx());
     char err[256];
-    for (int i = 0; i < 2; i++) {
-        assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_TW", tw[i], err, sizeof err), 0);
-        test_against_reference(state);
-        test_backward_data(state);
+    for (int l = 0; l < 2; l++) {
+        assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_VLAYOUT", lay[l], err, sizeof err), 0);
+        for (int i = 0; i < 2; i++) {
+            assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_TW", tw[i], err, sizeof err), 0);
+            test_against_reference(state);
+            test_backward_data(state);
+        }
     }
     assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_TW", "0", err, sizeof err), 0);
+    assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_VLAYOUT", "", err, sizeof err), 0);
 }
 
 int main(void)
@@ -397,7 +402,7 @@ int main(void)
         cmocka_unit_test(test_default_choice),
         cmocka_unit_test(test_backward_data),
         cmocka_unit_test(test_backward_weights),
-        cmocka_unit_test(test_forced_tile_widths),
+        cmocka_unit_test(test_forced_variants),
     };
     return TU_RUN("winograd", tests);
 }

@@ -523,13 +523,15 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
             wc->mr = p.mr;
         }
     }
-    const int vplain = ctx->knobs.wino_vplain;
+    const int vplain = ctx->knobs.wino_vlayout != 2;
     for (int ty0 = 0; ty0 < p.nty; ty0 += rows) {
         const int nty = (p.nty - ty0 < rows) ? p.nty - ty0 : rows;
         const size_t t = (size_t)nty * (size_t)p.ntxp, npanels = (t + 31) / 32, tpad = npanels * 32;
         const size_t v_off = p.u_floats, b_stride = (size_t)s->cin * tpad;
-        /* V as [q][c][e][32] (each transform work-item writes one run) or as
-         * [e][q][c][32]; UNETCL_WINO_VLAYOUT=plain selects the latter */
+        /* V as [e][q][c][32] (the GEMM reads each 32-tile B panel as one
+         * contiguous run: 5-11 % faster inference and training steps on the
+         * Xeon, 3 of 3 interleaved pairs) or, UNETCL_WINO_VLAYOUT=interleaved,
+         * [q][c][e][32] (each transform work-item writes one run) */
         const size_t c_str = vplain ? 32 : 36 * 32, e_str = vplain ? b_stride : 32;
         /* GEMM results: [cout][panel][36][32] (see wino_output16) */
         const size_t m_off = v_off + WINO_ALIGN(36 * b_stride), ldm = npanels * 36 * 32;

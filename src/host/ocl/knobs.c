@@ -32,8 +32,10 @@ static const knob_def g_knobs[] = {
     {"UNETCL_GEMM", K_ENUM, OFF(gemm), "cpu|clblast", 0, 0, "cpu on CPUs, else clblast", "GEMM path"},
     {"UNETCL_IM2COL_NOT", K_BOOL, OFF(im2col_not), NULL, 0, 1, "0",
      "1: the plain (not transposed) column matrix on CPUs (benchmarks)"},
-    {"UNETCL_WINO_VLAYOUT", K_ENUM, OFF(wino_vplain), "plain", 0, 0, "interleaved",
-     "plain: transformed input as [e][q][c][32] instead of [q][c][e][32] (benchmarks)"},
+    {"UNETCL_WINO_VLAYOUT", K_ENUM, OFF(wino_vlayout), "plain|interleaved", 0, 0, "plain",
+     "Winograd transformed input as [e][q][c][32] (plain: the GEMM reads each B panel contiguously) or "
+     "[q][c][e][32] (interleaved: one run per transform work-item; the default until 2026-12, 5-11 % slower on "
+     "the Xeon, docs/notes/issue17-cpu.md) (benchmarks)"},
     {"UNETCL_NO_NT", K_BOOL, OFF(no_nt), NULL, 0, 1, "0",
      "1: plain stores instead of streaming stores in the Winograd transforms (benchmarks)"},
     {"UNETCL_HUGEPAGES", K_BOOL, OFF(hugepages), NULL, 0, 1, "1",

@@ -19,7 +19,7 @@ typedef struct unet_knobs {
     int wgrad;      /* UNETCL_WGRAD=im2col|winograd */
     int gemm;       /* UNETCL_GEMM=cpu|clblast */
     int im2col_not; /* UNETCL_IM2COL_NOT=1: the plain column matrix on CPUs */
-    int wino_vplain; /* UNETCL_WINO_VLAYOUT=plain */
+    int wino_vlayout; /* UNETCL_WINO_VLAYOUT: 0 or 1 plain, 2 interleaved */
     int no_nt;       /* UNETCL_NO_NT=1: plain stores in the Winograd transforms */
     int hugepages;   /* UNETCL_HUGEPAGES=0 turns huge pages off (default 1) */
     int kprof;       /* UNETCL_KPROF=1: per-kernel wall times to stderr */
