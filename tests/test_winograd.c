@@ -375,13 +375,15 @@ static void test_backward_weights(void **state)
     assert_int_equal(unet_knob_set(kn, "UNETCL_WGRAD", "", err, sizeof err), 0);
 }
 
-/* Both transform widths and both layouts of the transformed input on every
- * shape (the default picks the width per shape and the plain layout). */
+/* The separate kernels with both transform widths and both layouts of the
+ * transformed input, and the fused kernel (which the default picks for these
+ * small shapes) forced, on every shape: forward and input gradient. */
 static void test_forced_variants(void **state)
 {
     static const char *tw[] = {"16", "8"}, *lay[] = {"plain", "interleaved"};
     unet_knobs *kn = unet_context_knobs(tu_ctx());
     char err[256];
+    assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_FUSED", "0", err, sizeof err), 0);
     for (int l = 0; l < 2; l++) {
         assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_VLAYOUT", lay[l], err, sizeof err), 0);
         for (int i = 0; i < 2; i++) {
@@ -390,8 +392,13 @@ static void test_forced_variants(void **state)
             test_backward_data(state);
         }
     }
+    assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_TW", "16", err, sizeof err), 0);
+    assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_FUSED", "1", err, sizeof err), 0);
+    test_against_reference(state);
+    test_backward_data(state);
     assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_TW", "0", err, sizeof err), 0);
     assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_VLAYOUT", "", err, sizeof err), 0);
+    assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_FUSED", "-1", err, sizeof err), 0);
 }
 
 int main(void)

@@ -195,34 +195,12 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_input16(
     WINO_NT_FENCE();
 }
 
-/* Output transform + bias (+ ReLU) of 16 tiles. The GEMM results are stored
- * per output channel and 32-tile panel with the 36 elements together:
- * m[m_off + co*ldm + (t/32)*36*32 + e*32 + t%32] (one contiguous block per
- * channel and panel).
- * accumulate: out += result (no bias, no ReLU) instead of out = result.
- * Global size: (ntxp/16, nty, cout). */
-__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output16(
-                            __global const float *m, const ulong m_off, const ulong ldm, const int ty0,
-                            const int nty, const int ntxp, const int cout, const int ho, const int wo,
-                            __global const float *bias, const int bias_off, const int relu,
-                            __global float *out, const int accumulate)
+/* Output transform of 16 horizontally adjacent tiles from s[i][k'] = (M A)[i][k']
+ * (one output channel): + b (+ ReLU), stored at rows y0.., columns x0.. of
+ * the ho x wo plane dst (out += result when accumulate). */
+inline void wino_store16(float16 s[6][4], const float16 b, const int relu, const int y0, const int x0,
+                         const int ho, const int wo, __global float *dst, const int accumulate)
 {
-    UNET_FTZ_DAZ(); /* denormals as zero (program.c) */
-    const int g = get_global_id(0);
-    const int tyl = get_global_id(1);
-    const int co = get_global_id(2);
-    if (g * 16 >= ntxp || tyl >= nty || co >= cout) return;
-    const int t0 = tyl * ntxp + 16 * g, q = t0 / 32, j0 = t0 - 32 * q;
-    __global const float *src = m + m_off + (size_t)co * ldm + (size_t)q * (36 * 32) + j0;
-    float16 s[6][4]; /* s[i][k'] = (M A)[i][k'] */
-    for (int i = 0; i < 6; i++) {
-        float16 x[6];
-        for (int k = 0; k < 6; k++) x[k] = vload16(0, src + (6 * i + k) * 32);
-        WINO_AT(x, s[i]);
-    }
-    const float16 b = (float16)((accumulate || bias_off < 0) ? 0.0f : bias[bias_off + co]); /* bias_off < 0: none */
-    const int y0 = 4 * (ty0 + tyl), x0 = 64 * g;
-    __global float *dst = out + (size_t)co * ho * wo;
     float16 yk[4][4]; /* yk[k'][i'] */
     for (int k = 0; k < 4; k++) {
         float16 x[6] = {s[0][k], s[1][k], s[2][k], s[3][k], s[4][k], s[5][k]};
@@ -258,6 +236,131 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output16(
         }
     }
 }
+
+/* Output transform + bias (+ ReLU) of 16 tiles. The GEMM results are stored
+ * per output channel and 32-tile panel with the 36 elements together:
+ * m[m_off + co*ldm + (t/32)*36*32 + e*32 + t%32] (one contiguous block per
+ * channel and panel).
+ * accumulate: out += result (no bias, no ReLU) instead of out = result.
+ * Global size: (ntxp/16, nty, cout). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output16(
+                            __global const float *m, const ulong m_off, const ulong ldm, const int ty0,
+                            const int nty, const int ntxp, const int cout, const int ho, const int wo,
+                            __global const float *bias, const int bias_off, const int relu,
+                            __global float *out, const int accumulate)
+{
+    UNET_FTZ_DAZ(); /* denormals as zero (program.c) */
+    const int g = get_global_id(0);
+    const int tyl = get_global_id(1);
+    const int co = get_global_id(2);
+    if (g * 16 >= ntxp || tyl >= nty || co >= cout) return;
+    const int t0 = tyl * ntxp + 16 * g, q = t0 / 32, j0 = t0 - 32 * q;
+    __global const float *src = m + m_off + (size_t)co * ldm + (size_t)q * (36 * 32) + j0;
+    float16 s[6][4]; /* s[i][k'] = (M A)[i][k'] */
+    for (int i = 0; i < 6; i++) {
+        float16 x[6];
+        for (int k = 0; k < 6; k++) x[k] = vload16(0, src + (6 * i + k) * 32);
+        WINO_AT(x, s[i]);
+    }
+    const float16 b = (float16)((accumulate || bias_off < 0) ? 0.0f : bias[bias_off + co]); /* bias_off < 0: none */
+    wino_store16(s, b, relu, 4 * (ty0 + tyl), 64 * g, ho, wo, out + (size_t)co * ho * wo, accumulate);
+}
+
+/* ---- fused: input transform, the 36 GEMMs and the output transform -----
+ * One work-item per 32-tile panel of the tile numbering above (ntxp a
+ * multiple of 16): it transforms the panel's input tiles of all cin channels
+ * into local memory (a private scratch, as gemm_cpu_tile*_lb's, no barriers),
+ * then per row panel of MR output channels runs the 36 MR x 32 products with
+ * the packed transformed weights U (as wino_weights writes them) into a
+ * second scratch and transforms those MR channels out. Nothing intermediate
+ * goes through global memory: for layers with few channels the separate
+ * kernels spend most of their time moving V and M (36/16 of the activations,
+ * twice each). Scratch: 36*cin*32 + MR*36*32 floats.
+ * Global size: (ceil(nty*ntxp/32)). */
+#define WF_DECL(r) float16 c##r##a = (float16)(0.0f), c##r##b = (float16)(0.0f);
+#define WF_FMA(r)                                     \
+    {                                                 \
+        const float16 a_ = (float16)(pa[r]);          \
+        c##r##a = fma(a_, b0, c##r##a);               \
+        c##r##b = fma(a_, b1, c##r##b);               \
+    }
+#define WF_STORE(r)                                   \
+    vstore16(c##r##a, 0, ml + (r * 36 + e) * 32);     \
+    vstore16(c##r##b, 0, ml + (r * 36 + e) * 32 + 16);
+#define WF_DECL8 WF_DECL(0) WF_DECL(1) WF_DECL(2) WF_DECL(3) WF_DECL(4) WF_DECL(5) WF_DECL(6) WF_DECL(7)
+#define WF_FMA8 WF_FMA(0) WF_FMA(1) WF_FMA(2) WF_FMA(3) WF_FMA(4) WF_FMA(5) WF_FMA(6) WF_FMA(7)
+#define WF_STORE8 WF_STORE(0) WF_STORE(1) WF_STORE(2) WF_STORE(3) WF_STORE(4) WF_STORE(5) WF_STORE(6) WF_STORE(7)
+#define WF_DECL12 WF_DECL8 WF_DECL(8) WF_DECL(9) WF_DECL(10) WF_DECL(11)
+#define WF_FMA12 WF_FMA8 WF_FMA(8) WF_FMA(9) WF_FMA(10) WF_FMA(11)
+#define WF_STORE12 WF_STORE8 WF_STORE(8) WF_STORE(9) WF_STORE(10) WF_STORE(11)
+
+#define WINO_FUSED(MR)                                                                              \
+    __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_fused##MR(                    \
+        __global const float *in, const int h, const int w, const int cin, const int pad,          \
+        const int ty0, const int nty, const int ntxp, __global const float *u, const ulong a_stride, \
+        const int cout, const int ho, const int wo, __global const float *bias, const int bias_off, \
+        const int relu, __global float *out, const int accumulate, __local float *scratch)         \
+    {                                                                                               \
+        UNET_FTZ_DAZ(); /* denormals as zero (program.c) */                                         \
+        const int q = get_global_id(0), ttot = nty * ntxp;                                          \
+        if (q * 32 >= ttot) return;                                                                 \
+        __local float *vl = scratch;                  /* [e][c][32] */                              \
+        __local float *ml = scratch + 36 * cin * 32;  /* [r][e][32] */                              \
+        for (int hh = 0; hh < 2; hh++) {                                                            \
+            const int tt = q * 32 + 16 * hh;                                                        \
+            if (tt >= ttot) { /* the panel's second half past the last tile row: zeros */           \
+                for (int x = 0; x < 36 * cin; x++) vstore16((float16)(0.0f), 0, vl + x * 32 + 16);  \
+                continue;                                                                           \
+            }                                                                                       \
+            const int tyl = tt / ntxp, g = (tt - tyl * ntxp) / 16;                                  \
+            for (int c = 0; c < cin; c++) {                                                         \
+                float16 r[6][6];                                                                    \
+                wino_rows16(in + (size_t)c * h * w, h, w, 4 * (ty0 + tyl) - pad, 64 * g - pad, r);  \
+                for (int k = 0; k < 6; k++) {                                                       \
+                    float16 x[6] = {r[0][k], r[1][k], r[2][k], r[3][k], r[4][k], r[5][k]}, y[6];    \
+                    WINO_BT(x, y);                                                                  \
+                    for (int i = 0; i < 6; i++) vstore16(y[i], 0, vl + ((6 * i + k) * cin + c) * 32 + 16 * hh); \
+                }                                                                                   \
+            }                                                                                       \
+        }                                                                                           \
+        const int mtiles = (cout + MR - 1) / MR;                                                    \
+        for (int mt = 0; mt < mtiles; mt++) {                                                       \
+            for (int e = 0; e < 36; e++) {                                                          \
+                __global const float *pa = u + (size_t)e * a_stride + (size_t)mt * cin * MR;        \
+                __local const float *pb = vl + e * cin * 32;                                        \
+                WF_DECL##MR                                                                         \
+                for (int p = 0; p < cin; p++) {                                                     \
+                    const float16 b0 = vload16(0, pb), b1 = vload16(1, pb);                         \
+                    WF_FMA##MR                                                                      \
+                    pa += MR;                                                                       \
+                    pb += 32;                                                                       \
+                }                                                                                   \
+                WF_STORE##MR                                                                        \
+            }                                                                                       \
+            for (int r = 0; r < MR; r++) {                                                          \
+                const int co = mt * MR + r;                                                         \
+                if (co >= cout) break;                                                              \
+                const float16 bv = (float16)((accumulate || bias_off < 0) ? 0.0f : bias[bias_off + co]); \
+                for (int hh = 0; hh < 2; hh++) {                                                    \
+                    const int tt = q * 32 + 16 * hh;                                                \
+                    if (tt >= ttot) break;                                                          \
+                    const int tyl = tt / ntxp, g = (tt - tyl * ntxp) / 16;                          \
+                    __local const float *src = ml + r * 36 * 32 + 16 * hh;                          \
+                    float16 s[6][4];                                                                \
+                    for (int i = 0; i < 6; i++) {                                                   \
+                        float16 x[6];                                                               \
+                        for (int k = 0; k < 6; k++) x[k] = vload16(0, src + (6 * i + k) * 32);      \
+                        WINO_AT(x, s[i]);                                                           \
+                    }                                                                               \
+                    wino_store16(s, bv, relu, 4 * (ty0 + tyl), 64 * g, ho, wo, out + (size_t)co * ho * wo, \
+                                 accumulate);                                                       \
+                }                                                                                   \
+            }                                                                                       \
+        }                                                                                           \
+    }
+
+WINO_FUSED(12)
+WINO_FUSED(8)
 
 /* ---- the same transforms on 8 horizontally adjacent tiles per work-item ----
  * Used when ntx rounded up to 8 is less than rounded up to 16 (fewer padded

@@ -449,6 +449,31 @@ static int wino_rows(const conv_shape *s, const wino_plan *p, size_t ws_floats)
     return (int)r;
 }
 
+/* Local scratch of the fused kernel (wino_fused*): the panel's transformed
+ * input and the GEMM results of one row panel. */
+static size_t wino_fused_bytes(const conv_shape *s, const wino_plan *p)
+{
+    return (36 * (size_t)s->cin * 32 + (size_t)p->mr * 36 * 32) * sizeof(float);
+}
+
+/* The fused kernel where its scratch fits local memory and, by default,
+ * where the layer has few input channels: there the separate kernels move V
+ * and M through memory for little arithmetic per byte, and the panel's V
+ * (36 x cin x 32 floats, 576 KiB at 128) stays in L2. bench_conv on the Xeon,
+ * two interleaved rounds, fused vs separate: 64->64 698x698 85-90 vs 132-158
+ * ms, 128->64 698x698 169-191 vs 233-279, 128->128 345x345 78-79 vs 86-90,
+ * 128->256 170x170 33-35 vs 41-47; at 256 input channels mixed (256->256
+ * 170x170 59-82 vs 71-75, 256->128 345x345 164-239 vs 159-164).
+ * UNETCL_WINO_FUSED=0|1 overrides. */
+#define FUSED_MAX_CIN 128
+static int wino_use_fused(const unet_context *ctx, const conv_shape *s, const wino_plan *p)
+{
+    if (p->tw != 16 || ctx->knobs.wino_fused == 0) return 0;
+    if (wino_fused_bytes(s, p) > ctx->info.local_mem_bytes) return 0;
+    if (ctx->knobs.wino_fused == 1) return 1;
+    return s->cin <= FUSED_MAX_CIN;
+}
+
 /* One Winograd convolution. s: the logical problem (s->h, s->w: the input
  * after zero-padding by pad on every side); in holds the unpadded input
  * (s->h - 2*pad rows). flip: the adjoint convolution (weight [s->cin][s->cout]
@@ -522,6 +547,26 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
             wc->cout = s->cout;
             wc->mr = p.mr;
         }
+    }
+    if (wino_use_fused(ctx, s, &p)) {
+        cl_kernel kf;
+        const char *kname = p.mr == 12 ? "wino_fused12" : "wino_fused8";
+        UNET_TRY(unet_kernel_get(ctx, "winograd", kname, &kf));
+        const size_t t = (size_t)p.nty * (size_t)p.ntxp, npanels = (t + 31) / 32;
+        UNET_TRY(unet_conv_check_int(t, "the Winograd tiles of one layer"));
+        const cl_int h = s->h - 2 * pad, w = s->w - 2 * pad, cin = s->cin, ipad = pad, ity0 = 0, inty = p.nty,
+                     intxp = p.ntxp, cout = s->cout, ho = s->ho, wo = s->wo,
+                     boff = bias.mem ? (cl_int)bias.off : -1, r = relu ? 1 : 0, acc = accumulate ? 1 : 0;
+        const cl_ulong ast = p.a_stride;
+        cl_mem bmem = bias.mem ? bias.mem : out;
+        UNET_CL_TRY(UNET_SET_ARGS(kf, unet_arg_mem(in), unet_arg_int(h), unet_arg_int(w), unet_arg_int(cin),
+                                  unet_arg_int(ipad), unet_arg_int(ity0), unet_arg_int(inty), unet_arg_int(intxp),
+                                  unet_arg_mem(umem), unet_arg_ulong(ast), unet_arg_int(cout), unet_arg_int(ho),
+                                  unet_arg_int(wo), unet_arg_mem(bmem), unet_arg_int(boff), unet_arg_int(r),
+                                  unet_arg_mem(out), unet_arg_int(acc), unet_arg_local(wino_fused_bytes(s, &p))),
+                    "setting arguments of the fused Winograd kernel");
+        const size_t g[1] = {npanels}, l[1] = {1};
+        return unet_enqueue(ctx, kf, kname, 1, g, l);
     }
     const int vplain = ctx->knobs.wino_vlayout != 2;
     for (int ty0 = 0; ty0 < p.nty; ty0 += rows) {

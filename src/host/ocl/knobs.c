@@ -73,6 +73,9 @@ static const knob_def g_knobs[] = {
      "columns per N-chunk of the CPU GEMM (B packed separately) [tuned]"},
     {"UNETCL_GEMM_LB", K_LONG, OFF(gemm_lb), "-1, 0 or 1", -1, 1, "-1 (by size)",
      "1: B packed by the tile kernel into local memory, 0: packed separately [tuned]"},
+    {"UNETCL_WINO_FUSED", K_LONG, OFF(wino_fused), "-1, 0 or 1", -1, 1, "-1 (by size)",
+     "1: every Winograd layer whose scratch fits local memory on one fused kernel (transforms and GEMMs of a "
+     "32-tile panel in cache), 0: never; -1: layers with at most 128 input channels (src/host/ocl/conv.c, wino_use_fused)"},
 };
 #define NKNOBS ((int)(sizeof g_knobs / sizeof g_knobs[0]))
 
@@ -93,6 +96,7 @@ void unet_knobs_default(unet_knobs *k)
     k->wino_min_tiles = -1;
     k->wino_chunk_kb = -1;
     k->gemm_lb = -1;
+    k->wino_fused = -1;
 }
 
 int unet_knob_count(void) { return NKNOBS; }
