@@ -41,61 +41,6 @@
         y[3] = x[1] - x[2] + 8.0f * (x[3] - x[4]) + x[5];                  \
     }
 
-/* Weight transform into packed row panels. w[w_off + (co*cin + ci)*9 + 3*ky + kx].
- * One work-item per (input channel ci, row panel p): the panel's mr output
- * channels are transformed, then each of the 36 packed blocks is written as
- * mr contiguous floats (rows past cout are zero). Consecutive work-items take
- * consecutive ci, whose blocks are adjacent: whole cache lines get written
- * (with p fastest, every 48-byte block landed on lines written again much
- * later). Global size: (cin, npanels). */
-__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_weights(
-    __global const float *w, const int w_off, const int cin, const int cout, const int mr,
-    const int npanels, __global float *u, const ulong u_off, const ulong a_stride, const int flip)
-{
-    UNET_FTZ_DAZ(); /* denormals as zero (program.c) */
-    const int ci = get_global_id(0);
-    const int p = get_global_id(1);
-    if (p >= npanels || ci >= cin || mr > 12) return;
-    /* the panel's output channels in the lanes of float16 vectors (lanes
-     * past mr or cout hold zeros): the transform runs once for all of them */
-    float gk[9][16];
-    for (int r = 0; r < 16; r++) {
-        const int co = p * mr + r;
-        const int ok = r < mr && co < cout;
-        /* flip: the adjoint (backward-data) convolution, whose kernel from input
-         * channel ci to output channel co is w[ci][co] rotated by 180 degrees */
-        __global const float *g = flip ? w + w_off + ((size_t)ci * cout + (ok ? co : 0)) * 9
-                                       : w + w_off + ((size_t)(ok ? co : 0) * cin + ci) * 9;
-        for (int i = 0; i < 9; i++) gk[i][r] = ok ? g[flip ? 8 - i : i] : 0.0f;
-    }
-    float16 gg[9];
-    for (int i = 0; i < 9; i++) gg[i] = vload16(0, gk[i]);
-    float16 t[6][3];
-    for (int kx = 0; kx < 3; kx++) {
-        float16 x[3] = {gg[kx], gg[3 + kx], gg[6 + kx]}, y[6];
-        WINO_G(x, y);
-        for (int i = 0; i < 6; i++) t[i][kx] = y[i];
-    }
-    __global float *dst = u + u_off + ((size_t)p * cin + ci) * mr;
-    for (int i = 0; i < 6; i++) {
-        float16 y[6];
-        WINO_G(t[i], y);
-        for (int j = 0; j < 6; j++) {
-            __global float *d = dst + (size_t)(6 * i + j) * a_stride;
-            if (mr == 12) {
-                vstore8(y[j].lo, 0, d);
-                vstore4(y[j].s89ab, 0, d + 8);
-            } else if (mr == 8) {
-                vstore8(y[j].lo, 0, d);
-            } else {
-                float tt[16];
-                vstore16(y[j], 0, tt);
-                for (int r = 0; r < mr; r++) d[r] = tt[r];
-            }
-        }
-    }
-}
-
 /* ---- vectorized transforms: 16 horizontally adjacent tiles per work-item ----
  * Tiles of a chunk are numbered t = (ty - ty0)*ntxp + tx with ntxp = ntx
  * rounded up to 16, so that a work-item's 16 tiles are 16 consecutive columns
@@ -136,6 +81,76 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_weights(
 #ifndef WINO_NT_FENCE
 #define WINO_NT_FENCE() mem_fence(CLK_GLOBAL_MEM_FENCE)
 #endif
+
+/* Weight transform into packed row panels. w[w_off + (co*cin + ci)*9 + 3*ky + kx].
+ * One work-item per block of 16 input channels and row panel p: for each ci
+ * of the block the panel's mr output channels are transformed, and each of
+ * the 36 packed blocks gets the block's 16 x mr floats as one contiguous run
+ * of whole cache lines (rows past cout are zero), written with streaming
+ * stores: the transform of large layers is bound by writing U (4x the
+ * weights), and a streaming store skips the read for ownership. Global size:
+ * (ceil(cin/16), npanels). */
+#define WW_CI 16
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_weights(
+    __global const float *w, const int w_off, const int cin, const int cout, const int mr,
+    const int npanels, __global float *u, const ulong u_off, const ulong a_stride, const int flip)
+{
+    UNET_FTZ_DAZ(); /* denormals as zero (program.c) */
+    const int cb = get_global_id(0);
+    const int p = get_global_id(1);
+    if (p >= npanels || cb * WW_CI >= cin || mr > 12) return;
+    const int ci1 = min(cin, (cb + 1) * WW_CI);
+    float ub[36][WW_CI * 12]; /* the block's packed runs, [e][(ci - ci0)*mr + r] */
+    for (int ci = cb * WW_CI; ci < ci1; ci++) {
+        /* the panel's output channels in the lanes of float16 vectors (lanes
+         * past mr or cout hold zeros): the transform runs once for all of them */
+        float gk[9][16];
+        for (int r = 0; r < 16; r++) {
+            const int co = p * mr + r;
+            const int ok = r < mr && co < cout;
+            /* flip: the adjoint (backward-data) convolution, whose kernel from input
+             * channel ci to output channel co is w[ci][co] rotated by 180 degrees */
+            __global const float *g = flip ? w + w_off + ((size_t)ci * cout + (ok ? co : 0)) * 9
+                                           : w + w_off + ((size_t)(ok ? co : 0) * cin + ci) * 9;
+            for (int i = 0; i < 9; i++) gk[i][r] = ok ? g[flip ? 8 - i : i] : 0.0f;
+        }
+        float16 gg[9];
+        for (int i = 0; i < 9; i++) gg[i] = vload16(0, gk[i]);
+        float16 t[6][3];
+        for (int kx = 0; kx < 3; kx++) {
+            float16 x[3] = {gg[kx], gg[3 + kx], gg[6 + kx]}, y[6];
+            WINO_G(x, y);
+            for (int i = 0; i < 6; i++) t[i][kx] = y[i];
+        }
+        const int off = (ci - cb * WW_CI) * mr;
+        for (int i = 0; i < 6; i++) {
+            float16 y[6];
+            WINO_G(t[i], y);
+            for (int j = 0; j < 6; j++) {
+                float *d = ub[6 * i + j] + off;
+                if (mr == 12) {
+                    vstore8(y[j].lo, 0, d);
+                    vstore4(y[j].s89ab, 0, d + 8);
+                } else if (mr == 8) {
+                    vstore8(y[j].lo, 0, d);
+                } else {
+                    float tt[16];
+                    vstore16(y[j], 0, tt);
+                    for (int r = 0; r < mr; r++) d[r] = tt[r];
+                }
+            }
+        }
+    }
+    /* each e: the block's (ci1 - ci0) * mr floats, one run */
+    const int n = (ci1 - cb * WW_CI) * mr, nv = n / 16;
+    __global float *dst = u + u_off + ((size_t)p * cin + cb * WW_CI) * mr;
+    for (int e = 0; e < 36; e++) {
+        __global float *d = dst + (size_t)e * a_stride;
+        for (int v = 0; v < nv; v++) WINO_STORE_NT(vload16(v, ub[e]), d + 16 * v);
+        for (int x = 16 * nv; x < n; x++) d[x] = ub[e][x];
+    }
+    WINO_NT_FENCE();
+}
 
 /* Loads the 6 input rows of 16 horizontally adjacent 6x6 tiles (top-left
  * corner of the first at row y0, column x0 of the h x w plane src; outside

@@ -537,7 +537,7 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
                                   unet_arg_int(cout), unet_arg_int(mr), unet_arg_int(mpad), unet_arg_mem(umem),
                                   unet_arg_ulong(uoff), unet_arg_ulong(ast), unet_arg_int(iflip)),
                     "setting arguments of kernel wino_weights");
-        const size_t g[2] = {(size_t)s->cin, p.mpad / (size_t)p.mr}, l[2] = {1, 1};
+        const size_t g[2] = {((size_t)s->cin + 15) / 16, p.mpad / (size_t)p.mr}, l[2] = {1, 1}; /* WW_CI */
         UNET_TRY(unet_enqueue(ctx, kw, "wino_weights", 2, g, l));
         if (umem != ws) {
             wc->version = version;
