@@ -320,8 +320,11 @@ static void test_backward_weights(void **state)
     unet_knobs *kn = unet_context_knobs(tu_ctx());
     char err[256];
     assert_int_equal(unet_knob_set(kn, "UNETCL_WGRAD", "winograd", err, sizeof err), 0);
-    for (int chunked = 0; chunked <= 1; chunked++) {
-        if (chunked) assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_CHUNK_KB", "1", err, sizeof err), 0);
+    /* both formulations: packed GEMMs (dot 0) and dot products along the tiles (dot 1) */
+    for (int pass = 0; pass < 4; pass++) {
+        const int chunked = pass & 1, dot = pass >> 1;
+        assert_int_equal(unet_knob_set(kn, "UNETCL_WGRAD_DOT", dot ? "1" : "0", err, sizeof err), 0);
+        assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_CHUNK_KB", chunked ? "1" : "-1", err, sizeof err), 0);
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
             for (int acc = 0; acc <= 1; acc++) {
                 const wcase *c = &cases[i];
@@ -352,8 +355,8 @@ static void test_backward_weights(void **state)
                                    36 * (size_t)(c->cout + 12) * (size_t)(c->cin + 32) * (size_t)(1 + (ho + 3) / 4 * (wo + 3) / 4);
                 float *got = run_wgrad(UNET_CONV_WINOGRAD_F4, c->cin, c->cout, c->h, c->w, in, dout, wt, dw0, acc, wsf);
                 char what[96];
-                snprintf(what, sizeof what, "dW winograd %d->%d %dx%d acc%d chunk%d", c->cin, c->cout, c->h, c->w,
-                         acc, chunked);
+                snprintf(what, sizeof what, "dW winograd-%s %d->%d %dx%d acc%d chunk%d", dot ? "dot" : "gemm", c->cin,
+                         c->cout, c->h, c->w, acc, chunked);
                 check_scaled(what, got, want, nw);
                 free(got);
                 if (!chunked && acc) {
@@ -372,6 +375,7 @@ static void test_backward_weights(void **state)
             }
     }
     assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_CHUNK_KB", "-1", err, sizeof err), 0);
+    assert_int_equal(unet_knob_set(kn, "UNETCL_WGRAD_DOT", "-1", err, sizeof err), 0);
     assert_int_equal(unet_knob_set(kn, "UNETCL_WGRAD", "", err, sizeof err), 0);
 }
 

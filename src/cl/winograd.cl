@@ -514,11 +514,154 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output8(
         y[2] = (1.0f / 6.0f) * (x[3] + x[4] - x[1] - x[2]) + x[5];                              \
     }
 
+/* ---- weight gradient by dot products over tiles (no transposition) ----
+ * The input is transformed by wino_input16 (pad 0) into the plain layout
+ * [e][q][c][32] and the output gradient by wino_wgrad_dout_t16 into the same
+ * layout with cout rows, tiles numbered t = (ty - ty0)*ntxp + tx (ntxp: ntx
+ * rounded up to 16; the tiles past ntx have a zero output gradient, so they
+ * add nothing). Then C_e[co][ci] (+)= sum_t V_e[co][t] U_e[ci][t] is a dot
+ * product along the tiles, which both operands hold contiguously, 16 at a
+ * time: no private transposition (the packed-GEMM formulation transposed
+ * every transformed tile through private memory and spent 70 % of the weight
+ * gradient there). */
+
+/* (A dY A^T) of 16 horizontally adjacent tiles of one output-gradient
+ * channel into w_t[e*e_stride + (q*cout + co)*32 + j] (t = q*32 + j).
+ * Global size: (ntxp/16, nty, cout). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_dout_t16(
+    __global const float *dout, const int ho, const int wo, const int cout, const int ty0, const int nty,
+    const int ntxp, __global float *v, const ulong v_off, const ulong e_stride)
+{
+    UNET_FTZ_DAZ(); /* denormals as zero (program.c) */
+    const int g = get_global_id(0);
+    const int tyl = get_global_id(1);
+    const int co = get_global_id(2);
+    if (16 * g >= ntxp || tyl >= nty || co >= cout) return;
+    __global const float *src = dout + (size_t)co * ho * wo;
+    const int y0 = 4 * (ty0 + tyl), x0 = 64 * g;
+    float16 s[4][6]; /* s[a][k'] = (dY A^T)[a][k'] for output row a */
+    for (int a = 0; a < 4; a++) {
+        const int yy = y0 + a;
+        float16 v0, v1, v2, v3;
+        if (yy < ho && x0 + 64 <= wo) {
+            __global const float *row = src + (size_t)yy * wo + x0;
+            v0 = vload16(0, row), v1 = vload16(1, row), v2 = vload16(2, row), v3 = vload16(3, row);
+        } else {
+            float buf[64];
+            for (int x = 0; x < 64; x++) buf[x] = (yy < ho && x0 + x < wo) ? src[(size_t)yy * wo + x0 + x] : 0.0f;
+            v0 = vload16(0, buf), v1 = vload16(1, buf), v2 = vload16(2, buf), v3 = vload16(3, buf);
+        }
+        float16 d[4];
+        d[0] = DEINT(v0, v1, v2, v3, s048c);
+        d[1] = DEINT(v0, v1, v2, v3, s159d);
+        d[2] = DEINT(v0, v1, v2, v3, s26ae);
+        d[3] = DEINT(v0, v1, v2, v3, s37bf);
+        WINO_A(d, s[a]);
+    }
+    const int t0 = tyl * ntxp + 16 * g, q = t0 / 32, j0 = t0 - 32 * q;
+    __global float *dst = v + v_off + ((size_t)q * cout + co) * 32 + j0;
+    for (int k = 0; k < 6; k++) {
+        float16 x[4] = {s[0][k], s[1][k], s[2][k], s[3][k]}, z[6];
+        WINO_A(x, z);
+        for (int i = 0; i < 6; i++) WINO_STORE_NT(z[i], dst + (size_t)(6 * i + k) * e_stride);
+    }
+    WINO_NT_FENCE();
+}
+
+/* C_e[co][ci] = beta * C_e[co][ci] + sum over t < T of V_e[co][t] U_e[ci][t],
+ * U and V as above (u: cin rows, v: cout rows, element e at e*cin*tpad and
+ * e*cout*tpad), C at c + c_off + e*cout*cin + co*cin + ci. One work-item per
+ * block of WD_CO x WD_CI (C entries) and e: WD_CO*WD_CI float16 partial sums
+ * over 16 tiles at a time, reduced at the end. T: a multiple of 16.
+ * Global size: (ceil(cin/WD_CI), ceil(cout/WD_CO), 36). */
+#define WD_CO 4
+#define WD_CI 6
+inline float wino_hsum16(const float16 a)
+{
+    const float8 b = a.lo + a.hi;
+    const float4 c = b.lo + b.hi;
+    const float2 d = c.lo + c.hi;
+    return d.x + d.y;
+}
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_dot(
+    __global const float *u, const ulong u_off, __global const float *v, const ulong v_off, const int cin,
+    const int cout, const int T, const ulong tpad, __global float *c, const ulong c_off, const float beta)
+{
+    UNET_FTZ_DAZ(); /* denormals as zero (program.c) */
+    const int cb = get_global_id(0);
+    const int ob = get_global_id(1);
+    const int e = get_global_id(2);
+    const int ci0 = cb * WD_CI, co0 = ob * WD_CO;
+    if (ci0 >= cin || co0 >= cout || e >= 36) return;
+    /* rows past cin / cout repeat the last one; their sums are not stored.
+     * The 24 sums are named variables (an array of them was kept in memory:
+     * 2-3x slower) */
+    __global const float *ue = u + u_off + (size_t)e * cin * tpad;
+    __global const float *ve = v + v_off + (size_t)e * cout * tpad;
+#define WD_R(i) const int r##i = min(ci0 + i, cin - 1) * 32;
+#define WD_O(k) const int o##k = min(co0 + k, cout - 1) * 32;
+    WD_R(0) WD_R(1) WD_R(2) WD_R(3) WD_R(4) WD_R(5)
+    WD_O(0) WD_O(1) WD_O(2) WD_O(3)
+#define WD_DECL(o) float16 a##o##0 = 0.0f, a##o##1 = 0.0f, a##o##2 = 0.0f, a##o##3 = 0.0f, a##o##4 = 0.0f, a##o##5 = 0.0f;
+    WD_DECL(0) WD_DECL(1) WD_DECL(2) WD_DECL(3)
+    for (int t = 0; t < T; t += 16) {
+        const int q = t >> 5, j = t & 31;
+        __global const float *uq = ue + (size_t)q * cin * 32 + j;
+        __global const float *vq = ve + (size_t)q * cout * 32 + j;
+        const float16 u0 = vload16(0, uq + r0), u1 = vload16(0, uq + r1), u2 = vload16(0, uq + r2),
+                      u3 = vload16(0, uq + r3), u4 = vload16(0, uq + r4), u5 = vload16(0, uq + r5);
+#define WD_FMA(k)                                                                                  \
+    {                                                                                              \
+        const float16 vr = vload16(0, vq + o##k);                                                  \
+        a##k##0 = fma(vr, u0, a##k##0), a##k##1 = fma(vr, u1, a##k##1), a##k##2 = fma(vr, u2, a##k##2); \
+        a##k##3 = fma(vr, u3, a##k##3), a##k##4 = fma(vr, u4, a##k##4), a##k##5 = fma(vr, u5, a##k##5); \
+    }
+        WD_FMA(0) WD_FMA(1) WD_FMA(2) WD_FMA(3)
+    }
+    __global float *ce = c + c_off + (size_t)e * cout * cin;
+#define WD_PUT(o, i)                                                                               \
+    if (co0 + o < cout && ci0 + i < cin) {                                                         \
+        __global float *d = ce + (size_t)(co0 + o) * cin + ci0 + i;                                \
+        const float sum = wino_hsum16(a##o##i);                                                    \
+        *d = beta == 0.0f ? sum : beta * *d + sum;                                                 \
+    }
+#define WD_PUTO(o) WD_PUT(o, 0) WD_PUT(o, 1) WD_PUT(o, 2) WD_PUT(o, 3) WD_PUT(o, 4) WD_PUT(o, 5)
+    WD_PUTO(0) WD_PUTO(1) WD_PUTO(2) WD_PUTO(3)
+}
+
 /* U = B^T X B of the input (h x w, cin channels, no padding) for tile rows
  * [ty0, ty0 + nty), ntx tiles per row; 16 channels (one aligned half of a
  * 32-channel panel) x 16 tiles per work-item, transposed in private memory so
  * that every (e, tile) is one 64-byte store. Global size: (npad/16,
  * (ntx+15)/16, nty) with npad = cin rounded up to 32. */
+/* 16x16 transpose of x[0..15] in registers: stage s exchanges bit s of the
+ * row and the lane index (element (i, k) with bit s of i != bit s of k goes
+ * to (i ^ s, k ^ s)); four stages of 16 two-source shuffles. */
+#define TR_MASKS(s)                                                                                \
+    const uint16 mlo##s = (uint16)(TR_L(s, 0), TR_L(s, 1), TR_L(s, 2), TR_L(s, 3), TR_L(s, 4), TR_L(s, 5), \
+                                   TR_L(s, 6), TR_L(s, 7), TR_L(s, 8), TR_L(s, 9), TR_L(s, 10), TR_L(s, 11), \
+                                   TR_L(s, 12), TR_L(s, 13), TR_L(s, 14), TR_L(s, 15));            \
+    const uint16 mhi##s = (uint16)(TR_H(s, 0), TR_H(s, 1), TR_H(s, 2), TR_H(s, 3), TR_H(s, 4), TR_H(s, 5), \
+                                   TR_H(s, 6), TR_H(s, 7), TR_H(s, 8), TR_H(s, 9), TR_H(s, 10), TR_H(s, 11), \
+                                   TR_H(s, 12), TR_H(s, 13), TR_H(s, 14), TR_H(s, 15));
+#define TR_L(s, k) (((k) & (s)) ? 16 + ((k) ^ (s)) : (k))
+#define TR_H(s, k) (((k) & (s)) ? 16 + (k) : ((k) ^ (s)))
+inline void wino_transpose16(float16 x[16])
+{
+    TR_MASKS(1) TR_MASKS(2) TR_MASKS(4) TR_MASKS(8)
+#define TR_STAGE(s, ml, mh)                                                                        \
+    for (int i = 0; i < 16; i++)                                                                   \
+        if (!(i & (s))) {                                                                          \
+            const float16 a = x[i], b = x[i | (s)];                                                \
+            x[i] = shuffle2(a, b, ml);                                                             \
+            x[i | (s)] = shuffle2(a, b, mh);                                                       \
+        }
+    TR_STAGE(1, mlo1, mhi1)
+    TR_STAGE(2, mlo2, mhi2)
+    TR_STAGE(4, mlo4, mhi4)
+    TR_STAGE(8, mlo8, mhi8)
+}
+
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_input16(
     __global const float *in, const int h, const int w, const int cin, const int ty0, const int nty, const int ntx,
     const int kc, __global float *u, const ulong u_off, const ulong b_stride)
@@ -529,11 +672,14 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_input16(
     const int tyl = get_global_id(2);
     if (16 * g >= ntx || tyl >= nty) return;
     const int nvalid = min(16, ntx - 16 * g), c0 = 16 * cg, q = c0 / 32, t0 = tyl * ntx + 16 * g;
-    float tmp[36 * 16 * 16]; /* tmp[(e*16 + tile)*16 + channel] */
+    /* tmp[(e*16 + channel)*16 + tile]: whole vectors, then transposed per e
+     * in registers (scattering single floats into a tile-major tmp cost 2/3
+     * of the weight gradient of 64-channel layers) */
+    float tmp[36 * 16 * 16];
     for (int cc = 0; cc < 16; cc++) {
         const int c = c0 + cc;
         if (c >= cin) {
-            for (int x = 0; x < 36 * 16; x++) tmp[x * 16 + cc] = 0.0f;
+            for (int e = 0; e < 36; e++) vstore16((float16)(0.0f), 0, tmp + (e * 16 + cc) * 16);
             continue;
         }
         float16 r[6][6];
@@ -541,18 +687,16 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_input16(
         for (int k = 0; k < 6; k++) {
             float16 x[6] = {r[0][k], r[1][k], r[2][k], r[3][k], r[4][k], r[5][k]}, z[6];
             WINO_BT(x, z);
-            for (int i = 0; i < 6; i++) {
-                float t[16];
-                vstore16(z[i], 0, t);
-                float *d = tmp + (6 * i + k) * 256 + cc;
-                for (int l = 0; l < 16; l++) d[l * 16] = t[l];
-            }
+            for (int i = 0; i < 6; i++) vstore16(z[i], 0, tmp + ((6 * i + k) * 16 + cc) * 16);
         }
     }
     __global float *dst = u + u_off + ((size_t)q * kc + t0) * 32 + (c0 - 32 * q);
-    for (int e = 0; e < 36; e++)
-        for (int l = 0; l < nvalid; l++)
-            WINO_STORE_NT(vload16(0, tmp + (e * 16 + l) * 16), dst + (size_t)e * b_stride + (size_t)l * 32);
+    for (int e = 0; e < 36; e++) {
+        float16 x[16];
+        for (int l = 0; l < 16; l++) x[l] = vload16(0, tmp + (e * 16 + l) * 16);
+        wino_transpose16(x); /* x[tile] = the 16 channels */
+        for (int l = 0; l < nvalid; l++) WINO_STORE_NT(x[l], dst + (size_t)e * b_stride + (size_t)l * 32);
+    }
     WINO_NT_FENCE();
 }
 
@@ -570,11 +714,11 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_dout16(
     const int tyl = get_global_id(2);
     if (16 * g >= ntx || tyl >= nty || mr > 12) return;
     const int nvalid = min(16, ntx - 16 * g), t0 = tyl * ntx + 16 * g;
-    float tmp[36 * 16 * 12]; /* tmp[(e*16 + tile)*mr + r] */
+    float tmp[36 * 16 * 16]; /* tmp[(e*16 + r)*16 + tile], transposed per e in registers */
     for (int r = 0; r < mr; r++) {
         const int co = p * mr + r;
         if (co >= cout) {
-            for (int x = 0; x < 36 * 16; x++) tmp[x * mr + r] = 0.0f;
+            for (int e = 0; e < 36; e++) vstore16((float16)(0.0f), 0, tmp + (e * 16 + r) * 16);
             continue;
         }
         __global const float *src = dout + (size_t)co * ho * wo;
@@ -601,22 +745,28 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_dout16(
         for (int k = 0; k < 6; k++) {
             float16 x[4] = {s[0][k], s[1][k], s[2][k], s[3][k]}, z[6];
             WINO_A(x, z);
-            for (int i = 0; i < 6; i++) {
-                float t[16];
-                vstore16(z[i], 0, t);
-                float *d = tmp + (6 * i + k) * 16 * mr + r;
-                for (int l = 0; l < 16; l++) d[l * mr] = t[l];
-            }
+            for (int i = 0; i < 6; i++) vstore16(z[i], 0, tmp + ((6 * i + k) * 16 + r) * 16);
         }
     }
     __global float *dst = v + v_off + ((size_t)p * kc + t0) * mr;
-    const int run = nvalid * mr;
     for (int e = 0; e < 36; e++) {
+        float16 x[16];
+        for (int l = 0; l < mr; l++) x[l] = vload16(0, tmp + (e * 16 + l) * 16);
+        for (int l = mr; l < 16; l++) x[l] = (float16)(0.0f);
+        wino_transpose16(x); /* x[tile] = the mr channels in lanes 0..mr-1 */
         __global float *de = dst + (size_t)e * a_stride;
-        const float *se = tmp + e * 16 * mr;
-        int x = 0;
-        for (; x + 16 <= run; x += 16) vstore16(vload16(0, se + x), 0, de + x);
-        for (; x < run; x++) de[x] = se[x];
+        for (int l = 0; l < nvalid; l++) {
+            if (mr == 12) {
+                vstore8(x[l].lo, 0, de + l * 12);
+                vstore4(x[l].s89ab, 0, de + l * 12 + 8);
+            } else if (mr == 8) {
+                vstore8(x[l].lo, 0, de + l * 8);
+            } else {
+                float t[16];
+                vstore16(x[l], 0, t);
+                for (int r = 0; r < mr; r++) de[l * mr + r] = t[r];
+            }
+        }
     }
 }
 

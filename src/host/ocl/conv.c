@@ -645,11 +645,106 @@ void unet_conv_wcache_release(unet_conv_wcache *wc)
  * the first). Returns UNET_ERR_DOES_NOT_FIT (no error text) if C and one tile
  * row do not fit the workspace. */
 typedef struct wgrad_plan {
-    int mr, ntx, nty;
-    size_t mpad, npad, c_floats, row_floats; /* row_floats: V + U of one tile row */
+    int ntx, nty, ntxp;
+    size_t c_floats, row_floats; /* row_floats: U + V of one tile row */
 } wgrad_plan;
 
 static void wgrad_plan_make(const conv_shape *s, wgrad_plan *p)
+{
+    p->ntx = (s->wo + 3) / 4;
+    p->nty = (s->ho + 3) / 4;
+    p->ntxp = (p->ntx + 15) / 16 * 16;
+    p->c_floats = WINO_ALIGN(36 * (size_t)s->cout * (size_t)s->cin);
+    p->row_floats = 36 * ((size_t)s->cin + (size_t)s->cout) * (size_t)p->ntxp;
+}
+
+/* Floats of U and V for a chunk of T tiles (panels of 32) */
+static size_t wgrad_chunk_floats(const conv_shape *s, size_t t)
+{
+    const size_t tpad = (t + 31) / 32 * 32;
+    return WINO_ALIGN(36 * (size_t)s->cin * tpad) + WINO_ALIGN(36 * (size_t)s->cout * tpad);
+}
+
+static unet_status wino_wgrad_dot(unet_context *ctx, const conv_shape *s, cl_mem in, cl_mem dout, unet_slice dweight,
+                                  int param_accumulate, cl_mem ws, size_t ws_floats)
+{
+    wgrad_plan p;
+    wgrad_plan_make(s, &p);
+    if (ws_floats < p.c_floats + wgrad_chunk_floats(s, (size_t)p.ntxp)) return UNET_ERR_DOES_NOT_FIT;
+    size_t rows = (ws_floats - p.c_floats) / p.row_floats;
+    {
+        /* chunks that stay in cache between the transforms and the dot
+         * products (as the forward's); the knob UNETCL_WINO_CHUNK_KB overrides */
+        const long kb = ctx->knobs.wino_chunk_kb;
+        size_t cap = kb >= 0 ? (size_t)kb * 256 : (size_t)2 << 20;
+        if (cap) { /* 0: as many rows as the workspace holds */
+            size_t r = cap / p.row_floats;
+            if (r < 1) r = 1;
+            if (r < rows) rows = r;
+        }
+    }
+    if (rows > (size_t)p.nty) rows = (size_t)p.nty;
+    while (rows > 1 && p.c_floats + wgrad_chunk_floats(s, rows * (size_t)p.ntxp) > ws_floats) rows--;
+    while (rows > 1 && rows * (size_t)p.ntxp * 36 * ((size_t)s->cin + (size_t)s->cout) > (size_t)INT_MAX / 2) rows--;
+    UNET_TRY(unet_conv_check_int(36 * (size_t)s->cout * (size_t)s->cin, "the Winograd weight-gradient sums"));
+    cl_kernel ku, kv, kd, kw;
+    UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_input16", &ku));
+    UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_wgrad_dout_t16", &kv));
+    UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_wgrad_dot", &kd));
+    UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_wgrad_weights", &kw));
+    for (int ty0 = 0; ty0 < p.nty; ty0 += (int)rows) {
+        const int nty = (p.nty - ty0 < (int)rows) ? p.nty - ty0 : (int)rows;
+        const size_t t = (size_t)nty * (size_t)p.ntxp, tpad = (t + 31) / 32 * 32;
+        const size_t u_off = p.c_floats, v_off = u_off + WINO_ALIGN(36 * (size_t)s->cin * tpad);
+        const cl_int ity0 = ty0, inty = nty, intxp = p.ntxp;
+        {
+            /* the forward's input transform, valid (pad 0), plain layout */
+            const cl_int h = s->h, w = s->w, cin = s->cin, pad = 0;
+            const cl_ulong uo = u_off, cs = 32, es = (cl_ulong)s->cin * tpad;
+            UNET_CL_TRY(UNET_SET_ARGS(ku, unet_arg_mem(in), unet_arg_int(h), unet_arg_int(w), unet_arg_int(cin),
+                                      unet_arg_int(ity0), unet_arg_int(inty), unet_arg_int(intxp), unet_arg_mem(ws),
+                                      unet_arg_ulong(uo), unet_arg_ulong(cs), unet_arg_ulong(es), unet_arg_int(pad)),
+                        "setting arguments of the Winograd input transform (weight gradient)");
+            const size_t g[3] = {(size_t)p.ntxp / 16, (size_t)nty, (size_t)s->cin}, l[3] = {1, 1, 1};
+            UNET_TRY(unet_enqueue(ctx, ku, "wino_input16", 3, g, l));
+        }
+        {
+            const cl_int ho = s->ho, wo = s->wo, cout = s->cout;
+            const cl_ulong vo = v_off, es = (cl_ulong)s->cout * tpad;
+            UNET_CL_TRY(UNET_SET_ARGS(kv, unet_arg_mem(dout), unet_arg_int(ho), unet_arg_int(wo), unet_arg_int(cout),
+                                      unet_arg_int(ity0), unet_arg_int(inty), unet_arg_int(intxp), unet_arg_mem(ws),
+                                      unet_arg_ulong(vo), unet_arg_ulong(es)),
+                        "setting arguments of kernel wino_wgrad_dout_t16");
+            const size_t g[3] = {(size_t)p.ntxp / 16, (size_t)nty, (size_t)s->cout}, l[3] = {1, 1, 1};
+            UNET_TRY(unet_enqueue(ctx, kv, "wino_wgrad_dout_t16", 3, g, l));
+        }
+        {
+            const cl_ulong uo = u_off, vo = v_off, tp = tpad, co = 0;
+            const cl_int cin = s->cin, cout = s->cout, T = (cl_int)t;
+            const cl_float beta = ty0 == 0 ? 0.0f : 1.0f;
+            UNET_CL_TRY(UNET_SET_ARGS(kd, unet_arg_mem(ws), unet_arg_ulong(uo), unet_arg_mem(ws), unet_arg_ulong(vo),
+                                      unet_arg_int(cin), unet_arg_int(cout), unet_arg_int(T), unet_arg_ulong(tp),
+                                      unet_arg_mem(ws), unet_arg_ulong(co), unet_arg_float(beta)),
+                        "setting arguments of kernel wino_wgrad_dot");
+            const size_t g[3] = {((size_t)s->cin + 5) / 6, ((size_t)s->cout + 3) / 4, 36}, l[3] = {1, 1, 1}; /* WD_CI, WD_CO */
+            UNET_TRY(unet_enqueue(ctx, kd, "wino_wgrad_dot", 3, g, l));
+        }
+    }
+    const cl_ulong co = 0, cs = (cl_ulong)s->cout * (cl_ulong)s->cin;
+    const cl_int cin = s->cin, cout = s->cout, dwo = (cl_int)dweight.off, acc = param_accumulate ? 1 : 0;
+    UNET_CL_TRY(UNET_SET_ARGS(kw, unet_arg_mem(ws), unet_arg_ulong(co), unet_arg_ulong(cs), unet_arg_int(cin),
+                              unet_arg_int(cout), unet_arg_mem(dweight.mem), unet_arg_int(dwo), unet_arg_int(acc)),
+                "setting arguments of kernel wino_wgrad_weights");
+    const size_t g[2] = {((size_t)s->cin + 15) / 16, (size_t)s->cout}, l[2] = {1, 1};
+    return unet_enqueue(ctx, kw, "wino_wgrad_weights", 2, g, l);
+}
+
+typedef struct wgrad_pplan {
+    int mr, ntx, nty;
+    size_t mpad, npad, c_floats, row_floats; /* row_floats: V + U of one tile row */
+} wgrad_pplan;
+
+static void wgrad_pplan_make(const conv_shape *s, wgrad_pplan *p)
 {
     p->mr = unet_gemm_cpu_mr((size_t)s->cout);
     p->mpad = ((size_t)s->cout + (size_t)p->mr - 1) / (size_t)p->mr * (size_t)p->mr;
@@ -660,11 +755,11 @@ static void wgrad_plan_make(const conv_shape *s, wgrad_plan *p)
     p->row_floats = 36 * (p->mpad + p->npad) * (size_t)p->ntx;
 }
 
-static unet_status wino_wgrad(unet_context *ctx, const conv_shape *s, cl_mem in, cl_mem dout, unet_slice dweight,
+static unet_status wino_wgrad_packed(unet_context *ctx, const conv_shape *s, cl_mem in, cl_mem dout, unet_slice dweight,
                               int param_accumulate, cl_mem ws, size_t ws_floats)
 {
-    wgrad_plan p;
-    wgrad_plan_make(s, &p);
+    wgrad_pplan p;
+    wgrad_pplan_make(s, &p);
     const size_t slack = 64; /* the packed GEMM reads one float past an operand's last block */
     if (ws_floats < p.c_floats + p.row_floats + 2 * slack) return UNET_ERR_DOES_NOT_FIT;
     size_t rows = (ws_floats - p.c_floats - 2 * slack) / p.row_floats;
@@ -725,6 +820,24 @@ static unet_status wino_wgrad(unet_context *ctx, const conv_shape *s, cl_mem in,
                 "setting arguments of kernel wino_wgrad_weights");
     const size_t g[2] = {((size_t)s->cin + 15) / 16, (size_t)s->cout}, l[2] = {1, 1};
     return unet_enqueue(ctx, kw, "wino_wgrad_weights", 2, g, l);
+}
+
+/* The weight gradient: packed GEMMs (transforms transposed into the GEMM's
+ * K-major layouts) or, for layers with few channels, dot products along the
+ * tiles (no transposition; its 4x6 register blocks re-read the operands from
+ * L2, which costs more than the transposition from 128 x 128 channels on).
+ * bench_conv --wgrad on the Xeon, two interleaved rounds, dot vs packed:
+ * 64->64 570x570 134-148 vs 173-222 ms, 64->128 284x284 68-72 vs 74-84,
+ * 128->64 390x390 140-145 vs 161-169, 128->128 282x282 130-144 vs 104-139,
+ * 512->512 66x66 134-150 vs 68-79. UNETCL_WGRAD_DOT=0|1 overrides. */
+#define WGRAD_DOT_MAX (128 * 64)
+static unet_status wino_wgrad(unet_context *ctx, const conv_shape *s, cl_mem in, cl_mem dout, unet_slice dweight,
+                              int param_accumulate, cl_mem ws, size_t ws_floats)
+{
+    const long kn = ctx->knobs.wgrad_dot;
+    const int dot = kn == 1 || (kn == -1 && (size_t)s->cin * (size_t)s->cout <= WGRAD_DOT_MAX);
+    return dot ? wino_wgrad_dot(ctx, s, in, dout, dweight, param_accumulate, ws, ws_floats)
+               : wino_wgrad_packed(ctx, s, in, dout, dweight, param_accumulate, ws, ws_floats);
 }
 
 /* Winograd for dW on layers with enough input channels (N = cin of the

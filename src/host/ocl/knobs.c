@@ -76,6 +76,9 @@ static const knob_def g_knobs[] = {
     {"UNETCL_WINO_FUSED", K_LONG, OFF(wino_fused), "-1, 0 or 1", -1, 1, "-1 (by size)",
      "1: every Winograd layer whose scratch fits local memory on one fused kernel (transforms and GEMMs of a "
      "32-tile panel in cache), 0: never; -1: layers with at most 128 input channels (src/host/ocl/conv.c, wino_use_fused)"},
+    {"UNETCL_WGRAD_DOT", K_LONG, OFF(wgrad_dot), "-1, 0 or 1", -1, 1, "-1 (by size)",
+     "1: the Winograd weight gradient as dot products along the tiles, 0: as packed GEMMs; -1: dot products for "
+     "layers with few channels (src/host/ocl/conv.c, wino_wgrad)"},
 };
 #define NKNOBS ((int)(sizeof g_knobs / sizeof g_knobs[0]))
 
@@ -97,6 +100,7 @@ void unet_knobs_default(unet_knobs *k)
     k->wino_chunk_kb = -1;
     k->gemm_lb = -1;
     k->wino_fused = -1;
+    k->wgrad_dot = -1;
 }
 
 int unet_knob_count(void) { return NKNOBS; }

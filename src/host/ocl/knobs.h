@@ -36,6 +36,7 @@ typedef struct unet_knobs {
     long gemm_nchunk;     /* UNETCL_GEMM_NCHUNK; 0 = no N chunks */
     long gemm_lb;         /* UNETCL_GEMM_LB=0|1; -1 = by size */
     long wino_fused;      /* UNETCL_WINO_FUSED=0|1; -1 = by size */
+    long wgrad_dot;       /* UNETCL_WGRAD_DOT=0|1; -1 = by size */
     /* which fields came from the environment (bit i = knob i of the table) */
     unsigned long from_env;
 } unet_knobs;
