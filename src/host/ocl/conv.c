@@ -379,9 +379,18 @@ size_t unet_conv_blas_temp_bytes(const unet_context *ctx, int cin, int h, int w,
  * 38x38; the weight gradient 1.0x at 49-64 tiles). In a 572 training step
  * the threshold 144 instead of 200 moves dec4 (196 tiles) onto Winograd:
  * its four passes 490 -> 290 ms (bench_unet --profile, side by side).
+ * On the Xeon (2026-12, after the weight transform and the GEMM's B layout
+ * improved) Winograd also won the forward at 49-64 tiles with the weights
+ * transformed every call: 512->1024 32x32 35-37 vs 50-52 ms, 1024->1024
+ * 30x30 65-68 vs 85-96 ms (bench_conv, two rounds); the weight gradient
+ * there was even (0.85-1.1x). A 572 training step with the threshold 36
+ * instead of 144 (enc5 on Winograd), 3 interleaved pairs: 3354/3480,
+ * 3064/3522, 3386/3542 ms. So: 36 tiles for the forward and the input
+ * gradient, 144 for the weight gradient.
  * UNETCL_CONV_ALGO=im2col|winograd overrides (benchmarks). */
 #define WINO_MIN_CIN 8
-#define WINO_MIN_TILES 144
+#define WINO_MIN_TILES 36
+#define WGRAD_MIN_TILES 144
 
 /* The knob UNETCL_WINO_MIN_TILES (tuning, benchmarks) overrides the tile
  * threshold of both choices. */
@@ -390,10 +399,6 @@ static size_t wino_min_tiles(const unet_context *ctx, size_t dflt)
     return ctx->knobs.wino_min_tiles >= 0 ? (size_t)ctx->knobs.wino_min_tiles : dflt;
 }
 
-/* With the transformed weights cached (inference plans), fewer tiles pay:
- * 512x512 paper U-Net on PoCL (bench/results/pocl_bench_unet_round3.txt),
- * enc5 (81 tiles) 46+90 ms im2col vs 30+52 ms cached Winograd. */
-#define WINO_MIN_TILES_CACHED 64
 
 /* -- Winograd F(4x4, 3x3), forward and input gradient (src/cl/winograd.cl) --
  * Workspace: the transformed weights U (36 packed A operands), then per chunk
@@ -849,7 +854,7 @@ static int wgrad_use_winograd(const unet_context *ctx, const conv_shape *s)
     if (ctx->knobs.wgrad == UNET_ALGO_IM2COL) return 0;
     if (ctx->knobs.wgrad == UNET_ALGO_WINOGRAD) return 1;
     const size_t tiles = (size_t)((s->ho + 3) / 4) * (size_t)((s->wo + 3) / 4);
-    return ctx->info.type == UNET_DEVICE_CPU && s->cin >= WINO_MIN_CIN && tiles >= wino_min_tiles(ctx, WINO_MIN_TILES);
+    return ctx->info.type == UNET_DEVICE_CPU && s->cin >= WINO_MIN_CIN && tiles >= wino_min_tiles(ctx, WGRAD_MIN_TILES);
 }
 
 /* Backward: dW by the Winograd weight gradient where it pays (else im2col
@@ -903,7 +908,8 @@ static const conv_algo *select_algo(const unet_context *ctx, const conv_shape *s
     if (ctx->knobs.conv_algo == UNET_ALGO_IM2COL) return &g_algos[UNET_CONV_IM2COL_GEMM];
     if (ctx->knobs.conv_algo == UNET_ALGO_WINOGRAD) return &g_algos[UNET_CONV_WINOGRAD_F4];
     const size_t tiles = (size_t)((s->ho + 3) / 4) * (size_t)((s->wo + 3) / 4);
-    const size_t min_tiles = wino_min_tiles(ctx, cached ? WINO_MIN_TILES_CACHED : WINO_MIN_TILES);
+    (void)cached; /* one threshold with cached transformed weights or without (cached is cheaper still) */
+    const size_t min_tiles = wino_min_tiles(ctx, WINO_MIN_TILES);
     if (ctx->info.type == UNET_DEVICE_CPU && s->cin >= WINO_MIN_CIN && tiles >= min_tiles)
         return &g_algos[UNET_CONV_WINOGRAD_F4];
     return &g_algos[UNET_CONV_IM2COL_GEMM];

@@ -63,7 +63,7 @@ static const knob_def g_knobs[] = {
     {"UNETCL_WINO_TW", K_LONG, OFF(wino_tw), "0, 8 or 16", 0, 16, "0 (per shape)",
      "tiles per Winograd transform work-item [tuned]"},
     {"UNETCL_WINO_MIN_TILES", K_LONG, OFF(wino_min_tiles), "-1 or 0..10^9", -1, 1000000000L,
-     "-1 (144; 64 with cached weights)", "4x4 output tiles from which a layer uses Winograd on CPUs [tuned]"},
+     "-1 (36; 144 for the weight gradient)", "4x4 output tiles from which a layer uses Winograd on CPUs [tuned]"},
     {"UNETCL_WINO_CHUNK_KB", K_LONG, OFF(wino_chunk_kb), "-1 or 0..2^30", -1, 1L << 30,
      "-1 (8 MiB, at least 4x the transformed weights)",
      "KiB of transformed input + GEMM results per Winograd chunk; 0 = as large as the workspace [tuned]"},
