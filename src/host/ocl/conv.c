@@ -828,14 +828,16 @@ static unet_status wino_wgrad_packed(unet_context *ctx, const conv_shape *s, cl_
 }
 
 /* The weight gradient: packed GEMMs (transforms transposed into the GEMM's
- * K-major layouts) or, for layers with few channels, dot products along the
- * tiles (no transposition; its 4x6 register blocks re-read the operands from
- * L2, which costs more than the transposition from 128 x 128 channels on).
- * bench_conv --wgrad on the Xeon, two interleaved rounds, dot vs packed:
- * 64->64 570x570 134-148 vs 173-222 ms, 64->128 284x284 68-72 vs 74-84,
- * 128->64 390x390 140-145 vs 161-169, 128->128 282x282 130-144 vs 104-139,
- * 512->512 66x66 134-150 vs 68-79. UNETCL_WGRAD_DOT=0|1 overrides. */
-#define WGRAD_DOT_MAX (128 * 64)
+ * K-major layouts, in registers) or, for layers with 64 x 64 channels or
+ * fewer, dot products along the tiles (no transposition; its 4x6 register
+ * blocks re-read the operands from L2, which costs more than the
+ * transposition on wider layers). bench_conv --wgrad on the Xeon, two
+ * interleaved rounds, dot vs packed: 64->64 570x570 106-122 vs 120-128 ms,
+ * 64->128 284x284 56-58 vs 52-55, 128->64 392x392 120-124 vs 89-99,
+ * 512->512 66x66 134-150 vs 68-79 (before the in-register transposes the
+ * packed path was 161-222 ms at 64->64 and 128->64).
+ * UNETCL_WGRAD_DOT=0|1 overrides. */
+#define WGRAD_DOT_MAX (64 * 64)
 static unet_status wino_wgrad(unet_context *ctx, const conv_shape *s, cl_mem in, cl_mem dout, unet_slice dweight,
                               int param_accumulate, cl_mem ws, size_t ws_floats)
 {

@@ -78,7 +78,7 @@ static const knob_def g_knobs[] = {
      "32-tile panel in cache), 0: never; -1: layers with at most 128 input channels (src/host/ocl/conv.c, wino_use_fused)"},
     {"UNETCL_WGRAD_DOT", K_LONG, OFF(wgrad_dot), "-1, 0 or 1", -1, 1, "-1 (by size)",
      "1: the Winograd weight gradient as dot products along the tiles, 0: as packed GEMMs; -1: dot products for "
-     "layers with few channels (src/host/ocl/conv.c, wino_wgrad)"},
+     "layers with at most 64 x 64 channels (src/host/ocl/conv.c, wino_wgrad)"},
 };
 #define NKNOBS ((int)(sizeof g_knobs / sizeof g_knobs[0]))
 
