@@ -526,21 +526,13 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output8(
  * every transformed tile through private memory and spent 70 % of the weight
  * gradient there). */
 
-/* (A dY A^T) of 16 horizontally adjacent tiles of one output-gradient
- * channel into w_t[e*e_stride + (q*cout + co)*32 + j] (t = q*32 + j).
- * Global size: (ntxp/16, nty, cout). */
-__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_dout_t16(
-    __global const float *dout, const int ho, const int wo, const int cout, const int ty0, const int nty,
-    const int ntxp, __global float *v, const ulong v_off, const ulong e_stride)
+/* Loads the 4 output-gradient rows of 16 horizontally adjacent 4x4 tiles
+ * (top-left corner of the first at row y0, column x0 of the ho x wo plane
+ * src; outside reads zero) and transforms each along x:
+ * s[a][k'] = (dY A^T)[a][k'] for output row a. */
+inline void wino_dout_rows16(__global const float *src, const int ho, const int wo, const int y0, const int x0,
+                             float16 s[4][6])
 {
-    UNET_FTZ_DAZ(); /* denormals as zero (program.c) */
-    const int g = get_global_id(0);
-    const int tyl = get_global_id(1);
-    const int co = get_global_id(2);
-    if (16 * g >= ntxp || tyl >= nty || co >= cout) return;
-    __global const float *src = dout + (size_t)co * ho * wo;
-    const int y0 = 4 * (ty0 + tyl), x0 = 64 * g;
-    float16 s[4][6]; /* s[a][k'] = (dY A^T)[a][k'] for output row a */
     for (int a = 0; a < 4; a++) {
         const int yy = y0 + a;
         float16 v0, v1, v2, v3;
@@ -559,6 +551,24 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_dout_t16
         d[3] = DEINT(v0, v1, v2, v3, s37bf);
         WINO_A(d, s[a]);
     }
+}
+
+/* (A dY A^T) of 16 horizontally adjacent tiles of one output-gradient
+ * channel into w_t[e*e_stride + (q*cout + co)*32 + j] (t = q*32 + j).
+ * Global size: (ntxp/16, nty, cout). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_dout_t16(
+    __global const float *dout, const int ho, const int wo, const int cout, const int ty0, const int nty,
+    const int ntxp, __global float *v, const ulong v_off, const ulong e_stride)
+{
+    UNET_FTZ_DAZ(); /* denormals as zero (program.c) */
+    const int g = get_global_id(0);
+    const int tyl = get_global_id(1);
+    const int co = get_global_id(2);
+    if (16 * g >= ntxp || tyl >= nty || co >= cout) return;
+    __global const float *src = dout + (size_t)co * ho * wo;
+    const int y0 = 4 * (ty0 + tyl), x0 = 64 * g;
+    float16 s[4][6]; /* s[a][k'] = (dY A^T)[a][k'] for output row a */
+    wino_dout_rows16(src, ho, wo, y0, x0, s);
     const int t0 = tyl * ntxp + 16 * g, q = t0 / 32, j0 = t0 - 32 * q;
     __global float *dst = v + v_off + ((size_t)q * cout + co) * 32 + j0;
     for (int k = 0; k < 6; k++) {
@@ -725,24 +735,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_dout16(
         __global const float *src = dout + (size_t)co * ho * wo;
         const int y0 = 4 * (ty0 + tyl), x0 = 64 * g;
         float16 s[4][6]; /* s[a][k'] = (dY A^T)[a][k'] for output row a */
-        for (int a = 0; a < 4; a++) {
-            const int yy = y0 + a;
-            float16 v0, v1, v2, v3;
-            if (yy < ho && x0 + 64 <= wo) {
-                __global const float *row = src + (size_t)yy * wo + x0;
-                v0 = vload16(0, row), v1 = vload16(1, row), v2 = vload16(2, row), v3 = vload16(3, row);
-            } else {
-                float buf[64];
-                for (int x = 0; x < 64; x++) buf[x] = (yy < ho && x0 + x < wo) ? src[(size_t)yy * wo + x0 + x] : 0.0f;
-                v0 = vload16(0, buf), v1 = vload16(1, buf), v2 = vload16(2, buf), v3 = vload16(3, buf);
-            }
-            float16 d[4];
-            d[0] = DEINT(v0, v1, v2, v3, s048c);
-            d[1] = DEINT(v0, v1, v2, v3, s159d);
-            d[2] = DEINT(v0, v1, v2, v3, s26ae);
-            d[3] = DEINT(v0, v1, v2, v3, s37bf);
-            WINO_A(d, s[a]);
-        }
+        wino_dout_rows16(src, ho, wo, y0, x0, s);
         for (int k = 0; k < 6; k++) {
             float16 x[4] = {s[0][k], s[1][k], s[2][k], s[3][k]}, z[6];
             WINO_A(x, z);

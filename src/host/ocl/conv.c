@@ -649,6 +649,37 @@ void unet_conv_wcache_release(unet_conv_wcache *wc)
  * (36 packed B operands). The chunks' GEMMs accumulate into C (beta = 1 after
  * the first). Returns UNET_ERR_DOES_NOT_FIT (no error text) if C and one tile
  * row do not fit the workspace. */
+/* Tile rows per weight-gradient chunk: at most rows, and few enough that a
+ * chunk (row_floats per tile row) stays in cache between the transforms and
+ * the products, as the forward's; the knob UNETCL_WINO_CHUNK_KB overrides
+ * (0: as many rows as the workspace holds). */
+static size_t wgrad_rows_cap(const unet_context *ctx, size_t rows, size_t row_floats)
+{
+    const long kb = ctx->knobs.wino_chunk_kb;
+    const size_t cap = kb >= 0 ? (size_t)kb * 256 : (size_t)2 << 20;
+    if (cap) {
+        size_t r = cap / row_floats;
+        if (r < 1) r = 1;
+        if (r < rows) rows = r;
+    }
+    return rows;
+}
+
+/* dW (+)= G^T C_e G from the sums C[36][cout][cin] at the start of ws */
+static unet_status wgrad_weights(unet_context *ctx, const conv_shape *s, cl_mem ws, unet_slice dweight,
+                                 int param_accumulate)
+{
+    cl_kernel kw;
+    UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_wgrad_weights", &kw));
+    const cl_ulong co = 0, cs = (cl_ulong)s->cout * (cl_ulong)s->cin;
+    const cl_int cin = s->cin, cout = s->cout, dwo = (cl_int)dweight.off, acc = param_accumulate ? 1 : 0;
+    UNET_CL_TRY(UNET_SET_ARGS(kw, unet_arg_mem(ws), unet_arg_ulong(co), unet_arg_ulong(cs), unet_arg_int(cin),
+                              unet_arg_int(cout), unet_arg_mem(dweight.mem), unet_arg_int(dwo), unet_arg_int(acc)),
+                "setting arguments of kernel wino_wgrad_weights");
+    const size_t g[2] = {((size_t)s->cin + 15) / 16, (size_t)s->cout}, l[2] = {1, 1};
+    return unet_enqueue(ctx, kw, "wino_wgrad_weights", 2, g, l);
+}
+
 typedef struct wgrad_plan {
     int ntx, nty, ntxp;
     size_t c_floats, row_floats; /* row_floats: U + V of one tile row */
@@ -677,26 +708,15 @@ static unet_status wino_wgrad_dot(unet_context *ctx, const conv_shape *s, cl_mem
     wgrad_plan_make(s, &p);
     if (ws_floats < p.c_floats + wgrad_chunk_floats(s, (size_t)p.ntxp)) return UNET_ERR_DOES_NOT_FIT;
     size_t rows = (ws_floats - p.c_floats) / p.row_floats;
-    {
-        /* chunks that stay in cache between the transforms and the dot
-         * products (as the forward's); the knob UNETCL_WINO_CHUNK_KB overrides */
-        const long kb = ctx->knobs.wino_chunk_kb;
-        size_t cap = kb >= 0 ? (size_t)kb * 256 : (size_t)2 << 20;
-        if (cap) { /* 0: as many rows as the workspace holds */
-            size_t r = cap / p.row_floats;
-            if (r < 1) r = 1;
-            if (r < rows) rows = r;
-        }
-    }
+    rows = wgrad_rows_cap(ctx, rows, p.row_floats);
     if (rows > (size_t)p.nty) rows = (size_t)p.nty;
     while (rows > 1 && p.c_floats + wgrad_chunk_floats(s, rows * (size_t)p.ntxp) > ws_floats) rows--;
     while (rows > 1 && rows * (size_t)p.ntxp * 36 * ((size_t)s->cin + (size_t)s->cout) > (size_t)INT_MAX / 2) rows--;
     UNET_TRY(unet_conv_check_int(36 * (size_t)s->cout * (size_t)s->cin, "the Winograd weight-gradient sums"));
-    cl_kernel ku, kv, kd, kw;
+    cl_kernel ku, kv, kd;
     UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_input16", &ku));
     UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_wgrad_dout_t16", &kv));
     UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_wgrad_dot", &kd));
-    UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_wgrad_weights", &kw));
     for (int ty0 = 0; ty0 < p.nty; ty0 += (int)rows) {
         const int nty = (p.nty - ty0 < (int)rows) ? p.nty - ty0 : (int)rows;
         const size_t t = (size_t)nty * (size_t)p.ntxp, tpad = (t + 31) / 32 * 32;
@@ -735,13 +755,7 @@ static unet_status wino_wgrad_dot(unet_context *ctx, const conv_shape *s, cl_mem
             UNET_TRY(unet_enqueue(ctx, kd, "wino_wgrad_dot", 3, g, l));
         }
     }
-    const cl_ulong co = 0, cs = (cl_ulong)s->cout * (cl_ulong)s->cin;
-    const cl_int cin = s->cin, cout = s->cout, dwo = (cl_int)dweight.off, acc = param_accumulate ? 1 : 0;
-    UNET_CL_TRY(UNET_SET_ARGS(kw, unet_arg_mem(ws), unet_arg_ulong(co), unet_arg_ulong(cs), unet_arg_int(cin),
-                              unet_arg_int(cout), unet_arg_mem(dweight.mem), unet_arg_int(dwo), unet_arg_int(acc)),
-                "setting arguments of kernel wino_wgrad_weights");
-    const size_t g[2] = {((size_t)s->cin + 15) / 16, (size_t)s->cout}, l[2] = {1, 1};
-    return unet_enqueue(ctx, kw, "wino_wgrad_weights", 2, g, l);
+    return wgrad_weights(ctx, s, ws, dweight, param_accumulate);
 }
 
 typedef struct wgrad_pplan {
@@ -768,24 +782,13 @@ static unet_status wino_wgrad_packed(unet_context *ctx, const conv_shape *s, cl_
     const size_t slack = 64; /* the packed GEMM reads one float past an operand's last block */
     if (ws_floats < p.c_floats + p.row_floats + 2 * slack) return UNET_ERR_DOES_NOT_FIT;
     size_t rows = (ws_floats - p.c_floats - 2 * slack) / p.row_floats;
-    {
-        /* chunks that stay in cache between the transforms and the GEMM (as
-         * the forward's); the knob UNETCL_WINO_CHUNK_KB overrides */
-        const long kb = ctx->knobs.wino_chunk_kb;
-        size_t cap = kb >= 0 ? (size_t)kb * 256 : (size_t)2 << 20;
-        if (cap) { /* 0: as many rows as the workspace holds */
-            size_t r = cap / p.row_floats;
-            if (r < 1) r = 1;
-            if (r < rows) rows = r;
-        }
-    }
+    rows = wgrad_rows_cap(ctx, rows, p.row_floats);
     if (rows > (size_t)p.nty) rows = (size_t)p.nty;
     while (rows > 1 && rows * (size_t)p.ntx * 36 * (p.mpad + p.npad) > (size_t)INT_MAX / 2) rows--;
     UNET_TRY(unet_conv_check_int(36 * (size_t)s->cout * (size_t)s->cin, "the Winograd weight-gradient sums"));
-    cl_kernel ku, kv, kw;
+    cl_kernel ku, kv;
     UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_wgrad_input16", &ku));
     UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_wgrad_dout16", &kv));
-    UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_wgrad_weights", &kw));
     const size_t c_stride = (size_t)s->cout * (size_t)s->cin;
     for (int ty0 = 0; ty0 < p.nty; ty0 += (int)rows) {
         const int nty = (p.nty - ty0 < (int)rows) ? p.nty - ty0 : (int)rows;
@@ -818,13 +821,7 @@ static unet_status wino_wgrad_packed(unet_context *ctx, const conv_shape *s, cl_
                                               (size_t)s->cin, 32,
                                               ty0 == 0 ? 0.0f : 1.0f));
     }
-    const cl_ulong co = 0, cs = c_stride;
-    const cl_int cin = s->cin, cout = s->cout, dwo = (cl_int)dweight.off, acc = param_accumulate ? 1 : 0;
-    UNET_CL_TRY(UNET_SET_ARGS(kw, unet_arg_mem(ws), unet_arg_ulong(co), unet_arg_ulong(cs), unet_arg_int(cin),
-                              unet_arg_int(cout), unet_arg_mem(dweight.mem), unet_arg_int(dwo), unet_arg_int(acc)),
-                "setting arguments of kernel wino_wgrad_weights");
-    const size_t g[2] = {((size_t)s->cin + 15) / 16, (size_t)s->cout}, l[2] = {1, 1};
-    return unet_enqueue(ctx, kw, "wino_wgrad_weights", 2, g, l);
+    return wgrad_weights(ctx, s, ws, dweight, param_accumulate);
 }
 
 /* The weight gradient: packed GEMMs (transforms transposed into the GEMM's
