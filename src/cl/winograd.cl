@@ -522,9 +522,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output8(
  * rounded up to 16; the tiles past ntx have a zero output gradient, so they
  * add nothing). Then C_e[co][ci] (+)= sum_t V_e[co][t] U_e[ci][t] is a dot
  * product along the tiles, which both operands hold contiguously, 16 at a
- * time: no private transposition (the packed-GEMM formulation transposed
- * every transformed tile through private memory and spent 70 % of the weight
- * gradient there). */
+ * time: no transposition (the packed-GEMM formulation below transposes every
+ * transformed tile; conv.c's wino_wgrad chooses between the two by size). */
 
 /* Loads the 4 output-gradient rows of 16 horizontally adjacent 4x4 tiles
  * (top-left corner of the first at row y0, column x0 of the ho x wo plane
@@ -640,11 +639,6 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_dot(
     WD_PUTO(0) WD_PUTO(1) WD_PUTO(2) WD_PUTO(3)
 }
 
-/* U = B^T X B of the input (h x w, cin channels, no padding) for tile rows
- * [ty0, ty0 + nty), ntx tiles per row; 16 channels (one aligned half of a
- * 32-channel panel) x 16 tiles per work-item, transposed in private memory so
- * that every (e, tile) is one 64-byte store. Global size: (npad/16,
- * (ntx+15)/16, nty) with npad = cin rounded up to 32. */
 /* 16x16 transpose of x[0..15] in registers: stage s exchanges bit s of the
  * row and the lane index (element (i, k) with bit s of i != bit s of k goes
  * to (i ^ s, k ^ s)); four stages of 16 two-source shuffles. */
@@ -673,6 +667,11 @@ inline void wino_transpose16(float16 x[16])
     TR_STAGE(8, mlo8, mhi8)
 }
 
+/* U = B^T X B of the input (h x w, cin channels, no padding) for tile rows
+ * [ty0, ty0 + nty), ntx tiles per row; 16 channels (one aligned half of a
+ * 32-channel panel) x 16 tiles per work-item, transposed in registers so
+ * that every (e, tile) is one 64-byte store. Global size: (npad/16,
+ * (ntx+15)/16, nty) with npad = cin rounded up to 32. */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_input16(
     __global const float *in, const int h, const int w, const int cin, const int ty0, const int nty, const int ntx,
     const int kc, __global float *u, const ulong u_off, const ulong b_stride)

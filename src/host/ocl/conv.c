@@ -399,7 +399,6 @@ static size_t wino_min_tiles(const unet_context *ctx, size_t dflt)
     return ctx->knobs.wino_min_tiles >= 0 ? (size_t)ctx->knobs.wino_min_tiles : dflt;
 }
 
-
 /* -- Winograd F(4x4, 3x3), forward and input gradient (src/cl/winograd.cl) --
  * Workspace: the transformed weights U (36 packed A operands), then per chunk
  * of tile rows the transformed input V (36 packed B operands) and the GEMM
@@ -642,13 +641,6 @@ void unet_conv_wcache_release(unet_conv_wcache *wc)
     memset(wc, 0, sizeof *wc);
 }
 
-/* Winograd weight gradient (src/cl/winograd.cl, "weight gradient"):
- * dW[co][ci] (+)= G^T [sum over 4x4 output tiles of (A dY A^T) (.) (B^T X B)] G.
- * Workspace: C[36][cout][cin] (the sums), then per chunk of tile rows the
- * transformed output gradient V (36 packed A operands, K = tiles) and input U
- * (36 packed B operands). The chunks' GEMMs accumulate into C (beta = 1 after
- * the first). Returns UNET_ERR_DOES_NOT_FIT (no error text) if C and one tile
- * row do not fit the workspace. */
 /* Tile rows per weight-gradient chunk: at most rows, and few enough that a
  * chunk (row_floats per tile row) stays in cache between the transforms and
  * the products, as the forward's; the knob UNETCL_WINO_CHUNK_KB overrides
@@ -701,6 +693,11 @@ static size_t wgrad_chunk_floats(const conv_shape *s, size_t t)
     return WINO_ALIGN(36 * (size_t)s->cin * tpad) + WINO_ALIGN(36 * (size_t)s->cout * tpad);
 }
 
+/* Winograd weight gradient as dot products along the tiles (src/cl/winograd.cl,
+ * "weight gradient by dot products"). Workspace: C[36][cout][cin], then per
+ * chunk of tile rows U and V in the plain layout; the chunks accumulate into C
+ * (beta = 1 after the first). UNET_ERR_DOES_NOT_FIT (no error text) if C and
+ * one tile row do not fit. */
 static unet_status wino_wgrad_dot(unet_context *ctx, const conv_shape *s, cl_mem in, cl_mem dout, unet_slice dweight,
                                   int param_accumulate, cl_mem ws, size_t ws_floats)
 {
@@ -758,6 +755,13 @@ static unet_status wino_wgrad_dot(unet_context *ctx, const conv_shape *s, cl_mem
     return wgrad_weights(ctx, s, ws, dweight, param_accumulate);
 }
 
+/* Winograd weight gradient as packed GEMMs (src/cl/winograd.cl, "weight gradient"):
+ * dW[co][ci] (+)= G^T [sum over 4x4 output tiles of (A dY A^T) (.) (B^T X B)] G.
+ * Workspace: C[36][cout][cin] (the sums), then per chunk of tile rows the
+ * transformed output gradient V (36 packed A operands, K = tiles) and input U
+ * (36 packed B operands). The chunks' GEMMs accumulate into C (beta = 1 after
+ * the first). Returns UNET_ERR_DOES_NOT_FIT (no error text) if C and one tile
+ * row do not fit the workspace. */
 typedef struct wgrad_pplan {
     int mr, ntx, nty;
     size_t mpad, npad, c_floats, row_floats; /* row_floats: V + U of one tile row */
@@ -900,15 +904,13 @@ static const conv_algo g_algos[UNET_CONV_ALGO_COUNT] = {
     [UNET_CONV_WINOGRAD_F4] = {"winograd-f4", im2col_workspace, wino_forward, wino_backward},
 };
 
-
-static const conv_algo *select_algo(const unet_context *ctx, const conv_shape *s, int cached)
+static const conv_algo *select_algo(const unet_context *ctx, const conv_shape *s)
 {
     if (s->k != 3) return &g_algos[UNET_CONV_IM2COL_GEMM];
     if (ctx->knobs.conv_algo == UNET_ALGO_IM2COL) return &g_algos[UNET_CONV_IM2COL_GEMM];
     if (ctx->knobs.conv_algo == UNET_ALGO_WINOGRAD) return &g_algos[UNET_CONV_WINOGRAD_F4];
     const size_t tiles = (size_t)((s->ho + 3) / 4) * (size_t)((s->wo + 3) / 4);
-    (void)cached; /* one threshold with cached transformed weights or without (cached is cheaper still) */
-    const size_t min_tiles = wino_min_tiles(ctx, WINO_MIN_TILES);
+    const size_t min_tiles = wino_min_tiles(ctx, WINO_MIN_TILES); /* with cached transformed weights or without */
     if (ctx->info.type == UNET_DEVICE_CPU && s->cin >= WINO_MIN_CIN && tiles >= min_tiles)
         return &g_algos[UNET_CONV_WINOGRAD_F4];
     return &g_algos[UNET_CONV_IM2COL_GEMM];
@@ -1008,7 +1010,7 @@ static unet_status conv_forward_impl(unet_context *ctx, const conv_algo *a, cons
     if (!a && k == 3 && s.cin <= DIRECT_MAX_CIN && ctx->info.type == UNET_DEVICE_CPU) {
         if (!ctx->knobs.conv_algo) return direct_forward(ctx, &s, in->mem, weight, bias, relu, out->mem);
     }
-    if (!a) a = select_algo(ctx, &s, wc != NULL);
+    if (!a) a = select_algo(ctx, &s);
     if (wc && a == &g_algos[UNET_CONV_WINOGRAD_F4])
         return wino_forward_cached(ctx, &s, in->mem, weight, bias, relu, out->mem, ws, ws_floats, wc, version);
     return a->forward(ctx, &s, in->mem, weight, bias, relu, out->mem, ws, ws_floats);
@@ -1036,7 +1038,7 @@ size_t unet_conv_wcache_floats(const unet_context *ctx, int cin, int h, int w, i
     if (ctx->info.type == UNET_DEVICE_CPU && cin <= DIRECT_MAX_CIN) {
         if (!ctx->knobs.conv_algo) return 0;
     }
-    if (select_algo(ctx, &s, 1) != &g_algos[UNET_CONV_WINOGRAD_F4]) return 0;
+    if (select_algo(ctx, &s) != &g_algos[UNET_CONV_WINOGRAD_F4]) return 0;
     wino_plan p;
     wino_plan_make(ctx, &s, &p);
     return 36 * p.a_stride + 64;
