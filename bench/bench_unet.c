@@ -20,6 +20,7 @@ typedef struct opts {
     int fp16, gpu_kernels; /* [device] precision = fp16; force unetcl's GPU convolution kernels */
     unet_model_config model;
     const char *json;
+    const char *ab; /* --ab NAME=A,B: two contexts, knob NAME = A and = B, runs alternated */
 } opts;
 
 static void usage(void)
@@ -37,7 +38,12 @@ static void usage(void)
            "  --no-cold        skip the cold run (fresh program cache)\n"
            "  --precision P    fp32 (default) or fp16 ([device] precision, docs/gpu.md)\n"
            "  --gpu-kernels    force unetcl's GPU convolution kernels (as UNETCL_GPU_KERNELS=1)\n"
-           "  --json FILE      write results as JSON\n");
+           "  --json FILE      write results as JSON\n"
+           "  --ab NAME=A,B    A/B of a knob (docs/knobs.md) in one process: two contexts created with\n"
+           "                   NAME=A and NAME=B in the environment, their inference runs and training\n"
+           "                   steps alternated (--runs, --train-runs pairs); medians and the median of\n"
+           "                   the per-pair ratios B/A (less exposed to a shared host's drift than two\n"
+           "                   processes one after the other)\n");
 }
 
 /* Measured memory on CPU devices (the device's buffers are host memory): the
@@ -297,6 +303,147 @@ static int bench_device(const opts *o, const char *sel, FILE *json, int first)
     return 0;
 }
 
+
+/* --ab NAME=A,B: one context, model (same initial weights), inference plan
+ * and training plan per side, the knob set in the environment while the
+ * side's context is created (contexts read knobs once); then the runs
+ * alternate A, B, B, A, ... so that both sides see the same drift of a shared
+ * host. Prints the medians and the median of the per-pair ratios B/A. */
+typedef struct ab_side {
+    unet_context *ctx;
+    unet_model *m;
+    unet_net *n, *tn;
+} ab_side;
+
+static int ratio_cmp(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int ab_compare(const opts *o, const char *sel)
+{
+    char name[128], val[2][64];
+    const char *eq = strchr(o->ab, '='), *comma = eq ? strchr(eq + 1, ',') : NULL;
+    if (!eq || !comma || eq == o->ab || (size_t)(eq - o->ab) >= sizeof name || strlen(eq + 1) >= sizeof val[0]) {
+        fprintf(stderr, "bench_unet: --ab needs NAME=A,B (e.g. UNETCL_WINO_TW=0,16)\n");
+        return 2;
+    }
+    snprintf(name, sizeof name, "%.*s", (int)(eq - o->ab), o->ab);
+    snprintf(val[0], sizeof val[0], "%.*s", (int)(comma - eq - 1), eq + 1);
+    snprintf(val[1], sizeof val[1], "%s", comma + 1);
+    const char *old = getenv(name);
+    char *saved = old ? strdup(old) : NULL;
+    ab_side sd[2] = {{0}};
+    int rc = 1;
+    const int tile = o->tile ? o->tile : unet_tile_for_output(&o->model, o->size);
+    const size_t nimg = (size_t)o->model.in_channels * o->size * o->size;
+    float *img = malloc(nimg * sizeof(float)), *probs = malloc((size_t)o->model.classes * o->size * o->size * 4);
+    float *x = NULL, *w = NULL;
+    int32_t *lab = NULL;
+    double *t[2] = {calloc((size_t)o->runs, sizeof(double)), calloc((size_t)o->runs, sizeof(double))};
+    double *tt[2] = {calloc((size_t)o->train_runs, sizeof(double)), calloc((size_t)o->train_runs, sizeof(double))};
+    double *ri = calloc((size_t)o->runs, sizeof(double)), *rt = calloc((size_t)o->train_runs, sizeof(double));
+    if (!img || !probs || !t[0] || !t[1] || !tt[0] || !tt[1] || !ri || !rt) {
+        fprintf(stderr, "bench_unet: out of host memory\n");
+        goto done;
+    }
+    for (size_t i = 0; i < nimg; i++) img[i] = (float)sin(0.01 * (double)i) * 0.5f;
+    for (int s = 0; s < 2; s++) {
+        unet_context_options co;
+        unet_context_options_default(&co);
+        co.device = sel;
+        co.precision_fp16 = o->fp16;
+        co.force_gpu_kernels = o->gpu_kernels;
+        setenv(name, val[s], 1);
+        const unet_status st = unet_context_create(&co, &sd[s].ctx);
+        if (saved) setenv(name, saved, 1);
+        else unsetenv(name);
+        if (st != UNET_OK) {
+            fail("context");
+            goto done;
+        }
+        if (unet_model_create(sd[s].ctx, &o->model, 1, &sd[s].m) != UNET_OK ||
+            unet_net_create(sd[s].m, tile, tile, 0, &sd[s].n) != UNET_OK) {
+            fail("model or plan");
+            goto done;
+        }
+        for (int i = 0; i < o->warmup; i++)
+            if (unet_predict_image(sd[s].n, img, o->size, o->size, probs, NULL, NULL) != UNET_OK) {
+                fail("inference");
+                goto done;
+            }
+    }
+    for (int i = 0; i < o->runs; i++)
+        for (int k = 0; k < 2; k++) {
+            const int s = (i & 1) ? 1 - k : k; /* A B, B A, ... */
+            const double t0 = bench_now_s();
+            if (unet_predict_image(sd[s].n, img, o->size, o->size, probs, NULL, NULL) != UNET_OK) {
+                fail("inference");
+                goto done;
+            }
+            t[s][i] = bench_now_s() - t0;
+        }
+    for (int s = 0; s < 2; s++) {
+        unet_net_destroy(sd[s].n);
+        sd[s].n = NULL;
+    }
+    if (o->train_tile > 0) {
+        for (int s = 0; s < 2; s++)
+            if (unet_net_create(sd[s].m, o->train_tile, o->train_tile, 1, &sd[s].tn) != UNET_OK) {
+                fail("training plan");
+                goto done;
+            }
+        const unet_plan_info *ti = unet_net_info(sd[0].tn);
+        const size_t nin = (size_t)o->model.in_channels * o->train_tile * o->train_tile, nout = (size_t)ti->out_h * ti->out_w;
+        x = malloc(nin * 4), w = malloc(nout * 4), lab = malloc(nout * 4);
+        if (!x || !w || !lab) {
+            fprintf(stderr, "bench_unet: out of host memory\n");
+            goto done;
+        }
+        for (size_t i = 0; i < nin; i++) x[i] = (float)sin(0.013 * (double)i);
+        for (size_t i = 0; i < nout; i++) lab[i] = (int32_t)((i / 7) % (size_t)o->model.classes), w[i] = 1.0f;
+        unet_step_result r;
+        for (int i = 0; i < 2 + o->train_runs; i++)
+            for (int k = 0; k < 2; k++) {
+                const int s = (i & 1) ? 1 - k : k;
+                const double t0 = bench_now_s();
+                if (unet_net_loss_backward(sd[s].tn, x, lab, w, 1 + i, &r) != UNET_OK ||
+                    unet_model_sgd(sd[s].m, 1e-4f, 0.99f, 0) != UNET_OK || unet_finish(sd[s].ctx) != UNET_OK) {
+                    fail("training step");
+                    goto done;
+                }
+                if (i >= 2) tt[s][i - 2] = bench_now_s() - t0; /* two untimed steps each, as above */
+            }
+    }
+    printf("A/B in one process, %s = %s (A) | %s (B), device %s, runs alternated A B, B A, ...\n", name, val[0],
+           val[1], sel);
+    for (int i = 0; i < o->runs; i++) ri[i] = t[1][i] / t[0][i];
+    qsort(ri, (size_t)o->runs, sizeof *ri, ratio_cmp);
+    printf("  inference %dx%d, tile %d: A median %.1f ms, B median %.1f ms; B/A per pair: median %.3f (%.3f .. %.3f, "
+           "%d pairs)\n", o->size, o->size, tile, bench_median(t[0], o->runs) * 1e3, bench_median(t[1], o->runs) * 1e3,
+           bench_median(ri, o->runs), ri[0], ri[o->runs - 1], o->runs);
+    if (o->train_tile > 0) {
+        for (int i = 0; i < o->train_runs; i++) rt[i] = tt[1][i] / tt[0][i];
+        qsort(rt, (size_t)o->train_runs, sizeof *rt, ratio_cmp);
+        printf("  training step %d: A median %.1f ms, B median %.1f ms; B/A per pair: median %.3f (%.3f .. %.3f, "
+               "%d pairs)\n", o->train_tile, bench_median(tt[0], o->train_runs) * 1e3,
+               bench_median(tt[1], o->train_runs) * 1e3, bench_median(rt, o->train_runs), rt[0],
+               rt[o->train_runs - 1], o->train_runs);
+    }
+    rc = 0;
+done:
+    for (int s = 0; s < 2; s++) {
+        if (sd[s].n) unet_net_destroy(sd[s].n);
+        if (sd[s].tn) unet_net_destroy(sd[s].tn);
+        if (sd[s].m) unet_model_destroy(sd[s].m);
+        if (sd[s].ctx) unet_context_destroy(sd[s].ctx);
+        free(t[s]), free(tt[s]);
+    }
+    free(saved), free(img), free(probs), free(x), free(w), free(lab), free(ri), free(rt);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     opts o = {.device = "all", .size = 512, .runs = 5, .warmup = 1, .train_tile = 572, .train_runs = 3, .cold = 1};
@@ -327,6 +474,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--classes")) { NEEDV(); o.model.classes = atoi(v); }
         else if (!strcmp(a, "--in-channels")) { NEEDV(); o.model.in_channels = atoi(v); }
         else if (!strcmp(a, "--json")) { NEEDV(); o.json = v; }
+        else if (!strcmp(a, "--ab")) { NEEDV(); o.ab = v; }
         else if (!strcmp(a, "--gpu-kernels")) o.gpu_kernels = 1;
         else if (!strcmp(a, "--precision")) {
             NEEDV();
@@ -348,6 +496,13 @@ int main(int argc, char **argv)
         return 2;
     }
     if (o.tile && unet_tile_check(&o.model, o.tile) != UNET_OK) return fail("--tile");
+    if (o.ab) {
+        if (!strcmp(o.device, "all")) {
+            fprintf(stderr, "bench_unet: --ab needs one --device\n");
+            return 2;
+        }
+        return ab_compare(&o, o.device);
+    }
     FILE *json = NULL;
     if (o.json && !(json = fopen(o.json, "w"))) {
         perror(o.json);
