@@ -379,20 +379,24 @@ static void test_backward_weights(void **state)
     assert_int_equal(unet_knob_set(kn, "UNETCL_WGRAD", "", err, sizeof err), 0);
 }
 
-/* The separate kernels with both transform widths and both layouts of the
- * transformed input, and the fused kernel (which the default picks for these
- * small shapes) forced, on every shape: forward and input gradient. */
+/* The separate kernels on the dense tile numbering (UNETCL_WINO_TW=0: a
+ * work-item's 16 tiles spread over up to 16 tile rows on these shapes, ntx =
+ * 1..57) and on the row-padded one with both transform widths, with both
+ * layouts of the transformed input, and the fused kernel (which the default
+ * picks for these small shapes) forced, on every shape: forward, chunked
+ * forward and input gradient. */
 static void test_forced_variants(void **state)
 {
-    static const char *tw[] = {"16", "8"}, *lay[] = {"plain", "interleaved"};
+    static const char *tw[] = {"0", "16", "8"}, *lay[] = {"plain", "interleaved"};
     unet_knobs *kn = unet_context_knobs(tu_ctx());
     char err[256];
     assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_FUSED", "0", err, sizeof err), 0);
     for (int l = 0; l < 2; l++) {
         assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_VLAYOUT", lay[l], err, sizeof err), 0);
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < 3; i++) {
             assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_TW", tw[i], err, sizeof err), 0);
             test_against_reference(state);
+            test_chunks_and_fallback(state);
             test_backward_data(state);
         }
     }

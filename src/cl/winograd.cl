@@ -153,6 +153,32 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_weights(
     WINO_NT_FENCE();
 }
 
+/* Loads input row y of 16 horizontally adjacent 6x6 tiles (the first's
+ * left column at x0; outside the h x w plane src reads zero), de-interleaved:
+ * d[k] lane j = row[x0 + 4j + k]. */
+inline void wino_row16(__global const float *src, const int h, const int w, const int y, const int x0,
+                       float16 d[6])
+{
+    float16 v0, v1, v2, v3, v4;
+    if (y >= 0 && y < h && x0 >= 0 && x0 + 80 <= w) {
+        __global const float *row = src + (size_t)y * w + x0;
+        v0 = vload16(0, row), v1 = vload16(1, row), v2 = vload16(2, row), v3 = vload16(3, row);
+        v4 = vload16(4, row);
+    } else {
+        float buf[80];
+        for (int x = 0; x < 80; x++)
+            buf[x] = (y >= 0 && y < h && x0 + x >= 0 && x0 + x < w) ? src[(size_t)y * w + x0 + x] : 0.0f;
+        v0 = vload16(0, buf), v1 = vload16(1, buf), v2 = vload16(2, buf), v3 = vload16(3, buf);
+        v4 = vload16(4, buf);
+    }
+    d[0] = DEINT(v0, v1, v2, v3, s048c);
+    d[1] = DEINT(v0, v1, v2, v3, s159d);
+    d[2] = DEINT(v0, v1, v2, v3, s26ae);
+    d[3] = DEINT(v0, v1, v2, v3, s37bf);
+    d[4] = (float16)(v0.s48c, v1.s048c, v2.s048c, v3.s048c, v4.s0);
+    d[5] = (float16)(v0.s59d, v1.s159d, v2.s159d, v3.s159d, v4.s1);
+}
+
 /* Loads the 6 input rows of 16 horizontally adjacent 6x6 tiles (top-left
  * corner of the first at row y0, column x0 of the h x w plane src; outside
  * reads zero) and transforms each along x: r[i][k'] = (d B)[i][k'] for row i. */
@@ -160,26 +186,8 @@ inline void wino_rows16(__global const float *src, const int h, const int w, con
                         float16 r[6][6])
 {
     for (int i = 0; i < 6; i++) {
-        const int y = y0 + i;
-        float16 v0, v1, v2, v3, v4;
-        if (y >= 0 && y < h && x0 >= 0 && x0 + 80 <= w) {
-            __global const float *row = src + (size_t)y * w + x0;
-            v0 = vload16(0, row), v1 = vload16(1, row), v2 = vload16(2, row), v3 = vload16(3, row);
-            v4 = vload16(4, row);
-        } else {
-            float buf[80];
-            for (int x = 0; x < 80; x++)
-                buf[x] = (y >= 0 && y < h && x0 + x >= 0 && x0 + x < w) ? src[(size_t)y * w + x0 + x] : 0.0f;
-            v0 = vload16(0, buf), v1 = vload16(1, buf), v2 = vload16(2, buf), v3 = vload16(3, buf);
-            v4 = vload16(4, buf);
-        }
         float16 d[6];
-        d[0] = DEINT(v0, v1, v2, v3, s048c);
-        d[1] = DEINT(v0, v1, v2, v3, s159d);
-        d[2] = DEINT(v0, v1, v2, v3, s26ae);
-        d[3] = DEINT(v0, v1, v2, v3, s37bf);
-        d[4] = (float16)(v0.s48c, v1.s048c, v2.s048c, v3.s048c, v4.s0);
-        d[5] = (float16)(v0.s59d, v1.s159d, v2.s159d, v3.s159d, v4.s1);
+        wino_row16(src, h, w, y0 + i, x0, d);
         WINO_BT(d, r[i]);
     }
 }
@@ -213,9 +221,10 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_input16(
 
 /* Output transform of 16 horizontally adjacent tiles from s[i][k'] = (M A)[i][k']
  * (one output channel): + b (+ ReLU), stored at rows y0.., columns x0.. of
- * the ho x wo plane dst (out += result when accumulate). */
+ * the ho x wo plane dst, columns from wl on left alone (wl <= wo; out +=
+ * result when accumulate). */
 inline void wino_store16(float16 s[6][4], const float16 b, const int relu, const int y0, const int x0,
-                         const int ho, const int wo, __global float *dst, const int accumulate)
+                         const int ho, const int wo, const int wl, __global float *dst, const int accumulate)
 {
     float16 yk[4][4]; /* yk[k'][i'] */
     for (int k = 0; k < 4; k++) {
@@ -238,7 +247,7 @@ inline void wino_store16(float16 s[6][4], const float16 b, const int relu, const
         const float16 o3 = (float16)(IL4(a, bb, cc, dd, c), IL4(a, bb, cc, dd, d), IL4(a, bb, cc, dd, e),
                                      IL4(a, bb, cc, dd, f));
         __global float *row = dst + (size_t)y * wo + x0;
-        if (x0 + 64 <= wo) {
+        if (x0 + 64 <= wl) {
             if (accumulate) {
                 vstore16(o0 + vload16(0, row), 0, row), vstore16(o1 + vload16(1, row), 1, row);
                 vstore16(o2 + vload16(2, row), 2, row), vstore16(o3 + vload16(3, row), 3, row);
@@ -248,7 +257,7 @@ inline void wino_store16(float16 s[6][4], const float16 b, const int relu, const
         } else {
             float buf[64];
             vstore16(o0, 0, buf), vstore16(o1, 1, buf), vstore16(o2, 2, buf), vstore16(o3, 3, buf);
-            for (int x = 0; x < 64 && x0 + x < wo; x++) row[x] = accumulate ? row[x] + buf[x] : buf[x];
+            for (int x = 0; x < 64 && x0 + x < wl; x++) row[x] = accumulate ? row[x] + buf[x] : buf[x];
         }
     }
 }
@@ -279,7 +288,100 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output16(
         WINO_AT(x, s[i]);
     }
     const float16 b = (float16)((accumulate || bias_off < 0) ? 0.0f : bias[bias_off + co]); /* bias_off < 0: none */
-    wino_store16(s, b, relu, 4 * (ty0 + tyl), 64 * g, ho, wo, out + (size_t)co * ho * wo, accumulate);
+    wino_store16(s, b, relu, 4 * (ty0 + tyl), 64 * g, ho, wo, wo, out + (size_t)co * ho * wo, accumulate);
+}
+
+/* ---- dense tile numbering (the separate kernels' default) --------------
+ * The kernels above number a chunk's tiles t = (ty - ty0)*ntxp + tx with ntxp
+ * = ntx rounded up to their 16 (or 8) tiles, so that a work-item's tiles lie
+ * in one tile row; the GEMM then multiplies the padded tiles too (10-44 % of
+ * its columns in the 256-1024-channel layers of the paper's network, where
+ * ntx = 7..66). These two number them densely, t = (ty - ty0)*ntx + tx: a
+ * work-item's 16 consecutive tiles may lie in several tile rows
+ * ("segments"); each segment is loaded as 16 tiles starting at its first and
+ * its lanes moved into place with one permutation per vector. Lanes past the
+ * chunk's last tile (up to the end of its last 32-tile panel) are zero. */
+#define WINO_LANES16 ((uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+
+/* Global size: (2*ceil(nty*ntx/32), 1, cin); layout as wino_input16. */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_input16d(
+                           __global const float *in, const int h, const int w, const int cin, const int ty0, const int nty, const int ntx, __global float *v,
+                           const ulong v_off, const ulong c_stride, const ulong e_stride, const int pad)
+{
+    UNET_FTZ_DAZ(); /* denormals as zero (program.c) */
+    const int g = get_global_id(0);
+    const int c = get_global_id(2);
+    const int ttot = nty * ntx;
+    if (c >= cin || g * 16 >= (ttot + 31) / 32 * 32) return;
+    const int t0 = 16 * g;
+    __global const float *src = in + (size_t)c * h * w;
+    const int16 lane = as_int16(WINO_LANES16);
+    float16 r[6][6]; /* r[i][k'] = (d B)[i][k'] for input row i */
+    for (int i = 0; i < 6; i++) {
+        float16 d[6] = {(float16)(0.0f), (float16)(0.0f), (float16)(0.0f),
+                        (float16)(0.0f), (float16)(0.0f), (float16)(0.0f)};
+        for (int t = t0, l0 = 0; l0 < 16 && t < ttot;) {
+            const int tyl = t / ntx, tx = t - tyl * ntx, len = min(16 - l0, ntx - tx);
+            float16 ds[6];
+            wino_row16(src, h, w, 4 * (ty0 + tyl) + i - pad, 4 * tx - pad, ds);
+            if (len == 16) {
+                for (int k = 0; k < 6; k++) d[k] = ds[k];
+            } else {
+                const uint16 perm = as_uint16(lane - l0) & 15u;
+                const int16 in_seg = (lane >= l0) & (lane < l0 + len);
+                for (int k = 0; k < 6; k++) d[k] = select(d[k], shuffle(ds[k], perm), in_seg);
+            }
+            l0 += len, t += len;
+        }
+        WINO_BT(d, r[i]);
+    }
+    const int q = t0 / 32, j0 = t0 - q * 32;
+    __global float *dst = v + v_off + ((size_t)q * cin + c) * c_stride + j0;
+    for (int k = 0; k < 6; k++) {
+        float16 x[6] = {r[0][k], r[1][k], r[2][k], r[3][k], r[4][k], r[5][k]}, y[6];
+        WINO_BT(x, y);
+        for (int i = 0; i < 6; i++) WINO_STORE_NT(y[i], dst + (size_t)(6 * i + k) * e_stride);
+    }
+    WINO_NT_FENCE();
+}
+
+/* Global size: (ceil(nty*ntx/16), 1, cout); layout and arguments as
+ * wino_output16 (ntx for ntxp). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output16d(
+                            __global const float *m, const ulong m_off, const ulong ldm, const int ty0,
+                            const int nty, const int ntx, const int cout, const int ho, const int wo,
+                            __global const float *bias, const int bias_off, const int relu,
+                            __global float *out, const int accumulate)
+{
+    UNET_FTZ_DAZ(); /* denormals as zero (program.c) */
+    const int g = get_global_id(0);
+    const int co = get_global_id(2);
+    const int ttot = nty * ntx;
+    if (g * 16 >= ttot || co >= cout) return;
+    const int t0 = 16 * g, q = t0 / 32, j0 = t0 - 32 * q;
+    __global const float *src = m + m_off + (size_t)co * ldm + (size_t)q * (36 * 32) + j0;
+    float16 s[6][4]; /* s[i][k'] = (M A)[i][k'] */
+    for (int i = 0; i < 6; i++) {
+        float16 x[6];
+        for (int k = 0; k < 6; k++) x[k] = vload16(0, src + (6 * i + k) * 32);
+        WINO_AT(x, s[i]);
+    }
+    const float16 b = (float16)((accumulate || bias_off < 0) ? 0.0f : bias[bias_off + co]); /* bias_off < 0: none */
+    __global float *dst = out + (size_t)co * ho * wo;
+    for (int t = t0, l0 = 0; l0 < 16 && t < ttot;) {
+        const int tyl = t / ntx, tx = t - tyl * ntx, len = min(16 - l0, ntx - tx);
+        const int wl = min(wo, 4 * (tx + len));
+        if (l0 == 0) {
+            wino_store16(s, b, relu, 4 * (ty0 + tyl), 4 * tx, ho, wo, wl, dst, accumulate);
+        } else {
+            const uint16 perm = (WINO_LANES16 + (uint)l0) & 15u;
+            float16 sh[6][4];
+            for (int i = 0; i < 6; i++)
+                for (int k = 0; k < 4; k++) sh[i][k] = shuffle(s[i][k], perm);
+            wino_store16(sh, b, relu, 4 * (ty0 + tyl), 4 * tx, ho, wo, wl, dst, accumulate);
+        }
+        l0 += len, t += len;
+    }
 }
 
 /* ---- fused: input transform, the 36 GEMMs and the output transform -----
@@ -368,7 +470,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output16(
                         for (int k = 0; k < 6; k++) x[k] = vload16(0, src + (6 * i + k) * 32);      \
                         WINO_AT(x, s[i]);                                                           \
                     }                                                                               \
-                    wino_store16(s, bv, relu, 4 * (ty0 + tyl), 64 * g, ho, wo, out + (size_t)co * ho * wo, \
+                    wino_store16(s, bv, relu, 4 * (ty0 + tyl), 64 * g, ho, wo, wo, out + (size_t)co * ho * wo, \
                                  accumulate);                                                       \
                 }                                                                                   \
             }                                                                                       \

@@ -408,50 +408,12 @@ static size_t wino_min_tiles(const unet_context *ctx, size_t dflt)
 #define WINO_ALIGN(x) (((x) + 15) / 16 * 16)
 
 typedef struct wino_plan {
-    int mr, ntx, nty, ntxp; /* ntxp: ntx rounded up to tw (tile numbering) */
-    int tw;                 /* tiles per transform work-item: 16, or 8 when that pads fewer tiles */
+    int mr, ntx, nty, ntxp; /* ntxp: tiles per tile row in the numbering (ntx, or ntx rounded up to tw) */
+    int tw;                 /* tiles per transform work-item: 16, or 8 (UNETCL_WINO_TW) */
+    int fused;              /* one fused kernel (wino_fused*, padded 16-tile numbering) */
+    int dense;              /* separate kernels on the dense numbering (wino_input16d, wino_output16d) */
     size_t mpad, a_stride, u_floats;
 } wino_plan;
-
-static void wino_plan_make(const unet_context *ctx, const conv_shape *s, wino_plan *p)
-{
-    p->mr = unet_gemm_cpu_mr((size_t)s->cout);
-    p->mpad = ((size_t)s->cout + (size_t)p->mr - 1) / (size_t)p->mr * (size_t)p->mr;
-    p->a_stride = p->mpad * (size_t)s->cin;
-    p->u_floats = WINO_ALIGN(36 * p->a_stride);
-    p->ntx = (s->wo + 3) / 4;
-    p->nty = (s->ho + 3) / 4;
-    /* 8-tile transforms cost more per tile (measured with bench_conv on PoCL,
-     * forced 16 vs 8, same session: 64->64 518x518 79-85 vs 112-123 ms,
-     * 128->128 346x346 102-112 vs 131-143 ms) but pad fewer tiles, which pays
-     * where the GEMM dominates: 256->512 82x82 72 vs 65-67 ms, 1024->512
-     * 72x72 252-264 vs 227-232 ms, 512->512 70x70 120 vs 102-120 ms. */
-    p->tw = 16;
-    if ((p->ntx + 7) / 8 * 8 < (p->ntx + 15) / 16 * 16 && (size_t)s->cin * (size_t)s->cout >= 65536) p->tw = 8;
-    /* the knob UNETCL_WINO_TW=8|16 forces one (tuning, tests, benchmarks) */
-    if (ctx->knobs.wino_tw == 8 || ctx->knobs.wino_tw == 16) p->tw = (int)ctx->knobs.wino_tw;
-    p->ntxp = (p->ntx + p->tw - 1) / p->tw * p->tw;
-}
-
-static size_t wino_chunk_floats(const conv_shape *s, const wino_plan *p, size_t rows)
-{
-    const size_t t = rows * (size_t)p->ntxp, tpad = (t + 31) / 32 * 32;
-    return WINO_ALIGN(36 * (size_t)s->cin * tpad) + WINO_ALIGN(36 * (size_t)s->cout * tpad);
-}
-
-/* Tile rows per chunk that fit ws_floats (0: none). */
-static int wino_rows(const conv_shape *s, const wino_plan *p, size_t ws_floats)
-{
-    if (ws_floats <= p->u_floats) return 0;
-    const size_t avail = ws_floats - p->u_floats;
-    size_t per_row = wino_chunk_floats(s, p, 1);
-    size_t r = avail / per_row + 1;
-    if (r > (size_t)p->nty) r = (size_t)p->nty;
-    while (r > 0 && wino_chunk_floats(s, p, r) > avail) r--;
-    /* 32-bit tile indices in the kernels */
-    while (r > 0 && r * (size_t)p->ntxp * 36 > (size_t)INT_MAX / 64) r--;
-    return (int)r;
-}
 
 /* Local scratch of the fused kernel (wino_fused*): the panel's transformed
  * input and the GEMM results of one row panel. */
@@ -476,6 +438,49 @@ static int wino_use_fused(const unet_context *ctx, const conv_shape *s, const wi
     if (wino_fused_bytes(s, p) > ctx->info.local_mem_bytes) return 0;
     if (ctx->knobs.wino_fused == 1) return 1;
     return s->cin <= FUSED_MAX_CIN;
+}
+
+static void wino_plan_make(const unet_context *ctx, const conv_shape *s, wino_plan *p)
+{
+    p->mr = unet_gemm_cpu_mr((size_t)s->cout);
+    p->mpad = ((size_t)s->cout + (size_t)p->mr - 1) / (size_t)p->mr * (size_t)p->mr;
+    p->a_stride = p->mpad * (size_t)s->cin;
+    p->u_floats = WINO_ALIGN(36 * p->a_stride);
+    p->ntx = (s->wo + 3) / 4;
+    p->nty = (s->ho + 3) / 4;
+    /* The separate kernels number the tiles densely unless UNETCL_WINO_TW=8|16
+     * forces the row-padded numbering with 8- or 16-tile work-items (tuning,
+     * tests, benchmarks); the fused kernel keeps the 16-padded one. Dense
+     * against the former rule (16, or 8 where that padded fewer tiles, for
+     * layers of at least 256x256 channels), bench_unet --ab in one process on
+     * the Xeon: inference 7.1 % faster (median of 8 pairs), training step
+     * 4.6 % (5 pairs); bench_conv, 256->512 84x84 .. 256->128 264x264, nine
+     * layers: 618-694 ms against 731-775 for the better of 8 and 16. */
+    p->tw = (ctx->knobs.wino_tw == 8) ? 8 : 16;
+    p->ntxp = (p->ntx + p->tw - 1) / p->tw * p->tw;
+    p->fused = wino_use_fused(ctx, s, p);
+    p->dense = !p->fused && ctx->knobs.wino_tw != 8 && ctx->knobs.wino_tw != 16;
+    if (p->dense) p->ntxp = p->ntx;
+}
+
+static size_t wino_chunk_floats(const conv_shape *s, const wino_plan *p, size_t rows)
+{
+    const size_t t = rows * (size_t)p->ntxp, tpad = (t + 31) / 32 * 32;
+    return WINO_ALIGN(36 * (size_t)s->cin * tpad) + WINO_ALIGN(36 * (size_t)s->cout * tpad);
+}
+
+/* Tile rows per chunk that fit ws_floats (0: none). */
+static int wino_rows(const conv_shape *s, const wino_plan *p, size_t ws_floats)
+{
+    if (ws_floats <= p->u_floats) return 0;
+    const size_t avail = ws_floats - p->u_floats;
+    size_t per_row = wino_chunk_floats(s, p, 1);
+    size_t r = avail / per_row + 1;
+    if (r > (size_t)p->nty) r = (size_t)p->nty;
+    while (r > 0 && wino_chunk_floats(s, p, r) > avail) r--;
+    /* 32-bit tile indices in the kernels */
+    while (r > 0 && r * (size_t)p->ntxp * 36 > (size_t)INT_MAX / 64) r--;
+    return (int)r;
 }
 
 /* One Winograd convolution. s: the logical problem (s->h, s->w: the input
@@ -530,7 +535,8 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
     }
     cl_kernel kw, ki, ko;
     UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_weights", &kw));
-    const char *kin = p.tw == 8 ? "wino_input8" : "wino_input16", *kout = p.tw == 8 ? "wino_output8" : "wino_output16";
+    const char *kin = p.dense ? "wino_input16d" : p.tw == 8 ? "wino_input8" : "wino_input16",
+               *kout = p.dense ? "wino_output16d" : p.tw == 8 ? "wino_output8" : "wino_output16";
     UNET_TRY(unet_kernel_get(ctx, "winograd", kin, &ki));
     UNET_TRY(unet_kernel_get(ctx, "winograd", kout, &ko));
     if (transform) {
@@ -552,7 +558,7 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
             wc->mr = p.mr;
         }
     }
-    if (wino_use_fused(ctx, s, &p)) {
+    if (p.fused) {
         cl_kernel kf;
         const char *kname = p.mr == 12 ? "wino_fused12" : "wino_fused8";
         UNET_TRY(unet_kernel_get(ctx, "winograd", kname, &kf));
@@ -592,9 +598,9 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
                                       unet_arg_int(ity0), unet_arg_int(inty), unet_arg_int(intxp), unet_arg_mem(ws),
                                       unet_arg_ulong(vo), unet_arg_ulong(cs), unet_arg_ulong(es), unet_arg_int(ipad)),
                         "setting arguments of the Winograd input transform");
+            const size_t gd[3] = {2 * npanels, 1, (size_t)s->cin}, l[3] = {1, 1, 1};
             const size_t g[3] = {(size_t)(p.ntxp / p.tw), (size_t)nty, (size_t)s->cin};
-            const size_t l[3] = {1, 1, 1};
-            UNET_TRY(unet_enqueue(ctx, ki, kin, 3, g, l));
+            UNET_TRY(unet_enqueue(ctx, ki, kin, 3, p.dense ? gd : g, l));
         }
         UNET_TRY(unet_gemm_cpu_packed_batched(ctx, p.mr, (size_t)s->cout, t, (size_t)s->cin, 36, umem, 0,
                                               p.a_stride, ws, v_off, e_str, (size_t)s->cin * c_str, c_str, ws,
@@ -609,9 +615,9 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
                                       unet_arg_int(ho), unet_arg_int(wo), unet_arg_mem(bmem), unet_arg_int(boff),
                                       unet_arg_int(r), unet_arg_mem(out), unet_arg_int(acc)),
                         "setting arguments of the Winograd output transform");
+            const size_t gd[3] = {(t + 15) / 16, 1, (size_t)s->cout}, l[3] = {1, 1, 1};
             const size_t g[3] = {(size_t)(p.ntxp / p.tw), (size_t)nty, (size_t)s->cout};
-            const size_t l[3] = {1, 1, 1};
-            UNET_TRY(unet_enqueue(ctx, ko, kout, 3, g, l));
+            UNET_TRY(unet_enqueue(ctx, ko, kout, 3, p.dense ? gd : g, l));
         }
     }
     return UNET_OK;

@@ -60,8 +60,9 @@ static const knob_def g_knobs[] = {
     {"UNETCL_GPU_KERNELS", K_BOOL, OFF(gpu_kernels), NULL, 0, 1, "0",
      "1: every 3x3 convolution on unetcl's own GPU kernels on any device (as "
      "unet_context_options.force_gpu_kernels; tests run what a GPU runs on PoCL)"},
-    {"UNETCL_WINO_TW", K_LONG, OFF(wino_tw), "0, 8 or 16", 0, 16, "0 (per shape)",
-     "tiles per Winograd transform work-item [tuned]"},
+    {"UNETCL_WINO_TW", K_LONG, OFF(wino_tw), "0, 8 or 16", 0, 16, "0 (dense)",
+     "0: the separate Winograd kernels number the tiles densely (16 per transform work-item, no padded "
+     "tiles in the GEMM); 8 or 16: tile rows padded to that many tiles per transform work-item [tuned]"},
     {"UNETCL_WINO_MIN_TILES", K_LONG, OFF(wino_min_tiles), "-1 or 0..10^9", -1, 1000000000L,
      "-1 (36; 144 for the weight gradient)", "4x4 output tiles from which a layer uses Winograd on CPUs [tuned]"},
     {"UNETCL_WINO_CHUNK_KB", K_LONG, OFF(wino_chunk_kb), "-1 or 0..2^30", -1, 1L << 30,

@@ -29,7 +29,7 @@ typedef struct unet_knobs {
     int gpu_kernels;       /* UNETCL_GPU_KERNELS=1: unetcl's GPU convolution kernels on any device */
     int gpu_conv_set;      /* UNETCL_GPU_CONV_SET: 0 unset, else 1 + the set's place in the knob's list */
     /* tunable (CPU autotuning): -1 or 0 = the built-in default */
-    long wino_tw;         /* UNETCL_WINO_TW=8|16; 0 = per shape */
+    long wino_tw;         /* UNETCL_WINO_TW=8|16: row-padded tile numbering; 0 = dense */
     long wino_min_tiles;  /* UNETCL_WINO_MIN_TILES; -1 = 144 (64 with cached weights) */
     long wino_chunk_kb;   /* UNETCL_WINO_CHUNK_KB; -1 = 8 MiB, at least 4x the weights */
     long gemm_kc;         /* UNETCL_GEMM_KC; 0 = 1152 */
