@@ -45,8 +45,9 @@ static void usage(FILE *f)
             
             "usage: unetcl tune --cpu [--device SEL] [--seconds S] [--cache-dir DIR] [--show] [--ship MATCH]\n\n"
             "Searches the parameters of unetcl's own CPU kernels (CPU GEMM K-chunk, N-chunk and fused B\n"
-            "packing; Winograd transform width and chunk size) on a CPU device by timing probe GEMMs and\n"
-            "Winograd convolutions, and writes the winner to the device's CPU tuning file in the cache\n"
+            "packing; Winograd tile numbering, chunk size and fused-kernel threshold; the weight gradient's\n"
+            "formulation) on a CPU device by timing probe GEMMs and Winograd convolutions and weight\n"
+            "gradients, and writes the winner to the device's CPU tuning file in the cache\n"
             "folder (docs/knobs.md: the environment still overrides each value). Without a file, the first\n"
             "network plan on a CPU searches only when $UNETCL_CPU_TUNE gives it seconds (default 0: never).\n\n"
             "  --seconds S    time budget of the search (default 120)\n"

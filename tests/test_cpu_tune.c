@@ -205,6 +205,33 @@ static void test_every_candidate_is_correct(void **state)
     free(ref.out), free(ref.din), free(ref.dw);
 }
 
+/* docs/knobs.md marks *[tuned]* (at the end of a description) exactly the
+ * knobs a CPU tuning sets (the table is generated from the same
+ * descriptions, test_knobs). */
+static void test_tuned_marks_match(void **state)
+{
+    (void)state;
+    static char doc[65536];
+    unet_knobs_doc(doc, sizeof doc);
+    int marked = 0;
+    for (char *line = doc; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl) *nl = '\0';
+        if (strstr(line, "[tuned] |") && line[0] == '|' && line[1] == ' ' && line[2] == '`') {
+            char name[64];
+            const char *e = strchr(line + 3, '`');
+            assert_non_null(e);
+            snprintf(name, sizeof name, "%.*s", (int)(e - line - 3), line + 3);
+            int found = 0;
+            for (int i = 0; i < UNET_CPU_TUNED_KNOBS; i++) found |= !strcmp(name, unet_cpu_tuned_knobs[i]);
+            if (!found) fail_msg("%s is marked [tuned] but no CPU tuning sets it", name);
+            marked++;
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    assert_int_equal(marked, UNET_CPU_TUNED_KNOBS);
+}
+
 static void sample(unet_cpu_tuning *t, const unet_device_info *d)
 {
     memset(t, 0, sizeof *t);
@@ -212,7 +239,7 @@ static void sample(unet_cpu_tuning *t, const unet_device_info *d)
     snprintf(t->vendor, sizeof t->vendor, "%s", d->vendor);
     snprintf(t->platform, sizeof t->platform, "%s", d->platform_name);
     snprintf(t->driver, sizeof t->driver, "%s", d->driver_version);
-    const long v[UNET_CPU_TUNED_KNOBS] = {768, 0, 2048, 8, 4096};
+    const long v[UNET_CPU_TUNED_KNOBS] = {768, 0, 2048, 8, 4096, 0, 1};
     memcpy(t->values, v, sizeof v);
     t->default_ms = 100, t->tuned_ms = 80;
     snprintf(t->method, sizeof t->method, "test");
@@ -249,7 +276,7 @@ static void test_corrupt_and_stale(void **state)
         const char *from, *to, *expect;
     } cases[] = {
         {"UNETCL_GEMM_KC = 768", "UNETCL_GEMM_KC = 769", "checksum mismatch"},
-        {"format = unetcl-cpu-tuning-1", "format = unetcl-cpu-tuning-9", "format"},
+        {"format = unetcl-cpu-tuning-2", "format = unetcl-cpu-tuning-1", "format"},
         {"checksum", "chksum", "unknown key"},
         {NULL, "checksum", "no checksum line"},
         {NULL, NULL, "no \"key = value\""},
@@ -365,6 +392,7 @@ int main(void)
 {
     snprintf(g_dir, sizeof g_dir, "/tmp/unetcl-test-cpu-tune-%ld", (long)getpid());
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tuned_marks_match),
         cmocka_unit_test(test_file_round_trip),     cmocka_unit_test(test_corrupt_and_stale),
         cmocka_unit_test(test_applied_under_env),   cmocka_unit_test(test_search_and_first_use),
         cmocka_unit_test(test_every_candidate_is_correct),

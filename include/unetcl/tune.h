@@ -191,7 +191,7 @@ typedef enum unet_tune_cpu_source {
     UNET_TUNE_CPU_SEARCHED      /* searched in this process (first use) and written */
 } unet_tune_cpu_source;
 
-#define UNET_TUNE_CPU_KNOBS 5
+#define UNET_TUNE_CPU_KNOBS 7
 
 typedef struct unet_tune_info {
     unet_device_info device;

@@ -18,13 +18,23 @@
 #include <string.h>
 
 const char *const unet_cpu_tuned_knobs[UNET_CPU_TUNED_KNOBS] = {
-    "UNETCL_GEMM_KC", "UNETCL_GEMM_LB", "UNETCL_GEMM_NCHUNK", "UNETCL_WINO_TW", "UNETCL_WINO_CHUNK_KB"};
+    "UNETCL_GEMM_KC",       "UNETCL_GEMM_LB",    "UNETCL_GEMM_NCHUNK", "UNETCL_WINO_TW",
+    "UNETCL_WINO_CHUNK_KB", "UNETCL_WINO_FUSED", "UNETCL_WGRAD_DOT"};
 
 /* The built-in values (as unet_knobs_default) in the order above. */
-static const long g_builtin[UNET_CPU_TUNED_KNOBS] = {0, -1, 0, 0, -1};
+static const long g_builtin[UNET_CPU_TUNED_KNOBS] = {0, -1, 0, 0, -1, -1, -1};
 
-/* Search space. 0 / -1 are the built-in choices (1152; by size; none; per
- * shape; 8 MiB and at least 4x the transformed weights). */
+/* The probe group each knob acts on: 0 the GEMM probes, 1 the Winograd
+ * forward, 2 the Winograd weight gradient. The thresholds of the fused
+ * kernel (input channels) and of the dot-product weight gradient (channel
+ * product) were measured on one Xeon with 2 MiB of L2 per core; where the
+ * cache differs the search can move them. */
+static const int g_group[UNET_CPU_TUNED_KNOBS] = {0, 0, 0, 1, 1, 1, 2};
+#define NGROUPS 3
+
+/* Search space. 0 / -1 are the built-in choices (1152; by size; none; dense
+ * tile numbering; 8 MiB and at least 4x the transformed weights; fused up to
+ * 128 input channels; dot products up to 64 x 64 channels). */
 static const long c_kc[] = {0, 384, 768, 2304};
 static const long c_lb[] = {-1, 0, 1};
 static const long c_nchunk[] = {0, 2048, 8192};
@@ -34,6 +44,8 @@ static const long c_tw[] = {0, 8, 16};
  * (and width 8) gave 1.9x slower inference in interleaved runs,
  * bench/results/cpu_intel_xeon_bench_only_20261203.txt) */
 static const long c_chunk[] = {-1, 1024, 2048, 4096, 16384};
+static const long c_fused[] = {-1, 0, 1};
+static const long c_wdot[] = {-1, 0, 1};
 
 int unet_cpu_tune_candidates(int knob, const long **vals)
 {
@@ -43,6 +55,8 @@ int unet_cpu_tune_candidates(int knob, const long **vals)
     case 2: *vals = c_nchunk; return (int)(sizeof c_nchunk / sizeof *c_nchunk);
     case 3: *vals = c_tw; return (int)(sizeof c_tw / sizeof *c_tw);
     case 4: *vals = c_chunk; return (int)(sizeof c_chunk / sizeof *c_chunk);
+    case 5: *vals = c_fused; return (int)(sizeof c_fused / sizeof *c_fused);
+    case 6: *vals = c_wdot; return (int)(sizeof c_wdot / sizeof *c_wdot);
     default: *vals = NULL; return 0;
     }
 }
@@ -319,12 +333,12 @@ typedef struct tune_bufs {
     cl_mem a, b, c, ws;
     size_t ws_floats;
     unet_tensor in[4], out[4];
-    cl_mem w, bias;
+    cl_mem w, bias, dw;
 } tune_bufs;
 
 static void bufs_free(tune_bufs *b)
 {
-    cl_mem *m[] = {&b->a, &b->b, &b->c, &b->ws, &b->w, &b->bias};
+    cl_mem *m[] = {&b->a, &b->b, &b->c, &b->ws, &b->w, &b->bias, &b->dw};
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
         if (*m[i]) clReleaseMemObject(*m[i]), *m[i] = NULL;
     for (int i = 0; i < 4; i++) {
@@ -369,6 +383,8 @@ static unet_status bufs_make(unet_context *ctx, tune_bufs *b)
         UNET_TRY(unet_tensor_alloc(ctx, &b->in[i], p->cin, p->hw, p->hw, "CPU tuning input"));
         UNET_TRY(unet_tensor_alloc(ctx, &b->out[i], p->cout, p->hw - 2, p->hw - 2, "CPU tuning output"));
         UNET_TRY(fill_random(ctx, b->in[i].mem, unet_tensor_count(&b->in[i]), 3 + (uint64_t)i));
+        /* also the weight gradient's output gradient (before any forward probe) */
+        UNET_TRY(fill_random(ctx, b->out[i].mem, unet_tensor_count(&b->out[i]), 13 + (uint64_t)i));
         if ((size_t)p->cin * p->cout * 9 > wmax) wmax = (size_t)p->cin * p->cout * 9;
         /* room for all tile rows at either transform width */
         unet_knobs save = ctx->knobs;
@@ -378,17 +394,24 @@ static unet_status bufs_make(unet_context *ctx, tune_bufs *b)
             if (f > ws) ws = f;
         }
         ctx->knobs = save;
+        /* the weight gradient's probes: the network's workspace rule */
+        const size_t fw = unet_conv_workspace_floats(p->cin, p->hw, p->hw, 3, (size_t)192 << 20);
+        if (fw != (size_t)-1 && fw > ws) ws = fw;
     }
     b->ws_floats = ws;
     UNET_TRY(unet_buffer_alloc(ctx, &b->ws, ws * 4, "CPU tuning workspace"));
     UNET_TRY(unet_buffer_alloc(ctx, &b->w, wmax * 4, "CPU tuning weights"));
+    UNET_TRY(unet_buffer_alloc(ctx, &b->dw, wmax * 4, "CPU tuning weight gradient"));
     UNET_TRY(unet_buffer_alloc(ctx, &b->bias, 512 * 4, "CPU tuning bias"));
     UNET_TRY(fill_random(ctx, b->w, wmax, 7));
     UNET_TRY(fill_random(ctx, b->bias, 512, 8));
     return UNET_OK;
 }
 
-/* One pass over the probes of a group (0: GEMM, 1: Winograd); seconds. */
+/* One pass over the probes of a group (0: GEMM, 1: Winograd forward, 2: the
+ * weight gradient of the first three Winograd shapes, with the algorithm the
+ * network would choose; the fourth is below the weight gradient's Winograd
+ * threshold); seconds. */
 static unet_status probe_pass(unet_context *ctx, tune_bufs *b, int group, double *sec)
 {
     double t0 = unet_now_s();
@@ -398,11 +421,17 @@ static unet_status probe_pass(unet_context *ctx, tune_bufs *b, int group, double
             UNET_TRY(unet_gemm_with(ctx, UNET_GEMM_CPU, g->ta, g->tb, g->m, g->n, g->k, 1.0f, b->a, 0,
                                     g->ta ? g->m : g->k, b->b, 0, g->tb ? g->k : g->n, 0.0f, b->c, 0, g->n));
         }
-    } else {
+    } else if (group == 1) {
         for (int i = 0; i < 4; i++) {
             unet_slice w = {b->w, 0}, bias = {b->bias, 0};
             UNET_TRY(unet_conv_forward_algo(ctx, UNET_CONV_WINOGRAD_F4, &b->in[i], w, bias, 3, 1, &b->out[i], b->ws,
                                             b->ws_floats));
+        }
+    } else {
+        for (int i = 0; i < 3; i++) {
+            unet_slice w = {b->w, 0}, dw = {b->dw, 0};
+            UNET_TRY(unet_conv_linear_backward_algo(ctx, UNET_CONV_WINOGRAD_F4, &b->in[i], &b->out[i], w, 3, NULL, 0,
+                                                    dw, 0, b->ws, b->ws_floats));
         }
     }
     UNET_TRY(unet_finish(ctx));
@@ -496,9 +525,8 @@ unet_status unet_cpu_tune_search(unet_context *ctx, double budget_s, unet_cpu_tu
                  "%d knobs, %d other settings, each timed against the current best in %d interleaved pairs",
                  UNET_CPU_TUNED_KNOBS, ncand, PAIRS);
     }
-    /* knobs 0-2 act on the GEMM probes, 3-4 on the Winograd ones */
     for (int i = 0; i < UNET_CPU_TUNED_KNOBS && st == UNET_OK; i++) {
-        const int g = i < 3 ? 0 : 1;
+        const int g = g_group[i];
         int bit = -1;
         for (int j = 0; j < unet_knob_count(); j++)
             if (!strcmp(unet_knob_name(j), unet_cpu_tuned_knobs[i])) bit = j;
@@ -530,36 +558,39 @@ unet_status unet_cpu_tune_search(unet_context *ctx, double budget_s, unet_cpu_tu
         }
     }
     /* the result against the defaults, interleaved, per probe group */
-    double dflt[2] = {0, 0}, tuned[2] = {0, 0};
-    for (int g = 0; g < 2 && st == UNET_OK; g++) {
+    static const char *const gname[NGROUPS] = {"GEMM", "Winograd", "weight-gradient"};
+    double dflt[NGROUPS] = {0}, tuned[NGROUPS] = {0};
+    for (int g = 0; g < NGROUPS && st == UNET_OK; g++) {
         int wins = 0;
         int changed = 0;
-        for (int i = g ? 3 : 0; i < (g ? UNET_CPU_TUNED_KNOBS : 3); i++) changed |= t->values[i] != start_values.values[i];
+        for (int i = 0; i < UNET_CPU_TUNED_KNOBS; i++)
+            changed |= g_group[i] == g && t->values[i] != start_values.values[i];
         if (!changed) continue;
         st = measure_pair(ctx, &b, g, &start_values, t, &dflt[g], &tuned[g], &wins);
         if (st != UNET_OK) break;
         st = say(progress, user, start, budget_s,
-                 "%s probes: %.1f ms with the defaults, %.1f ms tuned (faster in %d of %d rounds)",
-                 g ? "Winograd" : "GEMM", dflt[g], tuned[g], wins, PAIRS);
+                 "%s probes: %.1f ms with the defaults, %.1f ms tuned (faster in %d of %d rounds)", gname[g],
+                 dflt[g], tuned[g], wins, PAIRS);
         if (st != UNET_OK) break;
         /* what does not beat the defaults side by side at the end is not kept */
         if (tuned[g] >= dflt[g]) {
-            for (int i = g ? 3 : 0; i < (g ? UNET_CPU_TUNED_KNOBS : 3); i++) t->values[i] = start_values.values[i];
+            for (int i = 0; i < UNET_CPU_TUNED_KNOBS; i++)
+                if (g_group[i] == g) t->values[i] = start_values.values[i];
             tuned[g] = dflt[g];
             st = say(progress, user, start, budget_s, "%s: not faster than the defaults side by side, the defaults are kept",
-                     g ? "Winograd" : "GEMM");
+                     gname[g]);
         }
     }
     /* groups left at their defaults: one pass each for the totals */
-    for (int g = 0; g < 2 && st == UNET_OK; g++) {
+    for (int g = 0; g < NGROUPS && st == UNET_OK; g++) {
         if (dflt[g] > 0) continue;
         double a = 0, c = 0;
         int wins = 0;
         st = measure_pair(ctx, &b, g, &start_values, &start_values, &a, &c, &wins);
         dflt[g] = tuned[g] = a < c ? a : c;
         if (st == UNET_OK)
-            st = say(progress, user, start, budget_s, "%s probes: %.1f ms with the defaults (kept)",
-                     g ? "Winograd" : "GEMM", dflt[g]);
+            st = say(progress, user, start, budget_s, "%s probes: %.1f ms with the defaults (kept)", gname[g],
+                     dflt[g]);
     }
     unet_cpu_tuning_apply(&ctx->knobs, t);
     bufs_free(&b);
@@ -567,8 +598,8 @@ unet_status unet_cpu_tune_search(unet_context *ctx, double budget_s, unet_cpu_tu
         ctx->knobs = before;
         return st;
     }
-    t->default_ms = dflt[0] + dflt[1];
-    t->tuned_ms = tuned[0] + tuned[1];
+    t->default_ms = dflt[0] + dflt[1] + dflt[2];
+    t->tuned_ms = tuned[0] + tuned[1] + tuned[2];
     snprintf(t->method, sizeof t->method,
              "coordinate descent, %d settings in %.0f s (budget %.0f s%s), %d interleaved pairs, fastest pass, "
              "5 %% margin, %d of %d pairs",

@@ -25,8 +25,8 @@
 
 #include "ocl.h"
 
-#define UNET_CPU_TUNING_FORMAT "unetcl-cpu-tuning-1"
-#define UNET_CPU_TUNED_KNOBS 5
+#define UNET_CPU_TUNING_FORMAT "unetcl-cpu-tuning-2" /* -1: without the last two knobs */
+#define UNET_CPU_TUNED_KNOBS 7
 
 /* The knobs a CPU tuning sets (environment names). */
 extern const char *const unet_cpu_tuned_knobs[UNET_CPU_TUNED_KNOBS];

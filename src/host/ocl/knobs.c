@@ -64,7 +64,7 @@ static const knob_def g_knobs[] = {
      "0: the separate Winograd kernels number the tiles densely (16 per transform work-item, no padded "
      "tiles in the GEMM); 8 or 16: tile rows padded to that many tiles per transform work-item [tuned]"},
     {"UNETCL_WINO_MIN_TILES", K_LONG, OFF(wino_min_tiles), "-1 or 0..10^9", -1, 1000000000L,
-     "-1 (36; 144 for the weight gradient)", "4x4 output tiles from which a layer uses Winograd on CPUs [tuned]"},
+     "-1 (36; 144 for the weight gradient)", "4x4 output tiles from which a layer uses Winograd on CPUs"},
     {"UNETCL_WINO_CHUNK_KB", K_LONG, OFF(wino_chunk_kb), "-1 or 0..2^30", -1, 1L << 30,
      "-1 (8 MiB, at least 4x the transformed weights)",
      "KiB of transformed input + GEMM results per Winograd chunk; 0 = as large as the workspace [tuned]"},
@@ -76,10 +76,10 @@ static const knob_def g_knobs[] = {
      "1: B packed by the tile kernel into local memory, 0: packed separately [tuned]"},
     {"UNETCL_WINO_FUSED", K_LONG, OFF(wino_fused), "-1, 0 or 1", -1, 1, "-1 (by size)",
      "1: every Winograd layer whose scratch fits local memory on one fused kernel (transforms and GEMMs of a "
-     "32-tile panel in cache), 0: never; -1: layers with at most 128 input channels (src/host/ocl/conv.c, wino_use_fused)"},
+     "32-tile panel in cache), 0: never; -1: layers with at most 128 input channels (src/host/ocl/conv.c, wino_use_fused) [tuned]"},
     {"UNETCL_WGRAD_DOT", K_LONG, OFF(wgrad_dot), "-1, 0 or 1", -1, 1, "-1 (by size)",
      "1: the Winograd weight gradient as dot products along the tiles, 0: as packed GEMMs; -1: dot products for "
-     "layers with at most 64 x 64 channels (src/host/ocl/conv.c, wino_wgrad)"},
+     "layers with at most 64 x 64 channels (src/host/ocl/conv.c, wino_wgrad) [tuned]"},
 };
 #define NKNOBS ((int)(sizeof g_knobs / sizeof g_knobs[0]))
 
