@@ -294,7 +294,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output16(
 /* ---- dense tile numbering (the separate kernels' default) --------------
  * The kernels above number a chunk's tiles t = (ty - ty0)*ntxp + tx with ntxp
  * = ntx rounded up to their 16 (or 8) tiles, so that a work-item's tiles lie
- * in one tile row; the GEMM then multiplies the padded tiles too (10-44 % of
+ * in one tile row; the GEMM then multiplies the padded tiles too (8-44 % of
  * its columns in the 256-1024-channel layers of the paper's network, where
  * ntx = 7..66). These two number them densely, t = (ty - ty0)*ntx + tx: a
  * work-item's 16 consecutive tiles may lie in several tile rows
