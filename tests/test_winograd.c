@@ -409,6 +409,35 @@ static void test_forced_variants(void **state)
     assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_FUSED", "-1", err, sizeof err), 0);
 }
 
+/* The dense numbering changes which GEMM column a tile lands in, not its
+ * arithmetic (columns are independent, the transforms per tile the same):
+ * outputs are bit-identical to the row-padded numbering. */
+static void test_dense_bit_identical(void **state)
+{
+    (void)state;
+    const wcase cases[] = {{3, 1, 9, 13, 0}, {5, 7, 41, 39, 1}, {4, 5, 7, 74, 1}, {6, 10, 14, 230, 1}};
+    unet_knobs *kn = unet_context_knobs(tu_ctx());
+    char err[256];
+    assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_FUSED", "0", err, sizeof err), 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const wcase *c = &cases[i];
+        float *in, *wt, *b;
+        make_data(700 + i, c->cin, c->cout, c->h, c->w, &in, &wt, &b);
+        const size_t nout = (size_t)c->cout * (c->h - 2) * (c->w - 2);
+        float *got[2];
+        for (int k = 0; k < 2; k++) {
+            assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_TW", k ? "16" : "0", err, sizeof err), 0);
+            const size_t wsf =
+                unet_conv_winograd_workspace_floats(tu_ctx(), c->cin, c->cout, c->h, c->w, (c->h - 2 + 3) / 4);
+            got[k] = run(UNET_CONV_WINOGRAD_F4, c->cin, c->cout, c->h, c->w, c->relu, in, wt, b, wsf);
+        }
+        assert_memory_equal(got[0], got[1], nout * sizeof(float));
+        free(got[0]), free(got[1]), free(in), free(wt), free(b);
+    }
+    assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_TW", "0", err, sizeof err), 0);
+    assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_FUSED", "-1", err, sizeof err), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -418,6 +447,7 @@ int main(void)
         cmocka_unit_test(test_backward_data),
         cmocka_unit_test(test_backward_weights),
         cmocka_unit_test(test_forced_variants),
+        cmocka_unit_test(test_dense_bit_identical),
     };
     return TU_RUN("winograd", tests);
 }
