@@ -192,6 +192,29 @@ inline void wino_rows16(__global const float *src, const int h, const int w, con
     }
 }
 
+/* B^T along y of the rows r[i][k'] = (d B)[i][k'] of 16 tiles, element e =
+ * 6i + k' of each stored (streaming) at dst + e*e_stride, then the fence. */
+inline void wino_store_v16(float16 r[6][6], __global float *dst, const ulong e_stride)
+{
+    for (int k = 0; k < 6; k++) {
+        float16 x[6] = {r[0][k], r[1][k], r[2][k], r[3][k], r[4][k], r[5][k]}, y[6];
+        WINO_BT(x, y);
+        for (int i = 0; i < 6; i++) WINO_STORE_NT(y[i], dst + (size_t)(6 * i + k) * e_stride);
+    }
+    WINO_NT_FENCE();
+}
+
+/* The 36 GEMM results of 16 tiles (element e at src + e*32) transformed
+ * along x: s[i][k'] = (M A)[i][k']. */
+inline void wino_m_rows16(__global const float *src, float16 s[6][4])
+{
+    for (int i = 0; i < 6; i++) {
+        float16 x[6];
+        for (int k = 0; k < 6; k++) x[k] = vload16(0, src + (6 * i + k) * 32);
+        WINO_AT(x, s[i]);
+    }
+}
+
 /* Input transform of the input zero-padded by pad on every side (h, w: the
  * unpadded size) into v + v_off: element e of channel c, tiles t of 32-tile
  * panel q at ((q*cin + c)*c_stride + e*e_stride + t%32): the GEMM's packed B
@@ -211,12 +234,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_input16(
     wino_rows16(in + (size_t)c * h * w, h, w, 4 * (ty0 + tyl) - pad, 64 * g - pad, r);
     const int t0 = tyl * ntxp + 16 * g, q = t0 / 32, j0 = t0 - q * 32;
     __global float *dst = v + v_off + ((size_t)q * cin + c) * c_stride + j0;
-    for (int k = 0; k < 6; k++) {
-        float16 x[6] = {r[0][k], r[1][k], r[2][k], r[3][k], r[4][k], r[5][k]}, y[6];
-        WINO_BT(x, y);
-        for (int i = 0; i < 6; i++) WINO_STORE_NT(y[i], dst + (size_t)(6 * i + k) * e_stride);
-    }
-    WINO_NT_FENCE();
+    wino_store_v16(r, dst, e_stride);
 }
 
 /* Output transform of 16 horizontally adjacent tiles from s[i][k'] = (M A)[i][k']
@@ -282,11 +300,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output16(
     const int t0 = tyl * ntxp + 16 * g, q = t0 / 32, j0 = t0 - 32 * q;
     __global const float *src = m + m_off + (size_t)co * ldm + (size_t)q * (36 * 32) + j0;
     float16 s[6][4]; /* s[i][k'] = (M A)[i][k'] */
-    for (int i = 0; i < 6; i++) {
-        float16 x[6];
-        for (int k = 0; k < 6; k++) x[k] = vload16(0, src + (6 * i + k) * 32);
-        WINO_AT(x, s[i]);
-    }
+    wino_m_rows16(src, s);
     const float16 b = (float16)((accumulate || bias_off < 0) ? 0.0f : bias[bias_off + co]); /* bias_off < 0: none */
     wino_store16(s, b, relu, 4 * (ty0 + tyl), 64 * g, ho, wo, wo, out + (size_t)co * ho * wo, accumulate);
 }
@@ -337,12 +351,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_input16d(
     }
     const int q = t0 / 32, j0 = t0 - q * 32;
     __global float *dst = v + v_off + ((size_t)q * cin + c) * c_stride + j0;
-    for (int k = 0; k < 6; k++) {
-        float16 x[6] = {r[0][k], r[1][k], r[2][k], r[3][k], r[4][k], r[5][k]}, y[6];
-        WINO_BT(x, y);
-        for (int i = 0; i < 6; i++) WINO_STORE_NT(y[i], dst + (size_t)(6 * i + k) * e_stride);
-    }
-    WINO_NT_FENCE();
+    wino_store_v16(r, dst, e_stride);
 }
 
 /* Global size: (ceil(nty*ntx/16), 1, cout); layout and arguments as
@@ -361,11 +370,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output16d(
     const int t0 = 16 * g, q = t0 / 32, j0 = t0 - 32 * q;
     __global const float *src = m + m_off + (size_t)co * ldm + (size_t)q * (36 * 32) + j0;
     float16 s[6][4]; /* s[i][k'] = (M A)[i][k'] */
-    for (int i = 0; i < 6; i++) {
-        float16 x[6];
-        for (int k = 0; k < 6; k++) x[k] = vload16(0, src + (6 * i + k) * 32);
-        WINO_AT(x, s[i]);
-    }
+    wino_m_rows16(src, s);
     const float16 b = (float16)((accumulate || bias_off < 0) ? 0.0f : bias[bias_off + co]); /* bias_off < 0: none */
     __global float *dst = out + (size_t)co * ho * wo;
     for (int t = t0, l0 = 0; l0 < 16 && t < ttot;) {
