@@ -33,7 +33,8 @@ static const int g_group[UNET_CPU_TUNED_KNOBS] = {0, 0, 0, 1, 1, 1, 2};
 #define NGROUPS 3
 
 /* Search space. 0 / -1 are the built-in choices (1152; by size; none; dense
- * tile numbering; 8 MiB and at least 4x the transformed weights; fused up to
+ * tile numbering; 8 MiB and at least 4x the transformed weights (the weight
+ * gradient: at least its sums); fused up to
  * 128 input channels; dot products up to 64 x 64 channels). */
 static const long c_kc[] = {0, 384, 768, 2304};
 static const long c_lb[] = {-1, 0, 1};

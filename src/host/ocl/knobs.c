@@ -66,7 +66,7 @@ static const knob_def g_knobs[] = {
     {"UNETCL_WINO_MIN_TILES", K_LONG, OFF(wino_min_tiles), "-1 or 0..10^9", -1, 1000000000L,
      "-1 (36; 144 for the weight gradient)", "4x4 output tiles from which a layer uses Winograd on CPUs"},
     {"UNETCL_WINO_CHUNK_KB", K_LONG, OFF(wino_chunk_kb), "-1 or 0..2^30", -1, 1L << 30,
-     "-1 (8 MiB, at least 4x the transformed weights)",
+     "-1 (8 MiB, at least 4x the transformed weights; weight gradient: at least its sums)",
      "KiB of transformed input + GEMM results per Winograd chunk; 0 = as large as the workspace [tuned]"},
     {"UNETCL_GEMM_KC", K_LONG, OFF(gemm_kc), "0 or 16..65536", 0, 65536, "0 (1152)",
      "K-chunk of the CPU GEMM [tuned]"},
