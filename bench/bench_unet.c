@@ -85,6 +85,34 @@ static int fail(const char *what)
     return 1;
 }
 
+/* The benchmark's inputs, the same for every run and side: a smooth
+ * in_channels x size x size image; for a training tile (plan ti) the input,
+ * class labels in stripes and unit weights. NULL / -1 when out of memory. */
+static float *make_image(const opts *o)
+{
+    const size_t n = (size_t)o->model.in_channels * o->size * o->size;
+    float *img = malloc(n * sizeof(float));
+    if (img)
+        for (size_t i = 0; i < n; i++) img[i] = (float)sin(0.01 * (double)i) * 0.5f;
+    return img;
+}
+
+static int make_train_data(const opts *o, const unet_plan_info *ti, float **x, float **w, int32_t **lab)
+{
+    const size_t nin = (size_t)o->model.in_channels * o->train_tile * o->train_tile;
+    const size_t nout = (size_t)ti->out_h * ti->out_w;
+    *x = malloc(nin * 4), *w = malloc(nout * 4), *lab = malloc(nout * 4);
+    if (!*x || !*w || !*lab) {
+        free(*x), free(*w), free(*lab);
+        *x = *w = NULL, *lab = NULL;
+        fprintf(stderr, "bench_unet: out of host memory\n");
+        return -1;
+    }
+    for (size_t i = 0; i < nin; i++) (*x)[i] = (float)sin(0.013 * (double)i);
+    for (size_t i = 0; i < nout; i++) (*lab)[i] = (int32_t)((i / 7) % (size_t)o->model.classes), (*w)[i] = 1.0f;
+    return 0;
+}
+
 static int bench_device(const opts *o, const char *sel, FILE *json, int first)
 {
     unet_context_options co;
@@ -100,10 +128,13 @@ static int bench_device(const opts *o, const char *sel, FILE *json, int first)
     unet_context *ctx;
     unet_device_info info;
     double cold_s = -1;
-    float *img = malloc((size_t)o->model.in_channels * o->size * o->size * sizeof(float));
+    float *img = make_image(o);
     float *probs = malloc((size_t)o->model.classes * o->size * o->size * sizeof(float));
-    for (size_t i = 0; i < (size_t)o->model.in_channels * o->size * o->size; i++)
-        img[i] = (float)sin(0.01 * (double)i) * 0.5f;
+    if (!img || !probs) {
+        free(img), free(probs);
+        fprintf(stderr, "bench_unet: out of host memory\n");
+        return 1;
+    }
     int tile = o->tile ? o->tile : unet_tile_for_output(&o->model, o->size);
 
     if (o->cold) {
@@ -200,15 +231,9 @@ static int bench_device(const opts *o, const char *sel, FILE *json, int first)
         unet_net *tn;
         if (unet_net_create(m, o->train_tile, o->train_tile, 1, &tn) != UNET_OK) return fail("training plan");
         const unet_plan_info *ti = unet_net_info(tn);
-        size_t nin = (size_t)o->model.in_channels * o->train_tile * o->train_tile;
-        size_t nout = (size_t)ti->out_h * ti->out_w;
-        float *x = malloc(nin * 4), *w = malloc(nout * 4);
-        int32_t *lab = malloc(nout * 4);
-        for (size_t i = 0; i < nin; i++) x[i] = (float)sin(0.013 * (double)i);
-        for (size_t i = 0; i < nout; i++) {
-            lab[i] = (int32_t)((i / 7) % (size_t)o->model.classes);
-            w[i] = 1.0f;
-        }
+        float *x, *w;
+        int32_t *lab;
+        if (make_train_data(o, ti, &x, &w, &lab) != 0) return 1;
         unet_step_result r;
         /* two untimed steps: the second still paid one-time costs on PoCL
          * (measured: 8.1 s, then 4.3-4.4 s for the steps after it) */
@@ -337,8 +362,7 @@ static int ab_compare(const opts *o, const char *sel)
     ab_side sd[2] = {{0}};
     int rc = 1;
     const int tile = o->tile ? o->tile : unet_tile_for_output(&o->model, o->size);
-    const size_t nimg = (size_t)o->model.in_channels * o->size * o->size;
-    float *img = malloc(nimg * sizeof(float)), *probs = malloc((size_t)o->model.classes * o->size * o->size * 4);
+    float *img = make_image(o), *probs = malloc((size_t)o->model.classes * o->size * o->size * 4);
     float *x = NULL, *w = NULL;
     int32_t *lab = NULL;
     double *t[2] = {calloc((size_t)o->runs, sizeof(double)), calloc((size_t)o->runs, sizeof(double))};
@@ -348,7 +372,6 @@ static int ab_compare(const opts *o, const char *sel)
         fprintf(stderr, "bench_unet: out of host memory\n");
         goto done;
     }
-    for (size_t i = 0; i < nimg; i++) img[i] = (float)sin(0.01 * (double)i) * 0.5f;
     for (int s = 0; s < 2; s++) {
         unet_context_options co;
         unet_context_options_default(&co);
@@ -395,14 +418,7 @@ static int ab_compare(const opts *o, const char *sel)
                 goto done;
             }
         const unet_plan_info *ti = unet_net_info(sd[0].tn);
-        const size_t nin = (size_t)o->model.in_channels * o->train_tile * o->train_tile, nout = (size_t)ti->out_h * ti->out_w;
-        x = malloc(nin * 4), w = malloc(nout * 4), lab = malloc(nout * 4);
-        if (!x || !w || !lab) {
-            fprintf(stderr, "bench_unet: out of host memory\n");
-            goto done;
-        }
-        for (size_t i = 0; i < nin; i++) x[i] = (float)sin(0.013 * (double)i);
-        for (size_t i = 0; i < nout; i++) lab[i] = (int32_t)((i / 7) % (size_t)o->model.classes), w[i] = 1.0f;
+        if (make_train_data(o, ti, &x, &w, &lab) != 0) goto done;
         unet_step_result r;
         for (int i = 0; i < 2 + o->train_runs; i++)
             for (int k = 0; k < 2; k++) {

@@ -483,6 +483,23 @@ static int wino_rows(const conv_shape *s, const wino_plan *p, size_t ws_floats)
     return (int)r;
 }
 
+/* Tile rows per Winograd chunk (forward, input gradient, weight gradient):
+ * at most rows, about 8 MiB of the chunk's data (row_floats per tile row) but
+ * at least min_floats' worth; the knob UNETCL_WINO_CHUNK_KB sets the size
+ * instead (tuning; 0: as many rows as the workspace holds). At least 1. */
+static size_t chunk_rows_cap(const unet_context *ctx, size_t rows, size_t row_floats, size_t min_floats)
+{
+    const long kb = ctx->knobs.wino_chunk_kb;
+    size_t cap = kb >= 0 ? (size_t)kb * 256 : (size_t)2 << 20;
+    if (kb < 0 && cap < min_floats) cap = min_floats;
+    if (cap) {
+        size_t r = cap / row_floats;
+        if (r < 1) r = 1;
+        if (r < rows) rows = r;
+    }
+    return rows;
+}
+
 /* One Winograd convolution. s: the logical problem (s->h, s->w: the input
  * after zero-padding by pad on every side); in holds the unpadded input
  * (s->h - 2*pad rows). flip: the adjoint convolution (weight [s->cin][s->cout]
@@ -497,21 +514,12 @@ static unet_status wino_run(unet_context *ctx, const conv_shape *s, cl_mem in, i
     wino_plan_make(ctx, s, &p);
     int rows = wino_rows(s, &p, ws_floats);
     if (rows == 0) return UNET_ERR_DOES_NOT_FIT;
-    {
-        /* Chunks small enough that V and M stay in cache between the input
-         * transform, the GEMM and the output transform (measured: 1.6x on
-         * 64ch 696x696 with 8 MiB chunks), but at least 4x the transformed
-         * weights, which every chunk reads again (512ch 80x80: 1-row chunks
-         * were 1.2x slower). The knob UNETCL_WINO_CHUNK_KB overrides (tuning). */
-        const long kb = ctx->knobs.wino_chunk_kb;
-        size_t cap = kb >= 0 ? (size_t)kb * 256 : (size_t)2 << 20;
-        if (kb < 0 && cap < 4 * p.u_floats) cap = 4 * p.u_floats;
-        if (cap) {
-            int r = (int)(cap / wino_chunk_floats(s, &p, 1));
-            if (r < 1) r = 1;
-            if (r < rows) rows = r;
-        }
-    }
+    /* Chunks small enough that V and M stay in cache between the input
+     * transform, the GEMM and the output transform (measured: 1.6x on 64ch
+     * 696x696 with 8 MiB chunks), but at least 4x the transformed weights,
+     * which every chunk reads again (512ch 80x80: 1-row chunks were 1.2x
+     * slower). */
+    rows = (int)chunk_rows_cap(ctx, (size_t)rows, wino_chunk_floats(s, &p, 1), 4 * p.u_floats);
 
     /* Transformed weights: from the cache when it holds these weights at this
      * version, else transformed into the cache (allocated on first use) or,
@@ -647,27 +655,6 @@ void unet_conv_wcache_release(unet_conv_wcache *wc)
     memset(wc, 0, sizeof *wc);
 }
 
-/* Tile rows per weight-gradient chunk: at most rows, and few enough that a
- * chunk (row_floats per tile row) stays in cache between the transforms and
- * the products, as the forward's, but at least as large as the sums C
- * (c_floats), which every chunk after the first reads and writes again: at
- * 512 x 512 channels C is 36 MiB, and 8 MiB chunks meant six passes over it.
- * Measured with bench_unet --ab against 8 MiB chunks on the Xeon: training
- * step B/A 0.934 (6 pairs) and 0.965 (8 of 8 pairs faster). The knob
- * UNETCL_WINO_CHUNK_KB overrides (0: as many rows as the workspace holds). */
-static size_t wgrad_rows_cap(const unet_context *ctx, size_t rows, size_t row_floats, size_t c_floats)
-{
-    const long kb = ctx->knobs.wino_chunk_kb;
-    size_t cap = kb >= 0 ? (size_t)kb * 256 : (size_t)2 << 20;
-    if (kb < 0 && cap < c_floats) cap = c_floats;
-    if (cap) {
-        size_t r = cap / row_floats;
-        if (r < 1) r = 1;
-        if (r < rows) rows = r;
-    }
-    return rows;
-}
-
 /* dW (+)= G^T C_e G from the sums C[36][cout][cin] at the start of ws */
 static unet_status wgrad_weights(unet_context *ctx, const conv_shape *s, cl_mem ws, unet_slice dweight,
                                  int param_accumulate)
@@ -716,7 +703,7 @@ static unet_status wino_wgrad_dot(unet_context *ctx, const conv_shape *s, cl_mem
     wgrad_plan_make(s, &p);
     if (ws_floats < p.c_floats + wgrad_chunk_floats(s, (size_t)p.ntxp)) return UNET_ERR_DOES_NOT_FIT;
     size_t rows = (ws_floats - p.c_floats) / p.row_floats;
-    rows = wgrad_rows_cap(ctx, rows, p.row_floats, p.c_floats);
+    rows = chunk_rows_cap(ctx, rows, p.row_floats, p.c_floats); /* at least C: see wino_wgrad_packed */
     if (rows > (size_t)p.nty) rows = (size_t)p.nty;
     while (rows > 1 && p.c_floats + wgrad_chunk_floats(s, rows * (size_t)p.ntxp) > ws_floats) rows--;
     while (rows > 1 && rows * (size_t)p.ntxp * 36 * ((size_t)s->cin + (size_t)s->cout) > (size_t)INT_MAX / 2) rows--;
@@ -797,7 +784,13 @@ static unet_status wino_wgrad_packed(unet_context *ctx, const conv_shape *s, cl_
     const size_t slack = 64; /* the packed GEMM reads one float past an operand's last block */
     if (ws_floats < p.c_floats + p.row_floats + 2 * slack) return UNET_ERR_DOES_NOT_FIT;
     size_t rows = (ws_floats - p.c_floats - 2 * slack) / p.row_floats;
-    rows = wgrad_rows_cap(ctx, rows, p.row_floats, p.c_floats);
+    /* chunks that stay in cache between the transforms and the products, but
+     * at least as large as the sums C, which every chunk after the first
+     * reads and writes again: at 512 x 512 channels C is 36 MiB, and 8 MiB
+     * chunks meant six passes over it (bench_unet --ab against 8 MiB chunks
+     * on the Xeon: training step B/A 0.934, 6 pairs, and 0.965, 8 of 8 pairs
+     * faster) */
+    rows = chunk_rows_cap(ctx, rows, p.row_floats, p.c_floats);
     if (rows > (size_t)p.nty) rows = (size_t)p.nty;
     while (rows > 1 && rows * (size_t)p.ntx * 36 * (p.mpad + p.npad) > (size_t)INT_MAX / 2) rows--;
     UNET_TRY(unet_conv_check_int(36 * (size_t)s->cout * (size_t)s->cin, "the Winograd weight-gradient sums"));
