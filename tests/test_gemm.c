@@ -237,6 +237,82 @@ static void test_chunking(void **state)
     chunked("1"); /* B packed by the tile kernel into local memory */
 }
 
+/* Runs op(A) . op(B) (ta=0, tb=1) on the CPU path with UNETCL_GEMM_KRED set
+ * to kred; returns C (m x n, ldc = n, beta = 0). */
+static float *long_k_result(unet_context *ctx, const char *kred, const float *A, const float *B, size_t m,
+                            size_t n, size_t k)
+{
+    char err[256];
+    assert_int_equal(unet_knob_set(unet_context_knobs(ctx), "UNETCL_GEMM_KRED", kred, err, sizeof err), 0);
+    cl_mem da = upload(ctx, A, m * k), db = upload(ctx, B, n * k);
+    float *C = malloc(m * n * sizeof *C);
+    assert_non_null(C);
+    for (size_t i = 0; i < m * n; i++) C[i] = NAN;
+    cl_mem dc = upload(ctx, C, m * n);
+    TU_OK(unet_gemm_with(ctx, UNET_GEMM_CPU, 0, 1, m, n, k, 1.0f, da, 0, k, db, 0, k, 0.0f, dc, 0, n));
+    assert_int_equal(clEnqueueReadBuffer(ctx->queue, dc, CL_TRUE, 0, m * n * sizeof(float), C, 0, NULL, NULL),
+                     CL_SUCCESS);
+    clReleaseMemObject(da);
+    clReleaseMemObject(db);
+    clReleaseMemObject(dc);
+    return C;
+}
+
+/* The long-K path for a small C (gemm_cpu_kred: 4 x 4 blocks of C, K in
+ * parts, the parts added in order), forced on every shape it takes (C up to
+ * 64 x 64, tails of m, n and k, one or many parts, offsets, padded leading
+ * dimensions, alpha, beta = 0 with NaN in C), the other transpose
+ * combinations still on the packed path; then the default's choice on a
+ * long K: the same bits as the forced path, other bits than the packed one. */
+static void test_long_k(void **state)
+{
+    (void)state;
+    unet_context *ctx = tu_ctx();
+    char err[256];
+    unet_knobs *kn = unet_context_knobs(ctx);
+    assert_int_equal(unet_knob_set(kn, "UNETCL_GEMM_KRED", "1", err, sizeof err), 0);
+    tu_rng rng;
+    tu_seed(&rng, 21);
+    const size_t shapes[][3] = {{1, 1, 1},    {5, 7, 13},  {4, 4, 16},   {64, 64, 33}, {3, 9, 1000},
+                                {17, 2, 4099}, {64, 9, 20000}, {2, 64, 9000}, {64, 64, 5000}};
+    int ncase = 0;
+    for (size_t sh = 0; sh < sizeof shapes / sizeof *shapes; sh++)
+        for (int t = 0; t < 4; t++) {
+            const int v = ncase++;
+            gcase g = {t & 1, (t >> 1) & 1, shapes[sh][0], shapes[sh][1], shapes[sh][2], (size_t)(v % 3) * 5,
+                       (size_t)(v % 4) * 3, (size_t)(v % 5) * 7, (size_t)(v % 2) * 3, (size_t)((v / 2) % 2) * 17,
+                       (size_t)((v / 3) % 2) * 9, ALPHAS[v % 3], BETAS[(v / 2) % 3]};
+            run_case(ctx, UNET_GEMM_CPU, &g, &rng);
+        }
+    print_message("  long-K path forced: %d cases, worst |diff|/tolerance %.3f\n", ncase, g_maxerr[UNET_GEMM_CPU]);
+
+    /* the default on the output layer's weight gradient shape (2 x 64 over 150544 pixels) */
+    const size_t m = 2, n = 64, k = 150544;
+    float *A = malloc(m * k * sizeof *A), *B = malloc(n * k * sizeof *B);
+    assert_true(A && B);
+    tu_fill_uniform(&rng, A, m * k, -1.0f, 1.0f);
+    tu_fill_uniform(&rng, B, n * k, -1.0f, 1.0f);
+    float *forced = long_k_result(ctx, "1", A, B, m, n, k), *packed = long_k_result(ctx, "0", A, B, m, n, k),
+          *dflt = long_k_result(ctx, "-1", A, B, m, n, k);
+    assert_memory_equal(dflt, forced, m * n * sizeof(float));
+    assert_memory_not_equal(packed, forced, m * n * sizeof(float));
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++) {
+            double want = 0.0;
+            for (size_t p = 0; p < k; p++) want += (double)A[i * k + p] * (double)B[j * k + p];
+            const double tol = 1e-5 * (double)k + 1e-4 * fabs(want);
+            if (!(fabs((double)forced[i * n + j] - want) <= tol) || !(fabs((double)packed[i * n + j] - want) <= tol))
+                fail_msg("2x64x150544: C[%zu,%zu] = %.9g (long-K) / %.9g (packed), want %.9g", i, j,
+                         (double)forced[i * n + j], (double)packed[i * n + j], want);
+        }
+    free(A);
+    free(B);
+    free(forced);
+    free(packed);
+    free(dflt);
+    assert_int_equal(unet_knob_set(kn, "UNETCL_GEMM_KRED", "-1", err, sizeof err), 0);
+}
+
 static void test_selection_and_errors(void **state)
 {
     (void)state;
@@ -302,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_k_zero),
         cmocka_unit_test(test_denormals_as_zero),
         cmocka_unit_test(test_chunking),
+        cmocka_unit_test(test_long_k),
         cmocka_unit_test(test_selection_and_errors),
     };
     int r = TU_RUN("gemm", tests);

@@ -306,3 +306,80 @@ TILE_KERNEL_LB(8)
 
 TILE_KERNEL_BATCHED(12)
 TILE_KERNEL_BATCHED(8)
+
+/* ---- long K, small C ------------------------------------------------------ */
+
+/* C = alpha * A[m][k] . B[n][k]^T + beta * C with both operands read along
+ * their contiguous k and C small (the weight gradients of the 1x1 output layer
+ * and of a first layer with one or three input channels: C of 2 x 64 or
+ * 64 x 9 sums over 150-320 thousand pixels). The packed path gives them one
+ * A pack, B pack and tile launch per K-chunk (several hundred launches) and
+ * pads C to 12 x 32 tiles; here each work-item sums one 4 x 4 block of C over
+ * one part of K in float16 accumulators (8 loads per 16 FMAs), and
+ * gemm_cpu_kred_sum adds the parts in a fixed order.
+ * gid0 = 4 x 4 block of C (ntj blocks per row of blocks), gid1 = part of kp
+ * k; part[(p*m + i)*n + j] holds part p's sum. Rows and columns past m, n
+ * read the last valid one and are not written. */
+inline float gemm_hsum16(const float16 v)
+{
+    const float8 a = v.lo + v.hi;
+    const float4 b = a.lo + a.hi;
+    const float2 c = b.lo + b.hi;
+    return c.x + c.y;
+}
+
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_cpu_kred(
+    __global const float *a, const ulong a_off, const ulong lda, __global const float *b, const ulong b_off,
+    const ulong ldb, const int m, const int n, const int k, const int kp, const int ntj, __global float *part)
+{
+    UNET_FTZ_DAZ();
+    const int t = get_global_id(0), p = get_global_id(1);
+    const int i0 = (t / ntj) * 4, j0 = (t % ntj) * 4;
+    const int k0 = p * kp, k1 = min(k, k0 + kp);
+    if (i0 >= m || j0 >= n || k0 >= k) return;
+    __global const float *ar[4], *br[4];
+    for (int r = 0; r < 4; r++) {
+        ar[r] = a + a_off + (size_t)min(i0 + r, m - 1) * lda;
+        br[r] = b + b_off + (size_t)min(j0 + r, n - 1) * ldb;
+    }
+    float16 acc[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int q = 0; q < 4; q++) acc[r][q] = (float16)(0.0f);
+    int kk = k0;
+    for (; kk + 16 <= k1; kk += 16) {
+        float16 av[4], bv[4];
+        for (int r = 0; r < 4; r++) {
+            av[r] = vload16(0, ar[r] + kk);
+            bv[r] = vload16(0, br[r] + kk);
+        }
+        for (int r = 0; r < 4; r++)
+            for (int q = 0; q < 4; q++) acc[r][q] = fma(av[r], bv[q], acc[r][q]);
+    }
+    float s[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int q = 0; q < 4; q++) s[r][q] = gemm_hsum16(acc[r][q]);
+    for (; kk < k1; kk++)
+        for (int r = 0; r < 4; r++)
+            for (int q = 0; q < 4; q++) s[r][q] = fma(ar[r][kk], br[q][kk], s[r][q]);
+    for (int r = 0; r < 4 && i0 + r < m; r++)
+        for (int q = 0; q < 4 && j0 + q < n; q++) part[((size_t)p * m + i0 + r) * n + j0 + q] = s[r][q];
+}
+
+/* gid0 = row i of C: c[i][j] = alpha * (sum over the parts, in order) + beta * c
+ * (c not read when beta == 0). n <= 64. */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_cpu_kred_sum(
+    __global const float *part, const int parts, const int m, const int n, __global float *c, const ulong c_off,
+    const ulong ldc, const float alpha, const float beta)
+{
+    UNET_FTZ_DAZ();
+    const int i = get_global_id(0);
+    if (i >= m || n > 64) return;
+    float s[64];
+    for (int j = 0; j < n; j++) s[j] = 0.0f;
+    for (int p = 0; p < parts; p++) {
+        __global const float *src = part + ((size_t)p * m + i) * n;
+        for (int j = 0; j < n; j++) s[j] += src[j];
+    }
+    __global float *dst = c + c_off + (size_t)i * ldc;
+    for (int j = 0; j < n; j++) dst[j] = beta == 0.0f ? alpha * s[j] : alpha * s[j] + beta * dst[j];
+}

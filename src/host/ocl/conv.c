@@ -297,9 +297,13 @@ static unet_status im2col_backward(unet_context *ctx, const conv_shape *s, cl_me
     if (din && !din_accumulate)
         UNET_TRY(unet_buffer_fill(ctx, din, 0, (size_t)s->cin * (size_t)s->h * (size_t)s->w, 0.0f));
     /* CPU devices: the transposed column matrix (same GEMM products, same
-     * summation order; B packed without a transposing scatter).
+     * summation order; B packed without a transposing scatter), except for a
+     * column matrix of at most 64 rows (one or a few input channels), whose
+     * weight gradient, a long-K GEMM with a small C, is summed along the rows
+     * of the plain one (unet_gemm's long-K path, UNETCL_GEMM_KRED).
      * UNETCL_IM2COL_NOT set: the plain column matrix (benchmarks). */
-    const int colT = ctx->info.type == UNET_DEVICE_CPU && s->k == 3 && !ctx->knobs.im2col_not;
+    const int colT = ctx->info.type == UNET_DEVICE_CPU && s->k == 3 && !ctx->knobs.im2col_not &&
+                     !(s->cin * 9 <= 64 && ctx->knobs.gemm_kred != 0);
     for (int r0 = 0; r0 < s->ho; r0 += rows) {
         int r1 = r0 + rows < s->ho ? r0 + rows : s->ho;
         size_t n = (size_t)(r1 - r0) * (size_t)s->wo;

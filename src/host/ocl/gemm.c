@@ -99,6 +99,13 @@ static unet_status gemm_clblast(unet_context *ctx, int ta, int tb, size_t m, siz
 /* The fused kernel (B panel packed into local memory by the work-item that
  * uses it) needs enough 32-column panels to keep every core busy. */
 #define GC_LB_MIN_PANELS 8
+/* Long K, small C (gemm_kred): by default from K >= GC_KRED_MIN_K with C of at
+ * most GC_KRED_MAX_MN elements; each dimension at most GC_KRED_MAX_DIM (the sum
+ * kernel's row); parts of about GC_KRED_PART k. */
+#define GC_KRED_MIN_K 4096
+#define GC_KRED_MAX_MN 1024
+#define GC_KRED_MAX_DIM 64
+#define GC_KRED_PART 2048
 
 /* Internal knobs, read once per context from the environment (tests and
  * tuning): UNETCL_GEMM_KC (K-chunk), UNETCL_GEMM_NCHUNK (columns of B packed
@@ -189,6 +196,42 @@ static int choose_mr(size_t m)
     return (double)p8 < 0.9 * (double)p12 ? 8 : 12;
 }
 
+/* The long-K path (gemm_cpu_kred in gemm_cpu.cl): C = alpha * A . B^T + beta * C
+ * with A[m][k], B[n][k] row-major, m, n <= GC_KRED_MAX_DIM. The parts' sums
+ * (parts x m x n floats) live in the A pack buffer, sized at most
+ * budget_floats (what the packed path would use) unless one part needs more. */
+static unet_status gemm_kred(unet_context *ctx, gemm_cpu_state *st, size_t m, size_t n, size_t k, float alpha,
+                             cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta,
+                             cl_mem c, size_t c_off, size_t ldc, size_t budget_floats)
+{
+    size_t parts = (k + GC_KRED_PART - 1) / GC_KRED_PART;
+    const size_t fit = budget_floats / (m * n);
+    if (parts > fit) parts = fit ? fit : 1;
+    size_t kp = (k + parts - 1) / parts;
+    kp = (kp + 15) / 16 * 16; /* whole float16 steps except in the last part */
+    parts = (k + kp - 1) / kp;
+    UNET_TRY(grow(ctx, &st->ap, &st->ap_bytes, parts * m * n * sizeof(float), "A"));
+    cl_kernel kr, ks;
+    UNET_TRY(unet_kernel_get(ctx, "gemm_cpu", "gemm_cpu_kred", &kr));
+    UNET_TRY(unet_kernel_get(ctx, "gemm_cpu", "gemm_cpu_kred_sum", &ks));
+    const size_t nti = (m + 3) / 4, ntj = (n + 3) / 4;
+    const cl_ulong ua = a_off, ula = lda, ub = b_off, ulb = ldb, uc = c_off, ulc = ldc;
+    const cl_int im = (cl_int)m, in = (cl_int)n, ik = (cl_int)k, ikp = (cl_int)kp, intj = (cl_int)ntj,
+                 iparts = (cl_int)parts;
+    UNET_CL_TRY(UNET_SET_ARGS(kr, unet_arg_mem(a), unet_arg_ulong(ua), unet_arg_ulong(ula), unet_arg_mem(b),
+                              unet_arg_ulong(ub), unet_arg_ulong(ulb), unet_arg_int(im), unet_arg_int(in),
+                              unet_arg_int(ik), unet_arg_int(ikp), unet_arg_int(intj), unet_arg_mem(st->ap)),
+                "unet_gemm: arguments of gemm_cpu_kred");
+    const size_t g[2] = {nti * ntj, parts}, l[2] = {1, 1};
+    UNET_TRY(unet_enqueue(ctx, kr, "gemm_cpu_kred", 2, g, l));
+    UNET_CL_TRY(UNET_SET_ARGS(ks, unet_arg_mem(st->ap), unet_arg_int(iparts), unet_arg_int(im), unet_arg_int(in),
+                              unet_arg_mem(c), unet_arg_ulong(uc), unet_arg_ulong(ulc), unet_arg_float(alpha),
+                              unet_arg_float(beta)),
+                "unet_gemm: arguments of gemm_cpu_kred_sum");
+    const size_t gs[1] = {m}, ls[1] = {1};
+    return unet_enqueue(ctx, ks, "gemm_cpu_kred_sum", 1, gs, ls);
+}
+
 static unet_status gemm_cpu(unet_context *ctx, int ta, int tb, size_t m, size_t n, size_t k, float alpha,
                             cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb,
                             float beta, cl_mem c, size_t c_off, size_t ldc)
@@ -239,6 +282,14 @@ static unet_status gemm_cpu(unet_context *ctx, int ta, int tb, size_t m, size_t 
     size_t nch = npad;
     if (st->nchunk_max && nch > st->nchunk_max) nch = (st->nchunk_max + GC_NR - 1) / GC_NR * GC_NR;
     if (kc > 0 && nch > cap_floats / kc / GC_NR * GC_NR) nch = cap_floats / kc / GC_NR * GC_NR;
+
+    /* Long K with a small C, both operands along k: K split in parts, their
+     * sums kept in the A pack buffer, no larger than the packed path would
+     * make it here (the planned peak stays true). */
+    if (!ta && tb && k > 0 && m <= GC_KRED_MAX_DIM && n <= GC_KRED_MAX_DIM &&
+        (ctx->knobs.gemm_kred == 1 || (ctx->knobs.gemm_kred < 0 && k >= GC_KRED_MIN_K && m * n <= GC_KRED_MAX_MN)))
+        return gemm_kred(ctx, st, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off, ldc,
+                         mpad * kc);
 
     UNET_TRY(grow(ctx, &st->ap, &st->ap_bytes, mpad * kc * sizeof(float), "A"));
     if (!lb) UNET_TRY(grow(ctx, &st->bp, &st->bp_bytes, nch * kc * sizeof(float), "B"));

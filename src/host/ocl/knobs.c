@@ -80,6 +80,10 @@ static const knob_def g_knobs[] = {
     {"UNETCL_WGRAD_DOT", K_LONG, OFF(wgrad_dot), "-1, 0 or 1", -1, 1, "-1 (by size)",
      "1: the Winograd weight gradient as dot products along the tiles, 0: as packed GEMMs; -1: dot products for "
      "layers with at most 64 x 64 channels (src/host/ocl/conv.c, wino_wgrad) [tuned]"},
+    {"UNETCL_GEMM_KRED", K_LONG, OFF(gemm_kred), "-1, 0 or 1", -1, 1, "-1 (by size)",
+     "1: every CPU GEMM of A . B^T with C of at most 64 x 64 as K split in parts (4 x 4 blocks of C in "
+     "registers, the parts added in order), 0: never; -1: when K >= 4096 and C has at most 1024 elements "
+     "(src/host/ocl/gemm.c)"},
 };
 #define NKNOBS ((int)(sizeof g_knobs / sizeof g_knobs[0]))
 
@@ -102,6 +106,7 @@ void unet_knobs_default(unet_knobs *k)
     k->gemm_lb = -1;
     k->wino_fused = -1;
     k->wgrad_dot = -1;
+    k->gemm_kred = -1;
 }
 
 int unet_knob_count(void) { return NKNOBS; }
