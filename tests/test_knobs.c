@@ -8,6 +8,7 @@
 #include "testutil.h"
 
 #include "gemm.h"
+#include "ocl.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,12 +156,38 @@ static void test_live_change(void **state)
     unet_context_destroy(c);
 }
 
+/* The build options follow the knobs: UNETCL_PREFETCH sets the prefetch
+ * distance of the CPU micro-kernels (default 32, 0 none, never on GPUs), and
+ * UNETCL_NO_NT the streaming stores; the options are part of the program
+ * cache's key, so each setting gets its own binaries. */
+static void test_program_options(void **state)
+{
+    (void)state;
+    unet_context *c;
+    TU_OK(create(&c));
+    char err[200], o[128];
+    const int cpu = c->info.type == UNET_DEVICE_CPU;
+    unet_program_options(c, o, sizeof o);
+    assert_int_equal(strstr(o, "-DGEMM_PF=32") != NULL, cpu);
+    assert_null(strstr(o, "WINO_NO_NT"));
+    assert_int_equal(unet_knob_set(unet_context_knobs(c), "UNETCL_PREFETCH", "0", err, sizeof err), 0);
+    unet_program_options(c, o, sizeof o);
+    assert_null(strstr(o, "GEMM_PF"));
+    assert_int_equal(unet_knob_set(unet_context_knobs(c), "UNETCL_PREFETCH", "16", err, sizeof err), 0);
+    assert_int_equal(unet_knob_set(unet_context_knobs(c), "UNETCL_NO_NT", "1", err, sizeof err), 0);
+    unet_program_options(c, o, sizeof o);
+    assert_int_equal(strstr(o, "-DGEMM_PF=16") != NULL, cpu);
+    assert_non_null(strstr(o, "-DWINO_NO_NT"));
+    assert_int_equal(unet_knob_set(unet_context_knobs(c), "UNETCL_PREFETCH", "257", err, sizeof err), -1);
+    unet_context_destroy(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_env), cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_unknown_names),    cmocka_unit_test(test_doc_table),
-        cmocka_unit_test(test_live_change),
+        cmocka_unit_test(test_live_change),      cmocka_unit_test(test_program_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

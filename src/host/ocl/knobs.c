@@ -84,6 +84,9 @@ static const knob_def g_knobs[] = {
      "1: every CPU GEMM of A . B^T with C of at most 64 x 64 as K split in parts (4 x 4 blocks of C in "
      "registers, the parts added in order), 0: never; -1: when K >= 4096 and C has at most 1024 elements "
      "(src/host/ocl/gemm.c)"},
+    {"UNETCL_PREFETCH", K_LONG, OFF(prefetch), "-1 or 0..256", -1, 256, "-1 (32)",
+     "software prefetch distance, in k steps, of the packed operands in the CPU GEMM micro-kernels and of the "
+     "fused Winograd kernel's products (CPU devices; 0: none)"},
 };
 #define NKNOBS ((int)(sizeof g_knobs / sizeof g_knobs[0]))
 
@@ -107,6 +110,7 @@ void unet_knobs_default(unet_knobs *k)
     k->wino_fused = -1;
     k->wgrad_dot = -1;
     k->gemm_kred = -1;
+    k->prefetch = -1;
 }
 
 int unet_knob_count(void) { return NKNOBS; }

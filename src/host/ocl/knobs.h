@@ -38,6 +38,7 @@ typedef struct unet_knobs {
     long wino_fused;      /* UNETCL_WINO_FUSED=0|1; -1 = by size */
     long wgrad_dot;       /* UNETCL_WGRAD_DOT=0|1; -1 = by size */
     long gemm_kred;       /* UNETCL_GEMM_KRED=0|1; -1 = by size */
+    long prefetch;        /* UNETCL_PREFETCH: k steps ahead in the CPU micro-kernels; -1 = 32, 0 = off */
     /* which fields came from the environment (bit i = knob i of the table) */
     unsigned long from_env;
 } unet_knobs;

@@ -65,7 +65,7 @@ void unet_event_add(unet_context *ctx, cl_event ev);
 double unet_events_take(unet_context *ctx);
 
 /* The options every program is compiled with (one place). */
-const char *unet_program_options(const unet_context *ctx);
+void unet_program_options(const unet_context *ctx, char *buf, size_t n);
 
 /* Returns the built program of a kernel family (file name of src/cl/ without
  * .cl), compiling it or loading it from the binary cache on first use. */

@@ -35,12 +35,17 @@ uint64_t unet_hash64(uint64_t h, const void *data, size_t n)
     return h;
 }
 
-const char *unet_program_options(const unet_context *ctx)
+void unet_program_options(const unet_context *ctx, char *buf, size_t n)
 {
-    /* No fast-relaxed math: results are compared with double references. */
-    /* the knob UNETCL_NO_NT=1: plain stores instead of the streaming stores of
-     * the Winograd transforms (benchmarks) */
-    return ctx->knobs.no_nt ? "-cl-std=CL1.2 -DWINO_NO_NT" : "-cl-std=CL1.2";
+    /* No fast-relaxed math: results are compared with double references. The
+     * knob UNETCL_NO_NT=1: plain stores instead of the streaming stores of the
+     * Winograd transforms (benchmarks). On CPU devices the micro-kernels
+     * prefetch their operands UNETCL_PREFETCH k steps ahead (default 32). */
+    long pf = ctx->knobs.prefetch < 0 ? 32 : ctx->knobs.prefetch;
+    if (ctx->info.type != UNET_DEVICE_CPU) pf = 0;
+    char pfs[32] = "";
+    if (pf > 0) snprintf(pfs, sizeof pfs, " -DGEMM_PF=%ld", pf);
+    snprintf(buf, n, "-cl-std=CL1.2%s%s", ctx->knobs.no_nt ? " -DWINO_NO_NT" : "", pfs);
 }
 
 cl_int unet_set_args(cl_kernel k, const unet_karg *args, size_t n)
@@ -264,7 +269,9 @@ unet_status unet_program_get(unet_context *ctx, const char *family, cl_program *
         return UNET_OK;
     }
     cl_program p;
-    UNET_TRY(build_cached(ctx, idx, family, unet_program_options(ctx), &p));
+    char opts[128];
+    unet_program_options(ctx, opts, sizeof opts);
+    UNET_TRY(build_cached(ctx, idx, family, opts, &p));
     ctx->programs[idx] = p;
     *out = p;
     return UNET_OK;
@@ -275,8 +282,9 @@ unet_status unet_program_build_with(unet_context *ctx, const char *family, const
     int idx = find_source(family);
     if (idx < 0)
         return unet_seterr(UNET_ERR_INTERNAL, "no embedded OpenCL source named \"%s\"", family);
-    char opts[1024];
-    snprintf(opts, sizeof opts, "%s %s", unet_program_options(ctx), defines ? defines : "");
+    char base[128], opts[1024];
+    unet_program_options(ctx, base, sizeof base);
+    snprintf(opts, sizeof opts, "%s %s", base, defines ? defines : "");
     return build_cached(ctx, idx, family, opts, out);
 }
 
