@@ -200,9 +200,10 @@ inline void gemm_cpu_store_row(__global float *c, const float16 v0, const float1
 /* Software prefetch (CPU devices, -DGEMM_PF=d from the knob UNETCL_PREFETCH,
  * default 32): the B rows and the A column d k steps ahead of the micro-
  * kernel. Its B loads from L2 stalled the FMAs; bench_unet --ab on the Xeon,
- * distance 32 against none: inference B/A 0.87-0.91 (10 pairs), the batched
- * GEMM's kernel time 0.88 in the training step. Prefetches never fault, so
- * running past a panel's end is harmless. */
+ * distance 32 (with the fused Winograd kernel's) against none: inference B/A
+ * 0.904 (10 pairs), training step 0.918 (6 of 6 pairs faster); the batched
+ * GEMM's kernel time 0.88 (UNETCL_KPROF); distances 8 and 16 gained less, 64
+ * as much. Prefetches never fault, so running past a panel's end is harmless. */
 #if defined(GEMM_PF) && defined(__clang__) && defined(__has_builtin)
 #if __has_builtin(__builtin_prefetch)
 #define UNET_PREFETCH(p) __builtin_prefetch((const void *)(ulong)(p), 0, 3)
