@@ -203,20 +203,12 @@ inline void gemm_cpu_store_row(__global float *c, const float16 v0, const float1
  * distance 32 (with the fused Winograd kernel's) against none: inference B/A
  * 0.904 (10 pairs), training step 0.918 (6 of 6 pairs faster); the batched
  * GEMM's kernel time 0.88 (UNETCL_KPROF); distances 8 and 16 gained less, 64
- * as much. Prefetches never fault, so running past a panel's end is harmless. */
-#if defined(GEMM_PF) && defined(__clang__) && defined(__has_builtin)
-#if __has_builtin(__builtin_prefetch)
-#define UNET_PREFETCH(p) __builtin_prefetch((const void *)(ulong)(p), 0, 3)
-#endif
-#endif
-#ifdef UNET_PREFETCH
+ * as much. UNET_PREFETCH (program.c's prologue) is empty without GEMM_PF;
+ * prefetches never fault, so running past a panel's end is harmless. */
 #define GEMM_PREFETCH(MR, BRS)                        \
     UNET_PREFETCH(pb + GEMM_PF * (BRS));              \
     UNET_PREFETCH(pb + GEMM_PF * (BRS) + 16);         \
     UNET_PREFETCH(pa + GEMM_PF * MR);
-#else
-#define GEMM_PREFETCH(MR, BRS)
-#endif
 /* One MR x 32 tile: pa/pb point at the tile's packed panels (kc steps),
  * crow at C[row 0 of the tile, column 0 of the tile]. */
 #define MICRO_TILE(MR) MICRO_TILE_S(MR, NR)
@@ -341,14 +333,6 @@ TILE_KERNEL_BATCHED(8)
  * gid0 = 4 x 4 block of C (ntj blocks per row of blocks), gid1 = part of kp
  * k; part[(p*m + i)*n + j] holds part p's sum. Rows and columns past m, n
  * read the last valid one and are not written. */
-inline float gemm_hsum16(const float16 v)
-{
-    const float8 a = v.lo + v.hi;
-    const float4 b = a.lo + a.hi;
-    const float2 c = b.lo + b.hi;
-    return c.x + c.y;
-}
-
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_cpu_kred(
     __global const float *a, const ulong a_off, const ulong lda, __global const float *b, const ulong b_off,
     const ulong ldb, const int m, const int n, const int k, const int kp, const int ntj, __global float *part)
@@ -378,7 +362,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_cpu_kred(
     }
     float s[4][4];
     for (int r = 0; r < 4; r++)
-        for (int q = 0; q < 4; q++) s[r][q] = gemm_hsum16(acc[r][q]);
+        for (int q = 0; q < 4; q++) s[r][q] = unet_hsum16(acc[r][q]);
     for (; kk < k1; kk++)
         for (int r = 0; r < 4; r++)
             for (int q = 0; q < 4; q++) s[r][q] = fma(ar[r][kk], br[q][kk], s[r][q]);

@@ -421,17 +421,10 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output16d(
  * gemm_cpu.cl (the knob UNETCL_PREFETCH; CPU devices): bench_unet --ab,
  * inference B/A 0.973 (12 pairs) on top of the GEMM's prefetch. Past the end
  * of a B panel it fetches the next element's, which follows it in scratch. */
-#if defined(GEMM_PF) && defined(__clang__) && defined(__has_builtin)
-#if __has_builtin(__builtin_prefetch)
 #define WF_PREFETCH(MR)                                                              \
-    __builtin_prefetch((const void *)(ulong)(pb + GEMM_PF * 32), 0, 3);             \
-    __builtin_prefetch((const void *)(ulong)(pb + GEMM_PF * 32 + 16), 0, 3);        \
-    __builtin_prefetch((const void *)(ulong)(pa + GEMM_PF * MR), 0, 3);
-#endif
-#endif
-#ifndef WF_PREFETCH
-#define WF_PREFETCH(MR)
-#endif
+    UNET_PREFETCH(pb + GEMM_PF * 32);                                                \
+    UNET_PREFETCH(pb + GEMM_PF * 32 + 16);                                           \
+    UNET_PREFETCH(pa + GEMM_PF * MR);
 #define WINO_FUSED(MR)                                                                              \
     __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_fused##MR(                    \
         __global const float *in, const int h, const int w, const int cin, const int pad,          \
@@ -709,13 +702,6 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_dout_t16
  * Global size: (ceil(cin/WD_CI), ceil(cout/WD_CO), 36). */
 #define WD_CO 4
 #define WD_CI 6
-inline float wino_hsum16(const float16 a)
-{
-    const float8 b = a.lo + a.hi;
-    const float4 c = b.lo + b.hi;
-    const float2 d = c.lo + c.hi;
-    return d.x + d.y;
-}
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_dot(
     __global const float *u, const ulong u_off, __global const float *v, const ulong v_off, const int cin,
     const int cout, const int T, const ulong tpad, __global float *c, const ulong c_off, const float beta)
@@ -755,7 +741,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_dot(
 #define WD_PUT(o, i)                                                                               \
     if (co0 + o < cout && ci0 + i < cin) {                                                         \
         __global float *d = ce + (size_t)(co0 + o) * cin + ci0 + i;                                \
-        const float sum = wino_hsum16(a##o##i);                                                    \
+        const float sum = unet_hsum16(a##o##i);                                                    \
         *d = beta == 0.0f ? sum : beta * *d + sum;                                                 \
     }
 #define WD_PUTO(o) WD_PUT(o, 0) WD_PUT(o, 1) WD_PUT(o, 2) WD_PUT(o, 3) WD_PUT(o, 4) WD_PUT(o, 5)

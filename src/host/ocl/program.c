@@ -85,16 +85,34 @@ static int find_source(const char *family)
  * command (its -cl-denorms-are-zero gives FTZ without DAZ), so the CPU
  * kernels that do the arithmetic (GEMM tiles, Winograd transforms, im2col
  * helpers, the CPU bias gradient, SGD) call it at their start; every kernel
- * runs in a defined mode and results stay deterministic. */
+ * runs in a defined mode and results stay deterministic.
+ * UNET_PREFETCH(p): a software prefetch of the line at the global pointer p
+ * into every cache level where the build options define GEMM_PF (CPU
+ * devices, the knob UNETCL_PREFETCH; unet_program_options) and Clang offers
+ * the builtin (a prefetch never faults); nothing elsewhere.
+ * unet_hsum16: the sum of a float16's lanes in a fixed order. */
 static const char g_prologue[] =
     "#if defined(__clang__) && defined(__has_builtin)\n"
     "#if __has_builtin(__builtin_ia32_ldmxcsr) && __has_builtin(__builtin_ia32_stmxcsr)\n"
     "#define UNET_FTZ_DAZ() __builtin_ia32_ldmxcsr(__builtin_ia32_stmxcsr() | 0x8040)\n"
     "#endif\n"
+    "#if defined(GEMM_PF) && __has_builtin(__builtin_prefetch)\n"
+    "#define UNET_PREFETCH(p) __builtin_prefetch((const void *)(ulong)(p), 0, 3)\n"
+    "#endif\n"
     "#endif\n"
     "#ifndef UNET_FTZ_DAZ\n"
     "#define UNET_FTZ_DAZ()\n"
     "#endif\n"
+    "#ifndef UNET_PREFETCH\n"
+    "#define UNET_PREFETCH(p)\n"
+    "#endif\n"
+    "inline float unet_hsum16(const float16 v)\n"
+    "{\n"
+    "    const float8 a = v.lo + v.hi;\n"
+    "    const float4 b = a.lo + a.hi;\n"
+    "    const float2 c = b.lo + b.hi;\n"
+    "    return c.x + c.y;\n"
+    "}\n"
     "#line 1\n";
 
 static void cache_key(const unet_context *ctx, const unet_cl_source *src, const char *opts,
