@@ -86,7 +86,8 @@ static const knob_def g_knobs[] = {
      "(src/host/ocl/gemm.c)"},
     {"UNETCL_PREFETCH", K_LONG, OFF(prefetch), "-1 or 0..256", -1, 256, "-1 (32)",
      "software prefetch distance, in k steps, of the packed operands in the CPU GEMM micro-kernels and of the "
-     "fused Winograd kernel's products (CPU devices; 0: none)"},
+     "fused Winograd kernel's products, which also fetches the input rows of the channel two ahead (CPU devices; "
+     "0: none)"},
 };
 #define NKNOBS ((int)(sizeof g_knobs / sizeof g_knobs[0]))
 
