@@ -148,7 +148,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_cpu_pack_b(__g
 
 /* Writes one row of a tile: alpha * acc (+ beta * C unless beta == 0, in which
  * case C is never read). Only the first ncols (<= 32) columns are written. */
-inline void gemm_cpu_store_row(__global float *c, const float16 v0, const float16 v1,
+UNET_INLINE void gemm_cpu_store_row(__global float *c, const float16 v0, const float16 v1,
                                const int ncols, const float alpha, const float beta)
 {
     if (ncols >= NR) {

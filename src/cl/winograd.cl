@@ -100,42 +100,68 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_weights(
     const int cb = get_global_id(0);
     const int p = get_global_id(1);
     if (p >= npanels || cb * WW_CI >= cin || mr > 12) return;
-    const int ci1 = min(cin, (cb + 1) * WW_CI);
-    float ub[36][WW_CI * 12]; /* the block's packed runs, [e][(ci - ci0)*mr + r] */
-    for (int ci = cb * WW_CI; ci < ci1; ci++) {
-        /* the panel's output channels in the lanes of float16 vectors (lanes
-         * past mr or cout hold zeros): the transform runs once for all of them */
-        float gk[9][16];
+    const int ci0 = cb * WW_CI, ci1 = min(cin, ci0 + WW_CI), nci = ci1 - ci0;
+    /* The block's weights, read along memory: wb[r*144 + c*9 + i] = w[co = p*mr + r][ci0 + c][i]
+     * (forward) or wb[c*144 + r*9 + i] = w[ci0 + c][co][i] (flip: the transposed layout is
+     * contiguous over co); entries past mr, cout or ci1 are zero. A gather of the 16 output
+     * channels straight from memory (one cache line each) was a third of the kernel's time. */
+    float16 wbv[16 * 9];
+    float *wb = (float *)wbv;
+    const int nco = max(0, min(mr, cout - p * mr));
+    if (!flip) {
         for (int r = 0; r < 16; r++) {
-            const int co = p * mr + r;
-            const int ok = r < mr && co < cout;
-            /* flip: the adjoint (backward-data) convolution, whose kernel from input
-             * channel ci to output channel co is w[ci][co] rotated by 180 degrees */
-            __global const float *g = flip ? w + w_off + ((size_t)ci * cout + (ok ? co : 0)) * 9
-                                           : w + w_off + ((size_t)(ok ? co : 0) * cin + ci) * 9;
-            for (int i = 0; i < 9; i++) gk[i][r] = ok ? g[flip ? 8 - i : i] : 0.0f;
+            __global const float *src = w + w_off + ((size_t)(p * mr + r) * cin + ci0) * 9;
+            if (r < nco && nci == WW_CI) {
+                for (int v = 0; v < 9; v++) wbv[r * 9 + v] = vload16(v, src);
+            } else {
+                for (int x = 0; x < 144; x++) wb[r * 144 + x] = (r < nco && x < nci * 9) ? src[x] : 0.0f;
+            }
         }
-        float16 gg[9];
-        for (int i = 0; i < 9; i++) gg[i] = vload16(0, gk[i]);
+    } else {
+        for (int c = 0; c < 16; c++) {
+            __global const float *src = w + w_off + ((size_t)(ci0 + c) * cout + p * mr) * 9;
+            const int n = c < nci ? nco * 9 : 0;
+            int x = 0;
+            for (; x + 16 <= n; x += 16) vstore16(vload16(0, src + x), 0, wb + c * 144 + x);
+            for (; x < 144; x++) wb[c * 144 + x] = x < n ? src[x] : 0.0f;
+        }
+    }
+    const int rs = flip ? 9 : 144; /* stride of the output channel r in wb */
+    float16 ubv[36][WW_CI * 12 / 16]; /* the block's packed runs, [e][(ci - ci0)*mr + r]; float16: aligned */
+    for (int ci = ci0; ci < ci1; ci++) {
+        const int c = ci - ci0;
+        float16 gg[9]; /* gg[i] lane r: tap i (rotated by 180 degrees for flip) of output channel p*mr + r */
+        for (int i = 0; i < 9; i++) {
+            const int o = flip ? c * 144 + 8 - i : c * 9 + i;
+#define WW_L(r) wb[o + (r) * rs]
+            gg[i] = (float16)(WW_L(0), WW_L(1), WW_L(2), WW_L(3), WW_L(4), WW_L(5), WW_L(6), WW_L(7), WW_L(8),
+                              WW_L(9), WW_L(10), WW_L(11), WW_L(12), WW_L(13), WW_L(14), WW_L(15));
+#undef WW_L
+        }
         float16 t[6][3];
         for (int kx = 0; kx < 3; kx++) {
             float16 x[3] = {gg[kx], gg[3 + kx], gg[6 + kx]}, y[6];
             WINO_G(x, y);
             for (int i = 0; i < 6; i++) t[i][kx] = y[i];
         }
-        const int off = (ci - cb * WW_CI) * mr;
+        const int off = c * mr;
         for (int i = 0; i < 6; i++) {
             float16 y[6];
             WINO_G(t[i], y);
-            for (int j = 0; j < 6; j++) {
-                float *d = ub[6 * i + j] + off;
-                if (mr == 12) {
+            /* the branch on mr outside the unrolled stores: y stays in registers */
+            if (mr == 12) {
+#pragma unroll
+                for (int j = 0; j < 6; j++) {
+                    float *d = (float *)ubv[6 * i + j] + off;
                     vstore8(y[j].lo, 0, d);
                     vstore4(y[j].s89ab, 0, d + 8);
-                } else if (mr == 8) {
-                    vstore8(y[j].lo, 0, d);
-                } else {
-                    float tt[16];
+                }
+            } else if (mr == 8) {
+#pragma unroll
+                for (int j = 0; j < 6; j++) vstore8(y[j].lo, 0, (float *)ubv[6 * i + j] + off);
+            } else {
+                for (int j = 0; j < 6; j++) {
+                    float *d = (float *)ubv[6 * i + j] + off, tt[16];
                     vstore16(y[j], 0, tt);
                     for (int r = 0; r < mr; r++) d[r] = tt[r];
                 }
@@ -143,12 +169,13 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_weights(
         }
     }
     /* each e: the block's (ci1 - ci0) * mr floats, one run */
-    const int n = (ci1 - cb * WW_CI) * mr, nv = n / 16;
-    __global float *dst = u + u_off + ((size_t)p * cin + cb * WW_CI) * mr;
+    const int n = nci * mr, nv = n / 16;
+    __global float *dst = u + u_off + ((size_t)p * cin + ci0) * mr;
     for (int e = 0; e < 36; e++) {
         __global float *d = dst + (size_t)e * a_stride;
-        for (int v = 0; v < nv; v++) WINO_STORE_NT(vload16(v, ub[e]), d + 16 * v);
-        for (int x = 16 * nv; x < n; x++) d[x] = ub[e][x];
+        const float *ub = (const float *)ubv[e];
+        for (int v = 0; v < nv; v++) WINO_STORE_NT(ubv[e][v], d + 16 * v);
+        for (int x = 16 * nv; x < n; x++) d[x] = ub[x];
     }
     WINO_NT_FENCE();
 }
@@ -156,7 +183,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_weights(
 /* Loads input row y of 16 horizontally adjacent 6x6 tiles (the first's
  * left column at x0; outside the h x w plane src reads zero), de-interleaved:
  * d[k] lane j = row[x0 + 4j + k]. */
-inline void wino_row16(__global const float *src, const int h, const int w, const int y, const int x0,
+UNET_INLINE void wino_row16(__global const float *src, const int h, const int w, const int y, const int x0,
                        float16 d[6])
 {
     float16 v0, v1, v2, v3, v4;
@@ -182,7 +209,7 @@ inline void wino_row16(__global const float *src, const int h, const int w, cons
 /* Loads the 6 input rows of 16 horizontally adjacent 6x6 tiles (top-left
  * corner of the first at row y0, column x0 of the h x w plane src; outside
  * reads zero) and transforms each along x: r[i][k'] = (d B)[i][k'] for row i. */
-inline void wino_rows16(__global const float *src, const int h, const int w, const int y0, const int x0,
+UNET_INLINE void wino_rows16(__global const float *src, const int h, const int w, const int y0, const int x0,
                         float16 r[6][6])
 {
     for (int i = 0; i < 6; i++) {
@@ -194,7 +221,7 @@ inline void wino_rows16(__global const float *src, const int h, const int w, con
 
 /* B^T along y of the rows r[i][k'] = (d B)[i][k'] of 16 tiles, element e =
  * 6i + k' of each stored (streaming) at dst + e*e_stride, then the fence. */
-inline void wino_store_v16(float16 r[6][6], __global float *dst, const ulong e_stride)
+UNET_INLINE void wino_store_v16(float16 r[6][6], __global float *dst, const ulong e_stride)
 {
     for (int k = 0; k < 6; k++) {
         float16 x[6] = {r[0][k], r[1][k], r[2][k], r[3][k], r[4][k], r[5][k]}, y[6];
@@ -206,7 +233,7 @@ inline void wino_store_v16(float16 r[6][6], __global float *dst, const ulong e_s
 
 /* The 36 GEMM results of 16 tiles (element e at src + e*32) transformed
  * along x: s[i][k'] = (M A)[i][k']. */
-inline void wino_m_rows16(__global const float *src, float16 s[6][4])
+UNET_INLINE void wino_m_rows16(__global const float *src, float16 s[6][4])
 {
     for (int i = 0; i < 6; i++) {
         float16 x[6];
@@ -241,7 +268,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_input16(
  * (one output channel): + b (+ ReLU), stored at rows y0.., columns x0.. of
  * the ho x wo plane dst, columns from wl on left alone (wl <= wo; out +=
  * result when accumulate). */
-inline void wino_store16(float16 s[6][4], const float16 b, const int relu, const int y0, const int x0,
+UNET_INLINE void wino_store16(float16 s[6][4], const float16 b, const int relu, const int y0, const int x0,
                          const int ho, const int wo, const int wl, __global float *dst, const int accumulate)
 {
     float16 yk[4][4]; /* yk[k'][i'] */
@@ -664,7 +691,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_output8(
  * (top-left corner of the first at row y0, column x0 of the ho x wo plane
  * src; outside reads zero) and transforms each along x:
  * s[a][k'] = (dY A^T)[a][k'] for output row a. */
-inline void wino_dout_rows16(__global const float *src, const int ho, const int wo, const int y0, const int x0,
+UNET_INLINE void wino_dout_rows16(__global const float *src, const int ho, const int wo, const int y0, const int x0,
                              float16 s[4][6])
 {
     for (int a = 0; a < 4; a++) {
@@ -779,11 +806,11 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_dot(
                                    TR_H(s, 12), TR_H(s, 13), TR_H(s, 14), TR_H(s, 15));
 #define TR_L(s, k) (((k) & (s)) ? 16 + ((k) ^ (s)) : (k))
 #define TR_H(s, k) (((k) & (s)) ? 16 + (k) : ((k) ^ (s)))
-inline void wino_transpose16(float16 x[16])
+UNET_INLINE void wino_transpose16(float16 x[16])
 {
     TR_MASKS(1) TR_MASKS(2) TR_MASKS(4) TR_MASKS(8)
 #define TR_STAGE(s, ml, mh)                                                                        \
-    for (int i = 0; i < 16; i++)                                                                   \
+    _Pragma("unroll") for (int i = 0; i < 16; i++)                                                 \
         if (!(i & (s))) {                                                                          \
             const float16 a = x[i], b = x[i | (s)];                                                \
             x[i] = shuffle2(a, b, ml);                                                             \
@@ -813,11 +840,11 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_input16(
     /* tmp[(e*16 + channel)*16 + tile]: whole vectors, then transposed per e
      * in registers (scattering single floats into a tile-major tmp cost 2/3
      * of the weight gradient of 64-channel layers) */
-    float tmp[36 * 16 * 16];
+    float16 tmp[36 * 16]; /* float16, not float: 64-byte aligned, no loads split across cache lines */
     for (int cc = 0; cc < 16; cc++) {
         const int c = c0 + cc;
         if (c >= cin) {
-            for (int e = 0; e < 36; e++) vstore16((float16)(0.0f), 0, tmp + (e * 16 + cc) * 16);
+            for (int e = 0; e < 36; e++) tmp[e * 16 + cc] = (float16)(0.0f);
             continue;
         }
         float16 r[6][6];
@@ -825,15 +852,18 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_input16(
         for (int k = 0; k < 6; k++) {
             float16 x[6] = {r[0][k], r[1][k], r[2][k], r[3][k], r[4][k], r[5][k]}, z[6];
             WINO_BT(x, z);
-            for (int i = 0; i < 6; i++) vstore16(z[i], 0, tmp + ((6 * i + k) * 16 + cc) * 16);
+            for (int i = 0; i < 6; i++) tmp[(6 * i + k) * 16 + cc] = z[i];
         }
     }
     __global float *dst = u + u_off + ((size_t)q * kc + t0) * 32 + (c0 - 32 * q);
     for (int e = 0; e < 36; e++) {
         float16 x[16];
-        for (int l = 0; l < 16; l++) x[l] = vload16(0, tmp + (e * 16 + l) * 16);
+#pragma unroll
+        for (int l = 0; l < 16; l++) x[l] = tmp[e * 16 + l];
         wino_transpose16(x); /* x[tile] = the 16 channels */
-        for (int l = 0; l < nvalid; l++) WINO_STORE_NT(x[l], dst + (size_t)e * b_stride + (size_t)l * 32);
+#pragma unroll
+        for (int l = 0; l < 16; l++)
+            if (l < nvalid) WINO_STORE_NT(x[l], dst + (size_t)e * b_stride + (size_t)l * 32);
     }
     WINO_NT_FENCE();
 }
@@ -852,11 +882,11 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_dout16(
     const int tyl = get_global_id(2);
     if (16 * g >= ntx || tyl >= nty || mr > 12) return;
     const int nvalid = min(16, ntx - 16 * g), t0 = tyl * ntx + 16 * g;
-    float tmp[36 * 16 * 16]; /* tmp[(e*16 + r)*16 + tile], transposed per e in registers */
+    float16 tmp[36 * 16]; /* tmp[e*16 + r] lane tile, transposed per e in registers (float16: aligned) */
     for (int r = 0; r < mr; r++) {
         const int co = p * mr + r;
         if (co >= cout) {
-            for (int e = 0; e < 36; e++) vstore16((float16)(0.0f), 0, tmp + (e * 16 + r) * 16);
+            for (int e = 0; e < 36; e++) tmp[e * 16 + r] = (float16)(0.0f);
             continue;
         }
         __global const float *src = dout + (size_t)co * ho * wo;
@@ -866,17 +896,19 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_dout16(
         for (int k = 0; k < 6; k++) {
             float16 x[4] = {s[0][k], s[1][k], s[2][k], s[3][k]}, z[6];
             WINO_A(x, z);
-            for (int i = 0; i < 6; i++) vstore16(z[i], 0, tmp + ((6 * i + k) * 16 + r) * 16);
+            for (int i = 0; i < 6; i++) tmp[(6 * i + k) * 16 + r] = z[i];
         }
     }
     __global float *dst = v + v_off + ((size_t)p * kc + t0) * mr;
     for (int e = 0; e < 36; e++) {
         float16 x[16];
-        for (int l = 0; l < mr; l++) x[l] = vload16(0, tmp + (e * 16 + l) * 16);
-        for (int l = mr; l < 16; l++) x[l] = (float16)(0.0f);
+#pragma unroll
+        for (int l = 0; l < 16; l++) x[l] = l < mr ? tmp[e * 16 + l] : (float16)(0.0f);
         wino_transpose16(x); /* x[tile] = the mr channels in lanes 0..mr-1 */
         __global float *de = dst + (size_t)e * a_stride;
-        for (int l = 0; l < nvalid; l++) {
+#pragma unroll
+        for (int l = 0; l < 16; l++) {
+            if (l >= nvalid) break;
             if (mr == 12) {
                 vstore8(x[l].lo, 0, de + l * 12);
                 vstore4(x[l].s89ab, 0, de + l * 12 + 8);
