@@ -22,7 +22,10 @@
 
 /* Each work-item packs a block of KB consecutive k of one panel: reads go
  * along the contiguous dimension of the source (vload16 where whole), the
- * transposition happens in a private block, writes are one contiguous run. */
+ * transposition happens in registers (unet_transpose16, whole 16 x 16 blocks)
+ * or in a private block (tails), writes are contiguous runs. The register
+ * transposes (bench_gemm, three interleaved rounds): 128x256x38416tB 33-38 ->
+ * 19-22 ms, 256x512x10000tB 21-26 -> 16-22 ms, 512x1024x2704tB 18-24 -> 14-20 ms. */
 #define KB 16
 
 /* gid0 = block of KBA k (packed KB at a time), gid1 = panel p; work-groups of
@@ -43,7 +46,19 @@
         for (int kb = kb0; kb < kc && kb < kb0 + KBA; kb += KB) {                             \
         const int nk = min(KB, kc - kb);                                                      \
         __global float *dst = ap + ((size_t)p * kc + kb) * MR;                                \
-        if (!trans) {                                                                         \
+        if (!trans && nk == KB) {                                                             \
+            /* the MR rows' 16 k as 16 vectors, transposed in registers: x[kk] lane r */     \
+            float16 x[16];                                                                    \
+            _Pragma("unroll") for (int r = 0; r < 16; r++)                                    \
+                x[r] = (r < MR && i0 + r < m)                                                 \
+                           ? vload16(0, a + a_off + (size_t)(i0 + r) * lda + (size_t)(k0 + kb)) \
+                           : (float16)(0.0f);                                                 \
+            unet_transpose16(x);                                                              \
+            _Pragma("unroll") for (int kk = 0; kk < KB; kk++) {                               \
+                vstore8(x[kk].lo, 0, dst + kk * MR);                                          \
+                if (MR == 12) vstore4(x[kk].s89ab, 0, dst + kk * MR + 8);                     \
+            }                                                                                 \
+        } else if (!trans) {                                                                  \
             float t[KB * MR];                                                                 \
             for (int r = 0; r < MR; r++) {                                                    \
                 const int i = i0 + r;                                                         \
@@ -91,19 +106,21 @@ PACK_A(8)
             vstore16(v1, 1, DST + kk * NR);                                                 \
         }                                                                                   \
     } else {                                                                                \
-        for (int j = 0; j < NR; j++) {                                                      \
-            if (j0 + j >= ncols) {                                                          \
-                for (int kk = 0; kk < nk; kk++) DST[kk * NR + j] = 0.0f;                    \
-                continue;                                                                   \
-            }                                                                               \
-            __global const float *src = b + (size_t)(j0 + j) * ldb;                         \
+        /* 16 columns x 16 k at a time, transposed in registers (scalar stores   \
+         * with a stride of NR were most of the packing's time) */                         \
+        for (int jb = 0; jb < NR; jb += 16) {                                               \
             int kk = 0;                                                                     \
-            for (; kk + KB <= nk; kk += KB) {                                               \
-                float v[KB];                                                                \
-                vstore16(vload16(0, src + kk), 0, v);                                       \
-                for (int x = 0; x < KB; x++) DST[(kk + x) * NR + j] = v[x];                 \
+            for (; kk + 16 <= nk; kk += 16) {                                               \
+                float16 x[16];                                                              \
+                _Pragma("unroll") for (int l = 0; l < 16; l++)                              \
+                    x[l] = j0 + jb + l < ncols ? vload16(0, b + (size_t)(j0 + jb + l) * ldb + kk) \
+                                               : (float16)(0.0f);                          \
+                unet_transpose16(x);                                                        \
+                _Pragma("unroll") for (int l = 0; l < 16; l++) vstore16(x[l], 0, DST + (kk + l) * NR + jb); \
             }                                                                               \
-            for (; kk < nk; kk++) DST[kk * NR + j] = src[kk];                               \
+            for (; kk < nk; kk++)                                                           \
+                for (int l = 0; l < 16; l++)                                                \
+                    DST[kk * NR + jb + l] = j0 + jb + l < ncols ? b[(size_t)(j0 + jb + l) * ldb + kk] : 0.0f; \
         }                                                                                   \
     }
 

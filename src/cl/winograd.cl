@@ -794,34 +794,6 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_dot(
     WD_PUTO(0) WD_PUTO(1) WD_PUTO(2) WD_PUTO(3)
 }
 
-/* 16x16 transpose of x[0..15] in registers: stage s exchanges bit s of the
- * row and the lane index (element (i, k) with bit s of i != bit s of k goes
- * to (i ^ s, k ^ s)); four stages of 16 two-source shuffles. */
-#define TR_MASKS(s)                                                                                \
-    const uint16 mlo##s = (uint16)(TR_L(s, 0), TR_L(s, 1), TR_L(s, 2), TR_L(s, 3), TR_L(s, 4), TR_L(s, 5), \
-                                   TR_L(s, 6), TR_L(s, 7), TR_L(s, 8), TR_L(s, 9), TR_L(s, 10), TR_L(s, 11), \
-                                   TR_L(s, 12), TR_L(s, 13), TR_L(s, 14), TR_L(s, 15));            \
-    const uint16 mhi##s = (uint16)(TR_H(s, 0), TR_H(s, 1), TR_H(s, 2), TR_H(s, 3), TR_H(s, 4), TR_H(s, 5), \
-                                   TR_H(s, 6), TR_H(s, 7), TR_H(s, 8), TR_H(s, 9), TR_H(s, 10), TR_H(s, 11), \
-                                   TR_H(s, 12), TR_H(s, 13), TR_H(s, 14), TR_H(s, 15));
-#define TR_L(s, k) (((k) & (s)) ? 16 + ((k) ^ (s)) : (k))
-#define TR_H(s, k) (((k) & (s)) ? 16 + (k) : ((k) ^ (s)))
-UNET_INLINE void wino_transpose16(float16 x[16])
-{
-    TR_MASKS(1) TR_MASKS(2) TR_MASKS(4) TR_MASKS(8)
-#define TR_STAGE(s, ml, mh)                                                                        \
-    _Pragma("unroll") for (int i = 0; i < 16; i++)                                                 \
-        if (!(i & (s))) {                                                                          \
-            const float16 a = x[i], b = x[i | (s)];                                                \
-            x[i] = shuffle2(a, b, ml);                                                             \
-            x[i | (s)] = shuffle2(a, b, mh);                                                       \
-        }
-    TR_STAGE(1, mlo1, mhi1)
-    TR_STAGE(2, mlo2, mhi2)
-    TR_STAGE(4, mlo4, mhi4)
-    TR_STAGE(8, mlo8, mhi8)
-}
-
 /* U = B^T X B of the input (h x w, cin channels, no padding) for tile rows
  * [ty0, ty0 + nty), ntx tiles per row; 16 channels (one aligned half of a
  * 32-channel panel) x 16 tiles per work-item, transposed in registers so
@@ -860,7 +832,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_input16(
         float16 x[16];
 #pragma unroll
         for (int l = 0; l < 16; l++) x[l] = tmp[e * 16 + l];
-        wino_transpose16(x); /* x[tile] = the 16 channels */
+        unet_transpose16(x); /* x[tile] = the 16 channels */
 #pragma unroll
         for (int l = 0; l < 16; l++)
             if (l < nvalid) WINO_STORE_NT(x[l], dst + (size_t)e * b_stride + (size_t)l * 32);
@@ -904,7 +876,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_dout16(
         float16 x[16];
 #pragma unroll
         for (int l = 0; l < 16; l++) x[l] = l < mr ? tmp[e * 16 + l] : (float16)(0.0f);
-        wino_transpose16(x); /* x[tile] = the mr channels in lanes 0..mr-1 */
+        unet_transpose16(x); /* x[tile] = the mr channels in lanes 0..mr-1 */
         __global float *de = dst + (size_t)e * a_stride;
 #pragma unroll
         for (int l = 0; l < 16; l++) {

@@ -91,11 +91,15 @@ static int find_source(const char *family)
  * devices, the knob UNETCL_PREFETCH; unet_program_options) and Clang offers
  * the builtin (a prefetch never faults); nothing elsewhere.
  * unet_hsum16: the sum of a float16's lanes in a fixed order.
+ * unet_transpose16: a 16x16 transpose of x[0..15] in registers; stage s
+ * exchanges bit s of the row and the lane index (element (i, k) with bit s
+ * of i != bit s of k goes to (i ^ s, k ^ s)): four stages of 16 two-source
+ * shuffles (the Winograd weight gradient's transforms, the GEMM packs).
  * UNET_INLINE: the helpers the CPU kernels call in their inner loops (the
  * Winograd row loads and transposes, the GEMM's row store) are inlined
- * always: PoCL's compiler left wino_transpose16, wino_row16 and
+ * always: PoCL's compiler left the transpose, wino_row16 and
  * wino_dout_rows16 as calls, their float16 arrays in memory (perf: 12 % of
- * the packed weight gradient's samples in wino_transpose16 alone);
+ * the packed weight gradient's samples in the transpose alone);
  * bench_unet --ab against plain inline: training step B/A 0.978 (8 of 8
  * pairs faster), inference 0.991 (8 pairs). */
 static const char g_prologue[] =
@@ -118,6 +122,45 @@ static const char g_prologue[] =
     "#else\n"
     "#define UNET_INLINE inline\n"
     "#endif\n"
+    "UNET_INLINE void unet_transpose16(float16 x[16])\n"
+    "{\n"
+    "    const uint16 lo1 = (uint16)(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);\n"
+    "    const uint16 hi1 = (uint16)(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);\n"
+    "    const uint16 lo2 = (uint16)(0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);\n"
+    "    const uint16 hi2 = (uint16)(2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);\n"
+    "    const uint16 lo4 = (uint16)(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);\n"
+    "    const uint16 hi4 = (uint16)(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);\n"
+    "    const uint16 lo8 = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);\n"
+    "    const uint16 hi8 = (uint16)(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < 16; i++)\n"
+    "        if (!(i & 1)) {\n"
+    "            const float16 a = x[i], b = x[i | 1];\n"
+    "            x[i] = shuffle2(a, b, lo1);\n"
+    "            x[i | 1] = shuffle2(a, b, hi1);\n"
+    "        }\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < 16; i++)\n"
+    "        if (!(i & 2)) {\n"
+    "            const float16 a = x[i], b = x[i | 2];\n"
+    "            x[i] = shuffle2(a, b, lo2);\n"
+    "            x[i | 2] = shuffle2(a, b, hi2);\n"
+    "        }\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < 16; i++)\n"
+    "        if (!(i & 4)) {\n"
+    "            const float16 a = x[i], b = x[i | 4];\n"
+    "            x[i] = shuffle2(a, b, lo4);\n"
+    "            x[i | 4] = shuffle2(a, b, hi4);\n"
+    "        }\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < 16; i++)\n"
+    "        if (!(i & 8)) {\n"
+    "            const float16 a = x[i], b = x[i | 8];\n"
+    "            x[i] = shuffle2(a, b, lo8);\n"
+    "            x[i | 8] = shuffle2(a, b, hi8);\n"
+    "        }\n"
+    "}\n"
     "inline float unet_hsum16(const float16 v)\n"
     "{\n"
     "    const float8 a = v.lo + v.hi;\n"
