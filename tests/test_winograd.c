@@ -320,10 +320,13 @@ static void test_backward_weights(void **state)
     unet_knobs *kn = unet_context_knobs(tu_ctx());
     char err[256];
     assert_int_equal(unet_knob_set(kn, "UNETCL_WGRAD", "winograd", err, sizeof err), 0);
-    /* both formulations: packed GEMMs (dot 0) and dot products along the tiles (dot 1) */
-    for (int pass = 0; pass < 4; pass++) {
-        const int chunked = pass & 1, dot = pass >> 1;
+    /* the three formulations: packed GEMMs (form 0), dot products along the
+     * tiles (1) and the fused kernel with partial sums per work-item (2) */
+    static const char *const FORM[] = {"gemm", "dot", "fused"};
+    for (int pass = 0; pass < 6; pass++) {
+        const int chunked = pass & 1, form = pass >> 1, dot = form == 1;
         assert_int_equal(unet_knob_set(kn, "UNETCL_WGRAD_DOT", dot ? "1" : "0", err, sizeof err), 0);
+        assert_int_equal(unet_knob_set(kn, "UNETCL_WGRAD_FUSED", form == 2 ? "1" : "0", err, sizeof err), 0);
         assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_CHUNK_KB", chunked ? "1" : "-1", err, sizeof err), 0);
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
             for (int acc = 0; acc <= 1; acc++) {
@@ -355,10 +358,19 @@ static void test_backward_weights(void **state)
                                    36 * (size_t)(c->cout + 12) * (size_t)(c->cin + 32) * (size_t)(1 + (ho + 3) / 4 * (wo + 3) / 4);
                 float *got = run_wgrad(UNET_CONV_WINOGRAD_F4, c->cin, c->cout, c->h, c->w, in, dout, wt, dw0, acc, wsf);
                 char what[96];
-                snprintf(what, sizeof what, "dW winograd-%s %d->%d %dx%d acc%d chunk%d", dot ? "dot" : "gemm", c->cin,
+                snprintf(what, sizeof what, "dW winograd-%s %d->%d %dx%d acc%d chunk%d", FORM[form], c->cin,
                          c->cout, c->h, c->w, acc, chunked);
                 check_scaled(what, got, want, nw);
                 free(got);
+                if (form == 2 && chunked) {
+                    /* a workspace with room for the sums of one part only: one work-item takes every panel */
+                    got = run_wgrad(UNET_CONV_WINOGRAD_F4, c->cin, c->cout, c->h, c->w, in, dout, wt, dw0, acc,
+                                    36 * (size_t)c->cout * (size_t)c->cin + 16);
+                    snprintf(what, sizeof what, "dW winograd-fused one part %d->%d %dx%d acc%d", c->cin, c->cout,
+                             c->h, c->w, acc);
+                    check_scaled(what, got, want, nw);
+                    free(got);
+                }
                 if (!chunked && acc) {
                     /* too small for the 36 x cout x cin sums: im2col does dW */
                     const size_t small = unet_conv_workspace_floats(c->cin, c->h, c->w, 3, (size_t)1 << 30);
@@ -376,6 +388,7 @@ static void test_backward_weights(void **state)
     }
     assert_int_equal(unet_knob_set(kn, "UNETCL_WINO_CHUNK_KB", "-1", err, sizeof err), 0);
     assert_int_equal(unet_knob_set(kn, "UNETCL_WGRAD_DOT", "-1", err, sizeof err), 0);
+    assert_int_equal(unet_knob_set(kn, "UNETCL_WGRAD_FUSED", "-1", err, sizeof err), 0);
     assert_int_equal(unet_knob_set(kn, "UNETCL_WGRAD", "", err, sizeof err), 0);
 }
 

@@ -895,12 +895,13 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_dout16(
     }
 }
 
-/* dW[co][ci][ky][kx] (+)= (G^T C G)[ky][kx] with C[e] = c[c_off + e*c_stride +
- * co*cin + ci]; 16 input channels per work-item (fewer at the end).
+/* dW[co][ci][ky][kx] (+)= (G^T C G)[ky][kx] with C[e] = the sum over the
+ * nparts parts (in order) of c[c_off + part*part_stride + e*c_stride + co*cin
+ * + ci]; 16 input channels per work-item (fewer at the end).
  * Global size: ((cin+15)/16, cout). */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_weights(
     __global const float *c, const ulong c_off, const ulong c_stride, const int cin, const int cout,
-    __global float *dw, const int dw_off, const int accumulate)
+    __global float *dw, const int dw_off, const int accumulate, const int nparts, const ulong part_stride)
 {
     UNET_FTZ_DAZ(); /* denormals as zero (program.c) */
     const int g = get_global_id(0);
@@ -910,12 +911,16 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_weights(
     __global const float *src = c + c_off + (size_t)co * cin + ci0;
     float16 m[36];
     for (int e = 0; e < 36; e++) {
-        if (n == 16) {
-            m[e] = vload16(0, src + (size_t)e * c_stride);
-        } else {
-            float t[16];
-            for (int l = 0; l < 16; l++) t[l] = l < n ? src[(size_t)e * c_stride + l] : 0.0f;
-            m[e] = vload16(0, t);
+        m[e] = (float16)(0.0f);
+        for (int pt = 0; pt < nparts; pt++) {
+            __global const float *se = src + pt * part_stride + (size_t)e * c_stride;
+            if (n == 16) {
+                m[e] += vload16(0, se);
+            } else {
+                float t[16];
+                for (int l = 0; l < 16; l++) t[l] = l < n ? se[l] : 0.0f;
+                m[e] += vload16(0, t);
+            }
         }
     }
     float16 tk[3][6]; /* tk[ky][j] = (G^T C)[ky][j] */
@@ -937,3 +942,156 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_weights(
             d[l * 9 + k] = accumulate ? d[l * 9 + k] + val : val;
         }
 }
+
+/* ---- fused weight gradient (layers with few channels) -----------------
+ * The packed path above writes U and V of every tile to memory and reads them
+ * back in the GEMMs: for 64 x 64 channels that is 36/16 of the input and of
+ * the output gradient twice over, for as many multiply-adds as the forward
+ * pass's fused kernel does without any of it. Here one work-item per part
+ * takes the 32-tile panels q = part, part + nparts, ... of the 16-padded tile
+ * numbering (t = ty*ntxp + tx, as wino_fused*), transforms the panel's input
+ * and output gradient into local scratch (a private scratch, no barriers) in
+ * the packed GEMM layouts with K = the panel's 32 tiles,
+ *   ul[((e*npan + j)*32 + t)*32 + c%32]   (j = c/32, npan = ceil(cin/32)),
+ *   vl[((e*mpan + p)*32 + t)*MR + r]      (p = co/MR, mpan = ceil(cout/MR)),
+ * and adds the 36 products C_e[co][ci] += sum_t V_e[co][t] U_e[ci][t] into
+ * its own partial sums c[c_off + part*36*cout*cin + (e*cout + co)*cin + ci]
+ * (its first panel stores them; every part has at least one panel).
+ * wino_wgrad_weights adds the parts in order: the result does not depend on
+ * how the work-items were scheduled. Tiles past the output gradient's edge
+ * (tx >= ntx, the padding of a tile row) read zeros there and add nothing.
+ * Scratch: 36*32*(32*npan + MR*mpan) floats. Global size: (nparts). */
+#define WGF_PUT(r)                                                                                  \
+    if (co0 + r < cout) {                                                                           \
+        __global float *d_ = ce + (size_t)(co0 + r) * cin + ci0;                                    \
+        if (ncols == 32) {                                                                          \
+            if (first) {                                                                            \
+                vstore16(c##r##a, 0, d_), vstore16(c##r##b, 1, d_);                                 \
+            } else {                                                                                \
+                vstore16(c##r##a + vload16(0, d_), 0, d_), vstore16(c##r##b + vload16(1, d_), 1, d_); \
+            }                                                                                       \
+        } else {                                                                                    \
+            float t_[32];                                                                           \
+            vstore16(c##r##a, 0, t_), vstore16(c##r##b, 1, t_);                                     \
+            for (int x_ = 0; x_ < ncols; x_++) d_[x_] = first ? t_[x_] : d_[x_] + t_[x_];           \
+        }                                                                                           \
+    }
+/* the output gradient's 4 rows (64 floats) of the channel two ahead, as
+ * WF_PREFETCH_IN does for the input */
+#ifdef GEMM_PF
+#define WGF_PREFETCH_DOUT(src, h, w, y0, x0)                                                \
+    for (int i_ = 0; i_ < 4; i_++) {                                                        \
+        const int y_ = (y0) + i_;                                                           \
+        if (y_ < (h) && (x0) < (w)) {                                                       \
+            __global const float *row_ = (src) + (size_t)y_ * (w) + (x0);                   \
+            for (int x_ = 0; x_ < 64; x_ += 16) UNET_PREFETCH(row_ + x_);                   \
+        }                                                                                   \
+    }
+#else
+#define WGF_PREFETCH_DOUT(src, h, w, y0, x0)
+#endif
+#define WGF_PUT8 WGF_PUT(0) WGF_PUT(1) WGF_PUT(2) WGF_PUT(3) WGF_PUT(4) WGF_PUT(5) WGF_PUT(6) WGF_PUT(7)
+#define WGF_PUT12 WGF_PUT8 WGF_PUT(8) WGF_PUT(9) WGF_PUT(10) WGF_PUT(11)
+#define WINO_WGRAD_FUSED(MR)                                                                        \
+    __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_fused##MR(              \
+        __global const float *in, const int h, const int w, const int cin, __global const float *dout, \
+        const int ho, const int wo, const int cout, const int nty, const int ntxp, const int nparts, \
+        __global float *c, const ulong c_off, __local float *scratch)                               \
+    {                                                                                               \
+        UNET_FTZ_DAZ(); /* denormals as zero (program.c) */                                         \
+        const int part = get_global_id(0), ttot = nty * ntxp, npanels = (ttot + 31) / 32;           \
+        if (part >= nparts) return;                                                                 \
+        const int npan = (cin + 31) / 32, mpan = (cout + MR - 1) / MR;                              \
+        __local float *ul = scratch;                                                                \
+        __local float *vl = scratch + 36 * npan * 32 * 32;                                          \
+        __global float *cp = c + c_off + (size_t)part * 36 * cout * cin;                            \
+        int first = 1;                                                                              \
+        for (int q = part; q < npanels; q += nparts, first = 0) {                                   \
+            for (int hh = 0; hh < 2; hh++) {                                                        \
+                const int tt = q * 32 + 16 * hh;                                                    \
+                if (tt >= ttot) { /* the panel's second half past the last tile row: zeros */       \
+                    for (int x = 0; x < 36 * npan; x++)                                             \
+                        for (int l = 0; l < 32; l++) vstore16((float16)(0.0f), 0, ul + (x * 32 + 16 * hh) * 32 + 16 * l); \
+                    for (int x = 0; x < 36 * mpan; x++)                                             \
+                        for (int l = 0; l < 16 * MR; l++) vl[x * 32 * MR + 16 * hh * MR + l] = 0.0f; \
+                    continue;                                                                       \
+                }                                                                                   \
+                const int tyl = tt / ntxp, g = (tt - tyl * ntxp) / 16, y0 = 4 * tyl, x0 = 64 * g;  \
+                for (int cg = 0; cg < 2 * npan; cg++) { /* 16 input channels */                     \
+                    float16 tmp[36 * 16];                                                           \
+                    for (int cc = 0; cc < 16; cc++) {                                               \
+                        const int ch = 16 * cg + cc;                                                \
+                        if (ch >= cin) {                                                            \
+                            for (int e = 0; e < 36; e++) tmp[e * 16 + cc] = (float16)(0.0f);       \
+                            continue;                                                               \
+                        }                                                                           \
+                        WF_PREFETCH_IN(in + (size_t)min(ch + 2, cin - 1) * h * w, h, w, y0, x0)     \
+                        float16 r[6][6];                                                            \
+                        wino_rows16(in + (size_t)ch * h * w, h, w, y0, x0, r);                      \
+                        for (int k = 0; k < 6; k++) {                                               \
+                            float16 x[6] = {r[0][k], r[1][k], r[2][k], r[3][k], r[4][k], r[5][k]}, z[6]; \
+                            WINO_BT(x, z);                                                          \
+                            for (int i = 0; i < 6; i++) tmp[(6 * i + k) * 16 + cc] = z[i];         \
+                        }                                                                           \
+                    }                                                                               \
+                    for (int e = 0; e < 36; e++) {                                                  \
+                        float16 x[16];                                                              \
+                        _Pragma("unroll") for (int l = 0; l < 16; l++) x[l] = tmp[e * 16 + l];      \
+                        unet_transpose16(x); /* x[tile] = the 16 channels */                        \
+                        __local float *d = ul + ((e * npan + cg / 2) * 32 + 16 * hh) * 32 + 16 * (cg & 1); \
+                        _Pragma("unroll") for (int l = 0; l < 16; l++) vstore16(x[l], 0, d + l * 32); \
+                    }                                                                               \
+                }                                                                                   \
+                for (int p = 0; p < mpan; p++) { /* MR output channels */                           \
+                    float16 tmp[36 * 16];                                                           \
+                    for (int r = 0; r < 16; r++) {                                                  \
+                        const int co = p * MR + r;                                                  \
+                        if (r >= MR || co >= cout) {                                                \
+                            for (int e = 0; e < 36; e++) tmp[e * 16 + r] = (float16)(0.0f);        \
+                            continue;                                                               \
+                        }                                                                           \
+                        WGF_PREFETCH_DOUT(dout + (size_t)min(co + 2, cout - 1) * ho * wo, ho, wo, y0, x0) \
+                        float16 s[4][6];                                                            \
+                        wino_dout_rows16(dout + (size_t)co * ho * wo, ho, wo, y0, x0, s);           \
+                        for (int k = 0; k < 6; k++) {                                               \
+                            float16 x[4] = {s[0][k], s[1][k], s[2][k], s[3][k]}, z[6];              \
+                            WINO_A(x, z);                                                           \
+                            for (int i = 0; i < 6; i++) tmp[(6 * i + k) * 16 + r] = z[i];          \
+                        }                                                                           \
+                    }                                                                               \
+                    for (int e = 0; e < 36; e++) {                                                  \
+                        float16 x[16];                                                              \
+                        _Pragma("unroll") for (int l = 0; l < 16; l++) x[l] = tmp[e * 16 + l];      \
+                        unet_transpose16(x); /* x[tile] = the MR channels in lanes 0..MR-1 */       \
+                        __local float *d = vl + ((e * mpan + p) * 32 + 16 * hh) * MR;               \
+                        _Pragma("unroll") for (int l = 0; l < 16; l++) {                            \
+                            vstore8(x[l].lo, 0, d + l * MR);                                        \
+                            if (MR == 12) vstore4(x[l].s89ab, 0, d + l * MR + 8);                   \
+                        }                                                                           \
+                    }                                                                               \
+                }                                                                                   \
+            }                                                                                       \
+            for (int e = 0; e < 36; e++) {                                                          \
+                __global float *ce = cp + (size_t)e * cout * cin;                                   \
+                for (int p = 0; p < mpan; p++) {                                                    \
+                    const int co0 = p * MR;                                                         \
+                    for (int j = 0; j < npan; j++) {                                                \
+                        const int ci0 = 32 * j, ncols = min(32, cin - ci0);                         \
+                        __local const float *pa = vl + (e * mpan + p) * 32 * MR;                    \
+                        __local const float *pb = ul + (e * npan + j) * 32 * 32;                    \
+                        WF_DECL##MR                                                                 \
+                        for (int k = 0; k < 32; k++) {                                              \
+                            const float16 b0 = vload16(0, pb), b1 = vload16(1, pb);                 \
+                            WF_FMA##MR                                                              \
+                            pa += MR;                                                               \
+                            pb += 32;                                                               \
+                        }                                                                           \
+                        WGF_PUT##MR                                                                 \
+                    }                                                                               \
+                }                                                                                   \
+            }                                                                                       \
+        }                                                                                           \
+    }
+
+WINO_WGRAD_FUSED(12)
+WINO_WGRAD_FUSED(8)

@@ -659,19 +659,28 @@ void unet_conv_wcache_release(unet_conv_wcache *wc)
     memset(wc, 0, sizeof *wc);
 }
 
-/* dW (+)= G^T C_e G from the sums C[36][cout][cin] at the start of ws */
-static unet_status wgrad_weights(unet_context *ctx, const conv_shape *s, cl_mem ws, unet_slice dweight,
-                                 int param_accumulate)
+/* dW (+)= G^T C_e G from the sums C[36][cout][cin] at the start of ws, the
+ * sum of nparts parts of 36*cout*cin floats each (in order) */
+static unet_status wgrad_weights_parts(unet_context *ctx, const conv_shape *s, cl_mem ws, unet_slice dweight,
+                                       int param_accumulate, int nparts)
 {
     cl_kernel kw;
     UNET_TRY(unet_kernel_get(ctx, "winograd", "wino_wgrad_weights", &kw));
-    const cl_ulong co = 0, cs = (cl_ulong)s->cout * (cl_ulong)s->cin;
-    const cl_int cin = s->cin, cout = s->cout, dwo = (cl_int)dweight.off, acc = param_accumulate ? 1 : 0;
+    const cl_ulong co = 0, cs = (cl_ulong)s->cout * (cl_ulong)s->cin, ps = 36 * cs;
+    const cl_int cin = s->cin, cout = s->cout, dwo = (cl_int)dweight.off, acc = param_accumulate ? 1 : 0,
+                 np = nparts;
     UNET_CL_TRY(UNET_SET_ARGS(kw, unet_arg_mem(ws), unet_arg_ulong(co), unet_arg_ulong(cs), unet_arg_int(cin),
-                              unet_arg_int(cout), unet_arg_mem(dweight.mem), unet_arg_int(dwo), unet_arg_int(acc)),
+                              unet_arg_int(cout), unet_arg_mem(dweight.mem), unet_arg_int(dwo), unet_arg_int(acc),
+                              unet_arg_int(np), unet_arg_ulong(ps)),
                 "setting arguments of kernel wino_wgrad_weights");
     const size_t g[2] = {((size_t)s->cin + 15) / 16, (size_t)s->cout}, l[2] = {1, 1};
     return unet_enqueue(ctx, kw, "wino_wgrad_weights", 2, g, l);
+}
+
+static unet_status wgrad_weights(unet_context *ctx, const conv_shape *s, cl_mem ws, unet_slice dweight,
+                                 int param_accumulate)
+{
+    return wgrad_weights_parts(ctx, s, ws, dweight, param_accumulate, 1);
 }
 
 typedef struct wgrad_plan {
@@ -836,6 +845,51 @@ static unet_status wino_wgrad_packed(unet_context *ctx, const conv_shape *s, cl_
     return wgrad_weights(ctx, s, ws, dweight, param_accumulate);
 }
 
+/* Winograd weight gradient in one fused kernel (src/cl/winograd.cl, "fused
+ * weight gradient"): each of nparts work-items transforms its 32-tile panels'
+ * input and output gradient into local scratch and adds the 36 products into
+ * its own sums C_part[36][cout][cin] at the start of ws; wino_wgrad_weights
+ * adds the parts in order. Two parts per compute unit (fewer where the layer
+ * has fewer panels or the workspace holds fewer sums). UNET_ERR_DOES_NOT_FIT
+ * (no error text) where the scratch exceeds local memory or not even one
+ * part's sums fit the workspace. */
+static size_t wgrad_fused_scratch_bytes(const conv_shape *s, int mr)
+{
+    const size_t npan = ((size_t)s->cin + 31) / 32, mpan = ((size_t)s->cout + (size_t)mr - 1) / (size_t)mr;
+    return 36 * 32 * (32 * npan + (size_t)mr * mpan) * sizeof(float);
+}
+
+static unet_status wino_wgrad_fused(unet_context *ctx, const conv_shape *s, cl_mem in, cl_mem dout,
+                                    unet_slice dweight, int param_accumulate, cl_mem ws, size_t ws_floats)
+{
+    const int mr = unet_gemm_cpu_mr((size_t)s->cout);
+    const size_t scratch = wgrad_fused_scratch_bytes(s, mr);
+    if (scratch > ctx->info.local_mem_bytes) return UNET_ERR_DOES_NOT_FIT;
+    const int ntx = (s->wo + 3) / 4, nty = (s->ho + 3) / 4, ntxp = (ntx + 15) / 16 * 16;
+    const size_t ttot = (size_t)nty * (size_t)ntxp, npanels = (ttot + 31) / 32;
+    const size_t part_floats = 36 * (size_t)s->cout * (size_t)s->cin;
+    size_t nparts = 2 * (size_t)(ctx->info.compute_units ? ctx->info.compute_units : 1);
+    if (nparts > npanels) nparts = npanels;
+    if (nparts > ws_floats / part_floats) nparts = ws_floats / part_floats;
+    if (nparts == 0) return UNET_ERR_DOES_NOT_FIT;
+    UNET_TRY(unet_conv_check_int(ttot + 32, "the Winograd tiles of one layer"));
+    UNET_TRY(unet_conv_check_int(part_floats, "the Winograd weight-gradient sums"));
+    cl_kernel k;
+    const char *kname = mr == 12 ? "wino_wgrad_fused12" : "wino_wgrad_fused8";
+    UNET_TRY(unet_kernel_get(ctx, "winograd", kname, &k));
+    const cl_int h = s->h, w = s->w, cin = s->cin, ho = s->ho, wo = s->wo, cout = s->cout, inty = nty,
+                 intxp = ntxp, np = (cl_int)nparts;
+    const cl_ulong coff = 0;
+    UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(in), unet_arg_int(h), unet_arg_int(w), unet_arg_int(cin),
+                              unet_arg_mem(dout), unet_arg_int(ho), unet_arg_int(wo), unet_arg_int(cout),
+                              unet_arg_int(inty), unet_arg_int(intxp), unet_arg_int(np), unet_arg_mem(ws),
+                              unet_arg_ulong(coff), unet_arg_local(scratch)),
+                "setting arguments of the fused Winograd weight-gradient kernel");
+    const size_t g[1] = {nparts}, l[1] = {1};
+    UNET_TRY(unet_enqueue(ctx, k, kname, 1, g, l));
+    return wgrad_weights_parts(ctx, s, ws, dweight, param_accumulate, (int)nparts);
+}
+
 /* The weight gradient: packed GEMMs (transforms transposed into the GEMM's
  * K-major layouts, in registers) or, for layers with 64 x 64 channels or
  * fewer, dot products along the tiles (no transposition; its 4x6 register
@@ -847,9 +901,15 @@ static unet_status wino_wgrad_packed(unet_context *ctx, const conv_shape *s, cl_
  * packed path was 161-222 ms at 64->64 and 128->64).
  * UNETCL_WGRAD_DOT=0|1 overrides. */
 #define WGRAD_DOT_MAX (64 * 64)
+#define WGRAD_FUSED_MAX (64 * 128)
 static unet_status wino_wgrad(unet_context *ctx, const conv_shape *s, cl_mem in, cl_mem dout, unet_slice dweight,
                               int param_accumulate, cl_mem ws, size_t ws_floats)
 {
+    const long kf = ctx->knobs.wgrad_fused;
+    if (kf == 1 || (kf == -1 && (size_t)s->cin * (size_t)s->cout <= WGRAD_FUSED_MAX)) {
+        const unet_status st = wino_wgrad_fused(ctx, s, in, dout, dweight, param_accumulate, ws, ws_floats);
+        if (st != UNET_ERR_DOES_NOT_FIT) return st;
+    }
     const long kn = ctx->knobs.wgrad_dot;
     const int dot = kn == 1 || (kn == -1 && (size_t)s->cin * (size_t)s->cout <= WGRAD_DOT_MAX);
     return dot ? wino_wgrad_dot(ctx, s, in, dout, dweight, param_accumulate, ws, ws_floats)

@@ -79,7 +79,12 @@ static const knob_def g_knobs[] = {
      "32-tile panel in cache), 0: never; -1: layers with at most 128 input channels (src/host/ocl/conv.c, wino_use_fused) [tuned]"},
     {"UNETCL_WGRAD_DOT", K_LONG, OFF(wgrad_dot), "-1, 0 or 1", -1, 1, "-1 (by size)",
      "1: the Winograd weight gradient as dot products along the tiles, 0: as packed GEMMs; -1: dot products for "
-     "layers with at most 64 x 64 channels (src/host/ocl/conv.c, wino_wgrad) [tuned]"},
+     "layers with at most 64 x 64 channels (src/host/ocl/conv.c, wino_wgrad); layers the fused kernel takes "
+     "(UNETCL_WGRAD_FUSED) use neither [tuned]"},
+    {"UNETCL_WGRAD_FUSED", K_LONG, OFF(wgrad_fused), "-1, 0 or 1", -1, 1, "-1 (by size)",
+     "1: the Winograd weight gradient in one fused kernel (transforms and products of 32-tile panels in local "
+     "memory, partial sums per work-item) wherever its scratch fits local memory, 0: never; -1: layers with at most "
+     "64 x 128 channels (src/host/ocl/conv.c, wino_wgrad)"},
     {"UNETCL_GEMM_KRED", K_LONG, OFF(gemm_kred), "-1, 0 or 1", -1, 1, "-1 (by size)",
      "1: every CPU GEMM of A . B^T with C of at most 64 x 64 as K split in parts (4 x 4 blocks of C in "
      "registers, the parts added in order), 0: never; -1: when K >= 4096 and C has at most 1024 elements "
@@ -110,6 +115,7 @@ void unet_knobs_default(unet_knobs *k)
     k->gemm_lb = -1;
     k->wino_fused = -1;
     k->wgrad_dot = -1;
+    k->wgrad_fused = -1;
     k->gemm_kred = -1;
     k->prefetch = -1;
 }

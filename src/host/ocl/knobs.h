@@ -37,6 +37,7 @@ typedef struct unet_knobs {
     long gemm_lb;         /* UNETCL_GEMM_LB=0|1; -1 = by size */
     long wino_fused;      /* UNETCL_WINO_FUSED=0|1; -1 = by size */
     long wgrad_dot;       /* UNETCL_WGRAD_DOT=0|1; -1 = by size */
+    long wgrad_fused;     /* UNETCL_WGRAD_FUSED=0|1; -1 = by size */
     long gemm_kred;       /* UNETCL_GEMM_KRED=0|1; -1 = by size */
     long prefetch;        /* UNETCL_PREFETCH: k steps ahead in the CPU micro-kernels; -1 = 32, 0 = off */
     /* which fields came from the environment (bit i = knob i of the table) */
