@@ -305,6 +305,38 @@ static float *run_wgrad(int id, int cin, int cout, int h, int w, const float *in
     return dw;
 }
 
+/* The default's weight gradient on a layer of 64 x 64 channels (the U-Net's
+ * first and last 3x3 layers) is the fused kernel's: bit-identical to the
+ * forced fused path, not to the dot-product path that had those layers
+ * before. */
+static void test_wgrad_default_fused(void **state)
+{
+    (void)state;
+    const int cin = 64, cout = 64, h = 52, w = 51; /* 13 x 13 tiles: Winograd's weight gradient by default */
+    unet_knobs *kn = unet_context_knobs(tu_ctx());
+    char err[256];
+    float *in, *wt, *b;
+    make_data(1400, cin, cout, h, w, &in, &wt, &b);
+    const size_t nout = (size_t)cout * (h - 2) * (w - 2), nw = (size_t)cout * cin * 9;
+    float *dout = malloc(nout * 4), *dw0 = calloc(nw, 4);
+    assert_true(dout && dw0);
+    tu_rng r;
+    tu_seed(&r, 1401);
+    tu_fill_uniform(&r, dout, nout, -1, 1);
+    const size_t wsf = (size_t)64 << 20;
+    float *dflt = run_wgrad(UNET_CONV_WINOGRAD_F4, cin, cout, h, w, in, dout, wt, dw0, 0, wsf);
+    assert_int_equal(unet_knob_set(kn, "UNETCL_WGRAD_FUSED", "1", err, sizeof err), 0);
+    float *fused = run_wgrad(UNET_CONV_WINOGRAD_F4, cin, cout, h, w, in, dout, wt, dw0, 0, wsf);
+    assert_int_equal(unet_knob_set(kn, "UNETCL_WGRAD_FUSED", "0", err, sizeof err), 0);
+    assert_int_equal(unet_knob_set(kn, "UNETCL_WGRAD_DOT", "1", err, sizeof err), 0);
+    float *dot = run_wgrad(UNET_CONV_WINOGRAD_F4, cin, cout, h, w, in, dout, wt, dw0, 0, wsf);
+    assert_int_equal(unet_knob_set(kn, "UNETCL_WGRAD_FUSED", "-1", err, sizeof err), 0);
+    assert_int_equal(unet_knob_set(kn, "UNETCL_WGRAD_DOT", "-1", err, sizeof err), 0);
+    assert_memory_equal(dflt, fused, nw * 4);
+    assert_memory_not_equal(dflt, dot, nw * 4);
+    free(dflt), free(fused), free(dot), free(dout), free(dw0), free(in), free(wt), free(b);
+}
+
 /* Winograd weight gradient (UNETCL_WGRAD=winograd forces it on any shape):
  * dW = G^T [sum over tiles (A dY A^T) (.) (B^T X B)] G against a double
  * reference, overwriting and accumulating, in one chunk and in chunks of one
@@ -459,6 +491,7 @@ int main(void)
         cmocka_unit_test(test_default_choice),
         cmocka_unit_test(test_backward_data),
         cmocka_unit_test(test_backward_weights),
+        cmocka_unit_test(test_wgrad_default_fused),
         cmocka_unit_test(test_forced_variants),
         cmocka_unit_test(test_dense_bit_identical),
     };

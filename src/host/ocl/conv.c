@@ -890,7 +890,12 @@ static unet_status wino_wgrad_fused(unet_context *ctx, const conv_shape *s, cl_m
     return wgrad_weights_parts(ctx, s, ws, dweight, param_accumulate, (int)nparts);
 }
 
-/* The weight gradient: packed GEMMs (transforms transposed into the GEMM's
+/* The weight gradient: for layers of at most 64 x 128 channels the fused
+ * kernel above (wino_wgrad_fused; bench_conv --wgrad, two interleaved rounds
+ * against the choice below: 64->64 570x570 91-94 vs 121-138 ms, 128->64
+ * 392x392 and 64->128 284x284 even; 128->128 282x282, where one part's sums
+ * no longer stay in L2, 70-74 vs 52-70 ms; UNETCL_WGRAD_FUSED=0|1
+ * overrides). Else packed GEMMs (transforms transposed into the GEMM's
  * K-major layouts, in registers) or, for layers with 64 x 64 channels or
  * fewer, dot products along the tiles (no transposition; its 4x6 register
  * blocks re-read the operands from L2, which costs more than the
