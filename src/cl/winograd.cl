@@ -794,6 +794,77 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_dot(
     WD_PUTO(0) WD_PUTO(1) WD_PUTO(2) WD_PUTO(3)
 }
 
+/* the output gradient's 4 rows (64 floats) of the channel two ahead, as
+ * WF_PREFETCH_IN does for the input */
+#ifdef GEMM_PF
+#define WGF_PREFETCH_DOUT(src, h, w, y0, x0)                                                \
+    for (int i_ = 0; i_ < 4; i_++) {                                                        \
+        const int y_ = (y0) + i_;                                                           \
+        if (y_ < (h) && (x0) < (w)) {                                                       \
+            __global const float *row_ = (src) + (size_t)y_ * (w) + (x0);                   \
+            for (int x_ = 0; x_ < 64; x_ += 16) UNET_PREFETCH(row_ + x_);                   \
+        }                                                                                   \
+    }
+#else
+#define WGF_PREFETCH_DOUT(src, h, w, y0, x0)
+#endif
+
+/* The weight gradient's two transforms of 16 horizontally adjacent tiles
+ * (top-left output pixel of the first at row y0, column x0) for 16 channels,
+ * into tmp[e*16 + channel] with the tiles in the lanes (whole vectors; the
+ * callers transpose each e in registers: scattering single floats into a
+ * tile-major scratch cost 2/3 of the weight gradient of 64-channel layers).
+ * tmp is float16, not float: 64-byte aligned, no load splits a cache line.
+ * wino_u16_block: U = B^T X B of input channels c0.. (zeros past cin; no
+ * padding). wino_v16_block: V = A dY A^T of output-gradient channels co0 +
+ * r for r < n (zeros for r >= n or past cout; outside the plane reads zero).
+ * pf: prefetch the rows of the channel two ahead (the fused weight gradient;
+ * GEMM_PF builds only); a constant at every call, so it folds away. */
+UNET_INLINE void wino_u16_block(__global const float *in, const int h, const int w, const int cin, const int c0,
+                                const int y0, const int x0, const int pf, float16 tmp[36 * 16])
+{
+    for (int cc = 0; cc < 16; cc++) {
+        const int c = c0 + cc;
+        if (c >= cin) {
+            for (int e = 0; e < 36; e++) tmp[e * 16 + cc] = (float16)(0.0f);
+            continue;
+        }
+        if (pf) {
+            WF_PREFETCH_IN(in + (size_t)min(c + 2, cin - 1) * h * w, h, w, y0, x0)
+        }
+        float16 r[6][6];
+        wino_rows16(in + (size_t)c * h * w, h, w, y0, x0, r);
+        for (int k = 0; k < 6; k++) {
+            float16 x[6] = {r[0][k], r[1][k], r[2][k], r[3][k], r[4][k], r[5][k]}, z[6];
+            WINO_BT(x, z);
+            for (int i = 0; i < 6; i++) tmp[(6 * i + k) * 16 + cc] = z[i];
+        }
+    }
+}
+
+UNET_INLINE void wino_v16_block(__global const float *dout, const int ho, const int wo, const int cout,
+                                const int co0, const int n, const int y0, const int x0, const int pf,
+                                float16 tmp[36 * 16])
+{
+    for (int r = 0; r < 16; r++) {
+        const int co = co0 + r;
+        if (r >= n || co >= cout) {
+            for (int e = 0; e < 36; e++) tmp[e * 16 + r] = (float16)(0.0f);
+            continue;
+        }
+        if (pf) {
+            WGF_PREFETCH_DOUT(dout + (size_t)min(co + 2, cout - 1) * ho * wo, ho, wo, y0, x0)
+        }
+        float16 s[4][6]; /* s[a][k'] = (dY A^T)[a][k'] for output row a */
+        wino_dout_rows16(dout + (size_t)co * ho * wo, ho, wo, y0, x0, s);
+        for (int k = 0; k < 6; k++) {
+            float16 x[4] = {s[0][k], s[1][k], s[2][k], s[3][k]}, z[6];
+            WINO_A(x, z);
+            for (int i = 0; i < 6; i++) tmp[(6 * i + k) * 16 + r] = z[i];
+        }
+    }
+}
+
 /* U = B^T X B of the input (h x w, cin channels, no padding) for tile rows
  * [ty0, ty0 + nty), ntx tiles per row; 16 channels (one aligned half of a
  * 32-channel panel) x 16 tiles per work-item, transposed in registers so
@@ -809,24 +880,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_input16(
     const int tyl = get_global_id(2);
     if (16 * g >= ntx || tyl >= nty) return;
     const int nvalid = min(16, ntx - 16 * g), c0 = 16 * cg, q = c0 / 32, t0 = tyl * ntx + 16 * g;
-    /* tmp[(e*16 + channel)*16 + tile]: whole vectors, then transposed per e
-     * in registers (scattering single floats into a tile-major tmp cost 2/3
-     * of the weight gradient of 64-channel layers) */
-    float16 tmp[36 * 16]; /* float16, not float: 64-byte aligned, no loads split across cache lines */
-    for (int cc = 0; cc < 16; cc++) {
-        const int c = c0 + cc;
-        if (c >= cin) {
-            for (int e = 0; e < 36; e++) tmp[e * 16 + cc] = (float16)(0.0f);
-            continue;
-        }
-        float16 r[6][6];
-        wino_rows16(in + (size_t)c * h * w, h, w, 4 * (ty0 + tyl), 64 * g, r);
-        for (int k = 0; k < 6; k++) {
-            float16 x[6] = {r[0][k], r[1][k], r[2][k], r[3][k], r[4][k], r[5][k]}, z[6];
-            WINO_BT(x, z);
-            for (int i = 0; i < 6; i++) tmp[(6 * i + k) * 16 + cc] = z[i];
-        }
-    }
+    float16 tmp[36 * 16];
+    wino_u16_block(in, h, w, cin, c0, 4 * (ty0 + tyl), 64 * g, 0, tmp);
     __global float *dst = u + u_off + ((size_t)q * kc + t0) * 32 + (c0 - 32 * q);
     for (int e = 0; e < 36; e++) {
         float16 x[16];
@@ -854,28 +909,13 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_dout16(
     const int tyl = get_global_id(2);
     if (16 * g >= ntx || tyl >= nty || mr > 12) return;
     const int nvalid = min(16, ntx - 16 * g), t0 = tyl * ntx + 16 * g;
-    float16 tmp[36 * 16]; /* tmp[e*16 + r] lane tile, transposed per e in registers (float16: aligned) */
-    for (int r = 0; r < mr; r++) {
-        const int co = p * mr + r;
-        if (co >= cout) {
-            for (int e = 0; e < 36; e++) tmp[e * 16 + r] = (float16)(0.0f);
-            continue;
-        }
-        __global const float *src = dout + (size_t)co * ho * wo;
-        const int y0 = 4 * (ty0 + tyl), x0 = 64 * g;
-        float16 s[4][6]; /* s[a][k'] = (dY A^T)[a][k'] for output row a */
-        wino_dout_rows16(src, ho, wo, y0, x0, s);
-        for (int k = 0; k < 6; k++) {
-            float16 x[4] = {s[0][k], s[1][k], s[2][k], s[3][k]}, z[6];
-            WINO_A(x, z);
-            for (int i = 0; i < 6; i++) tmp[(6 * i + k) * 16 + r] = z[i];
-        }
-    }
+    float16 tmp[36 * 16]; /* rows past mr are zero */
+    wino_v16_block(dout, ho, wo, cout, p * mr, mr, 4 * (ty0 + tyl), 64 * g, 0, tmp);
     __global float *dst = v + v_off + ((size_t)p * kc + t0) * mr;
     for (int e = 0; e < 36; e++) {
         float16 x[16];
 #pragma unroll
-        for (int l = 0; l < 16; l++) x[l] = l < mr ? tmp[e * 16 + l] : (float16)(0.0f);
+        for (int l = 0; l < 16; l++) x[l] = tmp[e * 16 + l];
         unet_transpose16(x); /* x[tile] = the mr channels in lanes 0..mr-1 */
         __global float *de = dst + (size_t)e * a_stride;
 #pragma unroll
@@ -976,20 +1016,6 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_weights(
             for (int x_ = 0; x_ < ncols; x_++) d_[x_] = first ? t_[x_] : d_[x_] + t_[x_];           \
         }                                                                                           \
     }
-/* the output gradient's 4 rows (64 floats) of the channel two ahead, as
- * WF_PREFETCH_IN does for the input */
-#ifdef GEMM_PF
-#define WGF_PREFETCH_DOUT(src, h, w, y0, x0)                                                \
-    for (int i_ = 0; i_ < 4; i_++) {                                                        \
-        const int y_ = (y0) + i_;                                                           \
-        if (y_ < (h) && (x0) < (w)) {                                                       \
-            __global const float *row_ = (src) + (size_t)y_ * (w) + (x0);                   \
-            for (int x_ = 0; x_ < 64; x_ += 16) UNET_PREFETCH(row_ + x_);                   \
-        }                                                                                   \
-    }
-#else
-#define WGF_PREFETCH_DOUT(src, h, w, y0, x0)
-#endif
 #define WGF_PUT8 WGF_PUT(0) WGF_PUT(1) WGF_PUT(2) WGF_PUT(3) WGF_PUT(4) WGF_PUT(5) WGF_PUT(6) WGF_PUT(7)
 #define WGF_PUT12 WGF_PUT8 WGF_PUT(8) WGF_PUT(9) WGF_PUT(10) WGF_PUT(11)
 #define WINO_WGRAD_FUSED(MR)                                                                        \
@@ -1019,21 +1045,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_weights(
                 const int tyl = tt / ntxp, g = (tt - tyl * ntxp) / 16, y0 = 4 * tyl, x0 = 64 * g;  \
                 for (int cg = 0; cg < 2 * npan; cg++) { /* 16 input channels */                     \
                     float16 tmp[36 * 16];                                                           \
-                    for (int cc = 0; cc < 16; cc++) {                                               \
-                        const int ch = 16 * cg + cc;                                                \
-                        if (ch >= cin) {                                                            \
-                            for (int e = 0; e < 36; e++) tmp[e * 16 + cc] = (float16)(0.0f);       \
-                            continue;                                                               \
-                        }                                                                           \
-                        WF_PREFETCH_IN(in + (size_t)min(ch + 2, cin - 1) * h * w, h, w, y0, x0)     \
-                        float16 r[6][6];                                                            \
-                        wino_rows16(in + (size_t)ch * h * w, h, w, y0, x0, r);                      \
-                        for (int k = 0; k < 6; k++) {                                               \
-                            float16 x[6] = {r[0][k], r[1][k], r[2][k], r[3][k], r[4][k], r[5][k]}, z[6]; \
-                            WINO_BT(x, z);                                                          \
-                            for (int i = 0; i < 6; i++) tmp[(6 * i + k) * 16 + cc] = z[i];         \
-                        }                                                                           \
-                    }                                                                               \
+                    wino_u16_block(in, h, w, cin, 16 * cg, y0, x0, 1, tmp);                         \
                     for (int e = 0; e < 36; e++) {                                                  \
                         float16 x[16];                                                              \
                         _Pragma("unroll") for (int l = 0; l < 16; l++) x[l] = tmp[e * 16 + l];      \
@@ -1044,21 +1056,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino_wgrad_weights(
                 }                                                                                   \
                 for (int p = 0; p < mpan; p++) { /* MR output channels */                           \
                     float16 tmp[36 * 16];                                                           \
-                    for (int r = 0; r < 16; r++) {                                                  \
-                        const int co = p * MR + r;                                                  \
-                        if (r >= MR || co >= cout) {                                                \
-                            for (int e = 0; e < 36; e++) tmp[e * 16 + r] = (float16)(0.0f);        \
-                            continue;                                                               \
-                        }                                                                           \
-                        WGF_PREFETCH_DOUT(dout + (size_t)min(co + 2, cout - 1) * ho * wo, ho, wo, y0, x0) \
-                        float16 s[4][6];                                                            \
-                        wino_dout_rows16(dout + (size_t)co * ho * wo, ho, wo, y0, x0, s);           \
-                        for (int k = 0; k < 6; k++) {                                               \
-                            float16 x[4] = {s[0][k], s[1][k], s[2][k], s[3][k]}, z[6];              \
-                            WINO_A(x, z);                                                           \
-                            for (int i = 0; i < 6; i++) tmp[(6 * i + k) * 16 + r] = z[i];          \
-                        }                                                                           \
-                    }                                                                               \
+                    wino_v16_block(dout, ho, wo, cout, p * MR, MR, y0, x0, 1, tmp);                \
                     for (int e = 0; e < 36; e++) {                                                  \
                         float16 x[16];                                                              \
                         _Pragma("unroll") for (int l = 0; l < 16; l++) x[l] = tmp[e * 16 + l];      \
