@@ -58,20 +58,11 @@
                 vstore8(x[kk].lo, 0, dst + kk * MR);                                          \
                 if (MR == 12) vstore4(x[kk].s89ab, 0, dst + kk * MR + 8);                     \
             }                                                                                 \
-        } else if (!trans) {                                                                  \
-            float t[KB * MR];                                                                 \
-            for (int r = 0; r < MR; r++) {                                                    \
-                const int i = i0 + r;                                                         \
-                __global const float *src = a + a_off + (size_t)i * lda + (size_t)(k0 + kb);  \
-                float v[KB];                                                                  \
-                if (i < m && nk == KB) {                                                      \
-                    vstore16(vload16(0, src), 0, v);                                          \
-                } else {                                                                      \
-                    for (int kk = 0; kk < KB; kk++) v[kk] = (i < m && kk < nk) ? src[kk] : 0.0f; \
-                }                                                                             \
-                for (int kk = 0; kk < KB; kk++) t[kk * MR + r] = v[kk];                       \
-            }                                                                                 \
-            for (int x = 0; x < nk * MR; x++) dst[x] = t[x];                                  \
+        } else if (!trans) { /* the last block's tail of fewer than KB k */                   \
+            for (int kk = 0; kk < nk; kk++)                                                   \
+                for (int r = 0; r < MR; r++)                                                  \
+                    dst[kk * MR + r] =                                                        \
+                        i0 + r < m ? a[a_off + (size_t)(i0 + r) * lda + (size_t)(k0 + kb + kk)] : 0.0f; \
         } else {                                                                              \
             for (int kk = 0; kk < nk; kk++) {                                                 \
                 __global const float *src = a + a_off + (size_t)(k0 + kb + kk) * lda + i0;    \

@@ -865,8 +865,9 @@ static unet_status wino_wgrad_fused(unet_context *ctx, const conv_shape *s, cl_m
     const int mr = unet_gemm_cpu_mr((size_t)s->cout);
     const size_t scratch = wgrad_fused_scratch_bytes(s, mr);
     if (scratch > ctx->info.local_mem_bytes) return UNET_ERR_DOES_NOT_FIT;
-    const int ntx = (s->wo + 3) / 4, nty = (s->ho + 3) / 4, ntxp = (ntx + 15) / 16 * 16;
-    const size_t ttot = (size_t)nty * (size_t)ntxp, npanels = (ttot + 31) / 32;
+    wgrad_plan p; /* the tile counts; rows padded to 16 tiles, as the fused kernel numbers them */
+    wgrad_plan_make(s, &p);
+    const size_t ttot = (size_t)p.nty * (size_t)p.ntxp, npanels = (ttot + 31) / 32;
     const size_t part_floats = 36 * (size_t)s->cout * (size_t)s->cin;
     size_t nparts = 2 * (size_t)(ctx->info.compute_units ? ctx->info.compute_units : 1);
     if (nparts > npanels) nparts = npanels;
@@ -877,8 +878,8 @@ static unet_status wino_wgrad_fused(unet_context *ctx, const conv_shape *s, cl_m
     cl_kernel k;
     const char *kname = mr == 12 ? "wino_wgrad_fused12" : "wino_wgrad_fused8";
     UNET_TRY(unet_kernel_get(ctx, "winograd", kname, &k));
-    const cl_int h = s->h, w = s->w, cin = s->cin, ho = s->ho, wo = s->wo, cout = s->cout, inty = nty,
-                 intxp = ntxp, np = (cl_int)nparts;
+    const cl_int h = s->h, w = s->w, cin = s->cin, ho = s->ho, wo = s->wo, cout = s->cout, inty = p.nty,
+                 intxp = p.ntxp, np = (cl_int)nparts;
     const cl_ulong coff = 0;
     UNET_CL_TRY(UNET_SET_ARGS(k, unet_arg_mem(in), unet_arg_int(h), unet_arg_int(w), unet_arg_int(cin),
                               unet_arg_mem(dout), unet_arg_int(ho), unet_arg_int(wo), unet_arg_int(cout),
